@@ -1,0 +1,457 @@
+//! The identity envelope: the edge → origin contract. One implementation, used by both sides.
+//!
+//! The edge strips every client-sent `x-auth-*` header, sets its own, and signs them:
+//! `X-Auth-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over the canonical string
+//!
+//! ```text
+//! edge-auth-envelope-v1\n<t>\n<METHOD>\n<path?query>\n<name>:<value>\n ... (every x-auth-* header but the signature, sorted by name)
+//! ```
+//!
+//! Header names are lowercased; a header appearing twice is refused (no ambiguity about which
+//! value was signed). The origin rejects a missing, stale (> max age either way) or wrong signature.
+
+use core::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::secret::SecretBytes;
+use crate::time::UnixMillis;
+
+pub const SIGNATURE_HEADER: &str = "x-auth-signature";
+pub const PREFIX: &str = "x-auth-";
+pub const USER: &str = "x-auth-user";
+pub const SESSION: &str = "x-auth-session";
+pub const ROLES: &str = "x-auth-roles";
+pub const PERMISSIONS: &str = "x-auth-permissions";
+pub const ISSUER: &str = "x-auth-issuer";
+pub const EXPIRES: &str = "x-auth-expires";
+pub const ISSUED_AT: &str = "x-auth-issued-at";
+pub const WEBHOOK_PROVIDER: &str = "x-auth-webhook-provider";
+pub const WEBHOOK_ID: &str = "x-auth-webhook-id";
+pub const WEBHOOK_TIMESTAMP: &str = "x-auth-webhook-timestamp";
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Minimum envelope secret length (HMAC-SHA256 output size).
+pub const MIN_SECRET_LEN: usize = 32;
+/// Default maximum age of an envelope at the origin.
+pub const DEFAULT_MAX_AGE_SECS: u64 = 60;
+
+const DOMAIN: &str = "edge-auth-envelope-v1";
+
+/// The shared edge/origin secret.
+#[derive(Clone, Debug)]
+pub struct EnvelopeKey(SecretBytes);
+
+impl EnvelopeKey {
+    pub fn new(secret: SecretBytes) -> Result<Self, crate::secret::SecretError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(crate::secret::SecretError::TooShort {
+                min: MIN_SECRET_LEN,
+                actual: secret.len(),
+            });
+        }
+        Ok(EnvelopeKey(secret))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length; length was checked at construction.
+        <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose()).expect("hmac accepts any key length")
+    }
+}
+
+/// Is `name` in the identity namespace? Matches any case and `_` in place of `-`
+/// (some proxies and CGI-style origins fold `x_auth_user` into `x-auth-user`).
+pub fn is_identity_header(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.len() < PREFIX.len() {
+        return false;
+    }
+    b[..PREFIX.len()]
+        .iter()
+        .zip(PREFIX.as_bytes())
+        .all(|(&c, &p)| {
+            let c = c.to_ascii_lowercase();
+            c == p || (p == b'-' && c == b'_')
+        })
+}
+
+fn canonical(t: u64, method: &str, path_and_query: &str, headers: &[(String, String)]) -> String {
+    let mut s = String::with_capacity(64 + path_and_query.len() + headers.len() * 48);
+    s.push_str(DOMAIN);
+    s.push('\n');
+    s.push_str(&t.to_string());
+    s.push('\n');
+    s.push_str(method);
+    s.push('\n');
+    s.push_str(path_and_query);
+    s.push('\n');
+    for (n, v) in headers {
+        s.push_str(n);
+        s.push(':');
+        s.push_str(v);
+        s.push('\n');
+    }
+    s
+}
+
+/// Lowercases names, drops the signature header, sorts; refuses duplicates and line breaks.
+fn normalize<'a, I>(headers: I) -> Result<Vec<(String, String)>, EnvelopeError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (n, v) in headers {
+        if !is_identity_header(n) {
+            continue;
+        }
+        let n = n.to_ascii_lowercase().replace('_', "-");
+        if n == SIGNATURE_HEADER {
+            continue;
+        }
+        if v.contains(['\r', '\n']) {
+            return Err(EnvelopeError::Malformed);
+        }
+        out.push((n, v.to_owned()));
+    }
+    out.sort();
+    if out.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(EnvelopeError::DuplicateHeader);
+    }
+    Ok(out)
+}
+
+/// Signs the identity headers the edge is about to forward; returns the `X-Auth-Signature` value.
+pub fn sign<'a, I>(
+    key: &EnvelopeKey,
+    now: UnixMillis,
+    method: &str,
+    path_and_query: &str,
+    headers: I,
+) -> Result<String, EnvelopeError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let headers = normalize(headers)?;
+    let t = now.secs();
+    let mut mac = key.mac();
+    mac.update(canonical(t, method, path_and_query, &headers).as_bytes());
+    Ok(format!("t={t},v1={}", hex(&mac.finalize().into_bytes())))
+}
+
+/// A request whose `x-auth-*` headers were signed by the edge within the allowed age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEnvelope {
+    /// Signing time, unix seconds.
+    pub signed_at: u64,
+    /// The signed `x-auth-*` headers, lowercase names, sorted.
+    pub headers: Vec<(String, String)>,
+}
+
+impl VerifiedEnvelope {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// The authenticated user (`sub`), absent on anonymous and webhook requests.
+    pub fn user(&self) -> Option<&str> {
+        self.get(USER)
+    }
+    pub fn session(&self) -> Option<&str> {
+        self.get(SESSION)
+    }
+    /// Comma-separated list header split into items (empty → none).
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    pub fn roles(&self) -> Vec<&str> {
+        self.list(ROLES)
+    }
+    pub fn permissions(&self) -> Vec<&str> {
+        self.list(PERMISSIONS)
+    }
+    pub fn webhook_provider(&self) -> Option<&str> {
+        self.get(WEBHOOK_PROVIDER)
+    }
+    pub fn webhook_id(&self) -> Option<&str> {
+        self.get(WEBHOOK_ID)
+    }
+}
+
+/// Verifies the envelope. `headers` are all request headers (non-identity ones are ignored).
+pub fn verify<'a, I>(
+    key: &EnvelopeKey,
+    now: UnixMillis,
+    max_age_secs: u64,
+    method: &str,
+    path_and_query: &str,
+    headers: I,
+) -> Result<VerifiedEnvelope, EnvelopeError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+{
+    let sigs: Vec<&str> = headers
+        .clone()
+        .into_iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(SIGNATURE_HEADER))
+        .map(|(_, v)| v)
+        .collect();
+    let sig = match sigs.as_slice() {
+        [] => return Err(EnvelopeError::Missing),
+        [one] => *one,
+        _ => return Err(EnvelopeError::DuplicateHeader),
+    };
+    let (t, mac_hex) = parse_signature(sig)?;
+    let age = now.secs().abs_diff(t);
+    if age > max_age_secs {
+        return Err(EnvelopeError::Stale {
+            age_secs: age,
+            max_age_secs,
+        });
+    }
+    let provided = unhex(mac_hex).ok_or(EnvelopeError::Malformed)?;
+    if provided.len() != 32 {
+        return Err(EnvelopeError::Malformed);
+    }
+    let headers = normalize(headers)?;
+    let mut mac = key.mac();
+    mac.update(canonical(t, method, path_and_query, &headers).as_bytes());
+    mac.verify_slice(&provided)
+        .map_err(|_| EnvelopeError::Invalid)?;
+    Ok(VerifiedEnvelope {
+        signed_at: t,
+        headers,
+    })
+}
+
+fn parse_signature(v: &str) -> Result<(u64, &str), EnvelopeError> {
+    let rest = v.strip_prefix("t=").ok_or(EnvelopeError::Malformed)?;
+    let (t, rest) = rest.split_once(',').ok_or(EnvelopeError::Malformed)?;
+    let mac = rest.strip_prefix("v1=").ok_or(EnvelopeError::Malformed)?;
+    if t.is_empty()
+        || t.len() > 12
+        || !t.bytes().all(|b| b.is_ascii_digit())
+        || (t.len() > 1 && t.starts_with('0'))
+    {
+        return Err(EnvelopeError::Malformed);
+    }
+    Ok((t.parse().map_err(|_| EnvelopeError::Malformed)?, mac))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Lowercase or uppercase hex to bytes; `None` on odd length or a non-hex digit.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    fn nib(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    Missing,
+    Malformed,
+    DuplicateHeader,
+    Stale { age_secs: u64, max_age_secs: u64 },
+    Invalid,
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvelopeError::Missing => f.write_str("x-auth-signature header is missing"),
+            EnvelopeError::Malformed => {
+                f.write_str("x-auth-signature or an identity header is malformed")
+            }
+            EnvelopeError::DuplicateHeader => {
+                f.write_str("an identity header appears more than once")
+            }
+            EnvelopeError::Stale {
+                age_secs,
+                max_age_secs,
+            } => {
+                write!(
+                    f,
+                    "envelope is {age_secs}s old, at most {max_age_secs}s allowed"
+                )
+            }
+            EnvelopeError::Invalid => f.write_str("envelope signature does not verify"),
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> EnvelopeKey {
+        EnvelopeKey::new(SecretBytes::new(vec![42u8; 32], 32).unwrap()).unwrap()
+    }
+    const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
+
+    fn signed() -> Vec<(&'static str, String)> {
+        let hs = [(USER, "u1"), (ROLES, "admin,user"), (SESSION, "s1")];
+        let sig = sign(&key(), NOW, "GET", "/api/me?x=1", hs).unwrap();
+        let mut v: Vec<(&str, String)> = hs.iter().map(|(n, v)| (*n, v.to_string())).collect();
+        v.push(("X-Auth-Signature", sig));
+        v.push(("accept", "application/json".into()));
+        v
+    }
+    fn view<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        v.iter().map(|(n, s)| (*n, s.as_str())).collect()
+    }
+
+    #[test]
+    fn a_signed_envelope_verifies_and_exposes_identity() {
+        let hs = signed();
+        let e = verify(
+            &key(),
+            NOW.plus_secs(5),
+            60,
+            "GET",
+            "/api/me?x=1",
+            view(&hs),
+        )
+        .unwrap();
+        assert_eq!(e.user(), Some("u1"));
+        assert_eq!(e.roles(), vec!["admin", "user"]);
+    }
+
+    #[test]
+    fn any_change_breaks_it() {
+        let hs = signed();
+        let v = view(&hs);
+        assert_eq!(
+            verify(&key(), NOW, 60, "POST", "/api/me?x=1", v.clone()),
+            Err(EnvelopeError::Invalid)
+        );
+        assert_eq!(
+            verify(&key(), NOW, 60, "GET", "/api/me?x=2", v.clone()),
+            Err(EnvelopeError::Invalid)
+        );
+        let mut added = v.clone();
+        added.push(("X-Auth-Permissions", "rbac:admin"));
+        assert_eq!(
+            verify(&key(), NOW, 60, "GET", "/api/me?x=1", added),
+            Err(EnvelopeError::Invalid)
+        );
+        let changed: Vec<_> = v
+            .iter()
+            .map(|&(n, s)| if n == USER { (n, "u2") } else { (n, s) })
+            .collect();
+        assert_eq!(
+            verify(&key(), NOW, 60, "GET", "/api/me?x=1", changed),
+            Err(EnvelopeError::Invalid)
+        );
+        let other = EnvelopeKey::new(SecretBytes::new(vec![43u8; 32], 32).unwrap()).unwrap();
+        assert_eq!(
+            verify(&other, NOW, 60, "GET", "/api/me?x=1", v),
+            Err(EnvelopeError::Invalid)
+        );
+    }
+
+    #[test]
+    fn stale_missing_duplicate_and_malformed_are_refused() {
+        let hs = signed();
+        let v = view(&hs);
+        assert!(matches!(
+            verify(
+                &key(),
+                NOW.plus_secs(61),
+                60,
+                "GET",
+                "/api/me?x=1",
+                v.clone()
+            ),
+            Err(EnvelopeError::Stale { .. })
+        ));
+        let no_sig: Vec<_> = v
+            .iter()
+            .copied()
+            .filter(|(n, _)| *n != "X-Auth-Signature")
+            .collect();
+        assert_eq!(
+            verify(&key(), NOW, 60, "GET", "/api/me?x=1", no_sig),
+            Err(EnvelopeError::Missing)
+        );
+        let mut dup = v.clone();
+        dup.push(("x_auth_user", "u1"));
+        assert_eq!(
+            verify(&key(), NOW, 60, "GET", "/api/me?x=1", dup),
+            Err(EnvelopeError::DuplicateHeader)
+        );
+        for bad in [
+            "",
+            "t=,v1=00",
+            "t=01,v1=00",
+            "v1=00,t=1",
+            "t=1700000000,v1=zz",
+            "t=1700000000,v1=00",
+        ] {
+            let mut m: Vec<_> = v
+                .iter()
+                .copied()
+                .filter(|(n, _)| *n != "X-Auth-Signature")
+                .collect();
+            m.push(("x-auth-signature", bad));
+            assert!(
+                verify(&key(), NOW, 60, "GET", "/api/me?x=1", m).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn identity_namespace_matches_every_spelling() {
+        for n in [
+            "x-auth-user",
+            "X-Auth-User",
+            "x_auth_user",
+            "X_AUTH_ROLES",
+            "x-AUTH_roles",
+        ] {
+            assert!(is_identity_header(n), "{n}");
+        }
+        for n in [
+            "x-authz",
+            "x-auth",
+            "authorization",
+            "x-request-id",
+            "xauth-user",
+        ] {
+            assert!(!is_identity_header(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! edge-auth: an authentication layer that runs at the edge as a Cloudflare Worker.
+//!
+//! The core (every module here but `worker`) is pure: no I/O, no runtime imports, the clock
+//! passed in. It builds and is tested natively. The Workers adapter (`worker`) compiles only
+//! for `wasm32` and is the only place that touches the runtime.
+
+pub mod envelope;
+pub mod identity;
+pub mod jwt;
+pub mod reason;
+pub mod secret;
+pub mod time;
+pub mod webhook;
+
+#[cfg(target_arch = "wasm32")]
+mod worker;
