@@ -7,7 +7,9 @@
 pub mod envelope;
 pub mod identity;
 pub mod jwt;
+pub mod policy;
 pub mod reason;
+pub mod respond;
 pub mod secret;
 pub mod time;
 pub mod webhook;

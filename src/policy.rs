@@ -1,0 +1,404 @@
+//! Route policy: ordered rules (method + path pattern) deciding what a request needs.
+//! The first matching rule wins; an unmatched path requires authentication.
+
+use core::fmt;
+
+use serde::Deserialize;
+
+/// What a route requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Forwarded anonymously (still envelope-signed, identity headers stripped).
+    Public,
+    /// Any valid token.
+    Authenticated,
+    /// A valid token carrying the permissions.
+    Permissions(PermissionRule),
+    /// A signed webhook delivery; the id names the webhook config (see `config::WebhookRoute`).
+    Webhook(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionRule {
+    AnyOf(Vec<String>),
+    AllOf(Vec<String>),
+}
+
+impl PermissionRule {
+    /// Does a token holding `held` satisfy the rule?
+    pub fn is_satisfied_by<S: AsRef<str>>(&self, held: &[S]) -> bool {
+        let has = |p: &String| held.iter().any(|h| h.as_ref() == p);
+        match self {
+            PermissionRule::AnyOf(ps) => ps.iter().any(has),
+            PermissionRule::AllOf(ps) => ps.iter().all(has),
+        }
+    }
+
+    /// Space-separated, for `WWW-Authenticate: ... scope="..."`.
+    pub fn scope(&self) -> String {
+        match self {
+            PermissionRule::AnyOf(ps) | PermissionRule::AllOf(ps) => ps.join(" "),
+        }
+    }
+}
+
+/// What to do when a dependency the route relies on (revocation feed) is stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// Keep serving with what the edge has, log loudly.
+    #[default]
+    Open,
+    /// Answer 503.
+    Strict,
+}
+
+/// A path pattern: literal segments, `*` or `{name}` for one segment, a final `**` for any rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    raw: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    One,
+    Rest,
+}
+
+impl PathPattern {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let body = raw
+            .strip_prefix('/')
+            .ok_or_else(|| format!("pattern {raw:?} must start with '/'"))?;
+        let mut segments = Vec::new();
+        let parts: Vec<&str> = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        for (i, s) in parts.iter().enumerate() {
+            let seg = match *s {
+                "**" if i + 1 == parts.len() => Segment::Rest,
+                "**" => {
+                    return Err(format!(
+                        "pattern {raw:?}: '**' is only allowed as the last segment"
+                    ))
+                }
+                "*" => Segment::One,
+                s if s.starts_with('{') && s.ends_with('}') && s.len() > 2 => Segment::One,
+                s if s.contains('*') || s.contains('{') || s.contains('}') => {
+                    return Err(format!(
+                        "pattern {raw:?}: segment {s:?} mixes wildcards and text"
+                    ))
+                }
+                "" if i + 1 == parts.len() => Segment::Literal(String::new()),
+                "" => return Err(format!("pattern {raw:?} has an empty segment")),
+                s => Segment::Literal(s.to_owned()),
+            };
+            segments.push(seg);
+        }
+        Ok(PathPattern {
+            raw: raw.to_owned(),
+            segments,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Matches a request path (without query). Literal comparison: the runtime's URL parser has
+    /// already resolved dot segments, and edge and origin see the same string.
+    pub fn matches(&self, path: &str) -> bool {
+        let Some(body) = path.strip_prefix('/') else {
+            return false;
+        };
+        // "/" has no segments; every other path has at least one (possibly empty) segment.
+        let mut parts = (!body.is_empty())
+            .then(|| body.split('/'))
+            .into_iter()
+            .flatten();
+        for seg in &self.segments {
+            match seg {
+                Segment::Rest => return true,
+                Segment::One => match parts.next() {
+                    Some(p) if !p.is_empty() => {}
+                    _ => return false,
+                },
+                Segment::Literal(l) => {
+                    if parts.next() != Some(l.as_str()) {
+                        return false;
+                    }
+                }
+            }
+        }
+        parts.next().is_none()
+    }
+}
+
+/// One route rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable id, used in logs and rate-limit keys.
+    pub id: String,
+    /// Upper-case methods; `None` = any.
+    pub methods: Option<Vec<String>>,
+    pub pattern: PathPattern,
+    pub access: Access,
+    /// Ids of the rate-limit rules that apply.
+    pub rate_limits: Vec<String>,
+    pub failure: FailurePolicy,
+}
+
+impl Rule {
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.methods
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            && self.pattern.matches(path)
+    }
+}
+
+/// The ordered rule list plus the rule used when none matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePolicy {
+    rules: Vec<Rule>,
+    fallback: Rule,
+}
+
+impl RoutePolicy {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let fallback = Rule {
+            id: "default".into(),
+            methods: None,
+            pattern: PathPattern::parse("/**").expect("static pattern"),
+            access: Access::Authenticated,
+            rate_limits: Vec::new(),
+            failure: FailurePolicy::Open,
+        };
+        RoutePolicy { rules, fallback }
+    }
+
+    /// The first rule matching, or the authenticated fallback.
+    pub fn route(&self, method: &str, path: &str) -> &Rule {
+        self.rules
+            .iter()
+            .find(|r| r.matches(method, path))
+            .unwrap_or(&self.fallback)
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Parses the `ROUTES` JSON array.
+    pub fn from_json(s: &str) -> Result<Self, RouteError> {
+        let raw: Vec<RawRule> = serde_json::from_str(s).map_err(|e| RouteError {
+            index: None,
+            problem: e.to_string(),
+        })?;
+        let mut rules = Vec::with_capacity(raw.len());
+        let mut ids = std::collections::HashSet::new();
+        for (i, r) in raw.into_iter().enumerate() {
+            let err = |problem: String| RouteError {
+                index: Some(i),
+                problem,
+            };
+            if r.id.is_empty()
+                || !r
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(err(format!(
+                    "id {:?} must be non-empty [A-Za-z0-9_-]",
+                    r.id
+                )));
+            }
+            if !ids.insert(r.id.clone()) {
+                return Err(err(format!("id {:?} is used twice", r.id)));
+            }
+            let pattern = PathPattern::parse(&r.path).map_err(err)?;
+            let methods = match r.methods {
+                None => None,
+                Some(ms) if ms.is_empty() => {
+                    return Err(err(
+                        "methods must not be empty (omit it for any method)".into()
+                    ))
+                }
+                Some(ms) => Some(ms.into_iter().map(|m| m.to_ascii_uppercase()).collect()),
+            };
+            let access = match r.access {
+                RawAccess::Name(n) => match n.as_str() {
+                    "public" => Access::Public,
+                    "authenticated" => Access::Authenticated,
+                    other => return Err(err(format!("access {other:?} is not public, authenticated, {{\"permissions\":…}} or {{\"webhook\":…}}"))),
+                },
+                RawAccess::Permissions { permissions } => {
+                    let rule = match permissions {
+                        RawPerms::List(ps) => PermissionRule::AllOf(ps),
+                        RawPerms::AnyOf { any_of } => PermissionRule::AnyOf(any_of),
+                        RawPerms::AllOf { all_of } => PermissionRule::AllOf(all_of),
+                    };
+                    let (PermissionRule::AnyOf(ps) | PermissionRule::AllOf(ps)) = &rule;
+                    if ps.is_empty() || ps.iter().any(|p| p.is_empty() || p.contains([',', ' '])) {
+                        return Err(err("permissions must be a non-empty list of names without spaces or commas".into()));
+                    }
+                    Access::Permissions(rule)
+                }
+                RawAccess::Webhook { webhook } => {
+                    if webhook.is_empty() {
+                        return Err(err("webhook must name a webhook config id".into()));
+                    }
+                    Access::Webhook(webhook)
+                }
+            };
+            rules.push(Rule {
+                id: r.id,
+                methods,
+                pattern,
+                access,
+                rate_limits: r.rate_limits,
+                failure: r.failure,
+            });
+        }
+        Ok(RoutePolicy::new(rules))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteError {
+    pub index: Option<usize>,
+    pub problem: String,
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "rule [{i}]: {}", self.problem),
+            None => write!(f, "{}", self.problem),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    path: String,
+    access: RawAccess,
+    #[serde(default)]
+    rate_limits: Vec<String>,
+    #[serde(default)]
+    failure: FailurePolicy,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawAccess {
+    Name(String),
+    Permissions { permissions: RawPerms },
+    Webhook { webhook: String },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPerms {
+    List(Vec<String>),
+    AnyOf { any_of: Vec<String> },
+    AllOf { all_of: Vec<String> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(p: &str) -> PathPattern {
+        PathPattern::parse(p).unwrap()
+    }
+
+    #[test]
+    fn patterns_match_as_documented() {
+        let table = [
+            ("/healthz", "/healthz", true),
+            ("/healthz", "/healthz/", false),
+            ("/healthz", "/healthzz", false),
+            ("/api/*", "/api/me", true),
+            ("/api/*", "/api/me/x", false),
+            ("/api/*", "/api/", false),
+            ("/api/{id}/x", "/api/7/x", true),
+            ("/admin/**", "/admin", true),
+            ("/admin/**", "/admin/users/1", true),
+            ("/admin/**", "/administrator", false),
+            ("/", "/", true),
+            ("/", "/a", false),
+            ("/**", "/anything/at/all", true),
+        ];
+        for (p, path, want) in table {
+            assert_eq!(pat(p).matches(path), want, "{p} vs {path}");
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for p in ["admin", "/a/**/b", "/a//b", "/a*b", "/{x"] {
+            assert!(PathPattern::parse(p).is_err(), "{p}");
+        }
+    }
+
+    #[test]
+    fn first_matching_rule_wins_and_unmatched_paths_need_authentication() {
+        let p = RoutePolicy::from_json(
+            r#"[
+              {"id":"health","methods":["get"],"path":"/healthz","access":"public"},
+              {"id":"admin","path":"/admin/**","access":{"permissions":{"any_of":["rbac:admin","root"]}}},
+              {"id":"reports","path":"/reports/**","access":{"permissions":["reports:read","reports:list"]}},
+              {"id":"stripe","methods":["POST"],"path":"/webhooks/stripe","access":{"webhook":"stripe"}}
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(p.route("GET", "/healthz").access, Access::Public);
+        assert_eq!(p.route("POST", "/healthz").id, "default");
+        assert_eq!(p.route("POST", "/healthz").access, Access::Authenticated);
+        assert_eq!(
+            p.route("POST", "/webhooks/stripe").access,
+            Access::Webhook("stripe".into())
+        );
+        let Access::Permissions(admin) = &p.route("GET", "/admin/users").access else {
+            panic!()
+        };
+        assert!(admin.is_satisfied_by(&["root"]));
+        assert!(!admin.is_satisfied_by(&["user"]));
+        let Access::Permissions(reports) = &p.route("GET", "/reports/x").access else {
+            panic!()
+        };
+        assert!(
+            !reports.is_satisfied_by(&["reports:read"]),
+            "a plain list means all-of"
+        );
+        assert!(reports.is_satisfied_by(&["reports:list", "reports:read"]));
+    }
+
+    #[test]
+    fn route_errors_name_the_rule_and_the_problem() {
+        let e = RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":"public"},{"id":"a","path":"/b","access":"public"}]"#).unwrap_err();
+        assert_eq!(e.to_string(), "rule [1]: id \"a\" is used twice");
+        let e = RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":"open"}]"#).unwrap_err();
+        assert!(
+            e.to_string().starts_with("rule [0]: access \"open\""),
+            "{e}"
+        );
+        assert!(
+            RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":"public","typo":1}]"#)
+                .is_err()
+        );
+        assert!(
+            RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":{"permissions":[]}}]"#)
+                .is_err()
+        );
+    }
+}
