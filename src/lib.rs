@@ -4,9 +4,11 @@
 //! passed in. It builds and is tested natively. The Workers adapter (`worker`) compiles only
 //! for `wasm32` and is the only place that touches the runtime.
 
+pub mod config;
 pub mod envelope;
 pub mod identity;
 pub mod jwt;
+pub mod pipeline;
 pub mod policy;
 pub mod reason;
 pub mod respond;

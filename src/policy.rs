@@ -53,6 +53,17 @@ pub enum FailurePolicy {
     Strict,
 }
 
+/// Who answers an allowed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upstream {
+    /// The origin service, with the signed identity envelope.
+    #[default]
+    Origin,
+    /// The static pages in `www/` (the Worker's assets binding).
+    Assets,
+}
+
 /// A path pattern: literal segments, `*` or `{name}` for one segment, a final `**` for any rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
@@ -150,6 +161,7 @@ pub struct Rule {
     /// Ids of the rate-limit rules that apply.
     pub rate_limits: Vec<String>,
     pub failure: FailurePolicy,
+    pub upstream: Upstream,
 }
 
 impl Rule {
@@ -177,6 +189,7 @@ impl RoutePolicy {
             access: Access::Authenticated,
             rate_limits: Vec::new(),
             failure: FailurePolicy::Open,
+            upstream: Upstream::Origin,
         };
         RoutePolicy { rules, fallback }
     }
@@ -262,6 +275,7 @@ impl RoutePolicy {
                 access,
                 rate_limits: r.rate_limits,
                 failure: r.failure,
+                upstream: r.upstream,
             });
         }
         Ok(RoutePolicy::new(rules))
@@ -295,6 +309,8 @@ struct RawRule {
     rate_limits: Vec<String>,
     #[serde(default)]
     failure: FailurePolicy,
+    #[serde(default)]
+    upstream: Upstream,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,449 @@
+//! The edge configuration: a typed struct parsed once from Worker vars and secrets.
+//!
+//! Every error names the variable and what is wrong with it; all problems are reported
+//! together so an operator fixes them in one pass. A Worker with an invalid config answers
+//! 500 `config_invalid` to every request (and logs the detail) instead of running half-configured.
+
+use core::fmt;
+
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::envelope::EnvelopeKey;
+use crate::jwt::{IssuerPolicy, KeySet};
+use crate::policy::RoutePolicy;
+use crate::secret::SecretBytes;
+
+/// Where an issuer's keys come from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// A JWKS given inline (or through a secret): never refetched.
+    Static(KeySet),
+    /// A JWKS URL, fetched and cached by the JWKS manager.
+    Url(String),
+}
+
+#[derive(Debug)]
+pub struct IssuerConfig {
+    pub policy: IssuerPolicy,
+    pub keys: KeySource,
+}
+
+/// JWKS manager bounds (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksSettings {
+    pub min_ttl_secs: u64,
+    pub max_ttl_secs: u64,
+    pub max_staleness_secs: u64,
+    pub refetch_interval_secs: u64,
+}
+
+#[derive(Debug)]
+pub struct EdgeConfig {
+    /// `ORIGIN_URL`: scheme + host (+ port), no trailing slash.
+    pub origin_url: String,
+    /// `ENVELOPE_SECRET`: shared with the origin.
+    pub envelope_key: EnvelopeKey,
+    /// `ISSUERS`.
+    pub issuers: Vec<IssuerConfig>,
+    /// `ROUTES`.
+    pub routes: RoutePolicy,
+    /// `LEEWAY_SECONDS` (default 30).
+    pub leeway_secs: u64,
+    /// `MAX_TOKEN_BYTES` (default 8192).
+    pub max_token_bytes: usize,
+    /// `SESSION_COOKIE` (default `access_token`): where browsers carry the access token.
+    pub session_cookie: String,
+    /// `LOGIN_PATH` (default `/login`): where browsers are sent when not signed in.
+    pub login_path: String,
+    /// `ORIGIN_TIMEOUT_MS` (default 10000).
+    pub origin_timeout_ms: u64,
+    /// `JWKS_MIN_TTL_SECONDS` (60), `JWKS_MAX_TTL_SECONDS` (86400),
+    /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
+    pub jwks: JwksSettings,
+}
+
+/// One problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: String,
+    pub problem: String,
+}
+
+/// Every problem found while loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", p.variable, p.problem)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Collects problems while parsing so they are all reported at once.
+struct Loader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Loader<'_> {
+    fn fail(&mut self, variable: &str, problem: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            variable: variable.to_owned(),
+            problem: problem.into(),
+        });
+    }
+
+    fn raw(&self, var: &str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, var: &str) -> Option<String> {
+        let v = self.raw(var);
+        if v.is_none() {
+            self.fail(var, "is required but not set");
+        }
+        v
+    }
+
+    fn number(&mut self, var: &str, default: u64, min: u64, max: u64) -> u64 {
+        match self.raw(var) {
+            None => default,
+            Some(s) => match s.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                Ok(n) => {
+                    self.fail(var, format!("{n} is out of range {min}..={max}"));
+                    default
+                }
+                Err(_) => {
+                    self.fail(var, format!("{s:?} is not a whole number"));
+                    default
+                }
+            },
+        }
+    }
+}
+
+/// Decodes a secret given as hex (even length, all hex digits) or base64/base64url (padding optional).
+pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.trim();
+    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return crate::envelope::unhex(s).ok_or_else(|| "invalid hex".to_owned());
+    }
+    let unpadded = s.trim_end_matches('=');
+    let std = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    url.decode(unpadded)
+        .or_else(|_| std.decode(unpadded))
+        .map_err(|_| "is neither hex nor base64".to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIssuer {
+    issuer: String,
+    audiences: Vec<String>,
+    #[serde(default)]
+    jwks_url: Option<String>,
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    jwks_secret: Option<String>,
+}
+
+fn valid_http_url(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
+
+impl EdgeConfig {
+    /// Parses the configuration from a variable lookup (Worker vars and secrets, or a map in tests).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
+        let mut l = Loader {
+            get,
+            problems: Vec::new(),
+        };
+
+        let origin_url = match l.required("ORIGIN_URL") {
+            Some(u) if valid_http_url(&u) => Some(u.trim_end_matches('/').to_owned()),
+            Some(u) => {
+                l.fail(
+                    "ORIGIN_URL",
+                    format!("{u:?} is not an http(s) URL like http://127.0.0.1:8788"),
+                );
+                None
+            }
+            None => None,
+        };
+
+        let envelope_key = l.required("ENVELOPE_SECRET").and_then(|s| {
+            let key = decode_secret(&s)
+                .and_then(|b| {
+                    SecretBytes::new(b, crate::envelope::MIN_SECRET_LEN).map_err(|e| e.to_string())
+                })
+                .and_then(|b| EnvelopeKey::new(b).map_err(|e| e.to_string()));
+            key.map_err(|e| {
+                l.fail(
+                    "ENVELOPE_SECRET",
+                    format!("{e} (generate one with `openssl rand -hex 32`)"),
+                )
+            })
+            .ok()
+        });
+
+        let issuers = l
+            .required("ISSUERS")
+            .map(|s| parse_issuers(&mut l, &s))
+            .unwrap_or_default();
+
+        let routes = match l.raw("ROUTES") {
+            None => RoutePolicy::new(Vec::new()),
+            Some(s) => RoutePolicy::from_json(&s).unwrap_or_else(|e| {
+                l.fail("ROUTES", e.to_string());
+                RoutePolicy::new(Vec::new())
+            }),
+        };
+
+        let leeway_secs = l.number("LEEWAY_SECONDS", 30, 0, 300);
+        let max_token_bytes = l.number(
+            "MAX_TOKEN_BYTES",
+            crate::jwt::MAX_TOKEN_BYTES as u64,
+            256,
+            64 * 1024,
+        ) as usize;
+        let session_cookie = l
+            .raw("SESSION_COOKIE")
+            .unwrap_or_else(|| "access_token".into());
+        if !session_cookie
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            l.fail(
+                "SESSION_COOKIE",
+                format!("{session_cookie:?} is not a valid cookie name"),
+            );
+        }
+        let login_path = l.raw("LOGIN_PATH").unwrap_or_else(|| "/login".into());
+        if !login_path.starts_with('/') || login_path.starts_with("//") {
+            l.fail(
+                "LOGIN_PATH",
+                format!("{login_path:?} must be a same-origin path starting with '/'"),
+            );
+        }
+        let origin_timeout_ms = l.number("ORIGIN_TIMEOUT_MS", 10_000, 100, 120_000);
+        let jwks = JwksSettings {
+            min_ttl_secs: l.number("JWKS_MIN_TTL_SECONDS", 60, 1, 86_400),
+            max_ttl_secs: l.number("JWKS_MAX_TTL_SECONDS", 86_400, 1, 7 * 86_400),
+            max_staleness_secs: l.number("JWKS_MAX_STALENESS_SECONDS", 86_400, 0, 30 * 86_400),
+            refetch_interval_secs: l.number("JWKS_REFETCH_INTERVAL_SECONDS", 30, 1, 3_600),
+        };
+        if jwks.min_ttl_secs > jwks.max_ttl_secs {
+            l.fail(
+                "JWKS_MIN_TTL_SECONDS",
+                "must not exceed JWKS_MAX_TTL_SECONDS",
+            );
+        }
+
+        match (origin_url, envelope_key) {
+            (Some(origin_url), Some(envelope_key)) if l.problems.is_empty() => Ok(EdgeConfig {
+                origin_url,
+                envelope_key,
+                issuers,
+                routes,
+                leeway_secs,
+                max_token_bytes,
+                session_cookie,
+                login_path,
+                origin_timeout_ms,
+                jwks,
+            }),
+            _ => Err(ConfigError(l.problems)),
+        }
+    }
+
+    pub fn issuer(&self, iss: &str) -> Option<&IssuerConfig> {
+        self.issuers.iter().find(|i| i.policy.issuer == iss)
+    }
+}
+
+fn parse_issuers(l: &mut Loader<'_>, s: &str) -> Vec<IssuerConfig> {
+    let raw: Vec<RawIssuer> = match serde_json::from_str(s) {
+        Ok(r) => r,
+        Err(e) => {
+            l.fail("ISSUERS", format!("is not a JSON array of issuers: {e}"));
+            return Vec::new();
+        }
+    };
+    if raw.is_empty() {
+        l.fail("ISSUERS", "must name at least one issuer");
+    }
+    let mut out = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let var = format!("ISSUERS[{i}]");
+        if r.issuer.is_empty() {
+            l.fail(&var, "issuer must not be empty");
+            continue;
+        }
+        if out
+            .iter()
+            .any(|o: &IssuerConfig| o.policy.issuer == r.issuer)
+        {
+            l.fail(&var, format!("issuer {:?} is listed twice", r.issuer));
+            continue;
+        }
+        if r.audiences.is_empty() || r.audiences.iter().any(String::is_empty) {
+            l.fail(
+                &var,
+                "audiences must be a non-empty list of non-empty strings",
+            );
+            continue;
+        }
+        let keys = match (r.jwks_url, r.jwks, r.jwks_secret) {
+            (Some(u), None, None) if valid_http_url(&u) => KeySource::Url(u),
+            (Some(u), None, None) => {
+                l.fail(&var, format!("jwks_url {u:?} is not an http(s) URL"));
+                continue;
+            }
+            (None, Some(v), None) => match KeySet::from_jwks_json(&v.to_string()) {
+                Ok(k) => KeySource::Static(k),
+                Err(e) => {
+                    l.fail(&var, format!("jwks: {e}"));
+                    continue;
+                }
+            },
+            (None, None, Some(name)) => match l.raw(&name) {
+                None => {
+                    l.fail(&name, format!("is named by {var}.jwks_secret but not set"));
+                    continue;
+                }
+                Some(json) => match KeySet::from_jwks_json(&json) {
+                    Ok(k) => KeySource::Static(k),
+                    Err(e) => {
+                        l.fail(&name, format!("{e}"));
+                        continue;
+                    }
+                },
+            },
+            _ => {
+                l.fail(&var, "needs exactly one of jwks_url, jwks, jwks_secret");
+                continue;
+            }
+        };
+        out.push(IssuerConfig {
+            policy: IssuerPolicy {
+                issuer: r.issuer,
+                audiences: r.audiences,
+            },
+            keys,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EdgeConfig::from_lookup(&move |k| m.get(k).cloned())
+    }
+
+    const SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    const ISSUERS: &str = r#"[{"issuer":"https://id.example","audiences":["api"],"jwks_url":"https://id.example/jwks"}]"#;
+
+    #[test]
+    fn a_minimal_config_loads_with_documented_defaults() {
+        let c = load(&[
+            ("ORIGIN_URL", "http://127.0.0.1:8788/"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+        ])
+        .unwrap();
+        assert_eq!(c.origin_url, "http://127.0.0.1:8788");
+        assert_eq!((c.leeway_secs, c.max_token_bytes), (30, 8192));
+        assert_eq!(c.session_cookie, "access_token");
+        assert!(matches!(
+            c.issuer("https://id.example").unwrap().keys,
+            KeySource::Url(_)
+        ));
+        assert!(c.issuer("https://other.example").is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_variable() {
+        let e = load(&[
+            ("ENVELOPE_SECRET", "your-256-bit-secret"),
+            ("LEEWAY_SECONDS", "soon"),
+            ("ISSUERS", "{}"),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = e.0.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            vars,
+            ["ORIGIN_URL", "ENVELOPE_SECRET", "ISSUERS", "LEEWAY_SECONDS"],
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("ORIGIN_URL: is required but not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn short_envelope_secrets_are_refused() {
+        let e = load(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ENVELOPE_SECRET", "00112233"),
+            ("ISSUERS", ISSUERS),
+        ])
+        .unwrap_err();
+        assert_eq!(e.0[0].variable, "ENVELOPE_SECRET");
+        assert!(e.0[0].problem.contains("at least 32"), "{e}");
+    }
+
+    #[test]
+    fn issuer_entries_are_checked_one_by_one() {
+        let bad = r#"[{"issuer":"a","audiences":[],"jwks_url":"https://a/jwks"},
+                      {"issuer":"b","audiences":["x"],"jwks_url":"ftp://b"},
+                      {"issuer":"c","audiences":["x"]},
+                      {"issuer":"d","audiences":["x"],"jwks_secret":"D_JWKS"}]"#;
+        let e = load(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", bad),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = e.0.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            vars,
+            ["ISSUERS[0]", "ISSUERS[1]", "ISSUERS[2]", "D_JWKS"],
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_decode_from_hex_or_base64() {
+        assert_eq!(decode_secret("00ff").unwrap(), vec![0, 255]);
+        assert_eq!(decode_secret("AP8").unwrap(), vec![0, 255]);
+        assert_eq!(decode_secret("AP8=").unwrap(), vec![0, 255]);
+        assert!(decode_secret("not base64!").is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! The request pipeline's pure steps: token extraction, authorization, request ids and the
+//! header plan for forwarding. The adapter calls these in order; it decides nothing itself.
+
+use crate::envelope::is_identity_header;
+use crate::identity::Identity;
+use crate::policy::{Access, Rule};
+use crate::reason::Reason;
+
+/// Where the presented token came from (browsers use the cookie, API clients the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Bearer,
+    Cookie,
+}
+
+/// Finds the bearer token: `Authorization: Bearer <t>` first, else the session cookie.
+/// An `Authorization` header with another scheme, or an empty bearer, is malformed, not missing.
+pub fn extract_token<'a>(
+    authorization: Option<&'a str>,
+    cookie_header: Option<&'a str>,
+    cookie_name: &str,
+) -> Result<(&'a str, TokenSource), Reason> {
+    if let Some(auth) = authorization {
+        let auth = auth.trim();
+        let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Reason::TokenMalformed);
+        }
+        let token = rest.trim();
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            return Err(Reason::TokenMalformed);
+        }
+        return Ok((token, TokenSource::Bearer));
+    }
+    if let Some(cookies) = cookie_header {
+        for pair in cookies.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == cookie_name && !v.is_empty() {
+                    return Ok((v.trim_matches('"'), TokenSource::Cookie));
+                }
+            }
+        }
+    }
+    Err(Reason::TokenMissing)
+}
+
+/// Does the identity satisfy the rule? Only called with an identity built from verified input.
+pub fn authorize(rule: &Rule, identity: &Identity) -> Result<(), Reason> {
+    match (&rule.access, identity) {
+        (Access::Public, _) => Ok(()),
+        (Access::Authenticated, Identity::User(_)) => Ok(()),
+        (Access::Permissions(p), Identity::User(c)) => {
+            if p.is_satisfied_by(c.permissions()) {
+                Ok(())
+            } else {
+                Err(Reason::InsufficientPermissions)
+            }
+        }
+        (Access::Webhook(_), Identity::Webhook(_)) => Ok(()),
+        // A route that needs a user cannot be satisfied by anything else, and vice versa.
+        (Access::Authenticated | Access::Permissions(_), _) => Err(Reason::TokenMissing),
+        (Access::Webhook(_), _) => Err(Reason::WebhookSignatureMissing),
+    }
+}
+
+/// Keeps a client's `X-Request-Id` only if it is well-formed (1–128 of `[A-Za-z0-9._:-]`).
+pub fn accept_request_id(given: Option<&str>) -> Option<&str> {
+    given.filter(|id| {
+        (1..=128).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    })
+}
+
+/// Request headers never forwarded: the identity namespace (set only by the edge), hop-by-hop
+/// headers, and the forwarding headers the edge sets itself.
+pub fn forwardable_header(name: &str) -> bool {
+    if is_identity_header(name) {
+        return false;
+    }
+    const DROP: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+    ];
+    !DROP.iter().any(|d| d.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::RoutePolicy;
+
+    #[test]
+    fn bearer_header_wins_and_cookie_is_the_browser_fallback() {
+        assert_eq!(
+            extract_token(Some("Bearer abc"), Some("access_token=zzz"), "access_token"),
+            Ok(("abc", TokenSource::Bearer))
+        );
+        assert_eq!(
+            extract_token(Some("bearer  abc "), None, "t"),
+            Ok(("abc", TokenSource::Bearer))
+        );
+        assert_eq!(
+            extract_token(None, Some("a=1; access_token=xyz; b=2"), "access_token"),
+            Ok(("xyz", TokenSource::Cookie))
+        );
+        assert_eq!(
+            extract_token(None, Some("xaccess_token=1"), "access_token"),
+            Err(Reason::TokenMissing)
+        );
+        assert_eq!(
+            extract_token(None, None, "access_token"),
+            Err(Reason::TokenMissing)
+        );
+        assert_eq!(
+            extract_token(Some("Basic dXNlcg=="), None, "t"),
+            Err(Reason::TokenMalformed)
+        );
+        assert_eq!(
+            extract_token(Some("Bearer "), None, "t"),
+            Err(Reason::TokenMalformed)
+        );
+        assert_eq!(
+            extract_token(Some("Bearer a b"), None, "t"),
+            Err(Reason::TokenMalformed)
+        );
+    }
+
+    #[test]
+    fn anonymous_identities_never_satisfy_user_or_webhook_routes() {
+        let p = RoutePolicy::from_json(
+            r#"[{"id":"pub","path":"/p","access":"public"},{"id":"wh","path":"/w","access":{"webhook":"stripe"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            authorize(p.route("GET", "/p"), &Identity::Anonymous),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(p.route("GET", "/other"), &Identity::Anonymous),
+            Err(Reason::TokenMissing)
+        );
+        assert_eq!(
+            authorize(p.route("POST", "/w"), &Identity::Anonymous),
+            Err(Reason::WebhookSignatureMissing)
+        );
+    }
+
+    #[test]
+    fn request_ids_are_kept_only_when_well_formed() {
+        assert_eq!(
+            accept_request_id(Some("abc-123_x.y:z")),
+            Some("abc-123_x.y:z")
+        );
+        assert_eq!(accept_request_id(Some("")), None);
+        assert_eq!(accept_request_id(Some("a b")), None);
+        assert_eq!(accept_request_id(Some(&"a".repeat(129))), None);
+    }
+
+    #[test]
+    fn spoofable_and_hop_by_hop_headers_are_not_forwarded() {
+        for h in [
+            "X-Auth-User",
+            "x_auth_roles",
+            "X-AUTH-SIGNATURE",
+            "Connection",
+            "X-Forwarded-For",
+            "x-request-id",
+        ] {
+            assert!(!forwardable_header(h), "{h}");
+        }
+        for h in [
+            "accept",
+            "content-type",
+            "cookie",
+            "authorization",
+            "idempotency-key",
+        ] {
+            assert!(forwardable_header(h), "{h}");
+        }
+    }
+}
