@@ -1,0 +1,148 @@
+//! Strict decoding shared by the formats: timestamps, ids, base64, tolerance.
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+use super::WebhookError;
+use crate::time::UnixMillis;
+
+/// Longest signature header we parse; real ones are well under 1 KiB even with rotation.
+pub(crate) const MAX_SIGNATURE_HEADER_LEN: usize = 4096;
+/// Most signatures we try from one header (bounds the work a forged header can cause).
+pub(crate) const MAX_SIGNATURES: usize = 16;
+/// Longest delivery id we accept (GitHub GUIDs are 36, Standard Webhooks ids ~30).
+pub(crate) const MAX_ID_LEN: usize = 256;
+
+/// Signatures: canonical padded standard base64, nothing else.
+pub(crate) fn b64_strict(s: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(s).ok()
+}
+
+/// Secrets: standard alphabet, padding optional and trailing bits ignored, because the
+/// Standard Webhooks libraries accept unpadded secrets (Python appends "==" and decodes).
+const SECRET_B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+pub(crate) fn b64_secret(s: &str) -> Option<Vec<u8>> {
+    SECRET_B64.decode(s).ok()
+}
+
+/// Unix seconds as sent: ASCII digits only, no sign, no leading zero, no spaces, fits in u64.
+pub(crate) fn timestamp(header: &'static str, s: &str) -> Result<u64, WebhookError> {
+    let bad = |problem| WebhookError::HeaderMalformed { header, problem };
+    if s.is_empty() {
+        return Err(bad("timestamp is empty"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("timestamp is not unsigned decimal digits"));
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return Err(bad("timestamp is zero-padded"));
+    }
+    s.parse::<u64>()
+        .map_err(|_| bad("timestamp does not fit in 64 bits"))
+}
+
+/// Rejects a timestamp more than `tolerance_secs` away from `now` in either direction.
+/// `now` is taken in whole seconds (rounded down), like the providers' own libraries.
+pub(crate) fn within_tolerance(
+    ts: u64,
+    now: UnixMillis,
+    tolerance_secs: u64,
+) -> Result<(), WebhookError> {
+    let now_s = now.secs();
+    if ts.abs_diff(now_s) > tolerance_secs {
+        return Err(WebhookError::TimestampOutOfTolerance {
+            timestamp: ts,
+            now: now_s,
+            tolerance_secs,
+        });
+    }
+    Ok(())
+}
+
+/// A delivery id: 1..=256 visible ASCII characters; `.` refused where the id is part of a
+/// dot-separated signed string (Standard Webhooks), so the split stays unambiguous.
+pub(crate) fn delivery_id(
+    header: &'static str,
+    s: &str,
+    allow_dot: bool,
+) -> Result<(), WebhookError> {
+    let bad = |problem| WebhookError::HeaderMalformed { header, problem };
+    if s.is_empty() {
+        return Err(bad("id is empty"));
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(bad("id is longer than 256 bytes"));
+    }
+    if !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(bad("id has characters outside visible ascii"));
+    }
+    if !allow_dot && s.contains('.') {
+        return Err(bad("id contains '.'"));
+    }
+    Ok(())
+}
+
+/// Is this id acceptable as a delivery id (used for ids taken from a verified body)?
+pub(crate) fn is_valid_id(s: &str) -> bool {
+    delivery_id("", s, true).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_strict() {
+        assert_eq!(timestamp("t", "1614265330"), Ok(1614265330));
+        assert_eq!(timestamp("t", "0"), Ok(0));
+        for bad in [
+            "",
+            " 1",
+            "1 ",
+            "+1",
+            "-1",
+            "01",
+            "0x10",
+            "1.5",
+            "1e9",
+            "١٢",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                timestamp("t", bad).unwrap_err().reason(),
+                crate::reason::Reason::WebhookHeaderMalformed,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tolerance_is_inclusive_both_ways() {
+        let now = UnixMillis::from_secs(1_000_000);
+        assert!(within_tolerance(1_000_300, now, 300).is_ok());
+        assert!(within_tolerance(999_700, now, 300).is_ok());
+        assert!(within_tolerance(1_000_301, now, 300).is_err());
+        assert!(within_tolerance(999_699, now, 300).is_err());
+    }
+
+    #[test]
+    fn signature_base64_is_strict_and_secret_base64_is_lenient() {
+        assert!(b64_strict("AAAA").is_some());
+        assert!(b64_strict("AA").is_none(), "unpadded signature refused");
+        assert!(
+            b64_strict("AB==").is_none(),
+            "non-canonical trailing bits refused"
+        );
+        assert!(b64_strict("AA A").is_none());
+        assert_eq!(b64_secret("AA"), Some(vec![0]));
+        assert_eq!(b64_secret("AA=="), Some(vec![0]));
+        assert!(b64_secret("A!").is_none());
+    }
+}
