@@ -65,6 +65,22 @@ pub enum TransitionCause {
     ProbeFailed,
 }
 
+impl fmt::Display for TransitionCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransitionCause::ConsecutiveFailures { failures } => {
+                write!(f, "{failures} consecutive failures")
+            }
+            TransitionCause::FailureRatio { failures, calls } => {
+                write!(f, "{failures} of {calls} calls failed in the window")
+            }
+            TransitionCause::CoolDownElapsed => f.write_str("cool-down elapsed"),
+            TransitionCause::ProbesSucceeded { probes } => write!(f, "{probes} probes succeeded"),
+            TransitionCause::ProbeFailed => f.write_str("a probe failed"),
+        }
+    }
+}
+
 /// A state change, to be logged by the adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transition {
@@ -78,7 +94,7 @@ impl fmt::Display for Transition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "origin circuit {} -> {} ({:?})",
+            "origin circuit {} -> {}: {}",
             self.from.id(),
             self.to.id(),
             self.cause
