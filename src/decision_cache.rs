@@ -40,6 +40,8 @@ pub struct Lru<K, V> {
     free: Vec<u32>,
     head: u32,
     tail: u32,
+    /// Expected maximum length: the slab grows exactly up to it instead of doubling past it.
+    max_len_hint: usize,
 }
 
 impl<K: Hash + Eq + Clone, V> Default for Lru<K, V> {
@@ -56,6 +58,16 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
             free: Vec::new(),
             head: NIL,
             tail: NIL,
+            max_len_hint: usize::MAX,
+        }
+    }
+
+    /// An LRU whose owner will keep at most about `max_len` entries: the slab then stops growing
+    /// at that size rather than doubling past it. Nothing is allocated up front.
+    pub fn with_max_len_hint(max_len: usize) -> Self {
+        Lru {
+            max_len_hint: max_len,
+            ..Self::new()
         }
     }
 
@@ -107,6 +119,13 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
                     .ok()
                     .filter(|&i| i != NIL)
                     .expect("lru holds fewer than 2^32 - 1 entries");
+                if self.slots.len() == self.slots.capacity() {
+                    let len = self.slots.len();
+                    let room = self.max_len_hint.saturating_sub(len);
+                    if room > 0 {
+                        self.slots.reserve_exact(room.min(len.max(4)));
+                    }
+                }
                 self.slots.push(Slot {
                     entry: Some((key.clone(), value)),
                     prev: NIL,
@@ -244,7 +263,7 @@ pub trait SizeHint {
 impl SizeHint for crate::jwt::VerifiedClaims {
     fn heap_bytes(&self) -> usize {
         let strings = |v: &[String]| -> usize {
-            v.len() * size_of::<String>() + v.iter().map(String::capacity).sum::<usize>()
+            core::mem::size_of_val(v) + v.iter().map(String::capacity).sum::<usize>()
         };
         self.issuer().len()
             + self.subject().len()

@@ -30,7 +30,7 @@ impl LocalLimiter {
     /// power-of-two slack.
     pub fn new(max_keys: usize) -> Self {
         LocalLimiter {
-            table: Lru::new(),
+            table: Lru::with_max_len_hint(max_keys.max(1)),
             max_keys: max_keys.max(1),
             stats: LimiterStats::default(),
         }
