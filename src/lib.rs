@@ -4,14 +4,18 @@
 //! passed in. It builds and is tested natively. The Workers adapter (`worker`) compiles only
 //! for `wasm32` and is the only place that touches the runtime.
 
+pub mod breaker;
 pub mod config;
+pub mod decision_cache;
 pub mod envelope;
 pub mod identity;
 pub mod jwt;
 pub mod pipeline;
 pub mod policy;
+pub mod ratelimit;
 pub mod reason;
 pub mod respond;
+pub mod revocation;
 pub mod secret;
 pub mod time;
 pub mod webhook;

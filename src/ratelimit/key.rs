@@ -1,0 +1,223 @@
+//! What a rule counts by: client IP, verified user, route, or a combination, hashed into a
+//! fixed-size [`RateKey`] so a table entry costs the same whatever the input length.
+
+use core::fmt;
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+
+use crate::jwt::VerifiedClaims;
+
+/// Which request facts make up a rule's key. At least one is set in a valid rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KeyParts {
+    /// The client IP (`CF-Connecting-IP`; the socket address in local runs); IPv6 by /64.
+    pub ip: bool,
+    /// The verified user id (`sub` of verified claims).
+    pub user: bool,
+    /// The matched route rule's id.
+    pub route: bool,
+}
+
+impl KeyParts {
+    pub const IP: KeyParts = KeyParts {
+        ip: true,
+        user: false,
+        route: false,
+    };
+    pub const USER: KeyParts = KeyParts {
+        ip: false,
+        user: true,
+        route: false,
+    };
+    pub const ROUTE: KeyParts = KeyParts {
+        ip: false,
+        user: false,
+        route: true,
+    };
+
+    pub const fn and(self, other: KeyParts) -> KeyParts {
+        KeyParts {
+            ip: self.ip || other.ip,
+            user: self.user || other.user,
+            route: self.route || other.route,
+        }
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        !(self.ip || self.user || self.route)
+    }
+
+    /// Config names of the set parts, in canonical order.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::with_capacity(3);
+        if self.ip {
+            v.push("ip");
+        }
+        if self.user {
+            v.push("user");
+        }
+        if self.route {
+            v.push("route");
+        }
+        v
+    }
+}
+
+/// The request facts a key may be built from. The user part can only come from
+/// [`VerifiedClaims`], so an unverified `sub` can never pick someone else's bucket.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyInput<'a> {
+    ip: Option<&'a str>,
+    user: Option<&'a str>,
+    route: Option<&'a str>,
+}
+
+impl<'a> KeyInput<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn ip(mut self, ip: &'a str) -> Self {
+        self.ip = Some(ip);
+        self
+    }
+    pub fn route(mut self, route_id: &'a str) -> Self {
+        self.route = Some(route_id);
+        self
+    }
+    pub fn verified_user(mut self, claims: &'a VerifiedClaims) -> Self {
+        self.user = Some(claims.subject());
+        self
+    }
+}
+
+/// A rule needs a fact the request does not have (e.g. a user-keyed rule on an anonymous request:
+/// the caller skips that rule; an IP rule covers such requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissingKeyPart(pub &'static str);
+
+impl fmt::Display for MissingKeyPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the request has no {} for this rate-limit key", self.0)
+    }
+}
+
+impl std::error::Error for MissingKeyPart {}
+
+/// 128 bits of SHA-256 over the rule id and the key parts: fixed size in the table, no raw IP or
+/// user id kept in memory or in Durable Object names, and collisions are out of an attacker's reach.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateKey([u8; 16]);
+
+impl RateKey {
+    pub fn build(
+        rule_id: &str,
+        parts: KeyParts,
+        input: &KeyInput<'_>,
+    ) -> Result<RateKey, MissingKeyPart> {
+        let mut h = Sha256::new();
+        h.update(b"edge-auth/ratelimit/v1\0");
+        let mut field = |tag: u8, value: &[u8]| {
+            h.update([tag]);
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value);
+        };
+        field(b'r', rule_id.as_bytes());
+        if parts.ip {
+            let ip = input.ip.ok_or(MissingKeyPart("client ip"))?;
+            field(b'i', &ip_bucket(ip));
+        }
+        if parts.user {
+            field(
+                b'u',
+                input
+                    .user
+                    .ok_or(MissingKeyPart("verified user"))?
+                    .as_bytes(),
+            );
+        }
+        if parts.route {
+            field(
+                b'p',
+                input.route.ok_or(MissingKeyPart("route id"))?.as_bytes(),
+            );
+        }
+        let digest = h.finalize();
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&digest[..16]);
+        Ok(RateKey(k))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// 32 lowercase hex digits: the Durable Object name for this key.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(32);
+        for b in self.0 {
+            s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        s
+    }
+}
+
+impl fmt::Debug for RateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RateKey({})", self.to_hex())
+    }
+}
+
+/// The bytes an IP is counted by. One IPv6 client usually owns a whole /64, so counting per
+/// address would let it rotate through 2^64 keys; IPv4-mapped addresses count as IPv4.
+/// An unparsable value is counted as-is.
+fn ip_bucket(ip: &str) -> Vec<u8> {
+    match ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.octets().to_vec(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets()[..8].to_vec(),
+        },
+        Err(_) => ip.as_bytes().to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str) -> VerifiedClaims {
+        VerifiedClaims {
+            issuer: "https://issuer.test".into(),
+            subject: sub.into(),
+            session_id: None,
+            token_id: None,
+            expires_at: 0,
+            issued_at: None,
+            roles: vec![],
+            permissions: vec![],
+        }
+    }
+
+    #[test]
+    fn a_user_key_separates_users_and_needs_a_verified_user() {
+        let (a, b) = (claims("alice"), claims("bob"));
+        let ka = RateKey::build("api", KeyParts::USER, &KeyInput::new().verified_user(&a));
+        let kb = RateKey::build("api", KeyParts::USER, &KeyInput::new().verified_user(&b));
+        assert_ne!(ka.unwrap(), kb.unwrap());
+        assert_eq!(
+            RateKey::build("api", KeyParts::USER, &KeyInput::new().ip("1.2.3.4")),
+            Err(MissingKeyPart("verified user"))
+        );
+    }
+
+    #[test]
+    fn user_and_ip_combined_differ_from_each_alone() {
+        let a = claims("alice");
+        let input = KeyInput::new().ip("1.2.3.4").verified_user(&a);
+        let both = RateKey::build("r", KeyParts::IP.and(KeyParts::USER), &input).unwrap();
+        assert_ne!(both, RateKey::build("r", KeyParts::IP, &input).unwrap());
+        assert_ne!(both, RateKey::build("r", KeyParts::USER, &input).unwrap());
+    }
+}

@@ -1,0 +1,261 @@
+//! Rate-limit rules as configured (`RATE_LIMIT_RULES`, a JSON array), validated once at load;
+//! every error names the offending field.
+
+use core::fmt;
+
+use serde_json::{Map, Value};
+
+use super::gcra::Quota;
+use super::key::KeyParts;
+
+/// Where a rule's counters live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Per isolate: approximate (each isolate counts alone), no network.
+    Local,
+    /// A Durable Object per key: exact and global, one round trip.
+    Durable,
+    /// The Workers Rate Limiting binding of that name (periods of 10 or 60 s only; the limit and
+    /// period are declared in `wrangler.toml` and must match this rule's quota).
+    Binding { name: String },
+}
+
+impl Backend {
+    pub fn id(&self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::Durable => "durable",
+            Backend::Binding { .. } => "binding",
+        }
+    }
+}
+
+/// One rate-limit class; route rules refer to it by `id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateRule {
+    /// Stable id (`[a-z0-9_.-]`, ≤ 64 chars), used in route rules, logs and the `RateLimit` headers.
+    pub id: String,
+    pub key: KeyParts,
+    pub quota: Quota,
+    pub backend: Backend,
+}
+
+/// A rule set that cannot be loaded; `field` is a path such as `rules[1].limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuleConfigError {
+    Json { message: String },
+    Field { field: String, problem: String },
+}
+
+impl fmt::Display for RuleConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleConfigError::Json { message } => {
+                write!(f, "rate-limit rules are not valid json: {message}")
+            }
+            RuleConfigError::Field { field, problem } => write!(f, "{field}: {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for RuleConfigError {}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> RuleConfigError {
+    RuleConfigError::Field {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+const FIELDS: &[&str] = &[
+    "id",
+    "key",
+    "limit",
+    "period_secs",
+    "period_ms",
+    "backend",
+    "binding",
+];
+
+/// Parses a JSON array of rules, e.g.
+/// `[{"id":"login_ip","key":["ip"],"limit":10,"period_secs":60,"backend":"durable"}]`.
+/// `period_ms` may replace `period_secs`; a `binding` backend names its binding in `binding`.
+pub fn parse_rules(json: &str) -> Result<Vec<RateRule>, RuleConfigError> {
+    let value: Value = serde_json::from_str(json).map_err(|e| RuleConfigError::Json {
+        message: e.to_string(),
+    })?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| err("rules", "must be a json array of rule objects"))?;
+    let mut rules: Vec<RateRule> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("rules[{i}]");
+        let rule = RateRule::from_json_value(item, &path)?;
+        if rules.iter().any(|r| r.id == rule.id) {
+            return Err(err(
+                format!("{path}.id"),
+                format!("duplicate rule id {:?}", rule.id),
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+impl RateRule {
+    /// Parses one rule object; `path` prefixes field names in errors.
+    pub fn from_json_value(v: &Value, path: &str) -> Result<RateRule, RuleConfigError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| err(path, "must be a json object"))?;
+        let f = |name: &str| format!("{path}.{name}");
+        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(err(
+                f(unknown),
+                format!("unknown field (expected one of {})", FIELDS.join(", ")),
+            ));
+        }
+
+        let id = req_str(obj, "id", &f("id"))?;
+        if id.is_empty()
+            || id.len() > 64
+            || !id.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+            })
+        {
+            return Err(err(f("id"), "must be 1-64 characters of a-z 0-9 _ - ."));
+        }
+
+        let parts = obj
+            .get("key")
+            .ok_or_else(|| err(f("key"), "is required"))?
+            .as_array()
+            .ok_or_else(|| err(f("key"), "must be an array of \"ip\", \"user\", \"route\""))?;
+        let mut key = KeyParts::default();
+        for (j, p) in parts.iter().enumerate() {
+            match p.as_str() {
+                Some("ip") => key.ip = true,
+                Some("user") => key.user = true,
+                Some("route") => key.route = true,
+                _ => {
+                    return Err(err(
+                        format!("{path}.key[{j}]"),
+                        "must be \"ip\", \"user\" or \"route\"",
+                    ))
+                }
+            }
+        }
+        if key.is_empty() {
+            return Err(err(f("key"), "must name at least one part"));
+        }
+
+        let limit = req_u64(obj, "limit", &f("limit"))?;
+        let limit =
+            u32::try_from(limit).map_err(|_| err(f("limit"), "must be at most 4294967295"))?;
+        let period_ms = match (obj.get("period_secs"), obj.get("period_ms")) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    f("period_ms"),
+                    "give period_secs or period_ms, not both",
+                ))
+            }
+            (Some(_), None) => req_u64(obj, "period_secs", &f("period_secs"))?
+                .checked_mul(1000)
+                .ok_or_else(|| err(f("period_secs"), "is too large"))?,
+            (None, Some(_)) => req_u64(obj, "period_ms", &f("period_ms"))?,
+            (None, None) => return Err(err(f("period_secs"), "is required")),
+        };
+        let period_field = if obj.contains_key("period_ms") {
+            f("period_ms")
+        } else {
+            f("period_secs")
+        };
+        let quota = Quota { limit, period_ms };
+        quota.validate().map_err(|e| {
+            let field = if matches!(e, super::QuotaError::LimitZero) {
+                f("limit")
+            } else {
+                period_field.clone()
+            };
+            err(field, e.to_string())
+        })?;
+
+        let backend = match obj.get("backend") {
+            None => Backend::Local,
+            Some(b) => match b.as_str() {
+                Some("local") => Backend::Local,
+                Some("durable") => Backend::Durable,
+                Some("binding") => {
+                    let name = req_str(obj, "binding", &f("binding"))?;
+                    if name.is_empty() {
+                        return Err(err(f("binding"), "must name a rate limiting binding"));
+                    }
+                    if period_ms != 10_000 && period_ms != 60_000 {
+                        return Err(err(
+                            period_field,
+                            "must be 10 or 60 seconds with the binding backend",
+                        ));
+                    }
+                    Backend::Binding { name }
+                }
+                _ => {
+                    return Err(err(
+                        f("backend"),
+                        "must be \"local\", \"durable\" or \"binding\"",
+                    ))
+                }
+            },
+        };
+        if obj.contains_key("binding") && !matches!(backend, Backend::Binding { .. }) {
+            return Err(err(
+                f("binding"),
+                "is only valid with \"backend\": \"binding\"",
+            ));
+        }
+        Ok(RateRule {
+            id,
+            key,
+            quota,
+            backend,
+        })
+    }
+}
+
+fn req_str(obj: &Map<String, Value>, name: &str, field: &str) -> Result<String, RuleConfigError> {
+    match obj.get(name) {
+        None => Err(err(field, "is required")),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(err(field, "must be a string")),
+    }
+}
+
+fn req_u64(obj: &Map<String, Value>, name: &str, field: &str) -> Result<u64, RuleConfigError> {
+    match obj.get(name) {
+        None => Err(err(field, "is required")),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| err(field, "must be a non-negative integer")),
+    }
+}
+
+/// The shipped defaults: strict and exact (`durable`) where credentials are guessed, generous and
+/// cheap (`local`) for authenticated API calls. Route rules refer to these ids.
+pub fn default_rules() -> Vec<RateRule> {
+    let rule = |id: &str, key, limit, period_secs: u64, backend| RateRule {
+        id: id.to_owned(),
+        key,
+        quota: Quota {
+            limit,
+            period_ms: period_secs * 1000,
+        },
+        backend,
+    };
+    vec![
+        rule("login_ip", KeyParts::IP, 10, 60, Backend::Durable),
+        rule("signup_ip", KeyParts::IP, 5, 600, Backend::Durable),
+        rule("refresh_ip", KeyParts::IP, 30, 60, Backend::Durable),
+        rule("api_user", KeyParts::USER, 600, 60, Backend::Local),
+        rule("anonymous_ip", KeyParts::IP, 120, 60, Backend::Local),
+    ]
+}

@@ -1,0 +1,219 @@
+//! Revocations known to this isolate: revoked session ids and per-user "tokens issued before T
+//! are void" marks, fed by polling the origin's feed, each kept until it can no longer matter.
+//! Also the poll schedule (one poll in flight) and how stale the list is.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::UnixMillis;
+
+/// One page of `GET /internal/revocations?since=<cursor>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationPage {
+    #[serde(default)]
+    pub sessions: Vec<SessionRevocation>,
+    #[serde(default)]
+    pub users: Vec<UserRevocation>,
+    /// The cursor for the next poll's `since`.
+    pub next: String,
+}
+
+/// Session `sid` is revoked; keep it until `until` (unix seconds), when every token of that
+/// session has expired anyway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRevocation {
+    pub sid: String,
+    pub until: u64,
+}
+
+/// Every token of user `sub` issued before `before` (unix seconds) is void; keep the mark until
+/// `until` (unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRevocation {
+    pub sub: String,
+    pub before: u64,
+    pub until: u64,
+}
+
+impl RevocationPage {
+    pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UserMark {
+    before: u64,
+    until: u64,
+}
+
+/// What [`RevocationList::apply`] changed, for the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub sessions_added: usize,
+    pub users_added: usize,
+    /// Entries dropped because their `until` has passed.
+    pub pruned: usize,
+}
+
+/// Per-isolate revocation state.
+#[derive(Clone, Debug)]
+pub struct RevocationList {
+    sessions: HashMap<String, u64>,
+    users: HashMap<String, UserMark>,
+    cursor: Option<String>,
+    last_success: Option<UnixMillis>,
+    last_attempt: Option<UnixMillis>,
+    in_flight_since: Option<UnixMillis>,
+    in_flight_timeout_ms: u64,
+}
+
+impl Default for RevocationList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RevocationList {
+    /// A poll not reported back within this long (e.g. its `waitUntil` was cut short) is presumed lost.
+    pub const DEFAULT_IN_FLIGHT_TIMEOUT_MS: u64 = 30_000;
+
+    pub fn new() -> Self {
+        RevocationList {
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+            cursor: None,
+            last_success: None,
+            last_attempt: None,
+            in_flight_since: None,
+            in_flight_timeout_ms: Self::DEFAULT_IN_FLIGHT_TIMEOUT_MS,
+        }
+    }
+
+    pub fn with_in_flight_timeout(mut self, ms: u64) -> Self {
+        self.in_flight_timeout_ms = ms;
+        self
+    }
+
+    /// Is a token with this `sub`, `sid` and `iat` (unix seconds) revoked? A token without `iat`
+    /// is revoked by any mark on its user (it cannot show it was issued after the mark).
+    /// Entries past their `until` may still answer true until pruned: harmless, since by then
+    /// every token they cover has expired.
+    pub fn is_revoked(&self, sub: &str, sid: Option<&str>, iat: Option<u64>) -> bool {
+        if let Some(sid) = sid {
+            if self.sessions.contains_key(sid) {
+                return true;
+            }
+        }
+        match self.users.get(sub) {
+            Some(mark) => iat.is_none_or(|iat| iat < mark.before),
+            None => false,
+        }
+    }
+
+    /// Merges one feed page received at `now`, advances the cursor, records the success and
+    /// ends the poll in flight. Marks already past their `until` are not added.
+    pub fn apply(&mut self, page: RevocationPage, now: UnixMillis) -> Applied {
+        let now_s = now.secs();
+        let mut applied = Applied::default();
+        for s in page.sessions {
+            if s.until <= now_s {
+                continue;
+            }
+            let until = self.sessions.entry(s.sid).or_insert_with(|| {
+                applied.sessions_added += 1;
+                0
+            });
+            *until = (*until).max(s.until);
+        }
+        for u in page.users {
+            if u.until <= now_s {
+                continue;
+            }
+            let mark = self.users.entry(u.sub).or_insert_with(|| {
+                applied.users_added += 1;
+                UserMark {
+                    before: 0,
+                    until: 0,
+                }
+            });
+            // The later "before" voids more; both marks must hold until the later "until".
+            mark.before = mark.before.max(u.before);
+            mark.until = mark.until.max(u.until);
+        }
+        applied.pruned = self.prune(now);
+        self.cursor = Some(page.next);
+        self.last_success = Some(now);
+        self.in_flight_since = None;
+        applied
+    }
+
+    /// Ends the poll in flight without data (network error, non-2xx, bad json).
+    pub fn poll_failed(&mut self, _now: UnixMillis) {
+        self.in_flight_since = None;
+    }
+
+    /// Drops entries whose `until` has passed; returns how many.
+    pub fn prune(&mut self, now: UnixMillis) -> usize {
+        let now_s = now.secs();
+        let before = self.sessions.len() + self.users.len();
+        self.sessions.retain(|_, until| *until > now_s);
+        self.users.retain(|_, m| m.until > now_s);
+        before - (self.sessions.len() + self.users.len())
+    }
+
+    /// True when a poll should start now; it then counts as in flight until [`apply`] or
+    /// [`poll_failed`] (or the in-flight timeout), so at most one poll runs per isolate.
+    /// Polls are spaced `interval_ms` from the previous start.
+    ///
+    /// [`apply`]: RevocationList::apply
+    /// [`poll_failed`]: RevocationList::poll_failed
+    pub fn should_poll(&mut self, now: UnixMillis, interval_ms: u64) -> bool {
+        if let Some(since) = self.in_flight_since {
+            if now.millis_since(since) < self.in_flight_timeout_ms {
+                return false;
+            }
+        }
+        let due = match self.last_attempt {
+            None => true,
+            Some(t) => now.millis_since(t) >= interval_ms,
+        };
+        if due {
+            self.in_flight_since = Some(now);
+            self.last_attempt = Some(now);
+        }
+        due
+    }
+
+    pub fn poll_in_flight(&self) -> bool {
+        self.in_flight_since.is_some()
+    }
+
+    /// The `since` value for the next poll (`None` before the first success: ask for everything).
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    pub fn last_success(&self) -> Option<UnixMillis> {
+        self.last_success
+    }
+
+    /// Milliseconds since the last successful poll; `u64::MAX` if none ever succeeded.
+    pub fn stale_for(&self, now: UnixMillis) -> u64 {
+        self.last_success.map_or(u64::MAX, |t| now.millis_since(t))
+    }
+
+    /// `stale_for(now) > bound_ms`: the failure policy decides what to do then.
+    pub fn is_stale(&self, now: UnixMillis, bound_ms: u64) -> bool {
+        self.stale_for(now) > bound_ms
+    }
+
+    pub fn sessions_len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn users_len(&self) -> usize {
+        self.users.len()
+    }
+}
