@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Generates local secrets once (never a well-known example secret): data/dev.env for the origin
+# and .dev.vars for `wrangler dev`. Re-running keeps the existing ones.
+source "$(dirname "$0")/lib.sh"
+mkdir -p data
+if [ ! -f data/dev.env ]; then
+  step "secrets: generating local secrets in data/dev.env and .dev.vars"
+  rand_hex() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
+  demo_k=$(python3 -c "import secrets,base64; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b'=').decode())")
+  umask 077
+  cat > data/dev.env <<ENV
+ENVELOPE_SECRET=$(rand_hex 32)
+KEY_ENCRYPTION_KEY=$(rand_hex 32)
+PASSWORD_PEPPER=$(rand_hex 32)
+DEMO_HS_JWKS={"keys":[{"kty":"oct","kid":"demo-1","alg":"HS256","k":"$demo_k"}]}
+ENV
+fi
+# wrangler reads secrets for local runs from .dev.vars.
+grep -E '^(ENVELOPE_SECRET|DEMO_HS_JWKS)=' data/dev.env > .dev.vars

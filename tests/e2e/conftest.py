@@ -1,0 +1,192 @@
+"""End-to-end fixtures: the real origin binary, the real Worker in workerd (`wrangler dev`), and a
+local JWKS server standing in for an external identity provider. Tokens are minted with PyJWT +
+cryptography, independently of our Rust code."""
+import base64, json, os, pathlib, secrets, signal, socket, subprocess, tempfile, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EDGE_PORT, ORIGIN_PORT, JWKS_PORT = 18787, 18788, 18790
+EDGE = f"http://127.0.0.1:{EDGE_PORT}"
+ORIGIN = f"http://127.0.0.1:{ORIGIN_PORT}"
+JWKS = f"http://127.0.0.1:{JWKS_PORT}"
+AUD = "edge-auth"
+
+
+def b64u(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def uint(n: int) -> bytes:
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+class Key:
+    """A signing key with its public JWK (the private half never leaves the test)."""
+
+    def __init__(self, alg: str, kid: str):
+        self.alg, self.kid = alg, kid
+        if alg == "EdDSA":
+            self.private = ed25519.Ed25519PrivateKey.generate()
+            raw = self.private.public_key().public_bytes_raw()
+            self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64u(raw)}
+        elif alg == "ES256":
+            self.private = ec.generate_private_key(ec.SECP256R1())
+            nums = self.private.public_key().public_numbers()
+            self.jwk = {"kty": "EC", "crv": "P-256", "x": b64u(nums.x.to_bytes(32, "big")), "y": b64u(nums.y.to_bytes(32, "big"))}
+        elif alg in ("RS256", "PS256"):
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            nums = self.private.public_key().public_numbers()
+            self.jwk = {"kty": "RSA", "n": b64u(uint(nums.n)), "e": b64u(uint(nums.e))}
+        elif alg == "HS256":
+            self.private = secrets.token_bytes(32)
+            self.jwk = {"kty": "oct", "k": b64u(self.private)}
+        else:
+            raise ValueError(alg)
+        self.jwk.update({"kid": kid, "alg": alg, "use": "sig"} if alg != "HS256" else {"kid": kid, "alg": alg})
+
+    def sign(self, claims: dict, headers: dict | None = None) -> str:
+        h = {"kid": self.kid}
+        h.update(headers or {})
+        return jwt.encode(claims, self.private, algorithm=self.alg, headers=h)
+
+
+class JwksServer:
+    """Serves a mutable JWKS; can be taken down (503) to test outages."""
+
+    def __init__(self):
+        self.keys: list[dict] = []
+        self.up = True
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.hits += 1
+                if self.path == "/jwks.json" and outer.up:
+                    body = json.dumps({"keys": outer.keys}).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("cache-control", "max-age=60")
+                else:
+                    body = b"unavailable"
+                    self.send_response(503)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", JWKS_PORT), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: pathlib.Path, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited early:\n{log.read_text()[-3000:]}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def stop(proc: subprocess.Popen):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str) -> subprocess.Popen:
+    """`wrangler dev` with every config value from an env file (they override wrangler.toml)."""
+    env_file = tmp / f"{name}.env"
+    env_file.write_text("".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}\n" for k, v in env_vars.items()))
+    log = tmp / f"{name}.log"
+    env = dict(os.environ, WRANGLER_SEND_METRICS="false", PATH=f"{ROOT}/node_modules/.bin:{os.environ.get('HOME')}/.cargo/bin:{os.environ['PATH']}")
+    proc = subprocess.Popen(
+        ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(port), "--env-file", str(env_file),
+         "--persist-to", str(tmp / f"{name}-state"), "--show-interactive-dev-session=false", "--log-level", "info"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=240)
+    return proc
+
+
+class System:
+    def __init__(self, tmp: pathlib.Path):
+        for p in (EDGE_PORT, ORIGIN_PORT, JWKS_PORT):
+            assert port_free(p), f"port {p} on 127.0.0.1 is busy: stop whatever runs there"
+        self.tmp = tmp
+        self.envelope_secret = secrets.token_hex(32)
+        self.jwks = JwksServer()
+        self.url_keys = {alg: Key(alg, f"{alg.lower()}-1") for alg in ("EdDSA", "ES256", "RS256", "PS256")}
+        self.jwks.keys = [k.jwk for k in self.url_keys.values()]
+        self.hs = Key("HS256", "hs-1")
+        self.origin_log = tmp / "origin.log"
+        origin_env = dict(os.environ, ORIGIN_ADDR=f"127.0.0.1:{ORIGIN_PORT}", DATA_DIR=str(tmp / "origin-data"),
+                          ENVELOPE_SECRET=self.envelope_secret, KEY_ENCRYPTION_KEY=secrets.token_hex(32),
+                          ISSUER=ORIGIN, AUDIENCE=AUD, LOG="info")
+        self.origin = subprocess.Popen([str(ROOT / "target/release/edge-auth-origin"), "serve"], env=origin_env,
+                                       stdout=self.origin_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        wait_http(f"{ORIGIN}/healthz", self.origin, self.origin_log)
+        routes = json.loads(_toml_string("ROUTES"))
+        issuers = [
+            {"issuer": ORIGIN, "audiences": [AUD], "jwks_url": f"{ORIGIN}/.well-known/jwks.json"},
+            {"issuer": "https://idp.test", "audiences": [AUD, "other"], "jwks_url": f"{JWKS}/jwks.json"},
+            {"issuer": "https://down.test", "audiences": [AUD], "jwks_url": f"{JWKS}/never/jwks.json"},
+            {"issuer": "https://hs.test", "audiences": [AUD], "jwks_secret": "TEST_HS_JWKS"},
+        ]
+        self.edge_vars = {"ORIGIN_URL": ORIGIN, "ENVELOPE_SECRET": self.envelope_secret, "ISSUERS": issuers,
+                          "ROUTES": routes, "TEST_HS_JWKS": {"keys": [self.hs.jwk]}}
+        self.edge = start_edge(tmp, self.edge_vars, EDGE_PORT, "edge")
+        self.edge_log = tmp / "edge.log"
+
+    def claims(self, iss="https://idp.test", **over) -> dict:
+        now = int(time.time())
+        c = {"iss": iss, "aud": AUD, "sub": "alice", "sid": "s-" + secrets.token_hex(4), "iat": now, "nbf": now,
+             "exp": now + 300, "roles": ["user"], "permissions": ["profile:read"]}
+        c.update(over)
+        return {k: v for k, v in c.items() if v is not None}
+
+    def token(self, alg="EdDSA", **over) -> str:
+        if alg == "HS256":
+            return self.hs.sign(self.claims(iss="https://hs.test", **over))
+        return self.url_keys[alg].sign(self.claims(**over))
+
+    def close(self):
+        stop(self.edge)
+        stop(self.origin)
+        self.jwks.close()
+
+
+def _toml_string(name: str) -> str:
+    """Reads a ''' multi-line string var from wrangler.toml (the shipped config is what we test)."""
+    import tomllib
+    return tomllib.loads((ROOT / "wrangler.toml").read_text())["vars"][name]
+
+
+@pytest.fixture(scope="session")
+def system():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="edge-auth-e2e-"))
+    s = System(tmp)
+    yield s
+    s.close()

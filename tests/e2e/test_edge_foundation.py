@@ -1,0 +1,171 @@
+"""Issue 2 end to end: the real Worker in workerd in front of the real origin."""
+import base64, json, secrets, time
+
+import pytest
+import requests
+
+from conftest import EDGE, ORIGIN, JWKS, AUD, Key, start_edge, stop
+
+
+def me(token: str, **headers):
+    return requests.get(f"{EDGE}/api/me", headers={"Authorization": f"Bearer {token}", **headers}, timeout=10)
+
+
+def error_of(resp) -> str:
+    return resp.json()["error"]
+
+
+@pytest.mark.parametrize("alg", ["HS256", "EdDSA", "ES256", "RS256", "PS256"])
+def test_a_valid_token_reaches_the_origin_with_the_verified_identity(system, alg):
+    token = system.token(alg, sub=f"user-{alg}", roles=["user", "auditor"], permissions=["a:read", "b:write"])
+    r = me(token)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["user"] == f"user-{alg}"
+    assert body["roles"] == ["user", "auditor"]
+    assert body["permissions"] == ["a:read", "b:write"]
+    assert body["anonymous"] is False
+
+
+def test_spoofed_identity_headers_never_reach_the_origin(system):
+    spoof = {"X-Auth-User": "admin", "x_auth_user": "admin", "X-AUTH-ROLES": "admin", "X-Auth-Permissions": "rbac:admin"}
+    r = me(system.token(sub="alice"), **spoof)
+    # Were any of them forwarded, the origin would refuse the envelope (403) or show "admin".
+    assert r.status_code == 200, r.text
+    assert r.json()["user"] == "alice"
+    assert "admin" not in r.json()["roles"]
+    # On a public route too: the origin answers the request itself, not edge_signature_invalid.
+    r = requests.post(f"{EDGE}/auth/login", json={"email": "nobody@example.com", "password": "x" * 12}, headers=spoof, timeout=10)
+    assert r.status_code != 403, r.text
+    # And without a token the spoofed user is not an identity at all.
+    r = requests.get(f"{EDGE}/api/me", headers=spoof, timeout=10)
+    assert (r.status_code, error_of(r)) == (401, "token_missing")
+
+
+def test_a_request_straight_to_the_origin_without_the_envelope_is_refused(system):
+    r = requests.get(f"{ORIGIN}/api/me", headers={"X-Auth-User": "alice"}, timeout=10)
+    assert r.status_code == 403
+    assert "edge_signature_invalid" in r.text
+    forged = {"X-Auth-User": "alice", "X-Auth-Signature": f"t={int(time.time())},v1={'00' * 32}"}
+    assert requests.get(f"{ORIGIN}/api/me", headers=forged, timeout=10).status_code == 403
+
+
+def b64u(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def unsigned(header: dict, claims: dict) -> str:
+    return f"{b64u(json.dumps(header).encode())}.{b64u(json.dumps(claims).encode())}."
+
+
+@pytest.mark.parametrize(
+    "case, make, reason",
+    [
+        ("expired", lambda s: s.token(exp=int(time.time()) - 120, iat=int(time.time()) - 600, nbf=None), "token_expired"),
+        ("not yet valid", lambda s: s.token(nbf=int(time.time()) + 600), "token_not_yet_valid"),
+        ("issued in the future", lambda s: s.token(iat=int(time.time()) + 600, nbf=None), "token_issued_in_future"),
+        ("wrong audience", lambda s: s.token(aud="someone-else"), "token_audience_invalid"),
+        ("unknown issuer", lambda s: s.token(iss="https://evil.test"), "token_issuer_invalid"),
+        ("missing exp", lambda s: s.token(exp=None), "token_claims_invalid"),
+        ("tampered signature", lambda s: s.token()[:-4] + ("AAAA" if not s.token().endswith("AAAA") else "BBBB"), "token_signature_invalid"),
+        ("alg none", lambda s: unsigned({"alg": "none"}, s.claims()), "token_algorithm_not_allowed"),
+        ("alg NONE", lambda s: unsigned({"alg": "NONE", "kid": "eddsa-1"}, s.claims()), "token_algorithm_not_allowed"),
+        ("garbage", lambda s: "not-a-jwt", "token_malformed"),
+        ("oversize", lambda s: s.token(pad="x" * 9000), "token_too_large"),
+    ],
+)
+def test_bad_tokens_get_401_with_a_stable_reason(system, case, make, reason):
+    r = me(make(system))
+    assert r.status_code == 401, (case, r.text)
+    assert error_of(r) == reason, case
+    assert r.headers["www-authenticate"].startswith("Bearer ")
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+def test_rs256_to_hs256_confusion_is_refused(system):
+    rsa = system.url_keys["RS256"]
+    import hmac, hashlib
+    header = {"alg": "HS256", "kid": rsa.kid, "typ": "JWT"}
+    signing_input = f"{b64u(json.dumps(header).encode())}.{b64u(json.dumps(system.claims()).encode())}"
+    secret = json.dumps(rsa.jwk).encode()
+    sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    r = me(f"{signing_input}.{b64u(sig)}")
+    assert (r.status_code, error_of(r)) == (401, "token_algorithm_not_allowed")
+
+
+def test_no_token_means_401_for_apis_and_a_login_redirect_for_browsers(system):
+    r = requests.get(f"{EDGE}/api/me", timeout=10)
+    assert (r.status_code, error_of(r)) == (401, "token_missing")
+    assert r.headers["www-authenticate"] == 'Bearer realm="edge-auth"'
+    r = requests.get(f"{EDGE}/account?tab=sessions", headers={"Accept": "text/html"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 302
+    assert r.headers["location"] == "/login?next=/account%3Ftab%3Dsessions"
+
+
+def test_the_session_cookie_authenticates_browsers(system):
+    r = requests.get(f"{EDGE}/api/me", cookies={"access_token": system.token(sub="cookie-user")}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["user"] == "cookie-user"
+
+
+def test_missing_permissions_are_403_insufficient_scope(system):
+    r = requests.get(f"{EDGE}/admin/audit", headers={"Authorization": f"Bearer {system.token(permissions=['profile:read'])}"}, timeout=10)
+    assert r.status_code == 403
+    assert error_of(r) == "insufficient_permissions"
+    assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
+
+
+def test_request_ids_are_kept_when_well_formed_and_generated_otherwise(system):
+    token = system.token()
+    assert me(token, **{"X-Request-Id": "req-abc.123"}).json()["request_id"] == "req-abc.123"
+    generated = me(token, **{"X-Request-Id": "bad id with spaces"}).json()["request_id"]
+    assert generated and generated != "bad id with spaces" and len(generated) == 32
+
+
+def test_jwks_rotation_is_picked_up_by_refetching_on_an_unknown_kid(system):
+    assert me(system.token("EdDSA")).status_code == 200
+    new = Key("EdDSA", "eddsa-2")
+    system.jwks.keys = system.jwks.keys + [new.jwk]
+    r = me(new.sign(system.claims(sub="rotated")))
+    assert r.status_code == 200, r.text
+    assert r.json()["user"] == "rotated"
+
+
+def test_cached_keys_keep_working_while_the_jwks_endpoint_is_down(system):
+    assert me(system.token("ES256")).status_code == 200
+    system.jwks.up = False
+    try:
+        r = me(system.token("ES256", sub="during-outage"))
+        assert r.status_code == 200, r.text
+        assert r.json()["user"] == "during-outage"
+    finally:
+        system.jwks.up = True
+
+
+def test_an_issuer_with_no_usable_keys_is_an_outage_503_not_a_401(system):
+    key = Key("EdDSA", "down-1")
+    r = me(key.sign(system.claims(iss="https://down.test")))
+    assert r.status_code == 503, r.text
+    assert error_of(r) == "jwks_unavailable"
+    assert int(r.headers["retry-after"]) >= 1
+
+
+def test_an_invalid_configuration_answers_500_config_invalid(system):
+    bad = dict(system.edge_vars)
+    bad["ENVELOPE_SECRET"] = "too-short"
+    del bad["ORIGIN_URL"]
+    proc = None
+    try:
+        proc = start_edge(system.tmp, bad, 18797, "edge-badconfig")
+    except RuntimeError:
+        pass  # /healthz answered nothing usable: checked below
+    try:
+        r = requests.get("http://127.0.0.1:18797/healthz", timeout=10)
+        assert r.status_code == 500
+        assert error_of(r) == "config_invalid"
+        assert "ENVELOPE_SECRET" not in r.text, "operator details go to the log, not to clients"
+        log = (system.tmp / "edge-badconfig.log").read_text()
+        assert "ENVELOPE_SECRET" in log and "ORIGIN_URL" in log
+    finally:
+        if proc:
+            stop(proc)
