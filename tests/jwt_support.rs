@@ -16,7 +16,7 @@ use edge_auth::jwt::{
 };
 use edge_auth::time::UnixMillis;
 use hmac::{Hmac, Mac};
-use jwt_compact::alg::{Ed25519, Es256, ModulusBits, Rsa, RsaPrivateKey, SigningKey as _};
+use jwt_compact::alg::{Ed25519, Es256, Rsa, RsaPrivateKey, SigningKey as _};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use rand_core::{OsRng, RngCore};
@@ -84,12 +84,16 @@ fn random(n: usize) -> Vec<u8> {
     v
 }
 
-/// One RSA key per test binary: generating 2048-bit keys is slow in debug builds.
+/// A throwaway RSA key made for these tests only (`openssl genrsa 2048`, never configured
+/// anywhere). Generating RSA keys per run takes about a minute in debug builds; the other
+/// algorithms' keys are generated fresh on every run.
+const TEST_ONLY_RSA_PRIVATE_JWK: &str = r#"{"kty": "RSA", "n": "1oOaxq7aOhohhD0zZ5XfKUd4l90FjVNDcRMasTHlCmppEs9cXhj7BgOq6tp99KrW8kM-NYB9WHXhDu2ekpKmA1KN8MLcD_HRCNy-fzpzvjYF3ojrHhnq_EZbG_v3P6_4JaUYgRG7HarnPPjJKIrkQQZ8kKlj1vMTHDmp67dzBGpvEPiUtiRfjiXqXVnTr8qrQT8db-9Vaj9wQ7Tm7NxVSo_b7fO2jOgcyFhOX8l1KpY2DrlpSOzRuMbXS4y8b9j5NoCmibjQ8eRkpXQOrais_SPeKFNYIAhzwR7xUfDLggt1JthJQToR0Y1r6YY0f1r91JMbkPPDTqiUCzJLgRgNXQ", "e": "AQAB", "d": "GaYKr47gkOnm8ATRTKVi1XCyPpYyv78g5Tg_jMhGdoRao-EfTjD2crWljgcp4EM9CCJ6IbOHSThu_HX069mU9_i69_qUjWOAdurN7DB0_l0_PmholGTM7_UJl8L8wSStKvMehvAzy0xP8b5dbveMayn3YuSeB2lw84MBiimZGwHW08EGBJLTV7fOtQYt81kfMZ7_3v26LV_jIm0lXAMRkq1PRgqwvgQCeGDAuwFIvQ4WyX-l7-xdUbv0_vO0SGfcQefnuIT1e_Y_GArCt-20XdaFCozU-0BxwWU0ekWXFzbkOUNUr2WyoZa1_kkHH_ZZx4Esj47RHnR5xs4CShCogQ", "p": "6srSc5TlkUMnwfFJvrVqpfrM_0ezb-ZDKI8Fn5eXaIKD4MjDSpKs7G46aF5M8Z6xMJjY7r_N0ShffADYt_lMmiLOe89GZ1hGTecuDT2kVmmnWosXd9BolQnCvS4KYZI6DKmh3g03-e_AglwrWMzTq9dLl8zQB3SaYIL2e9u5HMU", "q": "6ePiHlVb0bz4-3D_6UgHVlZRI1G81qXDjH99PFF3Lz1u11xFgDWqYXmBTxRed1EgnbcBjxDztPaNjmxDygvHaqZP-VFb3sn6P5IskE_8nlVzRcSjQi_Sq9Jx1c6hPXrLrTie5fPEWLjapbJ_7MiyIEVRUEE4OnAnSLnEmKCzZ7k", "dp": "cfOT5jKqpDCimBcCAoPLydiKK49h__oSOBoJ0aXh_v_w_2SQm53KPUlWIZc64r1xI7Pa_SyruEpO5UEH7WoaCmjALAiyE7AdFuwPRq_XFXVbmq8M6cKFL2g4UlaJBUfR0pl1jO5_b1cz6FDRXNy0Ep9_-aGWiTfHQPXuqLhABD0", "dq": "avCb-byTj_F0chr3l6UsXah3zstXqVj_cST1kPe6o-nV3Tg-OuHOtmTE3_BzRODeJd6AIvbgRzSYAq-zyxTZqATE-jzd4Z6-AgUGxTEdUxPE8fh3oRKWo6NEEzs39BFKQThrRr7PXrWemzZjUVNuRl0LUcOQPv_6pkDyB8sqXFk", "qi": "lywkwmP0UeCSAcD4V_OFQj8HhYc0k29Xx3C5nkxHiVfunFKQzYhh4KRknvMuCJlw0A9uW3685KnFBw7zmIAyRqkmr3Q5MJzRo0Kk21MU0mfKChxfoVelv1mCJUUPG03gz6e0zlq-A3ix5Pwdo3zC2zhpv3zVjPycP8pyOTiPa_Y"}"#;
+
 fn rsa_private() -> &'static RsaPrivateKey {
     static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        let (sk, _) = Rsa::generate(&mut OsRng, ModulusBits::TwoKibibytes).expect("rsa keygen");
-        sk.into_inner()
+        let jwk: JsonWebKey<'_> = serde_json::from_str(TEST_ONLY_RSA_PRIVATE_JWK).unwrap();
+        RsaPrivateKey::try_from(&jwk).expect("test rsa key")
     })
 }
 
