@@ -702,7 +702,8 @@ fn unsafe_keys_are_refused_at_load() {
     ec_short_x["x"] = json!(b64(&[1; 31]));
     let mut padded = ec.jwk.clone();
     padded["x"] = json!(format!("{}=", ec.jwk["x"].as_str().unwrap()));
-    let rows: Vec<(&str, Value, fn(&KeyError) -> bool)> = vec![
+    type Row = (&'static str, Value, fn(&KeyError) -> bool);
+    let rows: Vec<Row> = vec![
         (
             "an HS256 oct key of 31 bytes",
             json!({"kty":"oct","k": b64(&[7; 31])}),

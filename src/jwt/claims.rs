@@ -17,7 +17,7 @@ fn numeric_date(
                 Ok(Some(v))
             } else {
                 match n.as_f64() {
-                    Some(f) if f.is_finite() && f >= 0.0 && f < 1e15 => Ok(Some(f as u64)),
+                    Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
                     _ => Err(JwtError::ClaimInvalid { claim }),
                 }
             }
