@@ -91,6 +91,16 @@ impl Jwk {
         }
     }
 
+    /// The exact length of a JWS signature made with this key: the MAC size for HMAC,
+    /// 64 bytes (`r||s` or Ed25519), or the modulus length for RSA (RFC 7518 §3.3).
+    pub fn signature_len(&self) -> usize {
+        match &self.material {
+            Material::Oct(_) => self.alg.hmac_len().unwrap_or(32),
+            Material::Ec { .. } | Material::Okp { .. } => 64,
+            Material::Rsa { n, .. } => n.len(),
+        }
+    }
+
     /// An HMAC key from a configured secret (not from JSON). Refused if shorter than the hash.
     pub fn hmac(kid: Option<String>, alg: Algorithm, secret: &[u8]) -> Result<Jwk, KeyError> {
         let Some(min) = alg.hmac_len() else {

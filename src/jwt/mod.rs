@@ -99,6 +99,10 @@ pub async fn validate<V: SignatureVerifier>(
     verifier: &V,
 ) -> Result<VerifiedClaims, JwtError> {
     let key = select_key(token, keys)?;
+    // Checked here so every verifier (RustCrypto or WebCrypto) sees only well-sized signatures.
+    if token.signature().len() != key.signature_len() {
+        return Err(JwtError::SignatureInvalid);
+    }
     let check = SignatureCheck {
         key,
         alg: key.algorithm(),
