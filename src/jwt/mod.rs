@@ -1,7 +1,117 @@
 //! JWT validation: an [`UntrustedToken`] is parsed strictly, its signature checked with a key
 //! pinned by the issuer's key set, its claims validated; only then does it become [`VerifiedClaims`].
 //!
-//! (Skeleton: the JWT work fills in parsing, keys, verifiers and validation.)
+//! The key decides the algorithm: a header `alg` that differs from the selected key's pinned
+//! algorithm is refused, so `none`, HS/RS confusion and algorithm downgrades cannot happen.
+
+mod alg;
+mod b64;
+mod claims;
+mod error;
+mod json;
+pub mod jwks;
+mod keys;
+mod token;
+mod verify;
+
+pub use alg::Algorithm;
+pub use error::{JwtError, KeyError, Segment};
+pub use keys::{Jwk, KeyMaterial, KeySet};
+pub use token::{UntrustedToken, MAX_TOKEN_BYTES};
+#[cfg(not(target_arch = "wasm32"))]
+pub use verify::NativeVerifier;
+pub use verify::{HmacVerifier, SignatureCheck, SignatureVerifier};
+
+use crate::time::UnixMillis;
+
+/// Default clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+
+/// The issuer a token must come from, and the audiences it may be addressed to (any-of).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerPolicy {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
+/// The clock, passed in (the core never reads one), and the tolerated skew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOptions {
+    pub now: UnixMillis,
+    pub leeway_secs: u64,
+}
+
+impl TimeOptions {
+    /// `now` with the default leeway of [`DEFAULT_LEEWAY_SECS`].
+    pub const fn new(now: UnixMillis) -> Self {
+        TimeOptions {
+            now,
+            leeway_secs: DEFAULT_LEEWAY_SECS,
+        }
+    }
+}
+
+/// Picks the key for `token`: by `kid` when present, else the single key pinning the
+/// header's `alg`. The header never chooses the algorithm, it can only agree with the key.
+pub fn select_key<'k>(token: &UntrustedToken<'_>, keys: &'k KeySet) -> Result<&'k Jwk, JwtError> {
+    let alg = token.algorithm();
+    match token.kid() {
+        Some(kid) => {
+            let key = keys.by_kid(kid).ok_or_else(|| JwtError::KeyUnknown {
+                kid: Some(kid.to_owned()),
+            })?;
+            if key.algorithm() != alg {
+                return Err(JwtError::AlgorithmMismatch {
+                    expected: key.algorithm(),
+                    actual: alg,
+                });
+            }
+            Ok(key)
+        }
+        None => match keys.find(None, alg) {
+            Some(k) => Ok(k),
+            None => {
+                // No key pins this alg at all: the header asks for an algorithm the issuer
+                // does not use (e.g. HS256 against an RSA-only set).
+                if !keys.keys().iter().any(|k| k.algorithm() == alg) {
+                    if let [only] = keys.keys() {
+                        return Err(JwtError::AlgorithmMismatch {
+                            expected: only.algorithm(),
+                            actual: alg,
+                        });
+                    }
+                    return Err(JwtError::AlgorithmNotAllowed {
+                        alg: alg.as_str().to_owned(),
+                    });
+                }
+                Err(JwtError::KeyUnknown { kid: None })
+            }
+        },
+    }
+}
+
+/// Parse → key selection → signature → claims. The only way to obtain [`VerifiedClaims`].
+pub async fn validate<V: SignatureVerifier>(
+    token: &UntrustedToken<'_>,
+    keys: &KeySet,
+    issuer: &IssuerPolicy,
+    time: &TimeOptions,
+    verifier: &V,
+) -> Result<VerifiedClaims, JwtError> {
+    let key = select_key(token, keys)?;
+    // Checked here so every verifier (RustCrypto or WebCrypto) sees only well-sized signatures.
+    if token.signature().len() != key.signature_len() {
+        return Err(JwtError::SignatureInvalid);
+    }
+    let check = SignatureCheck {
+        key,
+        alg: key.algorithm(),
+        signing_input: token.signing_input(),
+        signature: token.signature(),
+    };
+    verifier.verify(&check).await?;
+    claims::check(token.payload(), issuer, time)
+}
 
 /// Claims of a token whose signature, issuer, audience and times were all checked.
 /// Only this module can construct it, so only validated tokens can yield an identity.
@@ -40,6 +150,7 @@ impl VerifiedClaims {
     pub fn roles(&self) -> &[String] {
         &self.roles
     }
+    /// `permissions` array and `scope` words, merged, first occurrence order, no repeats.
     pub fn permissions(&self) -> &[String] {
         &self.permissions
     }

@@ -1,0 +1,381 @@
+//! Verification keys: a [`Jwk`] pins exactly one [`Algorithm`]; a [`KeySet`] is one issuer's keys.
+//! Everything that could make a key unsafe (short HMAC secrets, private parts published in a
+//! JWKS, tiny RSA moduli, an `alg` contradicting the key type) is refused here, at load.
+
+use core::fmt;
+
+use serde_json::{Map, Value};
+
+use super::{b64, json, Algorithm, KeyError};
+use crate::secret::SecretBytes;
+
+/// Private members of asymmetric JWKs (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2).
+const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
+
+/// RSA modulus sizes accepted (RFC 7518 §3.3 requires ≥ 2048; RustCrypto caps at 4096).
+const RSA_MIN_BITS: usize = 2048;
+const RSA_MAX_BITS: usize = 4096;
+
+enum Material {
+    Oct(SecretBytes),
+    Ec { x: Vec<u8>, y: Vec<u8> },
+    Okp { x: Vec<u8> },
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+}
+
+/// Raw key bytes, for importing into another crypto provider (WebCrypto on wasm).
+/// All integers are big-endian; EC coordinates are 32 bytes each; Ed25519 `x` is 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyMaterial<'a> {
+    /// HMAC secret: handle with care, never log.
+    Oct(&'a [u8]),
+    /// P-256 public point.
+    Ec { x: &'a [u8], y: &'a [u8] },
+    /// Ed25519 public key.
+    Okp { x: &'a [u8] },
+    /// RSA public key: modulus (no leading zero bytes) and exponent.
+    Rsa { n: &'a [u8], e: &'a [u8] },
+}
+
+impl fmt::Debug for KeyMaterial<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyMaterial::Oct(k) => write!(f, "Oct([redacted; {} bytes])", k.len()),
+            KeyMaterial::Ec { .. } => f.write_str("Ec(P-256)"),
+            KeyMaterial::Okp { .. } => f.write_str("Okp(Ed25519)"),
+            KeyMaterial::Rsa { n, .. } => write!(f, "Rsa({} bits)", n.len() * 8),
+        }
+    }
+}
+
+/// One verification key with its pinned algorithm.
+pub struct Jwk {
+    kid: Option<String>,
+    alg: Algorithm,
+    material: Material,
+}
+
+impl fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwk")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("material", &self.material())
+            .finish()
+    }
+}
+
+/// Result of reading one JWK from a set: usable, or skipped because this layer does not
+/// implement it (encryption keys, other curves, RS384...). Skipping is not an error so that
+/// a provider's JWKS with extra key types still loads.
+enum Parsed {
+    Key(Jwk),
+    Unsupported,
+}
+
+impl Jwk {
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    pub fn material(&self) -> KeyMaterial<'_> {
+        match &self.material {
+            Material::Oct(k) => KeyMaterial::Oct(k.expose()),
+            Material::Ec { x, y } => KeyMaterial::Ec { x, y },
+            Material::Okp { x } => KeyMaterial::Okp { x },
+            Material::Rsa { n, e } => KeyMaterial::Rsa { n, e },
+        }
+    }
+
+    /// The exact length of a JWS signature made with this key: the MAC size for HMAC,
+    /// 64 bytes (`r||s` or Ed25519), or the modulus length for RSA (RFC 7518 §3.3).
+    pub fn signature_len(&self) -> usize {
+        match &self.material {
+            Material::Oct(_) => self.alg.hmac_len().unwrap_or(32),
+            Material::Ec { .. } | Material::Okp { .. } => 64,
+            Material::Rsa { n, .. } => n.len(),
+        }
+    }
+
+    /// An HMAC key from a configured secret (not from JSON). Refused if shorter than the hash.
+    pub fn hmac(kid: Option<String>, alg: Algorithm, secret: &[u8]) -> Result<Jwk, KeyError> {
+        let Some(min) = alg.hmac_len() else {
+            return Err(KeyError::AlgorithmInconsistent {
+                kid,
+                alg: alg.as_str().to_owned(),
+            });
+        };
+        let secret = SecretBytes::new(secret.to_vec(), min).map_err(|_| KeyError::OctTooShort {
+            kid: kid.clone(),
+            min,
+            actual: secret.len(),
+        })?;
+        Ok(Jwk {
+            kid,
+            alg,
+            material: Material::Oct(secret),
+        })
+    }
+
+    /// One JWK as JSON. Unlike [`KeySet::from_jwks_json`], a key type this layer does not
+    /// implement is an error here (a single configured key must be usable).
+    pub fn from_json(s: &str) -> Result<Jwk, KeyError> {
+        let obj = json::parse_object(s.as_bytes()).map_err(|detail| KeyError::Json { detail })?;
+        match Jwk::from_object(&obj)? {
+            Parsed::Key(k) => Ok(k),
+            Parsed::Unsupported => Err(KeyError::NoUsableKeys),
+        }
+    }
+
+    fn from_object(obj: &Map<String, Value>) -> Result<Parsed, KeyError> {
+        let kid = match obj.get("kid") {
+            None => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(_) => {
+                return Err(KeyError::Field {
+                    kid: None,
+                    field: "kid",
+                })
+            }
+        };
+        let field_err = |field: &'static str| KeyError::Field {
+            kid: kid.clone(),
+            field,
+        };
+        let string = |field: &'static str| -> Result<Option<&str>, KeyError> {
+            match obj.get(field) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(field_err(field)),
+            }
+        };
+        let bytes = |field: &'static str| -> Result<Vec<u8>, KeyError> {
+            match obj.get(field) {
+                Some(Value::String(s)) => b64::decode(s).ok_or_else(|| field_err(field)),
+                _ => Err(field_err(field)),
+            }
+        };
+
+        let kty = string("kty")?.ok_or_else(|| field_err("kty"))?;
+        let alg_name = string("alg")?;
+        // Encryption keys and keys not allowed to verify are not ours to use.
+        if let Some(u) = string("use")? {
+            if u != "sig" {
+                return Ok(Parsed::Unsupported);
+            }
+        }
+        if let Some(ops) = obj.get("key_ops") {
+            let ops = ops.as_array().ok_or_else(|| field_err("key_ops"))?;
+            if !ops.iter().any(|o| o.as_str() == Some("verify")) {
+                return Ok(Parsed::Unsupported);
+            }
+        }
+        if kty != "oct" {
+            if let Some(p) = PRIVATE_MEMBERS.iter().find(|p| obj.contains_key(**p)) {
+                return Err(KeyError::PrivatePartsPresent {
+                    kid,
+                    field: (*p).to_owned(),
+                });
+            }
+        }
+
+        // Which algorithms this key type can pin, and the default when `alg` is absent.
+        let (allowed, default): (&[Algorithm], Algorithm) = match kty {
+            "oct" => (
+                &[Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512],
+                Algorithm::Hs256,
+            ),
+            "EC" => match string("crv")?.ok_or_else(|| field_err("crv"))? {
+                "P-256" => (&[Algorithm::Es256], Algorithm::Es256),
+                _ => return Ok(Parsed::Unsupported),
+            },
+            "OKP" => match string("crv")?.ok_or_else(|| field_err("crv"))? {
+                "Ed25519" => (&[Algorithm::EdDsa], Algorithm::EdDsa),
+                _ => return Ok(Parsed::Unsupported),
+            },
+            "RSA" => (&[Algorithm::Rs256, Algorithm::Ps256], Algorithm::Rs256),
+            _ => return Ok(Parsed::Unsupported),
+        };
+        let alg = match alg_name {
+            None => default,
+            Some(name) => match Algorithm::from_jws_name(name) {
+                Some(a) if allowed.contains(&a) => a,
+                // A known algorithm on the wrong key type is a configuration error (this is
+                // how RS256→HS256 confusion would be set up); an unknown one is just not ours.
+                Some(_) => {
+                    return Err(KeyError::AlgorithmInconsistent {
+                        kid,
+                        alg: name.to_owned(),
+                    })
+                }
+                None if is_known_foreign_alg(kty, name) => return Ok(Parsed::Unsupported),
+                None => {
+                    return Err(KeyError::AlgorithmInconsistent {
+                        kid,
+                        alg: name.to_owned(),
+                    })
+                }
+            },
+        };
+
+        let material = match kty {
+            "oct" => {
+                let k = bytes("k")?;
+                let min = alg.hmac_len().unwrap_or(32);
+                let actual = k.len();
+                Material::Oct(SecretBytes::new(k, min).map_err(|_| KeyError::OctTooShort {
+                    kid: kid.clone(),
+                    min,
+                    actual,
+                })?)
+            }
+            "EC" => {
+                let (x, y) = (bytes("x")?, bytes("y")?);
+                if x.len() != 32 {
+                    return Err(field_err("x"));
+                }
+                if y.len() != 32 {
+                    return Err(field_err("y"));
+                }
+                Material::Ec { x, y }
+            }
+            "OKP" => {
+                let x = bytes("x")?;
+                if x.len() != 32 {
+                    return Err(field_err("x"));
+                }
+                Material::Okp { x }
+            }
+            _ => {
+                let mut n = bytes("n")?;
+                let e = bytes("e")?;
+                let lead = n.iter().take_while(|b| **b == 0).count();
+                n.drain(..lead);
+                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+                    return Err(KeyError::RsaKeySize { kid, bits });
+                }
+                // Odd, 3 ..= 2^33-1 (the range RustCrypto and WebCrypto both accept).
+                let e_val = (e.len() <= 5)
+                    .then(|| e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)));
+                match e_val {
+                    Some(v) if v >= 3 && v % 2 == 1 && v < (1 << 33) => {}
+                    _ => return Err(KeyError::RsaExponent { kid }),
+                }
+                Material::Rsa { n, e }
+            }
+        };
+        Ok(Parsed::Key(Jwk { kid, alg, material }))
+    }
+}
+
+/// Registered algorithms this layer does not implement, on the key type they belong to.
+fn is_known_foreign_alg(kty: &str, name: &str) -> bool {
+    match kty {
+        "RSA" => matches!(
+            name,
+            "RS384" | "RS512" | "PS384" | "PS512" | "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5"
+        ),
+        "EC" => name.starts_with("ECDH-ES"),
+        "OKP" => name.starts_with("ECDH-ES"),
+        "oct" => {
+            matches!(name, "A128KW" | "A192KW" | "A256KW" | "dir")
+                || name.starts_with("A1")
+                || name.starts_with("A2")
+        }
+        _ => false,
+    }
+}
+
+/// One issuer's verification keys. `kid`s are unique.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<Jwk>,
+    skipped: usize,
+}
+
+impl KeySet {
+    /// Builds a set from keys already loaded (e.g. configured HMAC secrets).
+    pub fn new(keys: Vec<Jwk>) -> Result<KeySet, KeyError> {
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(kid) = k.kid() {
+                if keys[..i].iter().any(|o| o.kid() == Some(kid)) {
+                    return Err(KeyError::DuplicateKid {
+                        kid: kid.to_owned(),
+                    });
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeyError::NoUsableKeys);
+        }
+        Ok(KeySet { keys, skipped: 0 })
+    }
+
+    /// Parses a JWKS document (`{"keys":[...]}`). Keys of types this layer does not implement
+    /// are skipped (see [`KeySet::skipped`]); unsafe or malformed keys fail the whole set.
+    pub fn from_jwks_json(s: &str) -> Result<KeySet, KeyError> {
+        let obj = json::parse_object(s.as_bytes()).map_err(|detail| KeyError::Json { detail })?;
+        let Some(Value::Array(entries)) = obj.get("keys") else {
+            return Err(KeyError::Json {
+                detail: "no `keys` array".to_owned(),
+            });
+        };
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut skipped = 0;
+        for entry in entries {
+            let Value::Object(o) = entry else {
+                return Err(KeyError::Json {
+                    detail: "a `keys` entry is not an object".to_owned(),
+                });
+            };
+            match Jwk::from_object(o)? {
+                Parsed::Key(k) => keys.push(k),
+                Parsed::Unsupported => skipped += 1,
+            }
+        }
+        let mut set = KeySet::new(keys)?;
+        set.skipped = skipped;
+        Ok(set)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn keys(&self) -> &[Jwk] {
+        &self.keys
+    }
+
+    /// How many JWKS entries were skipped as not implemented here (for logs).
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    pub(crate) fn by_kid(&self, kid: &str) -> Option<&Jwk> {
+        self.keys.iter().find(|k| k.kid() == Some(kid))
+    }
+
+    /// The key for a token: with a `kid`, the key with that `kid` if it pins `alg`;
+    /// without, the single key pinning `alg` (none if zero or several do).
+    pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<&Jwk> {
+        match kid {
+            Some(kid) => self.by_kid(kid).filter(|k| k.alg == alg),
+            None => {
+                let mut it = self.keys.iter().filter(|k| k.alg == alg);
+                match (it.next(), it.next()) {
+                    (Some(k), None) => Some(k),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
