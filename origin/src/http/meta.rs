@@ -44,3 +44,7 @@ pub async fn me(id: EdgeIdentity) -> Json<serde_json::Value> {
 pub async fn not_found() -> AppError {
     nf("not_found")
 }
+
+pub async fn method_not_allowed() -> AppError {
+    crate::error::Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").into()
+}

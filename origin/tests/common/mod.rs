@@ -253,3 +253,68 @@ impl TestApp {
         self.call(Method::POST, uri, who, Some(body)).await
     }
 }
+
+pub const PASSWORD: &str = "tangerine velvet orbit 42";
+
+impl TestApp {
+    /// Signs up `email` and logs in as an API client; returns the token body and the
+    /// identity the edge would derive from its access token.
+    pub async fn signup_login(&self, email: &str) -> (Value, As) {
+        let r = self
+            .post(
+                "/auth/signup",
+                &As::anonymous(),
+                serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let body = self.login(email, PASSWORD).await;
+        let who = As::from_login(&body);
+        (body, who)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let r = self
+            .post(
+                "/auth/login",
+                &As::anonymous(),
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
+    pub async fn refresh(&self, token: &str) -> Resp {
+        self.post(
+            "/auth/refresh",
+            &As::anonymous(),
+            serde_json::json!({"refresh_token": token}),
+        )
+        .await
+    }
+
+    pub async fn feed(&self, since: i64) -> Value {
+        let r = self
+            .get(
+                &format!("/internal/revocations?since={since}"),
+                &As::anonymous(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        let r = self
+            .get("/admin/audit?limit=500", &As::admin("usr_root"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
