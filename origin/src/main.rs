@@ -1,1 +1,129 @@
-fn main() {}
+//! `edge-auth-origin`: the origin service binary (serve, rotate-keys, create-admin, migrate).
+
+use std::process::ExitCode;
+
+use edge_auth_origin::config::Config;
+use edge_auth_origin::db::Db;
+use edge_auth_origin::domain::accounts;
+use edge_auth_origin::domain::audit::Ctx;
+use edge_auth_origin::domain::clock::Clock;
+use edge_auth_origin::error::AppError;
+use edge_auth_origin::{app, AppState};
+
+fn describe(e: AppError) -> String {
+    match e {
+        AppError::Problem(p) => p.id.to_owned(),
+        AppError::Db(e) => format!("database: {e}"),
+        AppError::Internal(m) => m,
+    }
+}
+
+const USAGE: &str = "usage: edge-auth-origin <command>\n\
+  serve                 run the HTTP service (ORIGIN_ADDR, DATA_DIR, DATABASE_URL, ENVELOPE_SECRET, ...)\n\
+  migrate               create/migrate the database and exit\n\
+  rotate-keys           create a new signing key; older keys stay in the JWKS until their tokens expire\n\
+  create-admin <email>  create an admin account (password from ADMIN_PASSWORD or the first stdin line),\n\
+                        or grant the admin role to an existing account";
+
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn open(config: &Config) -> Result<Db, String> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
+    }
+    Db::connect(&config.effective_database_url())
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))
+}
+
+async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let db = open(&config).await?;
+    match cmd {
+        "migrate" => Ok(()),
+        "rotate-keys" => {
+            let state = AppState::new(config, db, Clock::system()).await?;
+            let ctx = Ctx {
+                actor: Some("cli".into()),
+                ..Default::default()
+            };
+            let (kid, retired) = edge_auth_origin::http::admin::rotate(&state, &ctx)
+                .await
+                .map_err(|e| format!("rotate-keys: {e:?}"))?;
+            println!("new signing key {kid}; retired {retired:?} (still published until their tokens expire)");
+            Ok(())
+        }
+        "create-admin" => {
+            let email = args.get(1).ok_or("create-admin: missing <email>")?;
+            let password = match std::env::var("ADMIN_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map_err(|e| {
+                        format!("create-admin: reading the password from stdin: {e}")
+                    })?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let state = AppState::new(config, db, Clock::system()).await?;
+            let (user, created) = accounts::create_admin(&state, email, password)
+                .await
+                .map_err(|e| format!("create-admin: {}", describe(e)))?;
+            if created {
+                println!("created admin {} ({})", user.email, user.id);
+            } else {
+                println!(
+                    "granted admin to existing account {} ({})",
+                    user.email, user.id
+                );
+            }
+            Ok(())
+        }
+        "serve" => {
+            let addr = config.addr;
+            let state = AppState::new(config, db, Clock::system()).await?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("ORIGIN_ADDR: cannot listen on {addr}: {e}"))?;
+            tracing::info!(%addr, "origin listening");
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        _ => Err(USAGE.to_owned()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logs();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match run(cmd, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edge-auth-origin: {e}");
+            tracing::error!(error = %e, "fatal");
+            ExitCode::FAILURE
+        }
+    }
+}

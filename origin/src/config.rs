@@ -1,0 +1,378 @@
+//! The origin's typed configuration, parsed once from environment variables.
+//!
+//! Every error names the variable and what is wrong with it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine;
+use edge_auth::envelope::{EnvelopeKey, MIN_SECRET_LEN};
+use edge_auth::secret::SecretBytes;
+
+/// Which algorithm new signing keys use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningAlg {
+    EdDsa,
+    Es256,
+}
+
+impl SigningAlg {
+    pub fn jose(self) -> &'static str {
+        match self {
+            SigningAlg::EdDsa => "EdDSA",
+            SigningAlg::Es256 => "ES256",
+        }
+    }
+    pub fn from_jose(s: &str) -> Option<Self> {
+        match s {
+            "EdDSA" => Some(SigningAlg::EdDsa),
+            "ES256" => Some(SigningAlg::Es256),
+            _ => None,
+        }
+    }
+}
+
+/// `single`: a new login revokes the user's other sessions; `multi`: sessions coexist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionPolicy {
+    Single,
+    Multi,
+}
+
+/// argon2id cost parameters (OWASP minimums by default: 19 MiB, t=2, p=1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub m_cost_kib: u32,
+    pub t_cost: u32,
+    pub p_cost: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Argon2Params {
+            m_cost_kib: 19 * 1024,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `ORIGIN_ADDR`: listen address (default 127.0.0.1:8788).
+    pub addr: SocketAddr,
+    /// `DATA_DIR`: where the SQLite file (and a generated key-encryption key) live (default ./data).
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `postgres://…` switches to PostgreSQL; `sqlite://…` picks a file; unset → `DATA_DIR/origin.sqlite3`.
+    pub database_url: Option<String>,
+    /// `ENVELOPE_SECRET` (required): the edge↔origin HMAC secret, hex or base64url, ≥ 32 bytes.
+    pub envelope_key: EnvelopeKey,
+    /// `ENVELOPE_MAX_AGE_SECS`: how old a signed envelope may be (default 60).
+    pub envelope_max_age_secs: u64,
+    /// `ISSUER` (default http://127.0.0.1:8788): `iss` of access tokens, base of jwks_uri.
+    pub issuer: String,
+    /// `AUDIENCE` (default edge-auth): `aud` of access tokens.
+    pub audience: String,
+    /// `KEY_ENCRYPTION_KEY`: 32 bytes (hex/base64url) encrypting private signing keys at rest.
+    /// Unset → generated once into `DATA_DIR/key-encryption-key` (local runs only).
+    pub key_encryption_key: Option<SecretBytes>,
+    /// `SIGNING_ALG`: EdDSA (default) or ES256 for new keys.
+    pub signing_alg: SigningAlg,
+    /// `ACCESS_TOKEN_TTL_SECS` (default 900).
+    pub access_ttl_secs: u64,
+    /// `REFRESH_TOKEN_TTL_SECS` (default 30 days): absolute session lifetime.
+    pub refresh_ttl_secs: u64,
+    /// `SESSION_POLICY`: single | multi (default multi).
+    pub session_policy: SessionPolicy,
+    /// `ARGON2_M_COST_KIB`, `ARGON2_T_COST`, `ARGON2_P_COST`.
+    pub argon2: Argon2Params,
+    /// `PASSWORD_PEPPER`: optional server-side secret mixed into every password hash (≥ 16 bytes).
+    pub pepper: Option<SecretBytes>,
+    /// `PASSWORD_MIN_LENGTH` (default 12).
+    pub password_min_len: usize,
+    /// `LOGIN_THROTTLE_AFTER`: failures before delays start (default 5).
+    pub throttle_after: i64,
+    /// `JWKS_MAX_AGE_SECS`: Cache-Control max-age of the JWKS (default 300).
+    pub jwks_max_age_secs: u64,
+    /// `COOKIE_SECURE`: set `Secure` on cookies (default true).
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.var, self.problem)
+    }
+}
+impl std::error::Error for ConfigError {}
+
+fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+/// Decodes a secret given as hex or base64url (padded or not).
+pub fn decode_secret(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return edge_auth::envelope::unhex(s);
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Config::from_map(&vars)
+    }
+
+    pub fn from_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| env.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
+        fn num<T: std::str::FromStr>(
+            var: &'static str,
+            v: Option<&str>,
+            default: T,
+        ) -> Result<T, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| err(var, format!("{s:?} is not a valid number"))),
+            }
+        }
+        let addr = match get("ORIGIN_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8788)),
+            Some(s) => s
+                .parse()
+                .map_err(|_| err("ORIGIN_ADDR", format!("{s:?} is not host:port")))?,
+        };
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or("./data"));
+        let database_url = get("DATABASE_URL").map(str::to_owned);
+        if let Some(u) = &database_url {
+            if !(u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:"))
+            {
+                return Err(err(
+                    "DATABASE_URL",
+                    "must start with postgres://, postgresql:// or sqlite:",
+                ));
+            }
+        }
+        let envelope_key = {
+            let raw = get("ENVELOPE_SECRET").ok_or_else(|| {
+                err(
+                    "ENVELOPE_SECRET",
+                    "is required (hex or base64url, at least 32 bytes, shared with the edge)",
+                )
+            })?;
+            let bytes = decode_secret(raw)
+                .ok_or_else(|| err("ENVELOPE_SECRET", "is neither hex nor base64url"))?;
+            let secret = SecretBytes::new(bytes, MIN_SECRET_LEN)
+                .map_err(|e| err("ENVELOPE_SECRET", e.to_string()))?;
+            EnvelopeKey::new(secret).map_err(|e| err("ENVELOPE_SECRET", e.to_string()))?
+        };
+        let key_encryption_key = match get("KEY_ENCRYPTION_KEY") {
+            None => None,
+            Some(raw) => {
+                let bytes = decode_secret(raw)
+                    .ok_or_else(|| err("KEY_ENCRYPTION_KEY", "is neither hex nor base64url"))?;
+                if bytes.len() != 32 {
+                    return Err(err(
+                        "KEY_ENCRYPTION_KEY",
+                        format!("must be exactly 32 bytes, got {}", bytes.len()),
+                    ));
+                }
+                Some(
+                    SecretBytes::new(bytes, 32)
+                        .map_err(|e| err("KEY_ENCRYPTION_KEY", e.to_string()))?,
+                )
+            }
+        };
+        let pepper = match get("PASSWORD_PEPPER") {
+            None => None,
+            Some(raw) => {
+                let bytes = decode_secret(raw)
+                    .ok_or_else(|| err("PASSWORD_PEPPER", "is neither hex nor base64url"))?;
+                Some(
+                    SecretBytes::new(bytes, 16)
+                        .map_err(|e| err("PASSWORD_PEPPER", e.to_string()))?,
+                )
+            }
+        };
+        let signing_alg = match get("SIGNING_ALG") {
+            None => SigningAlg::EdDsa,
+            Some(s) => SigningAlg::from_jose(s)
+                .ok_or_else(|| err("SIGNING_ALG", format!("{s:?} is not one of EdDSA, ES256")))?,
+        };
+        let session_policy = match get("SESSION_POLICY") {
+            None | Some("multi") => SessionPolicy::Multi,
+            Some("single") => SessionPolicy::Single,
+            Some(s) => {
+                return Err(err(
+                    "SESSION_POLICY",
+                    format!("{s:?} is not one of single, multi"),
+                ))
+            }
+        };
+        let d = Argon2Params::default();
+        let argon2 = Argon2Params {
+            m_cost_kib: num("ARGON2_M_COST_KIB", get("ARGON2_M_COST_KIB"), d.m_cost_kib)?,
+            t_cost: num("ARGON2_T_COST", get("ARGON2_T_COST"), d.t_cost)?,
+            p_cost: num("ARGON2_P_COST", get("ARGON2_P_COST"), d.p_cost)?,
+        };
+        if argon2.p_cost == 0 || argon2.t_cost == 0 || argon2.m_cost_kib < 8 * argon2.p_cost {
+            return Err(err(
+                "ARGON2_M_COST_KIB",
+                "argon2 parameters out of range (t ≥ 1, p ≥ 1, m ≥ 8·p KiB)",
+            ));
+        }
+        let access_ttl_secs = num(
+            "ACCESS_TOKEN_TTL_SECS",
+            get("ACCESS_TOKEN_TTL_SECS"),
+            900u64,
+        )?;
+        if !(30..=86_400).contains(&access_ttl_secs) {
+            return Err(err("ACCESS_TOKEN_TTL_SECS", "must be between 30 and 86400"));
+        }
+        let refresh_ttl_secs = num(
+            "REFRESH_TOKEN_TTL_SECS",
+            get("REFRESH_TOKEN_TTL_SECS"),
+            30 * 86_400u64,
+        )?;
+        if refresh_ttl_secs < access_ttl_secs {
+            return Err(err(
+                "REFRESH_TOKEN_TTL_SECS",
+                "must be at least ACCESS_TOKEN_TTL_SECS",
+            ));
+        }
+        let password_min_len = num("PASSWORD_MIN_LENGTH", get("PASSWORD_MIN_LENGTH"), 12usize)?;
+        if !(8..=128).contains(&password_min_len) {
+            return Err(err("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
+        }
+        let cookie_secure = match get("COOKIE_SECURE") {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(s) => return Err(err("COOKIE_SECURE", format!("{s:?} is not true/false"))),
+        };
+        Ok(Config {
+            addr,
+            data_dir,
+            database_url,
+            envelope_key,
+            envelope_max_age_secs: num(
+                "ENVELOPE_MAX_AGE_SECS",
+                get("ENVELOPE_MAX_AGE_SECS"),
+                edge_auth::envelope::DEFAULT_MAX_AGE_SECS,
+            )?,
+            issuer: get("ISSUER")
+                .unwrap_or("http://127.0.0.1:8788")
+                .trim_end_matches('/')
+                .to_owned(),
+            audience: get("AUDIENCE").unwrap_or("edge-auth").to_owned(),
+            key_encryption_key,
+            signing_alg,
+            access_ttl_secs,
+            refresh_ttl_secs,
+            session_policy,
+            argon2,
+            pepper,
+            password_min_len,
+            throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
+            jwks_max_age_secs: num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?,
+            cookie_secure,
+        })
+    }
+
+    /// The database URL actually used: `DATABASE_URL`, else a SQLite file in `DATA_DIR`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("origin.sqlite3").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+    const SECRET: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn defaults_apply_when_only_the_secret_is_set() {
+        let c = Config::from_map(&env(&[("ENVELOPE_SECRET", SECRET)])).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8788");
+        assert_eq!(c.issuer, "http://127.0.0.1:8788");
+        assert_eq!(c.audience, "edge-auth");
+        assert_eq!(c.argon2, Argon2Params::default());
+        assert_eq!(c.session_policy, SessionPolicy::Multi);
+        assert!(c.effective_database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "ENVELOPE_SECRET"),
+            (&[("ENVELOPE_SECRET", "abcd")], "ENVELOPE_SECRET"),
+            (&[("ENVELOPE_SECRET", "not base64 !!")], "ENVELOPE_SECRET"),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("ORIGIN_ADDR", "nope")],
+                "ORIGIN_ADDR",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("DATABASE_URL", "mysql://x")],
+                "DATABASE_URL",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("KEY_ENCRYPTION_KEY", "00ff")],
+                "KEY_ENCRYPTION_KEY",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("SIGNING_ALG", "none")],
+                "SIGNING_ALG",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("SESSION_POLICY", "both")],
+                "SESSION_POLICY",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("ARGON2_T_COST", "x")],
+                "ARGON2_T_COST",
+            ),
+        ];
+        for (vars, var) in cases {
+            let e = Config::from_map(&env(vars)).unwrap_err();
+            assert_eq!(e.var, *var, "{vars:?} → {e}");
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn base64url_secrets_are_accepted() {
+        let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        assert_eq!(decode_secret(b64), decode_secret(SECRET));
+        assert!(Config::from_map(&env(&[("ENVELOPE_SECRET", b64)])).is_ok());
+    }
+}

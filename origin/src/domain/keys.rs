@@ -1,0 +1,360 @@
+//! Signing keys: generated here, private parts encrypted at rest (XChaCha20-Poly1305 under
+//! KEY_ENCRYPTION_KEY, AAD = kid), rotated on demand, published in the JWKS until every token
+//! they signed has expired. Also mints access tokens with the current key.
+
+use std::sync::{Arc, RwLock};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use edge_auth::secret::SecretBytes;
+use jwt_compact::alg::{Ed25519, Es256};
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use zeroize::Zeroizing;
+
+use crate::config::SigningAlg;
+use crate::domain::ids::{b64url, random_bytes};
+
+enum Signer {
+    Ed(ed25519_dalek::SigningKey),
+    Es(p256::ecdsa::SigningKey),
+}
+
+struct ActiveKey {
+    kid: String,
+    signer: Signer,
+}
+
+#[derive(Clone)]
+pub struct KeyStore {
+    kek: Arc<SecretBytes>,
+    cache: Arc<RwLock<Option<Arc<ActiveKey>>>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyStore([redacted])")
+    }
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyError {
+    Db(sqlx::Error),
+    /// The stored key does not decrypt under this KEY_ENCRYPTION_KEY (wrong key or tampering).
+    Decrypt {
+        kid: String,
+    },
+    UnknownAlg {
+        kid: String,
+        alg: String,
+    },
+    Sign(String),
+    NoActiveKey,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Db(e) => write!(f, "database: {e}"),
+            KeyError::Decrypt { kid } => write!(
+                f,
+                "signing key {kid} does not decrypt with KEY_ENCRYPTION_KEY"
+            ),
+            KeyError::UnknownAlg { kid, alg } => {
+                write!(f, "signing key {kid} has unknown alg {alg}")
+            }
+            KeyError::Sign(e) => write!(f, "signing failed: {e}"),
+            KeyError::NoActiveKey => f.write_str("no active signing key"),
+        }
+    }
+}
+impl std::error::Error for KeyError {}
+impl From<sqlx::Error> for KeyError {
+    fn from(e: sqlx::Error) -> Self {
+        KeyError::Db(e)
+    }
+}
+
+/// The claims of an access token beyond exp/nbf/iat.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub jti: String,
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
+fn public_jwk(kid: &str, signer: &Signer) -> serde_json::Value {
+    match signer {
+        Signer::Ed(k) => json!({
+            "kty": "OKP", "crv": "Ed25519", "x": b64url(k.verifying_key().as_bytes()),
+            "kid": kid, "alg": "EdDSA", "use": "sig",
+        }),
+        Signer::Es(k) => {
+            let p = k.verifying_key().to_encoded_point(false);
+            json!({
+                "kty": "EC", "crv": "P-256",
+                "x": b64url(p.x().expect("uncompressed point has x")),
+                "y": b64url(p.y().expect("uncompressed point has y")),
+                "kid": kid, "alg": "ES256", "use": "sig",
+            })
+        }
+    }
+}
+
+fn generate(alg: SigningAlg) -> (Signer, Zeroizing<Vec<u8>>) {
+    match alg {
+        SigningAlg::EdDsa => {
+            let k = ed25519_dalek::SigningKey::from_bytes(&random_bytes::<32>());
+            let raw = Zeroizing::new(k.to_bytes().to_vec());
+            (Signer::Ed(k), raw)
+        }
+        SigningAlg::Es256 => loop {
+            // A uniformly random scalar is valid except for 0 and values ≥ n (negligible).
+            if let Ok(k) = p256::ecdsa::SigningKey::from_slice(&random_bytes::<32>()) {
+                let raw = Zeroizing::new(k.to_bytes().to_vec());
+                break (Signer::Es(k), raw);
+            }
+        },
+    }
+}
+
+fn load(alg: &str, kid: &str, raw: &[u8]) -> Result<Signer, KeyError> {
+    match SigningAlg::from_jose(alg) {
+        Some(SigningAlg::EdDsa) => {
+            let bytes: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| KeyError::Decrypt { kid: kid.into() })?;
+            Ok(Signer::Ed(ed25519_dalek::SigningKey::from_bytes(&bytes)))
+        }
+        Some(SigningAlg::Es256) => p256::ecdsa::SigningKey::from_slice(raw)
+            .map(Signer::Es)
+            .map_err(|_| KeyError::Decrypt { kid: kid.into() }),
+        None => Err(KeyError::UnknownAlg {
+            kid: kid.into(),
+            alg: alg.into(),
+        }),
+    }
+}
+
+impl KeyStore {
+    pub fn new(kek: SecretBytes) -> KeyStore {
+        KeyStore {
+            kek: Arc::new(kek),
+            cache: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new_from_slice(self.kek.expose())
+            .expect("KEY_ENCRYPTION_KEY is 32 bytes")
+    }
+
+    /// Creates a key and stores it (encrypted). Returns its kid.
+    pub async fn create(
+        &self,
+        conn: &mut AnyConnection,
+        alg: SigningAlg,
+        now: i64,
+    ) -> Result<String, KeyError> {
+        let (signer, raw) = generate(alg);
+        let kid = format!(
+            "k{}-{}",
+            now / 1000,
+            &crate::domain::ids::hex(&random_bytes::<4>())
+        );
+        let nonce = random_bytes::<24>();
+        let enc = self
+            .cipher()
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &raw,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyError::Sign("encryption failed".into()))?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_enc, nonce, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&kid)
+        .bind(alg.jose())
+        .bind(public_jwk(&kid, &signer).to_string())
+        .bind(enc)
+        .bind(nonce.to_vec())
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(kid)
+    }
+
+    /// Makes sure one active key exists (first start).
+    pub async fn ensure(
+        &self,
+        conn: &mut AnyConnection,
+        alg: SigningAlg,
+        now: i64,
+    ) -> Result<(), KeyError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_one(&mut *conn)
+                .await?;
+        if n == 0 {
+            self.create(conn, alg, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Retires the active key(s) and creates a new one, in the caller's transaction.
+    /// Returns (new kid, retired kids).
+    pub async fn rotate(
+        &self,
+        conn: &mut AnyConnection,
+        alg: SigningAlg,
+        now: i64,
+    ) -> Result<(String, Vec<String>), KeyError> {
+        let retired: Vec<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_all(&mut *conn)
+                .await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        let kid = self.create(conn, alg, now).await?;
+        Ok((kid, retired))
+    }
+
+    async fn active(&self, conn: &mut AnyConnection) -> Result<Arc<ActiveKey>, KeyError> {
+        let kid: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let kid = kid.ok_or(KeyError::NoActiveKey)?;
+        if let Some(k) = self.cache.read().expect("key cache lock").as_ref() {
+            if k.kid == kid {
+                return Ok(k.clone());
+            }
+        }
+        let row = sqlx::query("SELECT alg, private_enc, nonce FROM signing_keys WHERE kid = $1")
+            .bind(&kid)
+            .fetch_one(&mut *conn)
+            .await?;
+        let alg: String = row.try_get("alg")?;
+        let enc: Vec<u8> = row.try_get("private_enc")?;
+        let nonce: Vec<u8> = row.try_get("nonce")?;
+        let Ok(nonce) = <[u8; 24]>::try_from(nonce.as_slice()) else {
+            return Err(KeyError::Decrypt { kid });
+        };
+        let raw = Zeroizing::new(
+            self.cipher()
+                .decrypt(
+                    &XNonce::from(nonce),
+                    Payload {
+                        msg: &enc,
+                        aad: kid.as_bytes(),
+                    },
+                )
+                .map_err(|_| KeyError::Decrypt { kid: kid.clone() })?,
+        );
+        let key = Arc::new(ActiveKey {
+            signer: load(&alg, &kid, &raw)?,
+            kid,
+        });
+        *self.cache.write().expect("key cache lock") = Some(key.clone());
+        Ok(key)
+    }
+
+    /// Signs an access token with the active key: `exp = now + ttl`, `nbf = iat = now`.
+    pub async fn mint(
+        &self,
+        conn: &mut AnyConnection,
+        claims: AccessClaims,
+        now_ms: i64,
+        ttl_secs: u64,
+    ) -> Result<String, KeyError> {
+        let key = self.active(conn).await?;
+        let now = chrono::DateTime::from_timestamp_millis(now_ms)
+            .ok_or_else(|| KeyError::Sign("clock out of range".into()))?;
+        let opts = TimeOptions::new(chrono::Duration::zero(), move || now);
+        let claims = Claims::new(claims)
+            .set_duration_and_issuance(&opts, chrono::Duration::seconds(ttl_secs as i64))
+            .set_not_before(now);
+        let header = Header::empty()
+            .with_key_id(key.kid.clone())
+            .with_token_type("JWT");
+        match &key.signer {
+            Signer::Ed(k) => Ed25519.token(&header, &claims, k),
+            Signer::Es(k) => Es256.token(&header, &claims, k),
+        }
+        .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
+    /// The public keys still relevant: the active one(s) and the retired ones whose tokens may
+    /// still be alive (retired less than `access ttl + leeway` ago).
+    pub async fn jwks(
+        conn: &mut AnyConnection,
+        now: i64,
+        access_ttl_ms: i64,
+    ) -> Result<serde_json::Value, sqlx::Error> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT public_jwk FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid DESC",
+        )
+        .bind(now - access_ttl_ms - crate::domain::revocations::LEEWAY_MS)
+        .fetch_all(conn)
+        .await?;
+        let keys: Vec<serde_json::Value> = rows
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect();
+        Ok(json!({ "keys": keys }))
+    }
+}
+
+/// Loads KEY_ENCRYPTION_KEY, or (local runs) a key generated once into `DATA_DIR/key-encryption-key`.
+pub fn load_or_create_kek(
+    configured: Option<SecretBytes>,
+    data_dir: &std::path::Path,
+) -> Result<SecretBytes, String> {
+    if let Some(k) = configured {
+        return Ok(k);
+    }
+    let path = data_dir.join("key-encryption-key");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let bytes = crate::config::decode_secret(&s)
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| {
+                format!(
+                    "KEY_ENCRYPTION_KEY: {} is not 32 bytes of hex",
+                    path.display()
+                )
+            })?;
+        return SecretBytes::new(bytes, 32).map_err(|e| e.to_string());
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("DATA_DIR: {e}"))?;
+    let bytes = random_bytes::<32>();
+    write_private(&path, &crate::domain::ids::hex(&bytes))
+        .map_err(|e| format!("KEY_ENCRYPTION_KEY: cannot write {}: {e}", path.display()))?;
+    tracing::warn!(path = %path.display(), "KEY_ENCRYPTION_KEY not set: generated one for this data dir (set it explicitly in production)");
+    SecretBytes::new(bytes.to_vec(), 32).map_err(|e| e.to_string())
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)?.write_all(contents.as_bytes())
+}

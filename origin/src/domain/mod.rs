@@ -1,0 +1,59 @@
+//! Domain services: the rules of accounts, sessions, keys, RBAC and friends, over `db`.
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod idempotency;
+pub mod ids;
+pub mod keys;
+pub mod passwords;
+pub mod rbac;
+pub mod revocations;
+pub mod sessions;
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// The services every operation needs (configuration, storage, clock, keys, hashing).
+pub struct Core {
+    pub config: Config,
+    pub db: Db,
+    pub clock: clock::Clock,
+    pub keys: keys::KeyStore,
+    pub passwords: passwords::Passwords,
+    pub metrics: crate::http::observe::Metrics,
+}
+
+impl Core {
+    pub async fn new(config: Config, db: Db, clock: clock::Clock) -> Result<Core, String> {
+        let kek = keys::load_or_create_kek(config.key_encryption_key.clone(), &config.data_dir)?;
+        let keys = keys::KeyStore::new(kek);
+        let passwords = passwords::Passwords::new(
+            config.argon2,
+            config.pepper.clone(),
+            config.password_min_len,
+        )?;
+        {
+            let mut conn = db
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            keys.ensure(&mut conn, config.signing_alg, clock.now_ms())
+                .await
+                .map_err(|e| format!("signing keys: {e}"))?;
+        }
+        Ok(Core {
+            config,
+            db,
+            clock,
+            keys,
+            passwords,
+            metrics: Default::default(),
+        })
+    }
+
+    pub fn access_ttl_ms(&self) -> i64 {
+        self.config.access_ttl_secs as i64 * 1000
+    }
+}

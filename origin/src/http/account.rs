@@ -1,0 +1,36 @@
+//! The signed-in user's own sessions.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::envelope::AuthUser;
+use super::extract::RequestCtx;
+use super::AppState;
+use crate::domain::audit::Ctx;
+use crate::domain::sessions;
+use crate::error::AppResult;
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> AppResult<Json<serde_json::Value>> {
+    let list = sessions::list(&state, &user.user_id, user.session_id.as_deref()).await?;
+    Ok(Json(json!({ "sessions": list })))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    user: AuthUser,
+    RequestCtx(ctx): RequestCtx,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let ctx = Ctx {
+        actor: Some(user.user_id.clone()),
+        ..ctx
+    };
+    sessions::revoke(&state, &user.user_id, &id, "revoked_by_user", &ctx).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

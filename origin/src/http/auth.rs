@@ -1,0 +1,184 @@
+//! Public account routes (they arrive anonymous but envelope-signed) and logout.
+//! Browsers get tokens as HttpOnly cookies; API clients get JSON.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::envelope::AuthUser;
+use super::extract::{cookie, is_browser, ApiJson, RequestCtx};
+use super::AppState;
+use crate::domain::sessions::{self, Issued};
+use crate::domain::{accounts, audit::Ctx};
+use crate::error::{bad_request, AppResult, Problem};
+
+pub const ACCESS_COOKIE: &str = "access_token";
+pub const REFRESH_COOKIE: &str = "refresh_token";
+pub const REFRESH_PATH: &str = "/auth/refresh";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiJson(c): ApiJson<Credentials>,
+) -> AppResult<Response> {
+    let user = accounts::signup(&state, &c.email, c.password, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    headers: HeaderMap,
+    ApiJson(c): ApiJson<Credentials>,
+) -> AppResult<Response> {
+    let user = accounts::authenticate(&state, &c.email, c.password, &ctx).await?;
+    let issued = sessions::create(&state, &user, &ctx).await?;
+    Ok(token_response(&state, &issued, is_browser(&headers)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let b: RefreshBody = serde_json::from_slice(&body).map_err(|e| {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").detail(e.to_string())
+        })?;
+        b.refresh_token
+    };
+    let token = from_body
+        .or_else(|| cookie(&headers, REFRESH_COOKIE).map(str::to_owned))
+        .ok_or_else(|| bad_request("refresh_token_missing"))?;
+    let browser = is_browser(&headers);
+    match sessions::refresh(&state, &token, &ctx).await {
+        Ok(issued) => Ok(token_response(&state, &issued, browser)),
+        Err(e) => {
+            // A dead refresh cookie is cleared so the browser stops presenting it.
+            let mut res = e.into_response();
+            if browser {
+                clear_cookies(&state, res.headers_mut());
+            }
+            Ok(res)
+        }
+    }
+}
+
+fn ctx_for(user: &AuthUser, ctx: Ctx) -> Ctx {
+    Ctx {
+        actor: Some(user.user_id.clone()),
+        ..ctx
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+    RequestCtx(ctx): RequestCtx,
+) -> AppResult<Response> {
+    let sid = user
+        .session_id
+        .clone()
+        .ok_or_else(|| bad_request("session_missing"))?;
+    sessions::revoke(&state, &user.user_id, &sid, "logout", &ctx_for(&user, ctx)).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    clear_cookies(&state, res.headers_mut());
+    Ok(res)
+}
+
+pub async fn logout_all(
+    State(state): State<AppState>,
+    user: AuthUser,
+    RequestCtx(ctx): RequestCtx,
+) -> AppResult<Response> {
+    let n = sessions::revoke_all(&state, &user.user_id, "logout_all", &ctx_for(&user, ctx)).await?;
+    let mut res = Json(json!({ "revoked_sessions": n })).into_response();
+    clear_cookies(&state, res.headers_mut());
+    Ok(res)
+}
+
+fn set_cookie(
+    headers: &mut HeaderMap,
+    secure: bool,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: i64,
+) {
+    let v = format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+fn clear_cookies(state: &AppState, headers: &mut HeaderMap) {
+    let s = state.config.cookie_secure;
+    set_cookie(headers, s, ACCESS_COOKIE, "", "/", "Lax", 0);
+    set_cookie(headers, s, REFRESH_COOKIE, "", REFRESH_PATH, "Strict", 0);
+}
+
+fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let common = json!({
+        "user_id": t.user_id,
+        "session_id": t.session_id,
+        "expires_in": t.access_expires_in,
+        "refresh_expires_at": t.refresh_expires_at / 1000,
+        "roles": t.roles,
+        "permissions": t.permissions,
+    });
+    if browser {
+        let s = state.config.cookie_secure;
+        set_cookie(
+            &mut headers,
+            s,
+            ACCESS_COOKIE,
+            &t.access_token,
+            "/",
+            "Lax",
+            t.access_expires_in as i64,
+        );
+        let left = ((t.refresh_expires_at - state.clock.now_ms()) / 1000).max(0);
+        set_cookie(
+            &mut headers,
+            s,
+            REFRESH_COOKIE,
+            &t.refresh_token,
+            REFRESH_PATH,
+            "Strict",
+            left,
+        );
+        (headers, Json(common)).into_response()
+    } else {
+        let mut body = common;
+        body["access_token"] = json!(t.access_token);
+        body["token_type"] = json!("Bearer");
+        body["refresh_token"] = json!(t.refresh_token);
+        (headers, Json(body)).into_response()
+    }
+}

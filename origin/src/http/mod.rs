@@ -1,0 +1,144 @@
+//! HTTP layer: the router, the envelope check, extractors, and one module per route group.
+
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod envelope;
+pub mod extract;
+pub mod idempotency;
+pub mod internal;
+pub mod meta;
+pub mod observe;
+pub mod openapi;
+pub mod wellknown;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::clock::Clock;
+use crate::domain::Core;
+
+/// Everything a handler needs; cheap to clone. Derefs to the domain [`Core`].
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+}
+
+impl Deref for AppState {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl AppState {
+    pub async fn new(config: Config, db: Db, clock: Clock) -> Result<AppState, String> {
+        Ok(AppState {
+            core: Arc::new(Core::new(config, db, clock).await?),
+        })
+    }
+}
+
+/// Every (method, path) the router serves; the OpenAPI test checks the document against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/openid-configuration"),
+    ("post", "/auth/signup"),
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+    ("post", "/auth/logout"),
+    ("post", "/auth/logout-all"),
+    ("get", "/api/me"),
+    ("get", "/api/sessions"),
+    ("delete", "/api/sessions/{id}"),
+    ("get", "/internal/revocations"),
+    ("get", "/admin/roles"),
+    ("post", "/admin/roles"),
+    ("delete", "/admin/roles/{name}"),
+    ("put", "/admin/roles/{name}/parent"),
+    ("put", "/admin/roles/{name}/permissions/{permission}"),
+    ("delete", "/admin/roles/{name}/permissions/{permission}"),
+    ("get", "/admin/permissions"),
+    ("post", "/admin/permissions"),
+    ("get", "/admin/users/{id}"),
+    ("put", "/admin/users/{id}/roles/{role}"),
+    ("delete", "/admin/users/{id}/roles/{role}"),
+    ("post", "/admin/users/{id}/disable"),
+    ("post", "/admin/users/{id}/enable"),
+    ("get", "/admin/sod"),
+    ("post", "/admin/sod"),
+    ("delete", "/admin/sod/{a}/{b}"),
+    ("post", "/admin/keys/rotate"),
+    ("get", "/admin/audit"),
+];
+
+/// The whole origin as one router (tests call it with `oneshot`, no socket).
+/// Layers, outermost first: observe (log + metrics) → envelope → idempotency → handler.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(observe::metrics))
+        .route("/openapi.json", get(openapi::openapi))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(wellknown::openid_configuration),
+        )
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_all))
+        .route("/api/me", get(meta::me))
+        .route("/api/sessions", get(account::list))
+        .route("/api/sessions/{id}", delete(account::revoke))
+        .route("/internal/revocations", get(internal::feed))
+        .route(
+            "/admin/roles",
+            get(admin::list_roles).post(admin::create_role),
+        )
+        .route("/admin/roles/{name}", delete(admin::delete_role))
+        .route("/admin/roles/{name}/parent", put(admin::set_parent))
+        .route(
+            "/admin/roles/{name}/permissions/{permission}",
+            put(admin::grant).delete(admin::revoke),
+        )
+        .route(
+            "/admin/permissions",
+            get(admin::list_permissions).post(admin::create_permission),
+        )
+        .route("/admin/users/{id}", get(admin::get_user))
+        .route(
+            "/admin/users/{id}/roles/{role}",
+            put(admin::assign).delete(admin::unassign),
+        )
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
+        .route("/admin/sod", get(admin::list_sod).post(admin::add_sod))
+        .route("/admin/sod/{a}/{b}", delete(admin::remove_sod))
+        .route("/admin/keys/rotate", post(admin::rotate_keys))
+        .route("/admin/audit", get(admin::audit_log))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            envelope::require_envelope,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state)
+}
