@@ -6,6 +6,23 @@ use crate::identity::Identity;
 use crate::policy::{Access, Rule};
 use crate::reason::Reason;
 
+/// A refusal decided by a stage: the reason, and when an outage may be over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: Reason,
+    /// Seconds, for 429/503.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl From<Reason> for Denial {
+    fn from(reason: Reason) -> Self {
+        Denial {
+            reason,
+            retry_after_secs: None,
+        }
+    }
+}
+
 /// Where the presented token came from (browsers use the cookie, API clients the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {

@@ -4,6 +4,7 @@
 //! working after fetch errors, up to a maximum staleness; no keys at all → `jwks_unavailable`).
 
 use core::fmt;
+use std::sync::Arc;
 
 use super::{KeyError, KeySet};
 use crate::reason::Reason;
@@ -126,7 +127,7 @@ pub fn ttl_from_cache_control(value: Option<&str>, policy: &JwksPolicy) -> u64 {
 
 #[derive(Debug)]
 struct Cached {
-    keys: KeySet,
+    keys: Arc<KeySet>,
     fetched_at: UnixMillis,
     fresh_until: UnixMillis,
 }
@@ -226,7 +227,7 @@ impl JwksCache {
                 let ttl = ttl_from_cache_control(cache_control, &self.policy);
                 let n = keys.len();
                 self.cached = Some(Cached {
-                    keys,
+                    keys: Arc::new(keys),
                     fetched_at: now,
                     fresh_until: now.plus_secs(ttl),
                 });
@@ -250,7 +251,7 @@ impl JwksCache {
     }
 
     /// The keys to verify with now: fresh, or stale within the max staleness.
-    pub fn usable_keys(&self, now: UnixMillis) -> Result<&KeySet, JwksError> {
+    pub fn usable_keys(&self, now: UnixMillis) -> Result<&Arc<KeySet>, JwksError> {
         let retry_after_secs = self.retry_after_secs(now);
         match &self.cached {
             Some(c) if now < c.fresh_until.plus_secs(self.policy.max_staleness_secs) => Ok(&c.keys),

@@ -28,9 +28,9 @@ pub(crate) struct Forward<'a> {
 #[derive(Debug)]
 pub(crate) enum OriginError {
     /// Could not even build the request (a bug or a runtime refusal).
-    Build(JsValue),
+    Build(#[allow(dead_code)] JsValue),
     /// Connection error or timeout.
-    Network(JsValue),
+    Network(#[allow(dead_code)] JsValue),
 }
 
 impl Forward<'_> {

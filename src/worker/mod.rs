@@ -16,8 +16,8 @@ use worker::{event, Context, Env};
 
 use crate::config::{EdgeConfig, KeySource};
 use crate::identity::Identity;
-use crate::jwt::{self, TimeOptions, UntrustedToken};
-use crate::pipeline;
+use crate::jwt::{self, JwtError, TimeOptions, UntrustedToken};
+use crate::pipeline::{self, Denial};
 use crate::policy::{Access, Rule, Upstream};
 use crate::reason::Reason;
 use crate::respond::{self, DenyContext};
@@ -64,7 +64,7 @@ async fn authenticate(
     headers: &Headers,
     now: UnixMillis,
     ctx: &Context,
-) -> Result<Identity, Reason> {
+) -> Result<Identity, Denial> {
     match &rule.access {
         Access::Public => Ok(Identity::Anonymous),
         Access::Authenticated | Access::Permissions(_) => {
@@ -93,12 +93,24 @@ async fn authenticate(
                 KeySource::Url(url) => {
                     let keys = jwks::keys(cfg, &issuer.policy.issuer, url, now, ctx).await?;
                     match jwt::validate(&token, &keys, &issuer.policy, &time, &verifier).await {
-                        Err(e) if e.reason() == Reason::TokenKeyUnknown => {
-                            // A rotated key: refetch (rate-limited, single flight) and try once more.
-                            let keys =
-                                jwks::refetch_for_unknown_kid(cfg, &issuer.policy.issuer, url, now)
-                                    .await?;
-                            jwt::validate(&token, &keys, &issuer.policy, &time, &verifier).await
+                        Err(JwtError::KeyUnknown { kid: Some(_) }) => {
+                            // Perhaps a rotated key: refetch (single flight, rate-limited) and retry once.
+                            match jwks::refetch_for_unknown_kid(
+                                cfg,
+                                &issuer.policy.issuer,
+                                url,
+                                now,
+                            )
+                            .await?
+                            {
+                                Some(keys) => {
+                                    jwt::validate(&token, &keys, &issuer.policy, &time, &verifier)
+                                        .await
+                                }
+                                None => Err(JwtError::KeyUnknown {
+                                    kid: token.kid().map(str::to_owned),
+                                }),
+                            }
                         }
                         other => other,
                     }
@@ -107,7 +119,7 @@ async fn authenticate(
             Ok(Identity::User(claims.map_err(|e| e.reason())?))
         }
         // Webhook verification arrives with the webhook work.
-        Access::Webhook(_) => Err(Reason::WebhookSignatureMissing),
+        Access::Webhook(_) => Err(Reason::WebhookSignatureMissing.into()),
     }
 }
 
@@ -149,14 +161,19 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
 
     let auth_start = js_sys::Date::now();
     let decided = match authenticate(&cfg, rule, &headers, now, &ctx).await {
-        Ok(identity) => pipeline::authorize(rule, &identity).map(|()| identity),
-        Err(r) => Err(r),
+        Ok(identity) => pipeline::authorize(rule, &identity)
+            .map(|()| identity)
+            .map_err(Denial::from),
+        Err(d) => Err(d),
     };
     let auth_us = ((js_sys::Date::now() - auth_start) * 1000.0) as u64;
 
     let identity = match decided {
         Ok(identity) => identity,
-        Err(reason) => {
+        Err(Denial {
+            reason,
+            retry_after_secs,
+        }) => {
             let scope = match &rule.access {
                 Access::Permissions(p) => Some(p.scope()),
                 _ => None,
@@ -166,7 +183,7 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
                 path_and_query,
                 login_path: &cfg.login_path,
                 request_id: &request_id,
-                retry_after_secs: None,
+                retry_after_secs,
                 scope,
                 extra_headers: Vec::new(),
             };

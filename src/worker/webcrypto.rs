@@ -169,10 +169,10 @@ impl SignatureVerifier for WebCryptoVerifier {
             _ => match self.verify_asymmetric(check).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(JwtError::SignatureInvalid),
-                Err(e) => {
-                    worker::console_error!("webcrypto {} failed: {:?}", check.alg.as_str(), e);
-                    Err(JwtError::SignatureInvalid)
-                }
+                // Import or verify threw: the key is unusable by this runtime (logged, never a panic).
+                Err(e) => Err(JwtError::KeyUnusable {
+                    detail: format!("webcrypto {}: {e:?}", check.alg.as_str()),
+                }),
             },
         }
     }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests (native), the origin suite on SQLite and on a real
+# PostgreSQL, then the end-to-end suite against the real Worker in workerd and the real origin.
+source "$(dirname "$0")/lib.sh"
+bash scripts/setup.sh
+
+failures=()
+run() { # name, command...
+  local name="$1"; shift
+  step "test: $name"
+  if "$@"; then note "ok: $name"; else failures+=("$name"); note "FAILED: $name"; fi
+}
+
+run "native unit + integration tests (edge core, origin on SQLite)" cargo test --workspace --quiet
+
+step "postgres: starting a throwaway server on 127.0.0.1"
+PG_URL="$(bash scripts/pg-test-server.sh start)"
+note "$PG_URL"
+trap 'bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true' EXIT
+run "origin suite on PostgreSQL" env TEST_DATABASE_URL="$PG_URL" cargo test -p edge-auth-origin --quiet
+
+bash scripts/build.sh
+run "end-to-end: Worker in workerd + origin (pytest)" .venv/bin/python -m pytest -q tests/e2e
+
+step "summary"
+if [ ${#failures[@]} -gt 0 ]; then
+  printf '    failed: %s\n' "${failures[@]}"
+  exit 1
+fi
+note "all test stages passed"
