@@ -13,7 +13,10 @@ ENVELOPE_SECRET=$(rand_hex 32)
 KEY_ENCRYPTION_KEY=$(rand_hex 32)
 PASSWORD_PEPPER=$(rand_hex 32)
 DEMO_HS_JWKS={"keys":[{"kty":"oct","kid":"demo-1","alg":"HS256","k":"$demo_k"}]}
+WEBHOOK_STRIPE={"provider":"stripe","secrets":["whsec_$(rand_hex 24)"]}
+WEBHOOK_GITHUB={"provider":"github","secrets":["$(rand_hex 24)"]}
+WEBHOOK_STANDARD={"provider":"standard","secrets":["whsec_$(python3 -c "import secrets,base64; print(base64.b64encode(secrets.token_bytes(32)).decode())")"]}
 ENV
 fi
 # wrangler reads secrets for local runs from .dev.vars.
-grep -E '^(ENVELOPE_SECRET|DEMO_HS_JWKS)=' data/dev.env > .dev.vars
+grep -E '^(ENVELOPE_SECRET|DEMO_HS_JWKS|WEBHOOK_[A-Z_]+)=' data/dev.env > .dev.vars

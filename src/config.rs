@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 use crate::envelope::EnvelopeKey;
 use crate::jwt::{IssuerPolicy, KeySet};
+use crate::policy::Access;
 use crate::policy::RoutePolicy;
 use crate::secret::SecretBytes;
+use crate::webhook::WebhookConfig;
 
 /// Where an issuer's keys come from.
 #[derive(Debug)]
@@ -61,6 +63,14 @@ pub struct EdgeConfig {
     /// `JWKS_MIN_TTL_SECONDS` (60), `JWKS_MAX_TTL_SECONDS` (86400),
     /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
     pub jwks: JwksSettings,
+    /// One per webhook id named by a route, each from the secret `WEBHOOK_<ID>` (a JSON
+    /// object: provider, secrets, tolerance_secs, max_body_bytes).
+    pub webhooks: std::collections::BTreeMap<String, WebhookConfig>,
+}
+
+/// The secret holding a webhook id's configuration: `WEBHOOK_` + the id upper-cased, `-` → `_`.
+pub fn webhook_variable(id: &str) -> String {
+    format!("WEBHOOK_{}", id.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// One problem with one variable.
@@ -216,6 +226,32 @@ impl EdgeConfig {
             }),
         };
 
+        let mut webhooks = std::collections::BTreeMap::new();
+        for rule in routes.rules() {
+            let Access::Webhook(id) = &rule.access else {
+                continue;
+            };
+            if webhooks.contains_key(id) {
+                continue;
+            }
+            let var = webhook_variable(id);
+            match l.raw(&var) {
+                None => l.fail(
+                    &var,
+                    format!(
+                        "is required by route {:?} (webhook {id:?}) but not set",
+                        rule.id
+                    ),
+                ),
+                Some(json) => match WebhookConfig::from_json(&json) {
+                    Ok(c) => {
+                        webhooks.insert(id.clone(), c);
+                    }
+                    Err(e) => l.fail(&var, e.to_string()),
+                },
+            }
+        }
+
         let leeway_secs = l.number("LEEWAY_SECONDS", 30, 0, 300);
         let max_token_bytes = l.number(
             "MAX_TOKEN_BYTES",
@@ -268,6 +304,7 @@ impl EdgeConfig {
                 login_path,
                 origin_timeout_ms,
                 jwks,
+                webhooks,
             }),
             _ => Err(ConfigError(l.problems)),
         }
@@ -437,6 +474,36 @@ mod tests {
             ["ISSUERS[0]", "ISSUERS[1]", "ISSUERS[2]", "D_JWKS"],
             "{e}"
         );
+    }
+
+    #[test]
+    fn webhook_routes_need_their_secret_config() {
+        let routes =
+            r#"[{"id":"stripe-in","path":"/webhooks/stripe","access":{"webhook":"stripe-live"}}]"#;
+        let base = [
+            ("ORIGIN_URL", "http://o"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+            ("ROUTES", routes),
+        ];
+        let e = load(&base).unwrap_err();
+        assert_eq!(e.0[0].variable, "WEBHOOK_STRIPE_LIVE", "{e}");
+        let mut with = base.to_vec();
+        with.push((
+            "WEBHOOK_STRIPE_LIVE",
+            r#"{"provider":"stripe","secrets":["whsec_0123456789abcdef0123"]}"#,
+        ));
+        let c = load(&with).unwrap();
+        assert_eq!(
+            c.webhooks["stripe-live"].provider,
+            crate::webhook::Provider::Stripe
+        );
+        let mut bad = base.to_vec();
+        bad.push((
+            "WEBHOOK_STRIPE_LIVE",
+            r#"{"provider":"stripe","secrets":["short"]}"#,
+        ));
+        assert_eq!(load(&bad).unwrap_err().0[0].variable, "WEBHOOK_STRIPE_LIVE");
     }
 
     #[test]

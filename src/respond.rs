@@ -138,6 +138,19 @@ pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
     }
 }
 
+/// A webhook delivery the edge already accepted inside the replay window: answered here so the
+/// sender stops retrying, without reaching the origin.
+pub fn duplicate_delivery(request_id: &str) -> ResponseSpec {
+    ResponseSpec {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/json".into()),
+            ("cache-control", "no-store".into()),
+        ],
+        body: serde_json::json!({"status": "duplicate", "request_id": request_id}).to_string(),
+    }
+}
+
 /// `next=` must stay on this origin: a path, not `//host` or `/\host` (open redirect).
 fn is_safe_next(p: &str) -> bool {
     p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n'])

@@ -22,6 +22,8 @@ pub(crate) struct Forward<'a> {
     pub client_ip: Option<&'a str>,
     pub proto: &'a str,
     pub now: UnixMillis,
+    /// A body already read (webhooks); otherwise the client's body is streamed through.
+    pub body: Option<&'a [u8]>,
 }
 
 /// An origin failure, told apart for the circuit breaker and the log.
@@ -71,7 +73,9 @@ impl Forward<'_> {
         init.set_method(self.method);
         init.set_headers_headers(&self.headers().map_err(OriginError::Build)?);
         init.set_redirect(RequestRedirect::Manual);
-        if !matches!(self.method, "GET" | "HEAD") {
+        if let Some(bytes) = self.body {
+            init.set_body(&js_sys::Uint8Array::from(bytes).into());
+        } else if !matches!(self.method, "GET" | "HEAD") {
             if let Some(body) = self.req.body() {
                 init.set_body(&body);
             }

@@ -7,6 +7,7 @@ mod http;
 mod jwks;
 mod state;
 mod webcrypto;
+mod webhook;
 
 use std::rc::Rc;
 
@@ -118,8 +119,8 @@ async fn authenticate(
             };
             Ok(Identity::User(claims.map_err(|e| e.reason())?))
         }
-        // Webhook verification arrives with the webhook work.
-        Access::Webhook(_) => Err(Reason::WebhookSignatureMissing.into()),
+        // Webhook routes are verified by `webhook::receive` (they need the body).
+        Access::Webhook(_) => Err(Reason::Internal.into()),
     }
 }
 
@@ -160,12 +161,38 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
     let rule = cfg.routes.route(&method, path);
 
     let auth_start = js_sys::Date::now();
-    let decided = match authenticate(&cfg, rule, &headers, now, &ctx).await {
-        Ok(identity) => pipeline::authorize(rule, &identity)
-            .map(|()| identity)
-            .map_err(Denial::from),
-        Err(d) => Err(d),
+    // A verified webhook's raw body, read once, forwarded as-is.
+    let mut webhook_body: Option<(String, Vec<u8>)> = None;
+    let authenticated = match &rule.access {
+        Access::Webhook(id) => match cfg.webhooks.get(id) {
+            None => Err(Denial::from(Reason::ConfigInvalid)),
+            Some(wh) => match webhook::receive(id, wh, &req, &headers, now).await {
+                Ok(webhook::Delivery::Duplicate) => {
+                    let spec = respond::duplicate_delivery(&request_id);
+                    log(&Outcome {
+                        request_id: &request_id,
+                        rule: &rule.id,
+                        decision: "duplicate",
+                        reason: None,
+                        status: spec.status,
+                        auth_us: 0,
+                    });
+                    return http::to_response(&spec);
+                }
+                Ok(webhook::Delivery::Fresh(verified, body)) => {
+                    webhook_body = Some((id.clone(), body));
+                    Ok(Identity::Webhook(verified))
+                }
+                Err(d) => Err(d),
+            },
+        },
+        _ => authenticate(&cfg, rule, &headers, now, &ctx).await,
     };
+    let decided = authenticated.and_then(|identity| {
+        pipeline::authorize(rule, &identity)
+            .map(|()| identity)
+            .map_err(Denial::from)
+    });
     let auth_us = ((js_sys::Date::now() - auth_start) * 1000.0) as u64;
 
     let identity = match decided {
@@ -236,8 +263,16 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         client_ip: client_ip.as_deref(),
         proto,
         now,
+        body: webhook_body.as_ref().map(|(_, b)| b.as_slice()),
     };
-    match fwd.send().await {
+    let sent = fwd.send().await;
+    if let (Some((id, _)), Identity::Webhook(v)) = (&webhook_body, &identity) {
+        if !matches!(&sent, Ok(r) if r.status() < 500) {
+            // The origin did not take it: let the sender's retry through.
+            webhook::forget(id, &cfg.webhooks[id], v);
+        }
+    }
+    match sent {
         Ok(resp) => {
             log(&Outcome {
                 request_id: &request_id,

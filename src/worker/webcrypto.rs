@@ -177,3 +177,33 @@ impl SignatureVerifier for WebCryptoVerifier {
         }
     }
 }
+
+/// Verifies an Ed25519 signature (Standard Webhooks `v1a`) with WebCrypto; false on any error.
+pub(crate) async fn ed25519_verify(
+    public_key: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> bool {
+    async fn run(
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<bool, JsValue> {
+        let subtle = subtle()?;
+        let alg = obj(&[("name", JsValue::from_str("Ed25519"))]);
+        let usages: JsValue = Array::of1(&JsValue::from_str("verify")).into();
+        let key: CryptoKey = JsFuture::from(subtle.import_key_with_object(
+            "raw",
+            &Uint8Array::from(&public_key[..]).into(),
+            &alg,
+            false,
+            &usages,
+        )?)
+        .await?
+        .unchecked_into();
+        let p =
+            subtle.verify_with_object_and_u8_array_and_u8_array(&alg, &key, signature, message)?;
+        Ok(JsFuture::from(p).await?.as_bool() == Some(true))
+    }
+    run(public_key, message, signature).await.unwrap_or(false)
+}
