@@ -9,10 +9,13 @@ use core::fmt;
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::breaker::BreakerConfig;
+use crate::decision_cache::CacheConfig;
 use crate::envelope::EnvelopeKey;
 use crate::jwt::{IssuerPolicy, KeySet};
 use crate::policy::Access;
 use crate::policy::RoutePolicy;
+use crate::ratelimit::{default_rules, parse_rules, RateRule};
 use crate::secret::SecretBytes;
 use crate::webhook::WebhookConfig;
 
@@ -66,6 +69,20 @@ pub struct EdgeConfig {
     /// One per webhook id named by a route, each from the secret `WEBHOOK_<ID>` (a JSON
     /// object: provider, secrets, tolerance_secs, max_body_bytes).
     pub webhooks: std::collections::BTreeMap<String, WebhookConfig>,
+    /// `RATE_LIMITS` (JSON rules; default: strict on login/signup/refresh, generous on APIs).
+    pub rate_rules: Vec<RateRule>,
+    /// `RATE_LIMIT_MAX_KEYS` (default 50000): bound of the per-isolate key table.
+    pub rate_limit_max_keys: usize,
+    /// `DECISION_CACHE_TTL_SECONDS` (60; 0 disables), `DECISION_CACHE_MAX_ENTRIES` (10000),
+    /// `NEGATIVE_CACHE_TTL_SECONDS` (10).
+    pub decision_cache: CacheConfig,
+    /// `REVOCATION_POLL_SECONDS` (5) and `REVOCATION_MAX_STALENESS_SECONDS` (60): past that,
+    /// `strict` routes answer 503 and the others keep serving (logged).
+    pub revocation_poll_secs: u64,
+    pub revocation_max_staleness_secs: u64,
+    /// `BREAKER_FAILURES` (5), `BREAKER_FAILURE_RATIO_PERCENT` (50), `BREAKER_COOL_DOWN_MS` (5000),
+    /// `BREAKER_HALF_OPEN_PROBES` (3).
+    pub breaker: BreakerConfig,
 }
 
 /// The secret holding a webhook id's configuration: `WEBHOOK_` + the id upper-cased, `-` → `_`.
@@ -285,6 +302,43 @@ impl EdgeConfig {
             max_staleness_secs: l.number("JWKS_MAX_STALENESS_SECONDS", 86_400, 0, 30 * 86_400),
             refetch_interval_secs: l.number("JWKS_REFETCH_INTERVAL_SECONDS", 30, 1, 3_600),
         };
+        let rate_rules = match l.raw("RATE_LIMITS") {
+            None => default_rules(),
+            Some(json) => parse_rules(&json).unwrap_or_else(|e| {
+                l.fail("RATE_LIMITS", e.to_string());
+                Vec::new()
+            }),
+        };
+        for rule in routes.rules() {
+            for id in &rule.rate_limits {
+                if !rate_rules.iter().any(|r| &r.id == id) {
+                    l.fail(
+                        "ROUTES",
+                        format!(
+                            "rule {:?} names rate limit {id:?}, which RATE_LIMITS does not define",
+                            rule.id
+                        ),
+                    );
+                }
+            }
+        }
+        let rate_limit_max_keys = l.number("RATE_LIMIT_MAX_KEYS", 50_000, 1, 10_000_000) as usize;
+        let decision_cache = CacheConfig {
+            ttl_ms: l.number("DECISION_CACHE_TTL_SECONDS", 60, 0, 3600) * 1000,
+            max_entries: l.number("DECISION_CACHE_MAX_ENTRIES", 10_000, 0, 1_000_000) as usize,
+            negative_ttl_ms: l.number("NEGATIVE_CACHE_TTL_SECONDS", 10, 0, 600) * 1000,
+            ..CacheConfig::default()
+        };
+        let revocation_poll_secs = l.number("REVOCATION_POLL_SECONDS", 5, 1, 3600);
+        let revocation_max_staleness_secs =
+            l.number("REVOCATION_MAX_STALENESS_SECONDS", 60, 1, 86_400);
+        let breaker = BreakerConfig {
+            consecutive_failures: l.number("BREAKER_FAILURES", 5, 0, 1000) as u32,
+            failure_ratio_percent: l.number("BREAKER_FAILURE_RATIO_PERCENT", 50, 0, 100) as u8,
+            cool_down_ms: l.number("BREAKER_COOL_DOWN_MS", 5_000, 10, 600_000),
+            half_open_probes: l.number("BREAKER_HALF_OPEN_PROBES", 3, 1, 100) as u32,
+            ..BreakerConfig::default()
+        };
         if jwks.min_ttl_secs > jwks.max_ttl_secs {
             l.fail(
                 "JWKS_MIN_TTL_SECONDS",
@@ -305,6 +359,12 @@ impl EdgeConfig {
                 origin_timeout_ms,
                 jwks,
                 webhooks,
+                rate_rules,
+                rate_limit_max_keys,
+                decision_cache,
+                revocation_poll_secs,
+                revocation_max_staleness_secs,
+                breaker,
             }),
             _ => Err(ConfigError(l.problems)),
         }
@@ -474,6 +534,20 @@ mod tests {
             ["ISSUERS[0]", "ISSUERS[1]", "ISSUERS[2]", "D_JWKS"],
             "{e}"
         );
+    }
+
+    #[test]
+    fn routes_may_only_name_defined_rate_limits() {
+        let routes = r#"[{"id":"login","path":"/auth/login","access":"public","rate_limits":["login_ip","nope"]}]"#;
+        let e = load(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+            ("ROUTES", routes),
+        ])
+        .unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert!(e.to_string().contains("\"nope\""), "{e}");
     }
 
     #[test]

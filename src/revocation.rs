@@ -36,9 +36,49 @@ pub struct UserRevocation {
     pub until: u64,
 }
 
+/// The origin's wire format: `{"revocations": [{"kind": "session"|"user", "session"?, "user",
+/// "issued_before"?, "until"}], "next": "<cursor>"}` (see origin/src/http/internal.rs).
+#[derive(Deserialize)]
+struct Wire {
+    revocations: Vec<WireEntry>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct WireEntry {
+    kind: String,
+    #[serde(default)]
+    session: Option<String>,
+    user: String,
+    #[serde(default)]
+    issued_before: Option<u64>,
+    until: u64,
+}
+
 impl RevocationPage {
+    /// Parses one page of the origin's feed. Unknown entry kinds are skipped (a newer origin
+    /// may add some); a malformed page is an error and changes nothing.
     pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(body)
+        let wire: Wire = serde_json::from_slice(body)?;
+        let mut page = RevocationPage {
+            next: wire.next,
+            ..Default::default()
+        };
+        for e in wire.revocations {
+            match (e.kind.as_str(), e.session, e.issued_before) {
+                ("session", Some(sid), _) => page.sessions.push(SessionRevocation {
+                    sid,
+                    until: e.until,
+                }),
+                ("user", _, Some(before)) => page.users.push(UserRevocation {
+                    sub: e.user,
+                    before,
+                    until: e.until,
+                }),
+                _ => {}
+            }
+        }
+        Ok(page)
     }
 }
 

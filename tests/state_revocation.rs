@@ -96,9 +96,11 @@ fn entries_that_no_longer_matter_are_not_even_added() {
 
 #[test]
 fn the_feed_json_parses_and_advances_the_cursor() {
-    let body = br#"{"sessions":[{"sid":"s1","until":1700000900}],
-                    "users":[{"sub":"u1","before":1699999990,"until":1700000900}],
-                    "next":"42"}"#;
+    // The origin's wire format (origin/src/http/internal.rs).
+    let body = br#"{"revocations":[
+                      {"seq":41,"kind":"session","session":"s1","user":"u9","until":1700000900},
+                      {"seq":42,"kind":"user","user":"u1","issued_before":1699999990,"until":1700000900}],
+                    "next":"42","now":1700000000}"#;
     let p = RevocationPage::from_json(body).unwrap();
     let mut r = RevocationList::new();
     assert_eq!(r.cursor(), None, "the first poll asks for everything");
@@ -106,12 +108,12 @@ fn the_feed_json_parses_and_advances_the_cursor() {
     assert_eq!(r.cursor(), Some("42"));
     assert!(r.is_revoked("u1", Some("s1"), Some(T0_S)));
     assert!(
-        RevocationPage::from_json(br#"{"sessions":[]}"#).is_err(),
+        RevocationPage::from_json(br#"{"revocations":[]}"#).is_err(),
         "next is required"
     );
     assert!(
-        RevocationPage::from_json(br#"{"next":"1"}"#).is_ok(),
-        "empty lists may be omitted"
+        RevocationPage::from_json(br#"{"revocations":[],"next":"1"}"#).is_ok(),
+        "an empty page is fine"
     );
 }
 

@@ -1,10 +1,16 @@
 //! The Workers adapter (wasm32 only): the one place that imports `worker`. It reads the
 //! request, calls the core's stages in order, and performs the I/O they ask for. It decides
 //! nothing itself: every allow/deny comes from the core.
+//!
+//! Order per request: route → rate limits not keyed by user (before any signature work) →
+//! authenticate (decision cache, then JWT/JWKS or webhook) → revocations → user-keyed rate
+//! limits → authorize → circuit breaker → forward with the signed envelope.
 
+mod edge_state;
 mod forward;
 mod http;
 mod jwks;
+mod rate_limiter;
 mod state;
 mod webcrypto;
 mod webhook;
@@ -16,6 +22,7 @@ use web_sys::{Headers, Request, Response};
 use worker::{event, Context, Env};
 
 use crate::config::{EdgeConfig, KeySource};
+use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
 use crate::jwt::{self, JwtError, TimeOptions, UntrustedToken};
 use crate::pipeline::{self, Denial};
@@ -24,6 +31,7 @@ use crate::reason::Reason;
 use crate::respond::{self, DenyContext};
 use crate::time::UnixMillis;
 
+use self::edge_state::{Cached, Limits, Phase};
 use self::http::header;
 
 fn new_request_id() -> String {
@@ -35,93 +43,182 @@ fn new_request_id() -> String {
     crate::envelope::hex(&b)
 }
 
-/// What one request did, for the log line.
-struct Outcome<'a> {
+/// What one request did: the log line and the `Server-Timing` header.
+struct Trace<'a> {
     request_id: &'a str,
     rule: &'a str,
-    decision: &'static str,
-    reason: Option<Reason>,
-    status: u16,
-    auth_us: u64,
+    cache: &'static str,
+    auth_ms: f64,
+    origin_ms: Option<f64>,
 }
 
-fn log(o: &Outcome<'_>) {
-    let line = serde_json::json!({
-        "request_id": o.request_id,
-        "rule": o.rule,
-        "decision": o.decision,
-        "reason": o.reason.map(Reason::id),
-        "status": o.status,
-        "auth_us": o.auth_us,
-    });
-    worker::console_log!("{line}");
+impl Trace<'_> {
+    fn log(&self, decision: &str, reason: Option<Reason>, status: u16, cfg: Option<&EdgeConfig>) {
+        let line = serde_json::json!({
+            "request_id": self.request_id,
+            "rule": self.rule,
+            "decision": decision,
+            "reason": reason.map(Reason::id),
+            "status": status,
+            "auth_us": (self.auth_ms * 1000.0) as u64,
+            "cache": self.cache,
+            "origin_ms": self.origin_ms,
+            "breaker": cfg.map(edge_state::breaker_state),
+        });
+        worker::console_log!("{line}");
+    }
+
+    fn server_timing(&self) -> String {
+        let mut s = format!("auth;dur={:.1};desc=\"cache {}\"", self.auth_ms, self.cache);
+        if let Some(o) = self.origin_ms {
+            s.push_str(&format!(", origin;dur={o:.1}"));
+        }
+        s
+    }
 }
 
-/// Authenticates per the rule's access requirement; never returns an identity built from
+/// Authenticates a bearer token (decision cache first); never returns an identity built from
 /// unverified input (the types enforce it).
-async fn authenticate(
+async fn authenticate_token(
     cfg: &EdgeConfig,
-    rule: &Rule,
     headers: &Headers,
     now: UnixMillis,
     ctx: &Context,
-) -> Result<Identity, Denial> {
-    match &rule.access {
-        Access::Public => Ok(Identity::Anonymous),
-        Access::Authenticated | Access::Permissions(_) => {
-            let authorization = header(headers, "authorization");
-            let cookie = header(headers, "cookie");
-            let (token, _source) = pipeline::extract_token(
-                authorization.as_deref(),
-                cookie.as_deref(),
-                &cfg.session_cookie,
-            )?;
-            let token =
-                UntrustedToken::parse(token, cfg.max_token_bytes).map_err(|e| e.reason())?;
-            let iss = token
-                .unverified_issuer()
-                .ok_or(Reason::TokenIssuerInvalid)?;
-            let issuer = cfg.issuer(iss).ok_or(Reason::TokenIssuerInvalid)?;
-            let time = TimeOptions {
-                now,
-                leeway_secs: cfg.leeway_secs,
-            };
-            let verifier = webcrypto::WebCryptoVerifier;
-            let claims = match &issuer.keys {
-                KeySource::Static(keys) => {
-                    jwt::validate(&token, keys, &issuer.policy, &time, &verifier).await
-                }
-                KeySource::Url(url) => {
-                    let keys = jwks::keys(cfg, &issuer.policy.issuer, url, now, ctx).await?;
-                    match jwt::validate(&token, &keys, &issuer.policy, &time, &verifier).await {
-                        Err(JwtError::KeyUnknown { kid: Some(_) }) => {
-                            // Perhaps a rotated key: refetch (single flight, rate-limited) and retry once.
-                            match jwks::refetch_for_unknown_kid(
-                                cfg,
-                                &issuer.policy.issuer,
-                                url,
-                                now,
-                            )
-                            .await?
-                            {
-                                Some(keys) => {
-                                    jwt::validate(&token, &keys, &issuer.policy, &time, &verifier)
-                                        .await
-                                }
-                                None => Err(JwtError::KeyUnknown {
-                                    kid: token.kid().map(str::to_owned),
-                                }),
-                            }
+    trace: &mut Trace<'_>,
+) -> Result<jwt::VerifiedClaims, Denial> {
+    let authorization = header(headers, "authorization");
+    let cookie = header(headers, "cookie");
+    let (token, _source) = pipeline::extract_token(
+        authorization.as_deref(),
+        cookie.as_deref(),
+        &cfg.session_cookie,
+    )?;
+    if token.len() > cfg.max_token_bytes {
+        return Err(Reason::TokenTooLarge.into());
+    }
+    let hash = TokenHash::of(token);
+    match edge_state::cache_get(cfg, &hash, now) {
+        Cached::Hit(claims) => {
+            trace.cache = "hit";
+            return Ok(claims);
+        }
+        Cached::Negative(reason) => {
+            trace.cache = "negative";
+            return Err(reason.into());
+        }
+        Cached::Miss => trace.cache = "miss",
+    }
+    let result = validate_token(cfg, token, now, ctx).await;
+    match &result {
+        Ok(claims) => edge_state::cache_put(cfg, hash, claims, now),
+        Err(d) => edge_state::cache_negative(cfg, hash, d.reason, now),
+    }
+    result
+}
+
+async fn validate_token(
+    cfg: &EdgeConfig,
+    token: &str,
+    now: UnixMillis,
+    ctx: &Context,
+) -> Result<jwt::VerifiedClaims, Denial> {
+    let token = UntrustedToken::parse(token, cfg.max_token_bytes).map_err(|e| e.reason())?;
+    let iss = token
+        .unverified_issuer()
+        .ok_or(Reason::TokenIssuerInvalid)?;
+    let issuer = cfg.issuer(iss).ok_or(Reason::TokenIssuerInvalid)?;
+    let time = TimeOptions {
+        now,
+        leeway_secs: cfg.leeway_secs,
+    };
+    let verifier = webcrypto::WebCryptoVerifier;
+    let claims = match &issuer.keys {
+        KeySource::Static(keys) => {
+            jwt::validate(&token, keys, &issuer.policy, &time, &verifier).await
+        }
+        KeySource::Url(url) => {
+            let keys = jwks::keys(cfg, &issuer.policy.issuer, url, now, ctx).await?;
+            match jwt::validate(&token, &keys, &issuer.policy, &time, &verifier).await {
+                Err(JwtError::KeyUnknown { kid: Some(_) }) => {
+                    // Perhaps a rotated key: refetch (single flight, rate-limited) and retry once.
+                    match jwks::refetch_for_unknown_kid(cfg, &issuer.policy.issuer, url, now)
+                        .await?
+                    {
+                        Some(keys) => {
+                            jwt::validate(&token, &keys, &issuer.policy, &time, &verifier).await
                         }
-                        other => other,
+                        None => Err(JwtError::KeyUnknown {
+                            kid: token.kid().map(str::to_owned),
+                        }),
                     }
                 }
-            };
-            Ok(Identity::User(claims.map_err(|e| e.reason())?))
+                other => other,
+            }
         }
-        // Webhook routes are verified by `webhook::receive` (they need the body).
-        Access::Webhook(_) => Err(Reason::Internal.into()),
-    }
+    };
+    claims.map_err(|e| e.reason().into())
+}
+
+/// A verified webhook's raw body, read once and forwarded as-is.
+struct WebhookBody {
+    id: String,
+    bytes: Vec<u8>,
+}
+
+/// Everything between routing and forwarding. `Ok(None)`: answered already (a duplicate delivery).
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    cfg: &EdgeConfig,
+    env: &Env,
+    ctx: &Context,
+    req: &Request,
+    headers: &Headers,
+    rule: &Rule,
+    ip: &str,
+    now: UnixMillis,
+    limits: &mut Limits,
+    trace: &mut Trace<'_>,
+) -> Result<Option<(Identity, Option<WebhookBody>)>, Denial> {
+    edge_state::rate_limit(cfg, env, rule, Phase::BeforeAuth, ip, None, now, limits).await?;
+    let auth_start = js_sys::Date::now();
+    let (identity, body) = match &rule.access {
+        Access::Public => (Identity::Anonymous, None),
+        Access::Authenticated | Access::Permissions(_) => {
+            let claims = authenticate_token(cfg, headers, now, ctx, trace).await;
+            trace.auth_ms = js_sys::Date::now() - auth_start;
+            let claims = claims?;
+            edge_state::check_revoked(cfg, rule, &claims, now)?;
+            edge_state::rate_limit(
+                cfg,
+                env,
+                rule,
+                Phase::AfterAuth,
+                ip,
+                Some(&claims),
+                now,
+                limits,
+            )
+            .await?;
+            (Identity::User(claims), None)
+        }
+        Access::Webhook(id) => {
+            let wh = cfg.webhooks.get(id).ok_or(Reason::ConfigInvalid)?;
+            let delivery = webhook::receive(id, wh, req, headers, now).await;
+            trace.auth_ms = js_sys::Date::now() - auth_start;
+            match delivery? {
+                webhook::Delivery::Duplicate => return Ok(None),
+                webhook::Delivery::Fresh(v, bytes) => (
+                    Identity::Webhook(v),
+                    Some(WebhookBody {
+                        id: id.clone(),
+                        bytes,
+                    }),
+                ),
+            }
+        }
+    };
+    pipeline::authorize(rule, &identity)?;
+    Ok(Some((identity, body)))
 }
 
 async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValue> {
@@ -130,99 +227,94 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
     let url = req.url();
     let (path, path_and_query) = http::path_and_query(&url);
     let headers = req.headers();
-    let request_id = header(&headers, "x-request-id");
-    let request_id: String = match pipeline::accept_request_id(request_id.as_deref()) {
+    let given_id = header(&headers, "x-request-id");
+    let request_id: String = match pipeline::accept_request_id(given_id.as_deref()) {
         Some(id) => id.to_owned(),
         None => new_request_id(),
     };
-    let accept = header(&headers, "accept");
-    let browser = respond::is_browser_navigation(&method, accept.as_deref());
 
     let cfg: Rc<EdgeConfig> = match state::config(&env) {
         Ok(c) => c,
         Err(_) => {
-            let ctx_deny = DenyContext {
-                request_id: &request_id,
-                path_and_query,
-                ..Default::default()
-            };
-            let spec = respond::deny(Reason::ConfigInvalid, &ctx_deny);
-            log(&Outcome {
+            let trace = Trace {
                 request_id: &request_id,
                 rule: "-",
-                decision: "deny",
-                reason: Some(Reason::ConfigInvalid),
-                status: spec.status,
-                auth_us: 0,
-            });
+                cache: "none",
+                auth_ms: 0.0,
+                origin_ms: None,
+            };
+            let spec = respond::deny(
+                Reason::ConfigInvalid,
+                &DenyContext {
+                    request_id: &request_id,
+                    path_and_query,
+                    ..Default::default()
+                },
+            );
+            trace.log("deny", Some(Reason::ConfigInvalid), spec.status, None);
             return http::to_response(&spec);
         }
     };
     let rule = cfg.routes.route(&method, path);
+    edge_state::maybe_poll(&cfg, &ctx, now);
 
-    let auth_start = js_sys::Date::now();
-    // A verified webhook's raw body, read once, forwarded as-is.
-    let mut webhook_body: Option<(String, Vec<u8>)> = None;
-    let authenticated = match &rule.access {
-        Access::Webhook(id) => match cfg.webhooks.get(id) {
-            None => Err(Denial::from(Reason::ConfigInvalid)),
-            Some(wh) => match webhook::receive(id, wh, &req, &headers, now).await {
-                Ok(webhook::Delivery::Duplicate) => {
-                    let spec = respond::duplicate_delivery(&request_id);
-                    log(&Outcome {
-                        request_id: &request_id,
-                        rule: &rule.id,
-                        decision: "duplicate",
-                        reason: None,
-                        status: spec.status,
-                        auth_us: 0,
-                    });
-                    return http::to_response(&spec);
-                }
-                Ok(webhook::Delivery::Fresh(verified, body)) => {
-                    webhook_body = Some((id.clone(), body));
-                    Ok(Identity::Webhook(verified))
-                }
-                Err(d) => Err(d),
-            },
-        },
-        _ => authenticate(&cfg, rule, &headers, now, &ctx).await,
+    // Local runs have no CF-Connecting-IP: every client then shares one key.
+    let client_ip = header(&headers, "cf-connecting-ip");
+    let ip = client_ip.as_deref().unwrap_or("local");
+    let mut trace = Trace {
+        request_id: &request_id,
+        rule: &rule.id,
+        cache: "none",
+        auth_ms: 0.0,
+        origin_ms: None,
     };
-    let decided = authenticated.and_then(|identity| {
-        pipeline::authorize(rule, &identity)
-            .map(|()| identity)
-            .map_err(Denial::from)
-    });
-    let auth_us = ((js_sys::Date::now() - auth_start) * 1000.0) as u64;
+    let mut limits = Limits::default();
 
-    let identity = match decided {
-        Ok(identity) => identity,
+    let decided = decide(
+        &cfg,
+        &env,
+        &ctx,
+        &req,
+        &headers,
+        rule,
+        ip,
+        now,
+        &mut limits,
+        &mut trace,
+    )
+    .await;
+    let decided = decided.and_then(|d| match d {
+        Some(d) => edge_state::breaker_admit(&cfg, now).map(|()| Some(d)),
+        None => Ok(None),
+    });
+    let (identity, webhook_body) = match decided {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            let spec = respond::duplicate_delivery(&request_id);
+            trace.log("duplicate", None, spec.status, Some(&cfg));
+            return http::to_response(&spec);
+        }
         Err(Denial {
             reason,
             retry_after_secs,
         }) => {
-            let scope = match &rule.access {
-                Access::Permissions(p) => Some(p.scope()),
-                _ => None,
-            };
+            let accept = header(&headers, "accept");
+            let mut extra = limits.headers();
+            extra.push(("server-timing", trace.server_timing()));
             let d = DenyContext {
-                browser_navigation: browser,
+                browser_navigation: respond::is_browser_navigation(&method, accept.as_deref()),
                 path_and_query,
                 login_path: &cfg.login_path,
                 request_id: &request_id,
                 retry_after_secs,
-                scope,
-                extra_headers: Vec::new(),
+                scope: match &rule.access {
+                    Access::Permissions(p) => Some(p.scope()),
+                    _ => None,
+                },
+                extra_headers: extra,
             };
             let spec = respond::deny(reason, &d);
-            log(&Outcome {
-                request_id: &request_id,
-                rule: &rule.id,
-                decision: "deny",
-                reason: Some(reason),
-                status: spec.status,
-                auth_us,
-            });
+            trace.log("deny", Some(reason), spec.status, Some(&cfg));
             return http::to_response(&spec);
         }
     };
@@ -236,18 +328,10 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
             .await
             .map_err(|e| JsValue::from_str(&e.to_string()))?;
         let resp: Response = resp.into();
-        log(&Outcome {
-            request_id: &request_id,
-            rule: &rule.id,
-            decision: "assets",
-            reason: None,
-            status: resp.status(),
-            auth_us,
-        });
+        trace.log("assets", None, resp.status(), Some(&cfg));
         return Ok(resp);
     }
 
-    let client_ip = header(&headers, "cf-connecting-ip");
     let proto = if url.starts_with("https:") {
         "https"
     } else {
@@ -263,26 +347,23 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         client_ip: client_ip.as_deref(),
         proto,
         now,
-        body: webhook_body.as_ref().map(|(_, b)| b.as_slice()),
+        body: webhook_body.as_ref().map(|b| b.bytes.as_slice()),
     };
+    let origin_start = js_sys::Date::now();
     let sent = fwd.send().await;
-    if let (Some((id, _)), Identity::Webhook(v)) = (&webhook_body, &identity) {
-        if !matches!(&sent, Ok(r) if r.status() < 500) {
-            // The origin did not take it: let the sender's retry through.
-            webhook::forget(id, &cfg.webhooks[id], v);
-        }
+    trace.origin_ms = Some(js_sys::Date::now() - origin_start);
+    let ok = matches!(&sent, Ok(r) if r.status() < 500);
+    edge_state::breaker_report(&cfg, UnixMillis(js_sys::Date::now() as u64), ok);
+    if let (Some(b), Identity::Webhook(v), false) = (&webhook_body, &identity, ok) {
+        // The origin did not take it: let the sender's retry through.
+        webhook::forget(&b.id, &cfg.webhooks[&b.id], v);
     }
     match sent {
         Ok(resp) => {
-            log(&Outcome {
-                request_id: &request_id,
-                rule: &rule.id,
-                decision: "forward",
-                reason: None,
-                status: resp.status(),
-                auth_us,
-            });
-            Ok(resp)
+            trace.log("forward", None, resp.status(), Some(&cfg));
+            let mut extra = limits.headers();
+            extra.push(("server-timing", trace.server_timing()));
+            http::with_headers(resp, &extra)
         }
         Err(e) => {
             worker::console_error!(
@@ -292,18 +373,16 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
             let d = DenyContext {
                 request_id: &request_id,
                 path_and_query,
-                retry_after_secs: Some(5),
+                retry_after_secs: Some(1),
                 ..Default::default()
             };
             let spec = respond::deny(Reason::OriginUnavailable, &d);
-            log(&Outcome {
-                request_id: &request_id,
-                rule: &rule.id,
-                decision: "deny",
-                reason: Some(Reason::OriginUnavailable),
-                status: spec.status,
-                auth_us,
-            });
+            trace.log(
+                "deny",
+                Some(Reason::OriginUnavailable),
+                spec.status,
+                Some(&cfg),
+            );
             http::to_response(&spec)
         }
     }

@@ -74,7 +74,7 @@ class JwksServer:
                     body = json.dumps({"keys": outer.keys}).encode()
                     self.send_response(200)
                     self.send_header("content-type", "application/json")
-                    self.send_header("cache-control", "max-age=60")
+                    self.send_header("cache-control", "max-age=1")
                 else:
                     body = b"unavailable"
                     self.send_response(503)
@@ -155,8 +155,18 @@ class System:
             {"issuer": "https://down.test", "audiences": [AUD], "jwks_url": f"{JWKS}/never/jwks.json"},
             {"issuer": "https://hs.test", "audiences": [AUD], "jwks_secret": "TEST_HS_JWKS"},
         ]
+        self.webhook_secrets = {
+            "stripe": "whsec_" + secrets.token_hex(24), "stripe_old": "whsec_" + secrets.token_hex(24),
+            "github": secrets.token_hex(24),
+            "standard": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        w = self.webhook_secrets
         self.edge_vars = {"ORIGIN_URL": ORIGIN, "ENVELOPE_SECRET": self.envelope_secret, "ISSUERS": issuers,
-                          "ROUTES": routes, "TEST_HS_JWKS": {"keys": [self.hs.jwk]}}
+                          "ROUTES": routes, "TEST_HS_JWKS": {"keys": [self.hs.jwk]},
+                          "JWKS_MIN_TTL_SECONDS": "1",
+                          "WEBHOOK_STRIPE": {"provider": "stripe", "secrets": [w["stripe"], w["stripe_old"]]},
+                          "WEBHOOK_GITHUB": {"provider": "github", "secrets": [w["github"]]},
+                          "WEBHOOK_STANDARD": {"provider": "standard", "secrets": [w["standard"]]}}
         self.edge = start_edge(tmp, self.edge_vars, EDGE_PORT, "edge")
         self.edge_log = tmp / "edge.log"
 

@@ -1,0 +1,298 @@
+//! Per-isolate edge state driven from the request path: rate-limit key tables, the decision
+//! cache, the revocation list (polled from the origin in the background) and the circuit
+//! breaker toward the origin. All decisions are the core's; this module holds the state and
+//! does the I/O.
+
+use std::cell::RefCell;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::Context;
+
+use crate::breaker::{Admission, Breaker};
+use crate::config::EdgeConfig;
+use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
+use crate::envelope;
+use crate::jwt::VerifiedClaims;
+use crate::pipeline::Denial;
+use crate::policy::Rule;
+use crate::ratelimit::{self, Backend, KeyInput, LocalLimiter, Outcome, RateKey, RuleOutcome};
+use crate::reason::Reason;
+use crate::revocation::{RevocationList, RevocationPage};
+use crate::time::UnixMillis;
+
+struct State {
+    limiter: LocalLimiter,
+    cache: DecisionCache<VerifiedClaims>,
+    revocations: RevocationList,
+    breaker: Breaker,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn with<T>(cfg: &EdgeConfig, f: impl FnOnce(&mut State) -> T) -> T {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let st = s.get_or_insert_with(|| State {
+            limiter: LocalLimiter::new(cfg.rate_limit_max_keys),
+            cache: DecisionCache::new(cfg.decision_cache.clone()),
+            revocations: RevocationList::new(),
+            breaker: Breaker::new(cfg.breaker),
+        });
+        f(st)
+    })
+}
+
+// ---------------------------------------------------------------- rate limits
+
+/// Which of a route's rules to check now: those not keyed by user run before authentication
+/// (so floods never reach signature checks), user-keyed ones once the user is verified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    BeforeAuth,
+    AfterAuth,
+}
+
+/// The verdicts of the rules checked so far, for the `RateLimit` headers on the response.
+#[derive(Default)]
+pub(crate) struct Limits {
+    outcomes: Vec<(String, ratelimit::Quota, Outcome)>,
+}
+
+impl Limits {
+    fn as_rule_outcomes(&self) -> Vec<RuleOutcome<'_>> {
+        self.outcomes
+            .iter()
+            .map(|(id, q, o)| RuleOutcome {
+                rule_id: id,
+                quota: *q,
+                outcome: *o,
+            })
+            .collect()
+    }
+
+    /// `RateLimit-Policy` / `RateLimit` headers (Retry-After is added by the denial mapping).
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
+        ratelimit::rate_limit_headers(&self.as_rule_outcomes())
+            .into_iter()
+            .filter(|(n, _)| *n != "Retry-After")
+            .collect()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn rate_limit(
+    cfg: &EdgeConfig,
+    env: &worker::Env,
+    rule: &Rule,
+    phase: Phase,
+    ip: &str,
+    user: Option<&VerifiedClaims>,
+    now: UnixMillis,
+    limits: &mut Limits,
+) -> Result<(), Denial> {
+    let mut input = KeyInput::new().ip(ip).route(&rule.id);
+    if let Some(c) = user {
+        input = input.verified_user(c);
+    }
+    let mut local: Vec<(String, RateKey, ratelimit::Quota)> = Vec::new();
+    for id in &rule.rate_limits {
+        let Some(r) = cfg.rate_rules.iter().find(|r| &r.id == id) else {
+            continue;
+        };
+        if (phase == Phase::AfterAuth) != r.key.user {
+            continue;
+        }
+        // A user-keyed rule on an anonymous request has nothing to count.
+        let Ok(key) = RateKey::build(&r.id, r.key, &input) else {
+            continue;
+        };
+        match &r.backend {
+            Backend::Local => local.push((r.id.clone(), key, r.quota)),
+            Backend::Durable => {
+                let outcome = super::rate_limiter::check_durable(env, &key, r.quota, 1).await.unwrap_or_else(|e| {
+                    // The global store is down: fall back to this isolate's count (logged).
+                    worker::console_error!("{}", serde_json::json!({"event": "rate_limiter_unavailable", "rule": r.id, "detail": e.to_string()}));
+                    with(cfg, |s| s.limiter.check(key, r.quota, now, 1))
+                });
+                limits.outcomes.push((r.id.clone(), r.quota, outcome));
+            }
+            Backend::Binding { .. } => local.push((r.id.clone(), key, r.quota)),
+        }
+    }
+    if !local.is_empty() {
+        let checks: Vec<(RateKey, ratelimit::Quota)> =
+            local.iter().map(|(_, k, q)| (*k, *q)).collect();
+        let outcomes = with(cfg, |s| s.limiter.check_all(&checks, now, 1));
+        for ((id, _, q), o) in local.into_iter().zip(outcomes) {
+            limits.outcomes.push((id, q, o));
+        }
+    }
+    let combined = ratelimit::combine(&limits.as_rule_outcomes());
+    match combined.retry_after_ms {
+        Some(ms) if !combined.allowed => Err(Denial {
+            reason: Reason::RateLimited,
+            retry_after_secs: Some(ratelimit::retry_after_secs(ms)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------- decision cache
+
+pub(crate) enum Cached {
+    Hit(VerifiedClaims),
+    Negative(Reason),
+    Miss,
+}
+
+pub(crate) fn cache_get(cfg: &EdgeConfig, key: &TokenHash, now: UnixMillis) -> Cached {
+    with(cfg, |s| match s.cache.get(key, now) {
+        Lookup::Hit(c) => Cached::Hit(c.clone()),
+        Lookup::Negative(r) => Cached::Negative(r),
+        Lookup::Miss => Cached::Miss,
+    })
+}
+
+pub(crate) fn cache_put(
+    cfg: &EdgeConfig,
+    key: TokenHash,
+    claims: &VerifiedClaims,
+    now: UnixMillis,
+) {
+    let exp = UnixMillis::from_secs(claims.expires_at());
+    with(cfg, |s| {
+        let _ = s.cache.insert(key, claims.clone(), exp, now);
+    });
+}
+
+/// Only signature failures are cached negatively: a flood of one forged token costs one verify.
+pub(crate) fn cache_negative(cfg: &EdgeConfig, key: TokenHash, reason: Reason, now: UnixMillis) {
+    if reason == Reason::TokenSignatureInvalid {
+        with(cfg, |s| s.cache.insert_negative(key, reason, now));
+    }
+}
+
+// ---------------------------------------------------------------- revocations
+
+/// Checked on every authenticated request, cache hit or not.
+pub(crate) fn check_revoked(
+    cfg: &EdgeConfig,
+    rule: &Rule,
+    claims: &VerifiedClaims,
+    now: UnixMillis,
+) -> Result<(), Denial> {
+    let (revoked, stale_ms) = with(cfg, |s| {
+        (
+            s.revocations
+                .is_revoked(claims.subject(), claims.session_id(), claims.issued_at()),
+            s.revocations.stale_for(now),
+        )
+    });
+    if revoked {
+        return Err(Reason::TokenRevoked.into());
+    }
+    if stale_ms > cfg.revocation_max_staleness_secs * 1000 {
+        if rule.failure == crate::policy::FailurePolicy::Strict {
+            return Err(Denial {
+                reason: Reason::RevocationsUnavailable,
+                retry_after_secs: Some(cfg.revocation_poll_secs),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Starts a background poll of the origin's revocation feed when one is due (one in flight).
+pub(crate) fn maybe_poll(cfg: &std::rc::Rc<EdgeConfig>, ctx: &Context, now: UnixMillis) {
+    if !with(cfg, |s| {
+        s.revocations
+            .should_poll(now, cfg.revocation_poll_secs * 1000)
+    }) {
+        return;
+    }
+    let cfg = cfg.clone();
+    ctx.wait_until(async move {
+        let result = poll(&cfg).await;
+        let at = UnixMillis(js_sys::Date::now() as u64);
+        with(&cfg, |s| match result {
+            Ok(page) => {
+                let applied = s.revocations.apply(page, at);
+                if applied.sessions_added + applied.users_added > 0 {
+                    worker::console_log!("{}", serde_json::json!({"event": "revocations_applied", "sessions": applied.sessions_added, "users": applied.users_added}));
+                }
+            }
+            Err(detail) => {
+                s.revocations.poll_failed(at);
+                worker::console_error!("{}", serde_json::json!({"event": "revocation_poll_failed", "detail": detail, "stale_ms": s.revocations.stale_for(at)}));
+            }
+        });
+    });
+}
+
+async fn poll(cfg: &EdgeConfig) -> Result<RevocationPage, String> {
+    let cursor = with(cfg, |s| s.revocations.cursor().map(str::to_owned));
+    let path = match cursor {
+        Some(c) => format!("/internal/revocations?since={c}"),
+        None => "/internal/revocations".to_owned(),
+    };
+    let now = UnixMillis(js_sys::Date::now() as u64);
+    // The edge's own call: an anonymous identity, signed like every forwarded request.
+    let sig = envelope::sign(&cfg.envelope_key, now, "GET", &path, std::iter::empty())
+        .map_err(|e| e.to_string())?;
+    let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
+    headers
+        .set(envelope::SIGNATURE_HEADER, &sig)
+        .map_err(|e| format!("{e:?}"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_headers_headers(&headers);
+    init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(3_000)));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let url = format!("{}{}", cfg.origin_url, path);
+    let resp: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(&url, &init))
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
+    if !resp.ok() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    let buf = JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    RevocationPage::from_json(&js_sys::Uint8Array::new(&buf).to_vec()).map_err(|e| e.to_string())
+}
+
+// ---------------------------------------------------------------- circuit breaker
+
+pub(crate) fn breaker_admit(cfg: &EdgeConfig, now: UnixMillis) -> Result<(), Denial> {
+    match with(cfg, |s| s.breaker.before_call(now)) {
+        Admission::Permit { transition, .. } => {
+            if let Some(t) = transition {
+                worker::console_log!(
+                    "{}",
+                    serde_json::json!({"event": "breaker", "transition": t.to_string()})
+                );
+            }
+            Ok(())
+        }
+        Admission::Rejected { retry_after_ms } => Err(Denial {
+            reason: Reason::OriginUnavailable,
+            retry_after_secs: Some(ratelimit::retry_after_secs(retry_after_ms)),
+        }),
+    }
+}
+
+pub(crate) fn breaker_report(cfg: &EdgeConfig, now: UnixMillis, success: bool) {
+    if let Some(t) = with(cfg, |s| s.breaker.on_result(now, success)) {
+        worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "breaker", "transition": t.to_string()})
+        );
+    }
+}
+
+pub(crate) fn breaker_state(cfg: &EdgeConfig) -> &'static str {
+    with(cfg, |s| s.breaker.state().id())
+}

@@ -1,0 +1,101 @@
+"""Issue 4, edge side, end to end: deliveries signed at test time by the providers' own libraries
+(stripe, standardwebhooks from PyPI) and by GitHub's documented scheme, through the real Worker."""
+import datetime as dt, hashlib, hmac, json, secrets, time, uuid
+
+import pytest
+import requests
+import standardwebhooks
+import stripe
+
+from conftest import EDGE
+
+
+def stripe_event(**over):
+    e = {"id": "evt_" + secrets.token_hex(8), "object": "event", "type": "customer.subscription.updated",
+         "data": {"object": {"id": "sub_1", "customer": "cus_" + secrets.token_hex(4), "status": "active"}}}
+    e.update(over)
+    return json.dumps(e)
+
+
+def post_stripe(system, body: str, secret=None, timestamp=None, header=None):
+    secret = secret or system.webhook_secrets["stripe"]
+    if header is None:
+        header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp or int(time.time()))
+    return requests.post(f"{EDGE}/webhooks/stripe", data=body.encode(), timeout=10,
+                         headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+
+
+def test_a_stripe_delivery_signed_by_the_stripe_library_is_forwarded(system):
+    r = post_stripe(system, stripe_event())
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "accepted"
+
+
+def test_both_secrets_verify_during_rotation(system):
+    r = post_stripe(system, stripe_event(), secret=system.webhook_secrets["stripe_old"])
+    assert r.status_code == 202, r.text
+
+
+@pytest.mark.parametrize("case, mutate, status, reason", [
+    ("tampered body", lambda b, h: (b.replace('"active"', '"canceled"'), h), 401, "webhook_signature_invalid"),
+    ("wrong secret", lambda b, h: (b, stripe.WebhookSignature.generate_signature_header(b, "whsec_" + "x" * 32, timestamp=int(time.time()))), 401, "webhook_signature_invalid"),
+    ("v0 only", lambda b, h: (b, h.replace("v1=", "v0=")), 401, "webhook_signature_missing"),
+    ("truncated", lambda b, h: (b, h[:-10]), 401, "webhook_signature_invalid"),
+    ("no signature", lambda b, h: (b, ""), 401, "webhook_signature_missing"),
+    ("garbage header", lambda b, h: (b, "t=abc,v1=zz"), 400, "webhook_header_malformed"),
+])
+def test_bad_stripe_deliveries_are_refused_with_a_precise_reason(system, case, mutate, status, reason):
+    body = stripe_event()
+    header = stripe.WebhookSignature.generate_signature_header(body, system.webhook_secrets["stripe"], timestamp=int(time.time()))
+    body, header = mutate(body, header)
+    r = post_stripe(system, body, header=header)
+    assert r.status_code == status, (case, r.text)
+    assert r.json()["error"] == reason, case
+
+
+@pytest.mark.parametrize("offset", [-301, +301])
+def test_timestamps_outside_the_tolerance_either_way_are_refused(system, offset):
+    r = post_stripe(system, stripe_event(), timestamp=int(time.time()) + offset)
+    assert (r.status_code, r.json()["error"]) == (401, "webhook_timestamp_out_of_tolerance")
+
+
+def test_a_replayed_delivery_is_answered_duplicate_by_the_edge(system):
+    body = stripe_event()
+    header = stripe.WebhookSignature.generate_signature_header(body, system.webhook_secrets["stripe"], timestamp=int(time.time()))
+    assert post_stripe(system, body, header=header).status_code == 202
+    r = post_stripe(system, body, header=header)
+    assert r.status_code == 200
+    assert r.json()["status"] == "duplicate"
+
+
+def test_an_oversize_body_is_413_before_it_is_read(system):
+    big = stripe_event(pad="x" * (1024 * 1024 + 10))
+    r = post_stripe(system, big)
+    assert (r.status_code, r.json()["error"]) == (413, "webhook_body_too_large")
+
+
+def test_a_standard_webhooks_delivery_signed_by_the_library_is_forwarded(system):
+    wh = standardwebhooks.Webhook(system.webhook_secrets["standard"])
+    msg_id = "msg_" + uuid.uuid4().hex
+    body = json.dumps({"type": "invoice.paid", "data": {"n": 1}})
+    now = dt.datetime.now(dt.timezone.utc)
+    sig = wh.sign(msg_id=msg_id, timestamp=now, data=body)
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": sig}
+    r = requests.post(f"{EDGE}/webhooks/standard", data=body.encode(), headers=headers, timeout=10)
+    assert r.status_code == 202, r.text
+    headers["webhook-signature"] = sig[:-4] + "AAA="
+    r = requests.post(f"{EDGE}/webhooks/standard", data=body.encode(), headers=headers, timeout=10)
+    assert r.status_code in (200, 401)  # same id: duplicate window or a bad signature, never forwarded twice
+    assert r.json().get("status") != "accepted"
+
+
+def test_a_github_delivery_with_the_documented_sha256_scheme_is_forwarded(system):
+    body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    sig = "sha256=" + hmac.new(system.webhook_secrets["github"].encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": sig, "X-GitHub-Event": "ping", "X-GitHub-Delivery": str(uuid.uuid4())}
+    r = requests.post(f"{EDGE}/webhooks/github", data=body, headers=headers, timeout=10)
+    assert r.status_code == 202, r.text
+    sha1_only = {"X-Hub-Signature": "sha1=" + hmac.new(system.webhook_secrets["github"].encode(), body, hashlib.sha1).hexdigest(),
+                 "X-GitHub-Delivery": str(uuid.uuid4())}
+    r = requests.post(f"{EDGE}/webhooks/github", data=body, headers=sha1_only, timeout=10)
+    assert (r.status_code, r.json()["error"]) == (401, "webhook_signature_missing")
