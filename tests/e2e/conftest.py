@@ -148,7 +148,18 @@ class System:
         self.origin = subprocess.Popen([str(ROOT / "target/release/edge-auth-origin"), "serve"], env=origin_env,
                                        stdout=self.origin_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         wait_http(f"{ORIGIN}/healthz", self.origin, self.origin_log)
-        routes = json.loads(_toml_string("ROUTES"))
+        # The shipped routes, plus one route with a small limit for the rate-limit test.
+        routes = [{"id": "limited", "path": "/api/limited", "access": "authenticated", "rate_limits": ["limited_route"]}]
+        routes += json.loads(_toml_string("ROUTES"))
+        rate_limits = [
+            {"id": "limited_route", "key": ["route"], "limit": 10, "period_secs": 60, "backend": "durable"},
+            # Generous versions of the shipped defaults: every test client shares one IP locally.
+            {"id": "login_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
+            {"id": "signup_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
+            {"id": "refresh_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
+            {"id": "api_user", "key": ["user"], "limit": 6000, "period_secs": 60, "backend": "local"},
+            {"id": "anonymous_ip", "key": ["ip"], "limit": 6000, "period_secs": 60, "backend": "local"},
+        ]
         issuers = [
             {"issuer": ORIGIN, "audiences": [AUD], "jwks_url": f"{ORIGIN}/.well-known/jwks.json"},
             {"issuer": "https://idp.test", "audiences": [AUD, "other"], "jwks_url": f"{JWKS}/jwks.json"},
@@ -163,7 +174,7 @@ class System:
         w = self.webhook_secrets
         self.edge_vars = {"ORIGIN_URL": ORIGIN, "ENVELOPE_SECRET": self.envelope_secret, "ISSUERS": issuers,
                           "ROUTES": routes, "TEST_HS_JWKS": {"keys": [self.hs.jwk]},
-                          "JWKS_MIN_TTL_SECONDS": "1",
+                          "JWKS_MIN_TTL_SECONDS": "1", "RATE_LIMITS": rate_limits, "REVOCATION_POLL_SECONDS": "1",
                           "WEBHOOK_STRIPE": {"provider": "stripe", "secrets": [w["stripe"], w["stripe_old"]]},
                           "WEBHOOK_GITHUB": {"provider": "github", "secrets": [w["github"]]},
                           "WEBHOOK_STANDARD": {"provider": "standard", "secrets": [w["standard"]]}}

@@ -1,0 +1,122 @@
+"""Issue 5 end to end: rate limits, the circuit breaker toward the origin, and revocations,
+through the real Worker in workerd."""
+import concurrent.futures as cf
+import json, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from conftest import EDGE, ORIGIN, start_edge, stop
+
+FLAKY_PORT, FLAKY_EDGE_PORT = 18791, 18792
+
+
+def test_32_concurrent_clients_against_a_limit_of_10_get_exactly_10_through(system):
+    token = system.token(sub="burst")
+
+    def call(_):
+        return requests.get(f"{EDGE}/api/limited", headers={"Authorization": f"Bearer {token}"}, timeout=20)
+
+    with cf.ThreadPoolExecutor(32) as pool:
+        responses = list(pool.map(call, range(32)))
+    limited = [r for r in responses if r.status_code == 429]
+    admitted = [r for r in responses if r.status_code != 429]
+    assert len(admitted) == 10, [r.status_code for r in responses]
+    assert len(limited) == 22
+    for r in limited:
+        assert r.json()["error"] == "rate_limited"
+        # 10 per 60 s: the next unit is back 6 s after the burst at the latest.
+        assert 1 <= int(r.headers["retry-after"]) <= 6, r.headers["retry-after"]
+        assert r.headers["ratelimit-policy"] == '"limited_route";q=10;w=60'
+        assert r.headers["ratelimit"].startswith('"limited_route";r=0;t=')
+    # Allowed responses carry the headers too.
+    assert all("ratelimit" in r.headers for r in admitted)
+
+
+class FlakyOrigin:
+    """Counts the calls it receives; answers 200, 500, or nothing (connection closed)."""
+
+    def __init__(self):
+        self.mode, self.calls = "ok", 0
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.calls += 1
+                if outer.mode == "down":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                status = 200 if outer.mode == "ok" else 500
+                body = json.dumps({"user": self.headers.get("x-auth-user")}).encode()
+                self.send_response(status)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", FLAKY_PORT), H)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def flaky(system):
+    origin = FlakyOrigin()
+    vars_ = dict(system.edge_vars, ORIGIN_URL=f"http://127.0.0.1:{FLAKY_PORT}", BREAKER_FAILURES="3",
+                 BREAKER_COOL_DOWN_MS="2000", BREAKER_HALF_OPEN_PROBES="1", ORIGIN_TIMEOUT_MS="2000")
+    origin.mode = "ok"
+    proc = start_edge(system.tmp, vars_, FLAKY_EDGE_PORT, "edge-flaky")
+    yield origin
+    stop(proc)
+    origin.httpd.shutdown()
+
+
+def test_the_breaker_opens_answers_fast_without_calling_the_origin_and_recovers(system, flaky):
+    url = f"http://127.0.0.1:{FLAKY_EDGE_PORT}/api/me"
+    auth = {"Authorization": f"Bearer {system.token(sub='breaker')}"}
+    assert requests.get(url, headers=auth, timeout=10).status_code == 200
+
+    flaky.mode = "down"
+    for _ in range(3):
+        r = requests.get(url, headers=auth, timeout=10)
+        assert r.status_code == 503 and r.json()["error"] == "origin_unavailable"
+    calls_when_opened = flaky.calls
+
+    latencies = []
+    for _ in range(10):
+        t = time.perf_counter()
+        r = requests.get(url, headers=auth, timeout=10)
+        latencies.append((time.perf_counter() - t) * 1000)
+        assert r.status_code == 503 and r.json()["error"] == "origin_unavailable"
+        assert int(r.headers["retry-after"]) >= 1
+    latencies.sort()
+    print(f"\nbreaker open: 503 latency median {latencies[5]:.1f} ms, max {latencies[-1]:.1f} ms (10 requests)")
+    assert latencies[5] < 50, latencies
+    assert flaky.calls == calls_when_opened, "no origin calls while the breaker is open"
+
+    flaky.mode = "ok"
+    time.sleep(2.2)  # the cool-down passes: half-open lets a probe through
+    r = requests.get(url, headers=auth, timeout=10)
+    assert r.status_code == 200, r.text
+    assert flaky.calls == calls_when_opened + 1
+    assert all(requests.get(url, headers=auth, timeout=10).status_code == 200 for _ in range(3))
+
+
+def test_responses_carry_server_timing(system):
+    r = requests.get(f"{EDGE}/api/me", headers={"Authorization": f"Bearer {system.token(sub='timing')}"}, timeout=10)
+    assert r.status_code == 200
+    assert "auth;dur=" in r.headers["server-timing"] and "origin;dur=" in r.headers["server-timing"]
+    r2 = requests.get(f"{EDGE}/api/me", headers={"Authorization": f"Bearer {system.token(sub='timing')}"}, timeout=10)
+    assert "cache" in r2.headers["server-timing"]
+
+
+def test_a_cached_decision_still_honours_route_permissions(system):
+    token = system.token(sub="cached", permissions=["profile:read"])
+    h = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{EDGE}/api/me", headers=h, timeout=10).status_code == 200
+    r = requests.get(f"{EDGE}/api/me", headers=h, timeout=10)
+    assert 'cache hit' in r.headers["server-timing"]
+    assert requests.get(f"{EDGE}/admin/audit", headers=h, timeout=10).status_code == 403
