@@ -116,3 +116,29 @@ async fn unknown_routes_get_a_problem_404() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.error(), "not_found");
 }
+
+#[test]
+fn the_binary_names_the_missing_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-auth-origin"))
+        .arg("serve")
+        .env_remove("ENVELOPE_SECRET")
+        .env(
+            "DATA_DIR",
+            std::env::temp_dir().join("edge-auth-origin-cli-test"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ENVELOPE_SECRET: is required"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-auth-origin"))
+        .arg("bogus")
+        .env("ENVELOPE_SECRET", common::SECRET_HEX)
+        .env(
+            "DATA_DIR",
+            std::env::temp_dir().join("edge-auth-origin-cli-test"),
+        )
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: edge-auth-origin"));
+}
