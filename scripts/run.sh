@@ -25,7 +25,7 @@ pids+=($!)
 wait_http "http://127.0.0.1:$ORIGIN_PORT/healthz" origin data/origin.log
 
 step "edge: starting wrangler dev (workerd) on 127.0.0.1:$EDGE_PORT"
-wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --show-interactive-dev-session=false \
+wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --show-interactive-dev-session=false --log-level log \
   --var "ORIGIN_URL:http://127.0.0.1:$ORIGIN_PORT" > data/edge.log 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$EDGE_PORT/healthz" edge data/edge.log

@@ -10,7 +10,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-EDGE_PORT, ORIGIN_PORT, JWKS_PORT = 18787, 18788, 18790
+EDGE_PORT, ORIGIN_PORT, JWKS_PORT = 28787, 28788, 28790
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 ORIGIN = f"http://127.0.0.1:{ORIGIN_PORT}"
 JWKS = f"http://127.0.0.1:{JWKS_PORT}"
@@ -125,7 +125,7 @@ def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str) -> subpr
     env = dict(os.environ, WRANGLER_SEND_METRICS="false", PATH=f"{ROOT}/node_modules/.bin:{os.environ.get('HOME')}/.cargo/bin:{os.environ['PATH']}")
     proc = subprocess.Popen(
         ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(port), "--env-file", str(env_file),
-         "--persist-to", str(tmp / f"{name}-state"), "--show-interactive-dev-session=false", "--log-level", "info"],
+         "--persist-to", str(tmp / f"{name}-state"), "--show-interactive-dev-session=false", "--log-level", "log"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=240)
     return proc
@@ -144,7 +144,9 @@ class System:
         self.origin_log = tmp / "origin.log"
         origin_env = dict(os.environ, ORIGIN_ADDR=f"127.0.0.1:{ORIGIN_PORT}", DATA_DIR=str(tmp / "origin-data"),
                           ENVELOPE_SECRET=self.envelope_secret, KEY_ENCRYPTION_KEY=secrets.token_hex(32),
-                          ISSUER=ORIGIN, AUDIENCE=AUD, LOG="info")
+                          ISSUER=ORIGIN, AUDIENCE=AUD, LOG="info", COOKIE_SECURE="false",
+                          WEBHOOK_TEST_HANDLERS="1")
+        self.origin_env = origin_env
         self.origin = subprocess.Popen([str(ROOT / "target/release/edge-auth-origin"), "serve"], env=origin_env,
                                        stdout=self.origin_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         wait_http(f"{ORIGIN}/healthz", self.origin, self.origin_log)
@@ -180,6 +182,12 @@ class System:
                           "WEBHOOK_STANDARD": {"provider": "standard", "secrets": [w["standard"]]}}
         self.edge = start_edge(tmp, self.edge_vars, EDGE_PORT, "edge")
         self.edge_log = tmp / "edge.log"
+
+    def origin_cli(self, *args: str, input: str | None = None) -> str:
+        out = subprocess.run([str(ROOT / "target/release/edge-auth-origin"), *args], env=self.origin_env,
+                             input=input, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
 
     def claims(self, iss="https://idp.test", **over) -> dict:
         now = int(time.time())

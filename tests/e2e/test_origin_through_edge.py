@@ -1,0 +1,89 @@
+"""Issue 3 (and the revocation part of issue 5) end to end: accounts, sessions and rotating
+refresh tokens at the origin, used through the real Worker, which validates the origin's tokens
+with keys fetched from the origin's JWKS."""
+import secrets, time
+
+import requests
+
+from conftest import EDGE
+
+
+def signup_and_login(email=None, password=None):
+    email = email or f"e2e-{secrets.token_hex(4)}@example.com"
+    password = password or f"long passphrase {secrets.token_hex(6)}"
+    r = requests.post(f"{EDGE}/auth/signup", json={"email": email, "password": password}, timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{EDGE}/auth/login", json={"email": email, "password": password}, timeout=10)
+    assert r.status_code == 200, r.text
+    return email, password, r.json()
+
+
+def me(access):
+    return requests.get(f"{EDGE}/api/me", headers={"Authorization": f"Bearer {access}"}, timeout=10)
+
+
+def wait_for_401(access, reason, limit_s):
+    """Seconds until the edge refuses `access` with `reason` (polling every 50 ms)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s + 5:
+        r = me(access)
+        if r.status_code == 401:
+            assert r.json()["error"] == reason, r.text
+            return time.perf_counter() - start
+        time.sleep(0.05)
+    raise AssertionError(f"still accepted after {limit_s + 5} s")
+
+
+def test_signup_login_me_refresh_and_reuse_detection_kill_the_session(system):
+    _, _, t = signup_and_login()
+    r = me(t["access_token"])
+    assert r.status_code == 200, r.text
+    assert r.json()["user"] == t["user_id"]
+    assert r.json()["session"] == t["session_id"]
+
+    r = requests.post(f"{EDGE}/auth/refresh", json={"refresh_token": t["refresh_token"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    t2 = r.json()
+    assert t2["refresh_token"] != t["refresh_token"]
+    assert me(t2["access_token"]).status_code == 200
+
+    # The old refresh token again: reuse detection revokes the whole session.
+    r = requests.post(f"{EDGE}/auth/refresh", json={"refresh_token": t["refresh_token"]}, timeout=10)
+    assert r.status_code == 401, r.text
+    assert "refresh_token_reused" in r.text
+    r = requests.post(f"{EDGE}/auth/refresh", json={"refresh_token": t2["refresh_token"]}, timeout=10)
+    assert r.status_code == 401, "the rotated-to token died with its session"
+    delay = wait_for_401(t2["access_token"], "token_revoked", limit_s=2)
+    assert delay <= 2.0, delay
+
+
+def test_logout_at_the_origin_is_enforced_at_the_edge_within_the_poll_interval_plus_1s(system):
+    _, _, t = signup_and_login()
+    assert me(t["access_token"]).status_code == 200
+    assert me(t["access_token"]).status_code == 200  # now a cached decision
+    r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
+    assert r.status_code == 204, r.text
+    delay = wait_for_401(t["access_token"], "token_revoked", limit_s=2)
+    print(f"\nrevocation delay after logout: {delay * 1000:.0f} ms (poll interval 1 s)")
+    assert delay <= 1.0 + 1.0, delay
+
+
+def test_the_edge_keeps_validating_across_an_origin_key_rotation(system):
+    email, password, before = signup_and_login()
+    assert me(before["access_token"]).status_code == 200
+    out = system.origin_cli("rotate-keys")
+    assert "new signing key" in out
+    r = requests.post(f"{EDGE}/auth/login", json={"email": email, "password": password}, timeout=10)
+    after = r.json()
+    import jwt as pyjwt
+    assert pyjwt.get_unverified_header(after["access_token"])["kid"] != pyjwt.get_unverified_header(before["access_token"])["kid"]
+    assert me(after["access_token"]).status_code == 200, "new kid: the edge refetched the JWKS"
+    assert me(before["access_token"]).status_code == 200, "tokens of the retired key stay valid until they expire"
+
+
+def test_wrong_passwords_and_unknown_users_get_the_same_answer(system):
+    email, _, _ = signup_and_login()
+    a = requests.post(f"{EDGE}/auth/login", json={"email": email, "password": "wrong password 123"}, timeout=10)
+    b = requests.post(f"{EDGE}/auth/login", json={"email": "nobody-" + email, "password": "wrong password 123"}, timeout=10)
+    assert a.status_code == b.status_code == 401
+    assert a.json()["error"] == b.json()["error"] == "invalid_credentials"
