@@ -1,0 +1,64 @@
+"""The pages in a real browser (Debian's Chromium driven by Playwright), through the real Worker:
+the edge redirects to login, serves the pages, and the cookies the origin sets authenticate them."""
+import pathlib, secrets, shutil
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from conftest import EDGE
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def page(system):
+    assert pathlib.Path(CHROMIUM).exists(), "Debian's chromium is required (scripts/setup.sh installs it)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        yield pg
+        pg.screenshot(path=str(system.tmp / "last-page.png"))
+        browser.close()
+
+
+def test_a_person_signs_up_sees_the_account_and_sessions_then_logs_out(system, page):
+    page.goto(f"{EDGE}/account")
+    expect(page).to_have_url(f"{EDGE}/login?next=/account")
+
+    email = f"browser-{secrets.token_hex(4)}@example.com"
+    page.goto(f"{EDGE}/signup")
+    page.fill("#email", email)
+    page.fill("#password", "password")  # too short: the origin's policy refuses it
+    page.click("button[type=submit]")
+    expect(page.locator("#error")).not_to_be_empty()
+
+    page.fill("#password", f"a long browser passphrase {secrets.token_hex(4)}")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{EDGE}/account")
+    expect(page.locator("#user")).not_to_be_empty()
+    expect(page.locator("#roles")).to_contain_text("user")
+    page.screenshot(path=str(system.tmp / "account.png"))
+
+    page.goto(f"{EDGE}/sessions")
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(page.locator("#rows")).to_contain_text("(this one)")
+
+    page.click("#logout")
+    expect(page).to_have_url(f"{EDGE}/login")
+    page.goto(f"{EDGE}/account")
+    expect(page).to_have_url(f"{EDGE}/login?next=/account")
+
+
+def test_the_login_page_honours_next_but_never_leaves_the_site(system, page):
+    email = f"next-{secrets.token_hex(4)}@example.com"
+    password = f"another long passphrase {secrets.token_hex(4)}"
+    import requests
+    assert requests.post(f"{EDGE}/auth/signup", json={"email": email, "password": password}, timeout=10).status_code == 201
+    page.goto(f"{EDGE}/login?next=//evil.example/steal")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{EDGE}/account")
