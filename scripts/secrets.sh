@@ -18,5 +18,9 @@ WEBHOOK_GITHUB={"provider":"github","secrets":["$(rand_hex 24)"]}
 WEBHOOK_STANDARD={"provider":"standard","secrets":["whsec_$(python3 -c "import secrets,base64; print(base64.b64encode(secrets.token_bytes(32)).decode())")"]}
 ENV
 fi
-# wrangler reads secrets for local runs from .dev.vars.
-grep -E '^(ENVELOPE_SECRET|DEMO_HS_JWKS|WEBHOOK_[A-Z_]+)=' data/dev.env > .dev.vars
+# wrangler reads secrets for local runs from .dev.vars (values there override wrangler.toml's
+# [vars]): the secrets, plus a demo HS256 issuer whose tokens scripts/mint_token.py mints.
+{
+  grep -E '^(ENVELOPE_SECRET|DEMO_HS_JWKS|WEBHOOK_[A-Z_]+)=' data/dev.env
+  echo 'ISSUERS=[{"issuer":"http://127.0.0.1:8788","audiences":["edge-auth"],"jwks_url":"http://127.0.0.1:8788/.well-known/jwks.json"},{"issuer":"edge-auth-demo","audiences":["edge-auth"],"jwks_secret":"DEMO_HS_JWKS"}]'
+} > .dev.vars
