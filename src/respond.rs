@@ -264,6 +264,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_reason_with_its_status() {
+        let readme = include_str!("../README.md");
+        for &r in Reason::ALL {
+            let row = format!("| `{}` | {} |", r.id(), status_of(r));
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn browser_detection_needs_a_safe_method_and_html() {
         assert!(is_browser_navigation(
             "GET",
