@@ -2,7 +2,9 @@
 // of it whose glue (build/index.js) is patched (B) in one workerd, and compares req/s with
 // interleaved wrk rounds. Needs bench/out from a bench/run.sh run.
 //   node bench/experiments/glue-ab.mjs <patch> <path> <req> [rounds] [secs]
-// patches: nolog (console.log from wasm becomes a no-op)
+// patches: nolog (console.log from wasm becomes a no-op); plainexport (the default export is a
+// plain `{ fetch }` object calling the wasm entry directly, instead of workers-rs's Proxy-wrapped
+// WorkerEntrypoint class that is constructed and re-wrapped on every request)
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -12,6 +14,11 @@ const root = resolve(new URL("../..", import.meta.url).pathname);
 const out = `${root}/bench/out`, dir = `${out}/exp`;
 const [patch, path, req, rounds = "3", secs = "4"] = process.argv.slice(2);
 const PATCHES = {
+  plainexport: (g) => {
+    const m = g.match(/function (\w+)\((\w),(\w),(\w)\)\{let \w;s\(\);try\{\w=_\.fetch\(/);
+    if (!m) return g;
+    return g.replace(/(\w+) as default\}/, "__plain as default}") + `\nvar __plain={fetch(r,e,c){return ${m[1]}(r,e,c)}};`;
+  },
   nolog: (g) => g.replace(/(__wbg_log_[0-9a-f]+:function\((\w)\))\{console\.log\(\2\)\}/, "$1{}"),
 };
 if (!PATCHES[patch]) throw new Error(`unknown patch ${patch}; one of ${Object.keys(PATCHES)}`);
