@@ -1,0 +1,135 @@
+// Generates everything a benchmark run needs, fresh each time (never well-known secrets):
+// keys + JWKS, tokens per algorithm, a Stripe-format webhook, wrk request files, and the
+// workerd config that runs our edge, the JS comparison workers and the origin stub in ONE process.
+//   node bench/gen.mjs <out-dir> <edge-build-dir>
+import { generateKeyPair, exportJWK, SignJWT } from "jose";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
+
+const out = resolve(process.argv[2] || "bench/out");
+const build = resolve(process.argv[3] || "build");
+const P = JSON.parse(process.env.BENCH_PORTS_JSON || "{}");
+const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, origin: 18790, ...P };
+mkdirSync(`${out}/req`, { recursive: true });
+
+const ISS = "https://issuer.bench.invalid", AUD = "edge-auth-bench";
+const b64u = (b) => Buffer.from(b).toString("base64url");
+const now = Math.floor(Date.now() / 1000);
+
+// ---- keys and tokens ----
+const hsSecret = randomBytes(32);
+const keys = { hs: { alg: "HS256", priv: hsSecret, jwk: { kty: "oct", k: b64u(hsSecret) } } };
+for (const [kid, alg, opts] of [["ed", "EdDSA", { crv: "Ed25519" }], ["es", "ES256", {}], ["rs", "RS256", { modulusLength: 2048 }]]) {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { ...opts, extractable: true });
+  keys[kid] = { alg, priv: privateKey, jwk: await exportJWK(publicKey) };
+}
+const jwks = { keys: Object.entries(keys).map(([kid, k]) => ({ ...k.jwk, kid, alg: k.alg, use: "sig" })) };
+const claims = { sub: "user-1234", sid: "sess-5678", roles: ["member"], permissions: ["items:read", "items:write"] };
+const tokens = {};
+for (const [kid, k] of Object.entries(keys)) {
+  tokens[k.alg] = await new SignJWT(claims).setProtectedHeader({ alg: k.alg, kid, typ: "JWT" })
+    .setIssuer(ISS).setAudience(AUD).setIssuedAt(now).setExpirationTime(now + 4 * 3600).sign(k.priv);
+}
+// A well-formed HS256 token with a wrong signature: exercises verification, then 401.
+const [h, p, s] = tokens.HS256.split(".");
+tokens.invalid = `${h}.${p}.${b64u(Buffer.from(s, "base64url").map((b, i) => (i === 0 ? b ^ 1 : b)))}`;
+
+// ---- Stripe-format webhook, 1 KiB body ----
+const stripeSecret = "whsec_" + randomBytes(24).toString("base64");
+// No top-level `id`: our edge would answer a replayed event id itself (200 duplicate, no
+// forward), and wrk cannot sign a fresh id per request; so every request is verified + forwarded.
+let body = JSON.stringify({ object: "event", type: "invoice.paid", data: { object: { id: "in_1", pad: "" } } });
+body = body.replace('"pad":""', `"pad":"${"x".repeat(1024 - body.length)}"`);
+const sig = createHmac("sha256", stripeSecret).update(`${now}.${body}`).digest("hex");
+const envelopeSecret = randomBytes(32).toString("hex");
+
+// ---- wrk request files: <name>.headers ("Name: value" lines) + optional <name>.body ----
+const req = (name, headers, reqBody, method = "GET") => {
+  writeFileSync(`${out}/req/${name}.headers`, Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n");
+  writeFileSync(`${out}/req/${name}.method`, method);
+  if (reqBody !== undefined) writeFileSync(`${out}/req/${name}.body`, reqBody);
+};
+for (const alg of ["HS256", "EdDSA", "ES256", "RS256"]) req(alg.toLowerCase(), { Authorization: `Bearer ${tokens[alg]}` });
+req("invalid", { Authorization: `Bearer ${tokens.invalid}` });
+req("plain", {});
+req("stripe", { "Stripe-Signature": `t=${now},v1=${sig}`, "Content-Type": "application/json" }, body, "POST");
+
+// ---- workerd config ----
+const origin = `http://127.0.0.1:${ports.origin}`;
+const edgeVars = {
+  ORIGIN_URL: origin,
+  ENVELOPE_SECRET: envelopeSecret,
+  ISSUERS: JSON.stringify([{ issuer: ISS, audiences: [AUD], jwks }]),
+  ROUTES: JSON.stringify([
+    { id: "stripe", methods: ["POST"], path: "/webhooks/stripe", access: { webhook: "stripe" } },
+    { id: "limited", path: "/limited/**", access: "public", rate_limits: ["bench_tiny"] },
+    { id: "api", path: "/api/**", access: "authenticated" },
+  ]),
+  WEBHOOK_STRIPE: JSON.stringify({ provider: "stripe", secrets: [stripeSecret], tolerance_secs: 3600 }),
+  RATE_LIMITS: JSON.stringify([{ id: "bench_tiny", key: ["route"], limit: 1, period_secs: 3600, backend: "local" }]),
+};
+// The same edge with the decision caches off: every request verifies its token (the per-algorithm
+// scenarios, fair against jose which verifies every time). `edge` keeps the defaults (cache on).
+const edgeVerifyVars = { ...edgeVars, DECISION_CACHE_TTL_SECONDS: "0", NEGATIVE_CACHE_TTL_SECONDS: "0" };
+const q = (s) => JSON.stringify(String(s)); // capnp text literals take JSON-style escapes
+// capnp resolves `embed` paths relative to the config file (an absolute path would be looked up
+// on the import path), so every embedded file is named relative to the out dir.
+const rel = (f) => relative(out, f);
+const text = (vars) => Object.entries(vars).map(([k, v]) => `(name = ${q(k)}, text = ${q(v)})`).join(",\n    ");
+const jsShared = { ORIGIN_URL: origin, ENVELOPE_SECRET: envelopeSecret };
+const compat = `compatibilityDate = "2026-04-01"`;
+const jsWorker = (file, vars) => `(modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/${file}`))})],
+  bindings = [${text(vars)}], globalOutbound = "loopback", ${compat})`;
+const edgeWorker = (vars) => `(
+  modules = [
+    (name = "index.js", esModule = embed ${q(rel(`${build}/index.js`))}),
+    (name = "index_bg.wasm", wasm = embed ${q(rel(`${build}/index_bg.wasm`))}),
+  ],
+  bindings = [
+    ${text(vars)}
+  ],
+  globalOutbound = "loopback",
+  ${compat},
+)`;
+const capnp = `# Generated by bench/gen.mjs — do not edit.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "edge", worker = .edge),
+    (name = "edgev", worker = .edgev),
+    (name = "jose", worker = .jose),
+    (name = "webhook", worker = .webhook),
+    (name = "proxy", worker = .proxy),
+    (name = "ratelimit", worker = .ratelimit),
+    (name = "origin", worker = .origin),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [
+${["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "origin"].map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
+  ],
+);
+
+const edge :Workerd.Worker = ${edgeWorker(edgeVars)};
+const edgev :Workerd.Worker = ${edgeWorker(edgeVerifyVars)};
+const jose :Workerd.Worker = ${jsWorker("jose-worker.js", { ...jsShared, JWKS: JSON.stringify(jwks), ISSUER: ISS, AUDIENCE: AUD })};
+const webhook :Workerd.Worker = ${jsWorker("webhook-worker.js", { ...jsShared, STRIPE_SECRET: stripeSecret, TOLERANCE_SECS: "3600" })};
+const proxy :Workerd.Worker = ${jsWorker("proxy-worker.js", { ORIGIN_URL: origin })};
+const ratelimit :Workerd.Worker = ${jsWorker("ratelimit-worker.js", { ORIGIN_URL: origin, LIMIT: "1", PERIOD_SECS: "3600" })};
+const origin :Workerd.Worker = (modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/origin-worker.js`))})], ${compat});
+`;
+writeFileSync(`${out}/config.capnp`, capnp);
+
+// Start-up configs: the edge alone (with the origin stub), and the trivial JS worker alone.
+const single = (name, worker) => `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = ${worker}), (name = "origin", worker = (modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/origin-worker.js`))})], ${compat})),
+              (name = "loopback", network = (allow = ["public", "private", "local"]))],
+  sockets = [(name = "http", address = "127.0.0.1:${ports.edge}", http = (), service = "main"),
+             (name = "o", address = "127.0.0.1:${ports.origin}", http = (), service = "origin")],
+);`;
+writeFileSync(`${out}/startup-edge.capnp`, single("edge", edgeWorker(edgeVars)));
+writeFileSync(`${out}/startup-trivial.capnp`, single("trivial", `(modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/trivial-worker.js`))})], ${compat})`));
+writeFileSync(`${out}/ports.json`, JSON.stringify(ports));
+console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, origin :${ports.origin})`);

@@ -1,0 +1,49 @@
+// Turns bench/out/{results,skipped}.jsonl + size/startup json into the one markdown table.
+//   node bench/report.mjs <out-dir> <commit> <load description>
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+
+const [out, commit, load] = process.argv.slice(2);
+const lines = (f) => (existsSync(f) ? readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
+const json = (f) => (existsSync(f) ? JSON.parse(readFileSync(f, "utf8")) : null);
+const median = (a) => { const s = [...a].sort((x, y) => x - y), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const ms = (us) => (us / 1000).toFixed(2);
+const goals = { "HS256 + forward": 1.5, "EdDSA + forward": 1.2, "ES256 + forward": 1.2, "RS256 + forward": 1.2,
+  "cached decision + forward (vs no-auth proxy)": 0.9, "Stripe webhook 1 KiB + forward": 1.2 };
+
+const results = lines(`${out}/results.jsonl`), skipped = lines(`${out}/skipped.jsonl`);
+const order = [...new Set([...results.map((r) => r.scenario)])];
+const cpu = (os.cpus()[0] || {}).model || "?";
+console.log(`edge-auth benchmark — ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}`);
+console.log(`machine: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load: ${load}; one workerd process\n`);
+console.log("| scenario | ours req/s | comparison | comp req/s | ours p50 / p99 ms | comp p50 / p99 ms | ratio (median of rounds) | goal |");
+console.log("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |");
+for (const s of order) {
+  const rs = results.filter((r) => r.scenario === s);
+  const ours = rs.filter((r) => r.side === "ours"), comp = rs.filter((r) => r.side !== "ours");
+  const ratios = ours.map((o) => { const c = comp.find((x) => x.round === o.round); return c ? o.rps / c.rps : NaN; }).filter((x) => !isNaN(x));
+  const ratio = median(ratios), goal = goals[s];
+  const verdict = goal ? `≥ ${goal}× ${ratio >= goal ? "✅" : "❌"}` : "—";
+  const bad = [...ours, ...comp].some((r) => r.socket_errors > 0) ? " (socket errors!)" : "";
+  console.log(`| ${s} | ${median(ours.map((r) => r.rps)).toFixed(0)} | ${comp[0].side} | ${median(comp.map((r) => r.rps)).toFixed(0)} | ` +
+    `${ms(median(ours.map((r) => r.p50_us)))} / ${ms(median(ours.map((r) => r.p99_us)))} | ${ms(median(comp.map((r) => r.p50_us)))} / ${ms(median(comp.map((r) => r.p99_us)))} | ` +
+    `**${ratio.toFixed(2)}×** (${ratios.map((x) => x.toFixed(2)).join(", ")})${bad} | ${verdict} |`);
+}
+for (const k of skipped) console.log(`| ${k.scenario} | — | — | — | — | — | not implemented yet in the edge | ${k.why.replace(/\|/g, "/")} |`);
+
+const size = json(`${out}/size.json`);
+if (size) {
+  const kb = (b) => (b / 1000).toFixed(1);
+  const gz = size.js_gz + size.wasm_gz;
+  console.log(`\nupload size: index.js ${kb(size.js)} KB (${kb(size.js_gz)} KB gz) + index_bg.wasm ${kb(size.wasm)} KB (${kb(size.wasm_gz)} KB gz) = ` +
+    `${kb(size.js + size.wasm)} KB raw, **${kb(gz)} KB gzip** (goal ≤ 250 KB gzip ${gz <= 250e3 ? "✅" : "❌"})`);
+}
+const se = json(`${out}/startup-edge.json`), st = json(`${out}/startup-trivial.json`);
+if (se && st) {
+  const extra = se.ready_ms - st.ready_ms;
+  const cost = Math.max(0, extra) + se.first_ms;
+  console.log(`start-up (median of ${se.runs} fresh workerd processes): process start → listening ${se.ready_ms.toFixed(1)} ms ` +
+    `(trivial JS worker ${st.ready_ms.toFixed(1)} ms, so compile + instantiate ≈ ${extra.toFixed(1)} ms); first request ${se.first_ms.toFixed(1)} ms ` +
+    `(status ${se.status}) vs warm ${se.warm_ms.toFixed(1)} ms (trivial: first ${st.first_ms.toFixed(1)}, warm ${st.warm_ms.toFixed(1)}); ` +
+    `**fresh-isolate cost ≈ ${cost.toFixed(1)} ms** (goal ≤ 8 ms ${cost <= 8 ? "✅" : "❌"})`);
+}

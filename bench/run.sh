@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The benchmark: builds the release wasm, runs our edge Worker, JS comparison Workers and an
+# origin stub in ONE workerd process started directly (not `wrangler dev`), drives each scenario
+# with wrk on 127.0.0.1 in interleaved A/B rounds, and prints one table. See docs/PERFORMANCE.md.
+#
+#   bench/run.sh [--no-build] [--rounds N] [--duration SECS] [--connections C] [--only REGEX]
+#                [--startup-runs N] [--no-startup]
+#
+# Everything generated (config, keys, tokens, results) goes to bench/out/ (git-ignored).
+source "$(dirname "$0")/../scripts/lib.sh"
+
+ROUNDS=3 DURATION=5 CONNS=8 ONLY="" BUILD=1 STARTUP_RUNS=7 STARTUP=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) BUILD=0 ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    --duration) DURATION="$2"; shift ;;
+    --connections) CONNS="$2"; shift ;;
+    --only) ONLY="$2"; shift ;;
+    --startup-runs) STARTUP_RUNS="$2"; shift ;;
+    --no-startup) STARTUP=0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+  shift
+done
+
+# ---- Scenarios: one line each, adding one is a one-line change. --------------------------------
+# name | edge worker | path | request (bench/out/req/<r>) | comparison worker | comparison request | expected status | feature check
+# `edgev` is our edge with the decision caches off (every request verifies, like jose does);
+# `edge` is the default configuration. Goals per scenario live in bench/report.mjs.
+# A scenario whose probe (2 requests, the last must give the expected status) or feature check
+# (optional shell test) fails on our edge is reported as "not implemented yet in the edge".
+# For 200 scenarios the probe also checks the body is the origin stub's "ok" (really forwarded).
+SCENARIOS=(
+  "HS256 + forward|edgev|/api/items|hs256|jose|hs256|200|"
+  "EdDSA + forward|edgev|/api/items|eddsa|jose|eddsa|200|"
+  "ES256 + forward|edgev|/api/items|es256|jose|es256|200|"
+  "RS256 + forward|edgev|/api/items|rs256|jose|rs256|200|"
+  "invalid token → 401|edgev|/api/items|invalid|jose|invalid|401|"
+  "cached decision + forward (vs no-auth proxy)|edge|/api/items|es256|proxy|plain|200|grep -rqs DecisionCache src/worker"
+  "Stripe webhook 1 KiB + forward|edgev|/webhooks/stripe|stripe|webhook|stripe|200|"
+  "rate-limited → 429|edge|/limited/x|plain|ratelimit|plain|429|"
+)
+
+OUT="$ROOT/bench/out"
+WORKERD="$ROOT/node_modules/.bin/workerd"
+ESBUILD="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+[ -x "$WORKERD" ] && [ -x "$ESBUILD" ] || die "run npm ci first (workerd, esbuild, jose come from node_modules)"
+
+if [ "$BUILD" = 1 ]; then
+  step "Building the release Worker (scripts/build-worker.sh)"
+  bash scripts/build-worker.sh >"$OUT.build.log" 2>&1 || { tail -30 "$OUT.build.log"; die "build failed (log: $OUT.build.log)"; }
+fi
+[ -f build/index.js ] && [ -f build/index_bg.wasm ] || die "build/index.js or build/index_bg.wasm missing (run without --no-build)"
+
+step "Generating keys, tokens, workers and the workerd config in bench/out/"
+rm -rf "$OUT"; mkdir -p "$OUT"
+for w in jose webhook proxy ratelimit origin trivial; do
+  "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
+    --outfile="$OUT/$w-worker.js"
+done
+node bench/gen.mjs "$OUT" "$ROOT/build"
+PORTS="$(cat "$OUT/ports.json")"
+port() { node -e "process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))" "$PORTS" "$1"; }
+
+WD_PID=""
+stop_workerd() { if [ -n "$WD_PID" ]; then kill "$WD_PID" 2>/dev/null || true; wait "$WD_PID" 2>/dev/null || true; WD_PID=""; fi; }
+trap stop_workerd EXIT
+start_workerd() {
+  "$WORKERD" serve "$OUT/config.capnp" >"$OUT/workerd.log" 2>&1 &
+  WD_PID=$!
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$(port origin)") 2>/dev/null && return 0
+    kill -0 "$WD_PID" 2>/dev/null || { cat "$OUT/workerd.log"; die "workerd exited"; }
+    sleep 0.05
+  done
+  die "workerd did not start (log: $OUT/workerd.log)"
+}
+
+# Sends the scenario request twice and prints the last status and the start of its body.
+probe() { # port path req
+  local m; m="$(cat "$OUT/req/$3.method")"
+  local args=(-s -o "$OUT/probe.body" -w '%{http_code}' -X "$m" -H "@$OUT/req/$3.headers")
+  [ -f "$OUT/req/$3.body" ] && args+=(--data-binary "@$OUT/req/$3.body")
+  curl "${args[@]}" "http://127.0.0.1:$1$2" >/dev/null || true
+  local code; code="$(curl "${args[@]}" "http://127.0.0.1:$1$2" || echo 000)"
+  printf '%s %s' "$code" "$(head -c 160 "$OUT/probe.body" | tr -d '\n')"
+}
+
+run_wrk() { # label side round port path req
+  local line
+  line="$(BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$6" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+    -s bench/req.lua "http://127.0.0.1:$4$5" | grep '^BENCHJSON' | sed 's/^BENCHJSON //')"
+  [ -n "$line" ] || die "wrk produced no result for $1 ($2)"
+  node -e 'const [s,side,r,l]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,side,round:+r,...JSON.parse(l)}))' \
+    "$1" "$2" "$3" "$line" >>"$OUT/results.jsonl"
+  printf '    %-46s %-11s round %s: %8.0f req/s\n' "$1" "$2" "$3" "$(node -e 'console.log(JSON.parse(process.argv[1]).rps)' "$line")"
+}
+
+step "Starting workerd (one process: edge, edge without caches, jose, webhook, proxy, ratelimit, origin)"
+start_workerd
+note "workerd $("$WORKERD" --version) pid $WD_PID; log: $OUT/workerd.log"
+
+step "Probing scenarios"
+: >"$OUT/results.jsonl"; : >"$OUT/skipped.jsonl"
+ACTIVE=()
+for s in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name edge path req comp creq expect feature <<<"$s"
+  [ -n "$ONLY" ] && ! [[ "$name" =~ $ONLY ]] && continue
+  cres="$(probe "$(port "$comp")" "$path" "$creq")"
+  [ "${cres%% *}" = "$expect" ] && { [ "$expect" != 200 ] || [ "${cres#* }" = "ok" ]; } || die "comparison worker '$comp' broken for '$name': expected $expect, got $cres"
+  why=""
+  if [ -n "$feature" ] && ! (eval "$feature"); then
+    why="feature check failed: $feature"
+  else
+    eres="$(probe "$(port "$edge")" "$path" "$req")"
+    [ "${eres%% *}" = "$expect" ] || why="probe expected $expect, got $eres"
+    [ "$expect" != 200 ] || [ "${eres#* }" = "ok" ] || why="probe got 200 but not from the origin: $eres"
+  fi
+  if [ -n "$why" ]; then
+    note "SKIP  $name — not implemented yet in the edge ($why)"
+    node -e 'const [s,w]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,why:w}))' "$name" "$why" >>"$OUT/skipped.jsonl"
+  else
+    note "ok    $name"
+    ACTIVE+=("$s")
+  fi
+done
+
+if [ "${#ACTIVE[@]}" -gt 0 ]; then
+  step "Warm-up (1 s each)"
+  for s in "${ACTIVE[@]}"; do
+    IFS='|' read -r name edge path req comp creq expect feature <<<"$s"
+    BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$req" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$edge")$path" >/dev/null
+    BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$creq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$comp")$path" >/dev/null
+  done
+  step "Measuring: $ROUNDS interleaved rounds × ${DURATION}s, wrk -t1 -c$CONNS"
+  for r in $(seq 1 "$ROUNDS"); do
+    for s in "${ACTIVE[@]}"; do
+      IFS='|' read -r name edge path req comp creq expect feature <<<"$s"
+      # Alternate who goes first so drift (other load on the machine) hits both sides alike.
+      if [ $((r % 2)) = 1 ]; then
+        run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
+        run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
+      else
+        run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
+        run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
+      fi
+    done
+  done
+fi
+stop_workerd
+
+step "Size of the upload (build/index.js + build/index_bg.wasm)"
+size_json() {
+  local js wasm jsz wasmz
+  js=$(stat -c %s build/index.js); wasm=$(stat -c %s build/index_bg.wasm)
+  jsz=$(gzip -9c build/index.js | wc -c); wasmz=$(gzip -9c build/index_bg.wasm | wc -c)
+  printf '{"js":%d,"wasm":%d,"js_gz":%d,"wasm_gz":%d}' "$js" "$wasm" "$jsz" "$wasmz"
+}
+size_json >"$OUT/size.json"
+
+if [ "$STARTUP" = 1 ]; then
+  step "Start-up: fresh workerd × $STARTUP_RUNS, first request (HS256 token → /api/items) vs warm"
+  node bench/startup.mjs "$WORKERD" "$OUT/startup-edge.capnp" "$(port edge)" /api/items "$OUT/req/hs256.headers" "$STARTUP_RUNS" >"$OUT/startup-edge.json"
+  node bench/startup.mjs "$WORKERD" "$OUT/startup-trivial.capnp" "$(port edge)" / "$OUT/req/plain.headers" "$STARTUP_RUNS" >"$OUT/startup-trivial.json"
+fi
+
+step "Results"
+node bench/report.mjs "$OUT" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')" \
+  "wrk -t1 -c$CONNS -d${DURATION}s × $ROUNDS rounds" | tee "$OUT/table.md"
