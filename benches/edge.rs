@@ -51,10 +51,21 @@ fn envelope_sign(c: &mut Criterion) {
     ];
     let mut g = c.benchmark_group("envelope");
     g.bench_function("sign/user (6 headers)", |b| {
-        b.iter(|| envelope::sign(&key, now, "GET", black_box("/api/v1/items?page=2"), user.iter().copied()).unwrap())
+        b.iter(|| {
+            envelope::sign(
+                &key,
+                now,
+                "GET",
+                black_box("/api/v1/items?page=2"),
+                user.iter().copied(),
+            )
+            .unwrap()
+        })
     });
     g.bench_function("sign/anonymous", |b| {
-        b.iter(|| envelope::sign(&key, now, "GET", black_box("/healthz"), std::iter::empty()).unwrap())
+        b.iter(|| {
+            envelope::sign(&key, now, "GET", black_box("/healthz"), std::iter::empty()).unwrap()
+        })
     });
     g.finish();
 }
@@ -67,14 +78,23 @@ fn route_matching(c: &mut Criterion) {
         ("last rule", "GET", "/api/v1/items/42/parts"),
         ("fallback", "DELETE", "/nowhere/at/all"),
     ] {
-        g.bench_function(name, |b| b.iter(|| black_box(p.route(black_box(method), black_box(path))).id.len()));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(p.route(black_box(method), black_box(path)))
+                    .id
+                    .len()
+            })
+        });
     }
     g.finish();
 }
 
 fn webhook_verify(c: &mut Criterion) {
     let secret = "whsec_benchbenchbenchbenchbenchbench";
-    let cfg = WebhookConfig::new(Provider::Stripe, vec![WebhookSecret::parse(Provider::Stripe, secret).unwrap()]);
+    let cfg = WebhookConfig::new(
+        Provider::Stripe,
+        vec![WebhookSecret::parse(Provider::Stripe, secret).unwrap()],
+    );
     let now = UnixMillis::from_secs(NOW);
     let mut g = c.benchmark_group("webhook/stripe verify");
     for size in [1024usize, 64 * 1024] {
@@ -82,12 +102,19 @@ fn webhook_verify(c: &mut Criterion) {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(format!("{NOW}.").as_bytes());
         mac.update(&body);
-        let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let sig: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let headers = WebhookHeaders::new().with("stripe-signature", &format!("t={NOW},v1={sig}"));
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(format!("{} KiB", size / 1024)), &body, |b, body| {
-            b.iter(|| webhook::verify(&cfg, &headers, black_box(body), now).unwrap())
-        });
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{} KiB", size / 1024)),
+            &body,
+            |b, body| b.iter(|| webhook::verify(&cfg, &headers, black_box(body), now).unwrap()),
+        );
     }
     g.finish();
 }
@@ -98,12 +125,24 @@ fn jwt_validate(c: &mut Criterion) {
     claims["sid"] = json!("sess-5678");
     claims["roles"] = json!(["member"]);
     claims["permissions"] = json!(["items:read", "items:write"]);
-    for alg in [Algorithm::Hs256, Algorithm::EdDsa, Algorithm::Es256, Algorithm::Rs256] {
+    for alg in [
+        Algorithm::Hs256,
+        Algorithm::EdDsa,
+        Algorithm::Es256,
+        Algorithm::Rs256,
+    ] {
         let key = TestKey::new(alg, "k1");
         let keys = key.set();
         let token = key.mint(&claims);
         let (issuer, time) = (policy(), at(NOW));
-        block_on(validate(&UntrustedToken::parse(&token, MAX_TOKEN_BYTES).unwrap(), &keys, &issuer, &time, &NativeVerifier)).unwrap();
+        block_on(validate(
+            &UntrustedToken::parse(&token, MAX_TOKEN_BYTES).unwrap(),
+            &keys,
+            &issuer,
+            &time,
+            &NativeVerifier,
+        ))
+        .unwrap();
         g.bench_function(alg.as_str(), |b| {
             b.iter(|| {
                 let t = UntrustedToken::parse(black_box(&token), MAX_TOKEN_BYTES).unwrap();
@@ -112,7 +151,12 @@ fn jwt_validate(c: &mut Criterion) {
         });
         if alg == Algorithm::Hs256 {
             g.bench_function("parse only (HS256 token)", |b| {
-                b.iter(|| UntrustedToken::parse(black_box(&token), MAX_TOKEN_BYTES).unwrap().kid().map(str::len))
+                b.iter(|| {
+                    UntrustedToken::parse(black_box(&token), MAX_TOKEN_BYTES)
+                        .unwrap()
+                        .kid()
+                        .map(str::len)
+                })
             });
         }
     }
@@ -121,9 +165,15 @@ fn jwt_validate(c: &mut Criterion) {
 
 fn state(c: &mut Criterion) {
     let now = UnixMillis::from_secs(NOW);
-    let token = format!("eyJhbGciOiJFUzI1NiJ9.{}.{}", "a".repeat(400), "s".repeat(86));
+    let token = format!(
+        "eyJhbGciOiJFUzI1NiJ9.{}.{}",
+        "a".repeat(400),
+        "s".repeat(86)
+    );
     let mut cache = DecisionCache::new(CacheConfig::default());
-    let keys: Vec<TokenHash> = (0..10_000).map(|i| TokenHash::of(&format!("{token}{i}"))).collect();
+    let keys: Vec<TokenHash> = (0..10_000)
+        .map(|i| TokenHash::of(&format!("{token}{i}")))
+        .collect();
     for k in &keys {
         cache.insert(*k, "claims".to_owned(), now.plus_secs(3600), now);
     }
@@ -135,11 +185,20 @@ fn state(c: &mut Criterion) {
             assert!(matches!(cache.get(&keys[i], now), Lookup::Hit(_)));
         })
     });
-    g.bench_function("token hash (SHA-256, 500 B token)", |b| b.iter(|| TokenHash::of(black_box(&token))));
+    g.bench_function("token hash (SHA-256, 500 B token)", |b| {
+        b.iter(|| TokenHash::of(black_box(&token)))
+    });
     let q = Quota::per_minute(100).unwrap();
     let mut limiter = LocalLimiter::new(10_000);
     let rk: Vec<RateKey> = (0..1_000)
-        .map(|i| RateKey::build("r", KeyParts::IP, &KeyInput::new().ip(&format!("10.0.{}.{}", i >> 8, i & 255))).unwrap())
+        .map(|i| {
+            RateKey::build(
+                "r",
+                KeyParts::IP,
+                &KeyInput::new().ip(&format!("10.0.{}.{}", i >> 8, i & 255)),
+            )
+            .unwrap()
+        })
         .collect();
     let mut j = 0usize;
     g.bench_function("GCRA check (local, 1k keys)", |b| {
@@ -149,7 +208,14 @@ fn state(c: &mut Criterion) {
         })
     });
     g.bench_function("rate key derivation (ip)", |b| {
-        b.iter(|| RateKey::build("r", KeyParts::IP, &KeyInput::new().ip(black_box("192.0.2.1"))).unwrap())
+        b.iter(|| {
+            RateKey::build(
+                "r",
+                KeyParts::IP,
+                &KeyInput::new().ip(black_box("192.0.2.1")),
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }

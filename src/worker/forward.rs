@@ -1,16 +1,66 @@
-//! Forwarding to the origin: copy the client's headers minus the identity namespace and
-//! hop-by-hop headers, add the edge's identity headers, sign them, stream the body through.
+//! Forwarding to the origin: the client's headers minus the identity namespace and hop-by-hop
+//! headers (the core's `forwardable_header` decides which), plus the edge's identity headers and
+//! their signature; the body streamed through. The copying happens in `glue.js` in one call.
 
-use js_sys::Array;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response};
+use web_sys::{Request, Response};
 
 use crate::config::EdgeConfig;
 use crate::envelope;
 use crate::identity::Identity;
 use crate::pipeline::forwardable_header;
 use crate::time::UnixMillis;
+
+#[wasm_bindgen(module = "/src/worker/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = headerNames)]
+    fn header_names(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(js_name = forward)]
+    fn js_forward(
+        req: &Request,
+        url: &str,
+        drop: &str,
+        set_names: &str,
+        set_values: &str,
+        body: JsValue,
+        timeout_ms: u32,
+    ) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = decorate)]
+    fn js_decorate(resp: &Response, set_names: &str, set_values: &str) -> Response;
+}
+
+/// Headers given as newline-joined names and values (header values never contain a newline).
+#[derive(Default)]
+pub(crate) struct HeaderSet {
+    names: String,
+    values: String,
+}
+
+impl HeaderSet {
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
+        if !self.names.is_empty() {
+            self.names.push('\n');
+            self.values.push('\n');
+        }
+        self.names.push_str(name);
+        // A newline cannot be sent in a header; it would also break the joined form.
+        self.values.push_str(&value.replace(['\r', '\n'], " "));
+    }
+}
+
+/// Adds headers to a response (one crossing).
+pub(crate) fn decorate(resp: Response, extra: &[(&'static str, String)]) -> Response {
+    if extra.is_empty() {
+        return resp;
+    }
+    let mut set = HeaderSet::default();
+    for (k, v) in extra {
+        set.push(k, v);
+    }
+    js_decorate(&resp, &set.names, &set.values)
+}
 
 pub(crate) struct Forward<'a> {
     pub cfg: &'a EdgeConfig,
@@ -30,27 +80,19 @@ pub(crate) struct Forward<'a> {
 #[derive(Debug)]
 pub(crate) enum OriginError {
     /// Could not even build the request (a bug or a runtime refusal).
-    Build(#[allow(dead_code)] JsValue),
+    Build(#[allow(dead_code)] String),
     /// Connection error or timeout.
     Network(#[allow(dead_code)] JsValue),
 }
 
 impl Forward<'_> {
-    fn headers(&self) -> Result<Headers, JsValue> {
-        let out = Headers::new()?;
-        let entries =
-            js_sys::try_iter(&self.req.headers().entries())?.ok_or("headers not iterable")?;
-        for entry in entries {
-            let pair: Array = entry?.unchecked_into();
-            let name = pair.get(0).as_string().unwrap_or_default();
-            if forwardable_header(&name) {
-                out.append(&name, &pair.get(1).as_string().unwrap_or_default())?;
-            }
-        }
+    pub(crate) async fn send(&self) -> Result<Response, OriginError> {
+        let drop: String = header_names(&self.req.headers())
+            .split('\n')
+            .filter(|n| !n.is_empty() && !forwardable_header(n))
+            .collect::<Vec<_>>()
+            .join("\n");
         let identity = self.identity.envelope_headers();
-        for (k, v) in &identity {
-            out.set(k, v)?;
-        }
         let sig = envelope::sign(
             &self.cfg.envelope_key,
             self.now,
@@ -58,36 +100,35 @@ impl Forward<'_> {
             self.path_and_query,
             identity.iter().map(|(k, v)| (*k, v.as_str())),
         )
-        .map_err(|e| JsValue::from_str(&e.to_string()))?;
-        out.set(envelope::SIGNATURE_HEADER, &sig)?;
-        out.set(envelope::REQUEST_ID, self.request_id)?;
+        .map_err(|e| OriginError::Build(e.to_string()))?;
+        let mut set = HeaderSet::default();
+        for (k, v) in &identity {
+            set.push(k, v);
+        }
+        set.push(envelope::SIGNATURE_HEADER, &sig);
+        set.push(envelope::REQUEST_ID, self.request_id);
         if let Some(ip) = self.client_ip {
-            out.set("x-forwarded-for", ip)?;
+            set.push("x-forwarded-for", ip);
         }
-        out.set("x-forwarded-proto", self.proto)?;
-        Ok(out)
-    }
-
-    pub(crate) async fn send(&self) -> Result<Response, OriginError> {
-        let init = RequestInit::new();
-        init.set_method(self.method);
-        init.set_headers_headers(&self.headers().map_err(OriginError::Build)?);
-        init.set_redirect(RequestRedirect::Manual);
-        if let Some(bytes) = self.body {
-            init.set_body(&js_sys::Uint8Array::from(bytes).into());
-        } else if !matches!(self.method, "GET" | "HEAD") {
-            if let Some(body) = self.req.body() {
-                init.set_body(&body);
-            }
-        }
+        set.push("x-forwarded-proto", self.proto);
+        let body = self
+            .body
+            .map_or(JsValue::UNDEFINED, |b| js_sys::Uint8Array::from(b).into());
         let timeout = self.cfg.origin_timeout_ms.min(u32::MAX as u64) as u32;
-        init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout)));
         let url = format!("{}{}", self.cfg.origin_url, self.path_and_query);
-        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let promise = global.fetch_with_str_and_init(&url, &init);
+        let promise = js_forward(
+            self.req,
+            &url,
+            &drop,
+            &set.names,
+            &set.values,
+            body,
+            timeout,
+        );
         let resp = JsFuture::from(promise)
             .await
             .map_err(OriginError::Network)?;
-        resp.dyn_into().map_err(OriginError::Build)
+        resp.dyn_into()
+            .map_err(|_| OriginError::Build("fetch did not return a Response".into()))
     }
 }

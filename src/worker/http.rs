@@ -36,22 +36,3 @@ pub(crate) fn path_and_query(url: &str) -> (&str, &str) {
         (path, pq)
     }
 }
-
-/// The origin's response with extra headers (fetched responses are immutable: rebuild around the same body stream).
-pub(crate) fn with_headers(
-    resp: Response,
-    extra: &[(&'static str, String)],
-) -> Result<Response, JsValue> {
-    if extra.is_empty() {
-        return Ok(resp);
-    }
-    let headers = Headers::new_with_headers(&resp.headers())?;
-    for (k, v) in extra {
-        headers.set(k, v)?;
-    }
-    let init = ResponseInit::new();
-    init.set_status(resp.status());
-    init.set_status_text(&resp.status_text());
-    init.set_headers(&headers);
-    Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)
-}
