@@ -9,6 +9,8 @@
 //!
 //! Header names are lowercased; a header appearing twice is refused (no ambiguity about which
 //! value was signed). The origin rejects a missing, stale (> max age either way) or wrong signature.
+//! Besides the identity namespace, the forwarding context the edge sets (`x-request-id`,
+//! `x-forwarded-for`, `x-forwarded-proto`) is signed too: the origin writes it into audit rows.
 
 use core::fmt;
 
@@ -31,6 +33,11 @@ pub const WEBHOOK_PROVIDER: &str = "x-auth-webhook-provider";
 pub const WEBHOOK_ID: &str = "x-auth-webhook-id";
 pub const WEBHOOK_TIMESTAMP: &str = "x-auth-webhook-timestamp";
 pub const REQUEST_ID: &str = "x-request-id";
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+pub const FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// Headers outside the identity namespace that the edge sets and signs.
+pub const SIGNED_CONTEXT: [&str; 3] = [REQUEST_ID, FORWARDED_FOR, FORWARDED_PROTO];
 
 /// Minimum envelope secret length (HMAC-SHA256 output size).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -102,10 +109,13 @@ where
 {
     let mut out: Vec<(String, String)> = Vec::new();
     for (n, v) in headers {
-        if !is_identity_header(n) {
+        let n = if is_identity_header(n) {
+            n.to_ascii_lowercase().replace('_', "-")
+        } else if SIGNED_CONTEXT.iter().any(|c| c.eq_ignore_ascii_case(n)) {
+            n.to_ascii_lowercase()
+        } else {
             continue;
-        }
-        let n = n.to_ascii_lowercase().replace('_', "-");
+        };
         if n == SIGNATURE_HEADER {
             continue;
         }
@@ -431,6 +441,29 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_forwarding_context_is_signed_too() {
+        let hs = [
+            (USER, "u1"),
+            (REQUEST_ID, "r-1"),
+            (FORWARDED_FOR, "203.0.113.7"),
+        ];
+        let sig = sign(&key(), NOW, "GET", "/", hs).unwrap();
+        let with = |ip: &'static str| {
+            vec![
+                (USER, "u1"),
+                ("X-Request-Id", "r-1"),
+                ("x-forwarded-for", ip),
+                (SIGNATURE_HEADER, sig.as_str()),
+            ]
+        };
+        assert!(verify(&key(), NOW, 60, "GET", "/", with("203.0.113.7")).is_ok());
+        assert_eq!(
+            verify(&key(), NOW, 60, "GET", "/", with("198.51.100.1")),
+            Err(EnvelopeError::Invalid)
+        );
     }
 
     #[test]

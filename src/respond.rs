@@ -152,8 +152,12 @@ pub fn duplicate_delivery(request_id: &str) -> ResponseSpec {
 }
 
 /// `next=` must stay on this origin: a path, not `//host` or `/\host` (open redirect).
+/// Browsers drop tabs and newlines inside URLs, so `/\t/evil.example` would become
+/// `//evil.example`: any control character or backslash disqualifies the path.
 fn is_safe_next(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n'])
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.bytes().any(|b| b.is_ascii_control() || b == b'\\')
 }
 
 fn percent_encode(s: &str) -> String {

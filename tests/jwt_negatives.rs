@@ -411,6 +411,31 @@ fn claims_are_checked_after_the_signature() {
             "token_claims_invalid",
         ),
         (
+            "a sub with a newline (it would become a header) is refused",
+            mint(json!({"sub": "alice\nx-auth-roles: admin"})),
+            "token_claims_invalid",
+        ),
+        (
+            "a non-ASCII sub is refused",
+            mint(json!({"sub": "élise"})),
+            "token_claims_invalid",
+        ),
+        (
+            "a permission containing a comma (two at the origin) is refused",
+            mint(json!({"permissions": ["a,rbac:admin"]})),
+            "token_claims_invalid",
+        ),
+        (
+            "a role with a space is refused",
+            mint(json!({"roles": ["admin user"]})),
+            "token_claims_invalid",
+        ),
+        (
+            "a sid with a control character is refused",
+            mint(json!({"sid": "s\u{0007}"})),
+            "token_claims_invalid",
+        ),
+        (
             "a token larger than 8 KiB is refused before anything else",
             mint(json!({"pad": big})),
             "token_too_large",

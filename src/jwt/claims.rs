@@ -119,6 +119,23 @@ pub(crate) fn check(
     }
     let permissions = dedup(permissions);
 
+    // These values become identity headers: only visible ASCII, and list items without the
+    // `,` that separates them (a permission "a,rbac:admin" must not become two at the origin).
+    if !header_safe(&subject) {
+        return Err(JwtError::ClaimInvalid { claim: "sub" });
+    }
+    if session_id.as_deref().is_some_and(|s| !header_safe(s)) {
+        return Err(JwtError::ClaimInvalid { claim: "sid" });
+    }
+    if roles.iter().any(|r| !list_item_safe(r)) {
+        return Err(JwtError::ClaimInvalid { claim: "roles" });
+    }
+    if permissions.iter().any(|p| !list_item_safe(p)) {
+        return Err(JwtError::ClaimInvalid {
+            claim: "permissions",
+        });
+    }
+
     Ok(VerifiedClaims {
         issuer: issuer.issuer.clone(),
         subject,
@@ -129,6 +146,15 @@ pub(crate) fn check(
         roles,
         permissions,
     })
+}
+
+/// Visible ASCII only (no spaces, controls or non-ASCII): safe to forward as a header value.
+fn header_safe(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn list_item_safe(s: &str) -> bool {
+    header_safe(s) && !s.contains(',')
 }
 
 /// Removes repeats, keeping first occurrences in order.

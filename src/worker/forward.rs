@@ -92,25 +92,25 @@ impl Forward<'_> {
             .filter(|n| !n.is_empty() && !forwardable_header(n))
             .collect::<Vec<_>>()
             .join("\n");
-        let identity = self.identity.envelope_headers();
+        let mut signed: Vec<(&str, String)> = self.identity.envelope_headers();
+        signed.push((envelope::REQUEST_ID, self.request_id.to_owned()));
+        if let Some(ip) = self.client_ip {
+            signed.push((envelope::FORWARDED_FOR, ip.to_owned()));
+        }
+        signed.push((envelope::FORWARDED_PROTO, self.proto.to_owned()));
         let sig = envelope::sign(
             &self.cfg.envelope_key,
             self.now,
             self.method,
             self.path_and_query,
-            identity.iter().map(|(k, v)| (*k, v.as_str())),
+            signed.iter().map(|(k, v)| (*k, v.as_str())),
         )
         .map_err(|e| OriginError::Build(e.to_string()))?;
         let mut set = HeaderSet::default();
-        for (k, v) in &identity {
+        for (k, v) in &signed {
             set.push(k, v);
         }
         set.push(envelope::SIGNATURE_HEADER, &sig);
-        set.push(envelope::REQUEST_ID, self.request_id);
-        if let Some(ip) = self.client_ip {
-            set.push("x-forwarded-for", ip);
-        }
-        set.push("x-forwarded-proto", self.proto);
         let body = self
             .body
             .map_or(JsValue::UNDEFINED, |b| js_sys::Uint8Array::from(b).into());

@@ -20,9 +20,16 @@ export async function errorText(res) {
   }
 }
 
-/// Only same-origin paths may be a post-login destination (no open redirect).
+/// Only same-origin paths may be a post-login destination (no open redirect): resolve it the way
+/// the browser will (which drops tabs/newlines and treats `\` as `/`) and require our origin.
 export function safeNext(value) {
-  return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "/account";
+  if (typeof value !== "string" || !value.startsWith("/")) return "/account";
+  try {
+    const url = new URL(value, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "/account";
+  } catch {
+    return "/account";
+  }
 }
 
 export function text(tag, content, attrs = {}) {

@@ -200,7 +200,9 @@ impl TestApp {
         who: &As,
         body: Option<Value>,
     ) -> Request<Body> {
-        let hs = who.headers();
+        let mut hs = who.headers();
+        // The edge signs the request id it forwards (the origin audits it).
+        hs.push((envelope::REQUEST_ID, "req-test-1".into()));
         let sig = envelope::sign(
             &self.key,
             self.state.clock.now(),
@@ -214,7 +216,6 @@ impl TestApp {
             b = b.header(*n, v);
         }
         b = b.header(envelope::SIGNATURE_HEADER, sig);
-        b = b.header(envelope::REQUEST_ID, "req-test-1");
         match body {
             Some(v) => b
                 .header("content-type", "application/json")
