@@ -119,13 +119,19 @@ async fn unknown_routes_get_a_problem_404() {
 
 #[test]
 fn the_binary_names_the_missing_variable() {
+    // A fresh data dir: a database left by another build (other migrations) must not interfere.
+    let dir = std::env::temp_dir().join(format!(
+        "edge-auth-origin-cli-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-auth-origin"))
         .arg("serve")
         .env_remove("ENVELOPE_SECRET")
-        .env(
-            "DATA_DIR",
-            std::env::temp_dir().join("edge-auth-origin-cli-test"),
-        )
+        .env("DATA_DIR", &dir)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -134,11 +140,9 @@ fn the_binary_names_the_missing_variable() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-auth-origin"))
         .arg("bogus")
         .env("ENVELOPE_SECRET", common::SECRET_HEX)
-        .env(
-            "DATA_DIR",
-            std::env::temp_dir().join("edge-auth-origin-cli-test"),
-        )
+        .env("DATA_DIR", &dir)
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: edge-auth-origin"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
