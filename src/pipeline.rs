@@ -80,6 +80,23 @@ pub fn authorize(rule: &Rule, identity: &Identity) -> Result<(), Reason> {
     }
 }
 
+/// Refuses paths that the edge and the origin could read differently: empty segments (`//`),
+/// dot segments, backslashes and percent-encoded `/`, `\` or `.`. Route rules match the path
+/// literally, so one spelling per resource is what keeps a rule from being sidestepped.
+pub fn check_path(path: &str) -> Result<(), Reason> {
+    let lower = path.to_ascii_lowercase();
+    let bad = !path.starts_with('/')
+        || path.contains("//")
+        || path.contains('\\')
+        || ["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e))
+        || path.split('/').any(|seg| seg == "." || seg == "..");
+    if bad {
+        Err(Reason::PathInvalid)
+    } else {
+        Ok(())
+    }
+}
+
 /// Keeps a client's `X-Request-Id` only if it is well-formed (1–128 of `[A-Za-z0-9._:-]`).
 pub fn accept_request_id(given: Option<&str>) -> Option<&str> {
     given.filter(|id| {
@@ -173,6 +190,33 @@ mod tests {
             authorize(p.route("POST", "/w"), &Identity::Anonymous),
             Err(Reason::WebhookSignatureMissing)
         );
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for p in [
+            "//admin/roles",
+            "/auth//logout",
+            "/admin%2Froles",
+            "/admin%2froles",
+            "/a/%2e%2e/b",
+            "/a/../b",
+            "/a/./b",
+            "/a\\b",
+            "/a%5Cb",
+        ] {
+            assert_eq!(check_path(p), Err(Reason::PathInvalid), "{p}");
+        }
+        for p in [
+            "/",
+            "/api/me",
+            "/auth/logout/",
+            "/static/app.css",
+            "/a%20b",
+            "/a.b/c..d",
+        ] {
+            assert_eq!(check_path(p), Ok(()), "{p}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum Reason {
     // --- configuration (internal) ---
     ConfigInvalid,
     Internal,
+    // --- request shape (downstream) ---
+    PathInvalid,
     // --- bearer tokens (downstream) ---
     TokenMissing,
     TokenMalformed,
@@ -60,6 +62,7 @@ impl Reason {
     pub const ALL: &'static [Reason] = &[
         Reason::ConfigInvalid,
         Reason::Internal,
+        Reason::PathInvalid,
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -92,6 +95,7 @@ impl Reason {
         match self {
             Reason::ConfigInvalid => "config_invalid",
             Reason::Internal => "internal_error",
+            Reason::PathInvalid => "path_invalid",
             Reason::TokenMissing => "token_missing",
             Reason::TokenMalformed => "token_malformed",
             Reason::TokenTooLarge => "token_too_large",
@@ -137,6 +141,9 @@ impl Reason {
                 "the edge configuration is invalid; the log names the variable"
             }
             Reason::Internal => "an internal error occurred",
+            Reason::PathInvalid => {
+                "the path has empty segments, dot segments, backslashes or encoded slashes"
+            }
             Reason::TokenMissing => "no bearer token or session cookie was presented",
             Reason::TokenMalformed => "the token is not a well-formed compact JWS",
             Reason::TokenTooLarge => "the token exceeds the size limit",

@@ -54,7 +54,7 @@ pub fn status_of(reason: Reason) -> u16 {
         | TokenClaimsInvalid
         | TokenRevoked => 401,
         WebhookSignatureMissing | WebhookSignatureInvalid | WebhookTimestampOutOfTolerance => 401,
-        WebhookHeaderMalformed => 400,
+        WebhookHeaderMalformed | PathInvalid => 400,
         WebhookBodyTooLarge => 413,
         InsufficientPermissions | EdgeSignatureInvalid => 403,
         RateLimited => 429,

@@ -103,9 +103,14 @@ fn genuine_deliveries_of_each_format_verify() {
         NOW,
     )
     .unwrap();
+    // GitHub signs only the body, so the body's digest (not the unsigned GUID) is the id.
+    let digest = format!(
+        "sha256:{}",
+        hex_lower(&<sha2::Sha256 as sha2::Digest>::digest(BODY))
+    );
     assert_eq!(
         (v.provider(), v.delivery_id(), v.timestamp()),
-        ("github", Some(GUID), None)
+        ("github", Some(digest.as_str()), None)
     );
     let ts = T.to_string();
     let v = verify(
@@ -409,10 +414,20 @@ fn a_duplicated_delivery_is_caught_by_the_replay_window() {
             Some(ReplayStatus::Duplicate)
         );
     }
-    // The origin failed: the id is released so the sender's retry goes through.
-    window.forget(Provider::GitHub, GUID);
+    // A captured delivery replayed with a fresh, unsigned X-GitHub-Delivery is still a duplicate.
+    let forged_guid = WebhookHeaders::new()
+        .with("X-Hub-Signature-256", &github_sig(BODY))
+        .with("X-GitHub-Delivery", "11111111-2222-3333-4444-555555555555");
+    let replayed = verify(&g, &forged_guid, BODY, NOW.plus_secs(5)).unwrap();
     assert_eq!(
-        window.check_and_insert(Provider::GitHub, GUID, NOW.plus_secs(700)),
+        window.check_verified(&replayed, NOW.plus_secs(5)),
+        Some(ReplayStatus::Duplicate)
+    );
+    // The origin failed: the id is released so the sender's retry goes through.
+    let id = first.delivery_id().unwrap().to_owned();
+    window.forget(Provider::GitHub, &id);
+    assert_eq!(
+        window.check_and_insert(Provider::GitHub, &id, NOW.plus_secs(700)),
         ReplayStatus::Fresh
     );
 
@@ -761,4 +776,8 @@ fn config_errors_name_the_field() {
         .unwrap_err()
         .within("routes[2].webhook");
     assert_eq!(e.field, "routes[2].webhook.secrets[0]");
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -45,7 +45,10 @@ pub(crate) fn verify(
     let index = first_hmac_match(cfg, &[body], candidates).ok_or(WebhookError::SignatureInvalid)?;
     Ok(Prepared::Verified(VerifiedWebhook {
         provider: "github",
-        delivery_id: Some(delivery.to_owned()),
+        // GitHub does not sign `X-GitHub-Delivery`: a captured body replayed with a fresh id
+        // would pass as new. The signed body's digest identifies the delivery instead (GitHub's
+        // own redeliveries resend the same body, so they are still recognised as duplicates).
+        delivery_id: Some(super::body_digest_id(body)),
         timestamp: None,
         secret_index: index,
     }))

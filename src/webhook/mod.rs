@@ -100,6 +100,12 @@ impl VerifiedWebhook {
     }
 }
 
+/// `sha256:<hex>` of a verified body: the delivery id where the format signs none.
+pub(crate) fn body_digest_id(body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", crate::envelope::hex(&Sha256::digest(body)))
+}
+
 /// The outcome of [`prepare`].
 #[derive(Debug)]
 #[must_use]

@@ -89,7 +89,8 @@ pub(crate) fn verify(
         .ok_or(WebhookError::SignatureInvalid)?;
     Ok(Prepared::Verified(VerifiedWebhook {
         provider: "stripe",
-        delivery_id: event_id(body),
+        // No `id` in the body (not a Stripe event object): the digest still keys the replay window.
+        delivery_id: Some(event_id(body).unwrap_or_else(|| super::body_digest_id(body))),
         timestamp: Some(h.timestamp),
         secret_index: index,
     }))

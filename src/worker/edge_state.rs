@@ -214,24 +214,56 @@ pub(crate) fn maybe_poll(cfg: &std::rc::Rc<EdgeConfig>, ctx: &Context, now: Unix
         return;
     }
     let cfg = cfg.clone();
-    ctx.wait_until(async move {
-        let result = poll(&cfg).await;
+    ctx.wait_until(async move { poll_and_apply(&cfg).await });
+}
+
+/// A fresh isolate knows no revocations: before its first authenticated decision it syncs
+/// inline (once; concurrent first requests proceed under the route's failure policy), so a
+/// logged-out token cannot slip through a newly started isolate.
+pub(crate) async fn ensure_synced(cfg: &EdgeConfig, now: UnixMillis) {
+    let start = with(cfg, |s| {
+        s.revocations.last_success().is_none() && s.revocations.should_poll(now, 0)
+    });
+    if start {
+        poll_and_apply(cfg).await;
+    }
+}
+
+/// Polls until the feed is drained (an empty page), at most `MAX_PAGES` pages per poll.
+async fn poll_and_apply(cfg: &EdgeConfig) {
+    const MAX_PAGES: usize = 20;
+    for _ in 0..MAX_PAGES {
+        let result = poll(cfg).await;
         let at = UnixMillis(js_sys::Date::now() as u64);
-        with(&cfg, |s| match result {
+        let more = with(cfg, |s| match result {
             Ok(page) => {
+                let entries = page.sessions.len() + page.users.len();
                 let applied = s.revocations.apply(page, at);
                 if applied.sessions_added + applied.users_added > 0 {
-                    worker::console_log!("{}", serde_json::json!({"event": "revocations_applied", "sessions": applied.sessions_added, "users": applied.users_added}));
+                    worker::console_log!(
+                        "{}",
+                        serde_json::json!({"event": "revocations_applied", "sessions": applied.sessions_added, "users": applied.users_added})
+                    );
                 }
+                entries > 0
             }
             Err(detail) => {
                 s.revocations.poll_failed(at);
-                worker::console_error!("{}", serde_json::json!({"event": "revocation_poll_failed", "detail": detail, "stale_ms": s.revocations.stale_for(at)}));
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"event": "revocation_poll_failed", "detail": detail, "stale_ms": s.revocations.stale_for(at)})
+                );
+                false
             }
         });
-    });
+        if !more {
+            return;
+        }
+    }
 }
 
+/// One page of the feed after our cursor. The edge's own call: an anonymous identity, signed
+/// like every forwarded request.
 async fn poll(cfg: &EdgeConfig) -> Result<RevocationPage, String> {
     let cursor = with(cfg, |s| s.revocations.cursor().map(str::to_owned));
     let path = match cursor {
@@ -239,7 +271,6 @@ async fn poll(cfg: &EdgeConfig) -> Result<RevocationPage, String> {
         None => "/internal/revocations".to_owned(),
     };
     let now = UnixMillis(js_sys::Date::now() as u64);
-    // The edge's own call: an anonymous identity, signed like every forwarded request.
     let sig = envelope::sign(&cfg.envelope_key, now, "GET", &path, std::iter::empty())
         .map_err(|e| e.to_string())?;
     let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;

@@ -213,6 +213,7 @@ async fn decide(
             let claims = authenticate_token(cfg, headers, now, ctx, trace).await;
             trace.auth_ms = js_sys::Date::now() - auth_start;
             let claims = claims?;
+            edge_state::ensure_synced(cfg, now).await;
             edge_state::check_revoked(cfg, rule, &claims, now)?;
             edge_state::rate_limit(
                 cfg,
@@ -296,19 +297,24 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
     };
     let mut limits = Limits::default();
 
-    let decided = decide(
-        &cfg,
-        &env,
-        &ctx,
-        &req,
-        &headers,
-        rule,
-        ip,
-        now,
-        &mut limits,
-        &mut trace,
-    )
-    .await;
+    let decided = match pipeline::check_path(path) {
+        Err(reason) => Err(Denial::from(reason)),
+        Ok(()) => {
+            decide(
+                &cfg,
+                &env,
+                &ctx,
+                &req,
+                &headers,
+                rule,
+                ip,
+                now,
+                &mut limits,
+                &mut trace,
+            )
+            .await
+        }
+    };
     let decided = decided.and_then(|d| match d {
         Some(d) => edge_state::breaker_admit(&cfg, now).map(|()| Some(d)),
         None => Ok(None),
@@ -378,8 +384,15 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
     let origin_start = js_sys::Date::now();
     let sent = fwd.send().await;
     trace.origin_ms = Some(js_sys::Date::now() - origin_start);
-    let ok = matches!(&sent, Ok(r) if r.status() < 500);
-    edge_state::breaker_report(&cfg, UnixMillis(js_sys::Date::now() as u64), ok);
+    // Only the origin's failures count against it: 5xx, timeouts, refused connections.
+    let ok = match &sent {
+        Ok(r) => r.status() < 500,
+        Err(forward::OriginError::Network(_)) => false,
+        Err(forward::OriginError::Build(_)) => true,
+    };
+    if !matches!(sent, Err(forward::OriginError::Build(_))) {
+        edge_state::breaker_report(&cfg, UnixMillis(js_sys::Date::now() as u64), ok);
+    }
     if let (Some(b), Identity::Webhook(v), false) = (&webhook_body, &identity, ok) {
         // The origin did not take it: let the sender's retry through.
         webhook::forget(&b.id, &cfg.webhooks[&b.id], v);
