@@ -101,6 +101,7 @@ pub async fn receive(
 #[derive(Deserialize)]
 pub struct ListQuery {
     provider: Option<String>,
+    event_id: Option<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
     status: Option<String>,
@@ -164,6 +165,7 @@ pub async fn list(
     };
     let f = ListFilter {
         provider: nonempty(q.provider),
+        event_id: nonempty(q.event_id),
         event_type: nonempty(q.event_type),
         status,
         since: time(q.since, "invalid_since")?,

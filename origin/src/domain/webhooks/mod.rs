@@ -401,6 +401,8 @@ fn summary(r: &AnyRow) -> Result<EventSummary, sqlx::Error> {
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub provider: Option<String>,
+    /// The provider's event id.
+    pub event_id: Option<String>,
     pub event_type: Option<String>,
     pub status: Option<Status>,
     /// received_at ≥ since (ms)
@@ -421,7 +423,7 @@ pub async fn list(
         "SELECT {SUMMARY_COLS} FROM webhook_events \
          WHERE id < $1 AND ($2 = '' OR provider = $2) AND ($3 = '' OR event_type = $3) \
          AND ($4 = '' OR status = $4) AND received_at >= $5 AND received_at < $6 \
-         ORDER BY id DESC LIMIT $7"
+         AND ($8 = '' OR event_id = $8) ORDER BY id DESC LIMIT $7"
     ))
     .bind(f.before.unwrap_or(i64::MAX))
     .bind(f.provider.clone().unwrap_or_default())
@@ -430,6 +432,7 @@ pub async fn list(
     .bind(f.since.unwrap_or(i64::MIN))
     .bind(f.until.unwrap_or(i64::MAX))
     .bind(limit)
+    .bind(f.event_id.clone().unwrap_or_default())
     .fetch_all(conn)
     .await?;
     rows.iter().map(summary).collect()
