@@ -574,7 +574,14 @@ mod tests {
     #[test]
     fn the_type_comes_from_where_each_format_puts_it() {
         let json = br#"{"id":"evt_1","type":"invoice.paid"}"#;
-        let cases: &[(Provider, Option<&str>, &[u8], Result<&str, ReceiveError>)] = &[
+        // (format, X-GitHub-Event, body, expected)
+        type Case<'a> = (
+            Provider,
+            Option<&'a str>,
+            &'a [u8],
+            Result<&'a str, ReceiveError>,
+        );
+        let cases: &[Case] = &[
             (Provider::Stripe, None, json, Ok("invoice.paid")),
             (Provider::StandardWebhooks, None, json, Ok("invoice.paid")),
             (
