@@ -98,6 +98,47 @@ pub struct Config {
     pub jwks_max_age_secs: u64,
     /// `COOKIE_SECURE`: set `Secure` on cookies (default true).
     pub cookie_secure: bool,
+    /// `WEBHOOK_*`: the webhook store and its background processor.
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook events are received and processed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_WORKERS`: processor tasks started by `serve` (default 2; 0 = this instance only
+    /// stores events, another one processes them).
+    pub workers: usize,
+    /// `WEBHOOK_MAX_ATTEMPTS`: attempts before an event is `dead` (default 5).
+    pub max_attempts: i64,
+    /// `WEBHOOK_LEASE_SECS`: how long a claimed event stays invisible to other workers; a worker
+    /// that dies mid-handler loses its lease after this long (default 60).
+    pub lease_secs: i64,
+    /// `WEBHOOK_BACKOFF_BASE_MS`: delay before the 2nd attempt, doubled each time (default 1000).
+    pub backoff_base_ms: i64,
+    /// `WEBHOOK_BACKOFF_MAX_MS`: cap on the retry delay (default 3600000, one hour).
+    pub backoff_max_ms: i64,
+    /// `WEBHOOK_POLL_MS`: how often an idle worker looks for due events (default 500; a new
+    /// delivery to this instance wakes a worker at once).
+    pub poll_ms: u64,
+    /// `WEBHOOK_MAX_BODY_BYTES`: largest payload stored (default 1048576, as at the edge).
+    pub max_body_bytes: usize,
+    /// `WEBHOOK_TEST_HANDLERS`: register the `test.*` event types (test aids; default false).
+    pub test_handlers: bool,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            workers: 2,
+            max_attempts: 5,
+            lease_secs: 60,
+            backoff_base_ms: 1000,
+            backoff_max_ms: 3_600_000,
+            poll_ms: 500,
+            max_body_bytes: 1 << 20,
+            test_handlers: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +308,73 @@ impl Config {
             Some("false") | Some("0") => false,
             Some(s) => return Err(err("COOKIE_SECURE", format!("{s:?} is not true/false"))),
         };
+        let wd = WebhookSettings::default();
+        let webhooks = WebhookSettings {
+            workers: num("WEBHOOK_WORKERS", get("WEBHOOK_WORKERS"), wd.workers)?,
+            max_attempts: num(
+                "WEBHOOK_MAX_ATTEMPTS",
+                get("WEBHOOK_MAX_ATTEMPTS"),
+                wd.max_attempts,
+            )?,
+            lease_secs: num(
+                "WEBHOOK_LEASE_SECS",
+                get("WEBHOOK_LEASE_SECS"),
+                wd.lease_secs,
+            )?,
+            backoff_base_ms: num(
+                "WEBHOOK_BACKOFF_BASE_MS",
+                get("WEBHOOK_BACKOFF_BASE_MS"),
+                wd.backoff_base_ms,
+            )?,
+            backoff_max_ms: num(
+                "WEBHOOK_BACKOFF_MAX_MS",
+                get("WEBHOOK_BACKOFF_MAX_MS"),
+                wd.backoff_max_ms,
+            )?,
+            poll_ms: num("WEBHOOK_POLL_MS", get("WEBHOOK_POLL_MS"), wd.poll_ms)?,
+            max_body_bytes: num(
+                "WEBHOOK_MAX_BODY_BYTES",
+                get("WEBHOOK_MAX_BODY_BYTES"),
+                wd.max_body_bytes,
+            )?,
+            test_handlers: match get("WEBHOOK_TEST_HANDLERS") {
+                None | Some("0") | Some("false") => false,
+                Some("1") | Some("true") => true,
+                Some(s) => {
+                    return Err(err(
+                        "WEBHOOK_TEST_HANDLERS",
+                        format!("{s:?} is not true/false"),
+                    ))
+                }
+            },
+        };
+        if webhooks.workers > 64 {
+            return Err(err("WEBHOOK_WORKERS", "must be between 0 and 64"));
+        }
+        if !(1..=100).contains(&webhooks.max_attempts) {
+            return Err(err("WEBHOOK_MAX_ATTEMPTS", "must be between 1 and 100"));
+        }
+        if !(1..=86_400).contains(&webhooks.lease_secs) {
+            return Err(err("WEBHOOK_LEASE_SECS", "must be between 1 and 86400"));
+        }
+        if webhooks.backoff_base_ms < 0 {
+            return Err(err("WEBHOOK_BACKOFF_BASE_MS", "must not be negative"));
+        }
+        if webhooks.backoff_max_ms < webhooks.backoff_base_ms {
+            return Err(err(
+                "WEBHOOK_BACKOFF_MAX_MS",
+                "must be at least WEBHOOK_BACKOFF_BASE_MS",
+            ));
+        }
+        if !(10..=60_000).contains(&webhooks.poll_ms) {
+            return Err(err("WEBHOOK_POLL_MS", "must be between 10 and 60000"));
+        }
+        if !(1024..=64 << 20).contains(&webhooks.max_body_bytes) {
+            return Err(err(
+                "WEBHOOK_MAX_BODY_BYTES",
+                "must be between 1024 and 67108864",
+            ));
+        }
         Ok(Config {
             addr,
             data_dir,
@@ -293,6 +401,7 @@ impl Config {
             throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
             jwks_max_age_secs: num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?,
             cookie_secure,
+            webhooks,
         })
     }
 
@@ -329,6 +438,7 @@ mod tests {
         assert_eq!(c.argon2, Argon2Params::default());
         assert_eq!(c.session_policy, SessionPolicy::Multi);
         assert!(c.effective_database_url().starts_with("sqlite://"));
+        assert_eq!(c.webhooks, WebhookSettings::default());
     }
 
     #[test]
@@ -360,6 +470,29 @@ mod tests {
             (
                 &[("ENVELOPE_SECRET", SECRET), ("ARGON2_T_COST", "x")],
                 "ARGON2_T_COST",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("WEBHOOK_MAX_ATTEMPTS", "0")],
+                "WEBHOOK_MAX_ATTEMPTS",
+            ),
+            (
+                &[("ENVELOPE_SECRET", SECRET), ("WEBHOOK_WORKERS", "-1")],
+                "WEBHOOK_WORKERS",
+            ),
+            (
+                &[
+                    ("ENVELOPE_SECRET", SECRET),
+                    ("WEBHOOK_TEST_HANDLERS", "yes"),
+                ],
+                "WEBHOOK_TEST_HANDLERS",
+            ),
+            (
+                &[
+                    ("ENVELOPE_SECRET", SECRET),
+                    ("WEBHOOK_BACKOFF_BASE_MS", "5000"),
+                    ("WEBHOOK_BACKOFF_MAX_MS", "10"),
+                ],
+                "WEBHOOK_BACKOFF_MAX_MS",
             ),
         ];
         for (vars, var) in cases {

@@ -7,6 +7,7 @@ use edge_auth_origin::db::Db;
 use edge_auth_origin::domain::accounts;
 use edge_auth_origin::domain::audit::Ctx;
 use edge_auth_origin::domain::clock::Clock;
+use edge_auth_origin::domain::webhooks::processor;
 use edge_auth_origin::error::AppError;
 use edge_auth_origin::{app, AppState};
 
@@ -19,7 +20,8 @@ fn describe(e: AppError) -> String {
 }
 
 const USAGE: &str = "usage: edge-auth-origin <command>\n\
-  serve                 run the HTTP service (ORIGIN_ADDR, DATA_DIR, DATABASE_URL, ENVELOPE_SECRET, ...)\n\
+  serve                 run the HTTP service and the webhook workers (ORIGIN_ADDR, DATA_DIR,\n\
+                        DATABASE_URL, ENVELOPE_SECRET, WEBHOOK_WORKERS, ...)\n\
   migrate               create/migrate the database and exit\n\
   rotate-keys           create a new signing key; older keys stay in the JWKS until their tokens expire\n\
   create-admin <email>  create an admin account (password from ADMIN_PASSWORD or the first stdin line),\n\
@@ -99,12 +101,22 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("ORIGIN_ADDR: cannot listen on {addr}: {e}"))?;
             tracing::info!(%addr, "origin listening");
-            axum::serve(listener, app(state))
+            // Webhook workers stop after their current event on shutdown; one killed mid-event
+            // loses nothing (its lease expires and the event runs again).
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let workers = processor::spawn(state.core.clone(), stopped);
+            tracing::info!(workers = workers.len(), "webhook processor started");
+            let served = axum::serve(listener, app(state))
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await
-                .map_err(|e| format!("server error: {e}"))
+                .map_err(|e| format!("server error: {e}"));
+            let _ = stop.send(true);
+            for w in workers {
+                let _ = w.await;
+            }
+            served
         }
         _ => Err(USAGE.to_owned()),
     }

@@ -42,7 +42,9 @@ async fn the_openapi_document_describes_exactly_the_routes_served() {
             .replace("{permission}", "y")
             .replace("{role}", "y")
             .replace("{a}", "x")
-            .replace("{b}", "y");
+            .replace("{b}", "y")
+            .replace("{provider}", "stripe")
+            .replace("{customer}", "cus_x");
         let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
         let body =
             (method != Method::GET && method != Method::DELETE).then(|| serde_json::json!({}));

@@ -1,4 +1,4 @@
-//! Domain services: the rules of accounts, sessions, keys, RBAC and friends, over `db`.
+//! Domain services: the rules of accounts, sessions, keys, RBAC, webhooks and friends, over `db`.
 
 pub mod accounts;
 pub mod audit;
@@ -10,6 +10,7 @@ pub mod passwords;
 pub mod rbac;
 pub mod revocations;
 pub mod sessions;
+pub mod webhooks;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -22,6 +23,10 @@ pub struct Core {
     pub keys: keys::KeyStore,
     pub passwords: passwords::Passwords,
     pub metrics: crate::http::observe::Metrics,
+    /// Handlers by (provider, event type).
+    pub webhook_handlers: webhooks::handlers::Registry,
+    /// Wakes an idle webhook worker when this instance stores a new event.
+    pub webhook_wakeup: tokio::sync::Notify,
 }
 
 impl Core {
@@ -43,6 +48,7 @@ impl Core {
                 .await
                 .map_err(|e| format!("signing keys: {e}"))?;
         }
+        let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
         Ok(Core {
             config,
             db,
@@ -50,6 +56,8 @@ impl Core {
             keys,
             passwords,
             metrics: Default::default(),
+            webhook_handlers,
+            webhook_wakeup: tokio::sync::Notify::new(),
         })
     }
 

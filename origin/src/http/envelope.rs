@@ -48,6 +48,10 @@ impl EdgeIdentity {
     pub fn webhook_provider(&self) -> Option<&str> {
         self.envelope.webhook_provider()
     }
+    /// The delivery id the edge verified (`X-Auth-Webhook-Id`).
+    pub fn webhook_id(&self) -> Option<&str> {
+        self.envelope.webhook_id()
+    }
     pub fn has_permission(&self, p: &str) -> bool {
         self.envelope.permissions().contains(&p)
     }

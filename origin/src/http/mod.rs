@@ -10,6 +10,7 @@ pub mod internal;
 pub mod meta;
 pub mod observe;
 pub mod openapi;
+pub mod webhooks;
 pub mod wellknown;
 
 use std::ops::Deref;
@@ -78,6 +79,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/admin/sod/{a}/{b}"),
     ("post", "/admin/keys/rotate"),
     ("get", "/admin/audit"),
+    ("post", "/webhooks/{provider}"),
+    ("get", "/admin/webhooks"),
+    ("get", "/admin/webhooks/{id}"),
+    ("post", "/admin/webhooks/{id}/requeue"),
+    ("get", "/admin/webhooks/subscriptions/{customer}"),
 ];
 
 /// The whole origin as one router (tests call it with `oneshot`, no socket).
@@ -126,6 +132,14 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/sod/{a}/{b}", delete(admin::remove_sod))
         .route("/admin/keys/rotate", post(admin::rotate_keys))
         .route("/admin/audit", get(admin::audit_log))
+        .route("/webhooks/{provider}", post(webhooks::receive))
+        .route("/admin/webhooks", get(webhooks::list))
+        .route("/admin/webhooks/{id}", get(webhooks::show))
+        .route("/admin/webhooks/{id}/requeue", post(webhooks::requeue))
+        .route(
+            "/admin/webhooks/subscriptions/{customer}",
+            get(webhooks::subscription),
+        )
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

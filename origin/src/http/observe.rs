@@ -1,5 +1,6 @@
 //! Observability: one JSON log line per request carrying the edge's request id, and
-//! Prometheus metrics (requests and latency by route, logins, refreshes, reuse detections).
+//! Prometheus metrics (requests and latency by route, logins, refreshes, reuse detections,
+//! webhook events by outcome and processing latency).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -15,6 +16,8 @@ use tracing::Instrument;
 use super::AppState;
 
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+/// Received → done includes queueing and retries: seconds to hours.
+const E2E_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0, 86400.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -23,12 +26,65 @@ struct Histogram {
     buckets: [u64; BUCKETS.len()],
 }
 
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64; 10], v: f64) {
+        self.count += 1;
+        self.sum += v;
+        for (i, b) in bounds.iter().enumerate() {
+            if v <= *b {
+                self.buckets[i] += 1;
+            }
+        }
+    }
+    fn render(&self, s: &mut String, name: &str, labels: &str, bounds: &[f64; 10]) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in bounds.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.buckets[i]
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(s, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(s, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Webhook counters: (kind, provider) → count.
+const WEBHOOK_COUNTERS: [(&str, &str); 6] = [
+    ("received", "Webhook deliveries stored (new events)."),
+    (
+        "duplicates",
+        "Webhook deliveries refused as already stored (same provider + event id).",
+    ),
+    ("processed", "Webhook events whose handler succeeded."),
+    ("ignored", "Webhook events with no handler for their type."),
+    (
+        "retries",
+        "Webhook handler failures scheduled for another attempt.",
+    ),
+    ("dead", "Webhook events given up on (dead letter)."),
+];
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     logins: Mutex<BTreeMap<&'static str, u64>>,
     refreshes: Mutex<BTreeMap<&'static str, u64>>,
+    webhooks: Mutex<BTreeMap<(&'static str, String), u64>>,
+    webhook_handler: Mutex<Histogram>,
+    webhook_total: Mutex<Histogram>,
 }
 
 impl Metrics {
@@ -48,6 +104,29 @@ impl Metrics {
             .entry(result)
             .or_default() += 1;
     }
+    /// `kind` is one of the names in `WEBHOOK_COUNTERS`.
+    pub fn webhook_event(&self, kind: &'static str, provider: &str) {
+        *self
+            .webhooks
+            .lock()
+            .expect("metrics")
+            .entry((kind, provider.to_owned()))
+            .or_default() += 1;
+    }
+    /// How long one handler run took.
+    pub fn webhook_handler_seconds(&self, secs: f64) {
+        self.webhook_handler
+            .lock()
+            .expect("metrics")
+            .observe(&BUCKETS, secs);
+    }
+    /// From receipt to done, retries included.
+    pub fn webhook_total_seconds(&self, secs: f64) {
+        self.webhook_total
+            .lock()
+            .expect("metrics")
+            .observe(&E2E_BUCKETS, secs);
+    }
     fn request(&self, method: &str, route: &str, status: u16, secs: f64) {
         *self
             .requests
@@ -57,13 +136,7 @@ impl Metrics {
             .or_default() += 1;
         let mut l = self.latency.lock().expect("metrics");
         let h = l.entry(route.to_owned()).or_default();
-        h.count += 1;
-        h.sum += secs;
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.buckets[i] += 1;
-            }
-        }
+        h.observe(&BUCKETS, secs);
     }
 
     pub fn render(&self) -> String {
@@ -114,6 +187,31 @@ impl Metrics {
             s,
             "origin_refresh_reuse_detections_total {}",
             refreshes.get("reuse_detected").copied().unwrap_or(0)
+        );
+        drop(refreshes);
+        let webhooks = self.webhooks.lock().expect("metrics");
+        for (kind, help) in WEBHOOK_COUNTERS {
+            let _ = writeln!(s, "# HELP origin_webhooks_{kind}_total {help}\n# TYPE origin_webhooks_{kind}_total counter");
+            for ((k, p), n) in webhooks.iter() {
+                if *k == kind {
+                    let _ = writeln!(s, "origin_webhooks_{kind}_total{{provider=\"{p}\"}} {n}");
+                }
+            }
+        }
+        drop(webhooks);
+        s.push_str("# HELP origin_webhook_handler_duration_seconds Time one webhook handler run took.\n# TYPE origin_webhook_handler_duration_seconds histogram\n");
+        self.webhook_handler.lock().expect("metrics").render(
+            &mut s,
+            "origin_webhook_handler_duration_seconds",
+            "",
+            &BUCKETS,
+        );
+        s.push_str("# HELP origin_webhook_processing_latency_seconds From receipt to done, queueing and retries included.\n# TYPE origin_webhook_processing_latency_seconds histogram\n");
+        self.webhook_total.lock().expect("metrics").render(
+            &mut s,
+            "origin_webhook_processing_latency_seconds",
+            "",
+            &E2E_BUCKETS,
         );
         s
     }
