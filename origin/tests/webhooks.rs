@@ -76,6 +76,8 @@ fn request(t: &TestApp, d: &Delivery) -> Request<Body> {
         envelope::WEBHOOK_TIMESTAMP,
         (t.state.clock.now_ms() / 1000).to_string(),
     ));
+    // The edge signs the request id it forwards.
+    identity.push((envelope::REQUEST_ID, "req-wh".to_owned()));
     let sig = envelope::sign(
         &t.key,
         t.state.clock.now(),
@@ -89,7 +91,6 @@ fn request(t: &TestApp, d: &Delivery) -> Request<Body> {
         b = b.header(*n, v);
     }
     b.header(envelope::SIGNATURE_HEADER, sig)
-        .header(envelope::REQUEST_ID, "req-wh")
         .body(Body::from(d.body.clone()))
         .unwrap()
 }

@@ -263,8 +263,16 @@ pub async fn set_disabled(core: &Core, user_id: &str, disabled: bool, ctx: &Ctx)
         return Err(crate::error::not_found("user_not_found"));
     }
     if disabled {
-        super::sessions::revoke_all_in(core, &mut tx, user_id, "account_disabled", ctx, None)
-            .await?;
+        super::sessions::revoke_all_in(
+            core,
+            &mut tx,
+            user_id,
+            "account_disabled",
+            ctx,
+            None,
+            super::sessions::Void::UserTokens,
+        )
+        .await?;
     }
     audit::record(
         &mut tx,

@@ -69,9 +69,10 @@ pub async fn since(
 ) -> Result<(Vec<Entry>, i64), sqlx::Error> {
     let rows = sqlx::query(
         "SELECT seq, kind, session_id, user_id, issued_before, relevant_until FROM revocations \
-         WHERE seq > $1 ORDER BY seq LIMIT $2",
+         WHERE seq > $1 AND relevant_until > $2 ORDER BY seq LIMIT $3",
     )
     .bind(cursor)
+    .bind(now)
     .bind(limit)
     .fetch_all(conn)
     .await?;
@@ -88,7 +89,9 @@ pub async fn since(
         let issued_before: i64 = r.try_get("issued_before")?;
         out.push(Entry {
             seq,
-            issued_before: (kind == "user").then_some(issued_before / 1000),
+            // Rounded up: a token minted earlier in the same second is void too (its `iat`,
+            // whole seconds, would otherwise equal `before` and pass `iat < before`).
+            issued_before: (kind == "user").then_some((issued_before + 999) / 1000),
             kind,
             session: r.try_get("session_id")?,
             user: r.try_get("user_id")?,

@@ -98,7 +98,16 @@ pub async fn create(core: &Core, user: &User, ctx: &Ctx) -> AppResult<Issued> {
     let expires_at = now + core.config.refresh_ttl_secs as i64 * 1000;
     let mut tx = core.db.begin().await?;
     if core.config.session_policy == SessionPolicy::Single {
-        revoke_all_in(core, &mut tx, &user.id, "single_session_policy", ctx, None).await?;
+        revoke_all_in(
+            core,
+            &mut tx,
+            &user.id,
+            "single_session_policy",
+            ctx,
+            None,
+            Void::SessionsOnly,
+        )
+        .await?;
     }
     sqlx::query(
         "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at, revoked_reason) \
@@ -274,7 +283,18 @@ pub async fn revoke_in(
     Ok(n == 1)
 }
 
-/// Revokes every active session of a user (except `keep`) and voids their access tokens.
+/// What else to void besides the sessions themselves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Void {
+    /// Also every access token of the user issued until now (logout everywhere, disable).
+    UserTokens,
+    /// Only the sessions' tokens, by session id: a login under the `single` policy, whose own
+    /// new token (same second) must survive.
+    SessionsOnly,
+}
+
+/// Revokes every active session of a user (except `keep`); `void` says whether every access
+/// token of the user issued until now is voided too.
 pub async fn revoke_all_in(
     core: &Core,
     tx: &mut Tx,
@@ -282,6 +302,7 @@ pub async fn revoke_all_in(
     reason: &str,
     ctx: &Ctx,
     keep: Option<&str>,
+    void: Void,
 ) -> AppResult<usize> {
     let now = core.clock.now_ms();
     let ids: Vec<String> = sqlx::query_scalar(
@@ -297,7 +318,7 @@ pub async fn revoke_all_in(
             n += 1;
         }
     }
-    if keep.is_none() {
+    if keep.is_none() && void == Void::UserTokens {
         revocations::user_tokens_void(&mut **tx, user_id, now, core.access_ttl_ms()).await?;
     }
     Ok(n)
@@ -326,7 +347,7 @@ pub async fn revoke(
 
 pub async fn revoke_all(core: &Core, user_id: &str, reason: &str, ctx: &Ctx) -> AppResult<usize> {
     let mut tx = core.db.begin().await?;
-    let n = revoke_all_in(core, &mut tx, user_id, reason, ctx, None).await?;
+    let n = revoke_all_in(core, &mut tx, user_id, reason, ctx, None, Void::UserTokens).await?;
     tx.commit().await?;
     Ok(n)
 }

@@ -22,6 +22,9 @@ pub fn is_exempt(path: &str) -> bool {
 pub struct EdgeIdentity {
     envelope: VerifiedEnvelope,
     pub request_id: Option<String>,
+    /// The token was issued by this origin (`X-Auth-Issuer` equals our `ISSUER`): only then is
+    /// its `sub` one of our accounts. The edge may trust other issuers for other routes.
+    own_issuer: bool,
 }
 
 impl EdgeIdentity {
@@ -100,15 +103,16 @@ pub async fn require_envelope(
     };
     match verified {
         Ok(env) => {
-            let request_id = req
-                .headers()
+            // The request id is part of what the edge signed.
+            let request_id = env
                 .get(envelope::REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
                 .filter(|v| v.len() <= 128)
                 .map(str::to_owned);
+            let own_issuer = env.get(envelope::ISSUER) == Some(state.config.issuer.as_str());
             req.extensions_mut().insert(EdgeIdentity {
                 envelope: env,
                 request_id,
+                own_issuer,
             });
             next.run(req).await
         }
@@ -155,6 +159,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
         let identity = EdgeIdentity::from_request_parts(parts, s).await?;
         let user_id = identity
             .user()
+            .filter(|_| identity.own_issuer)
             .ok_or_else(|| {
                 AppError::from(Problem::new(
                     StatusCode::UNAUTHORIZED,
