@@ -145,7 +145,10 @@ class System:
         origin_env = dict(os.environ, ORIGIN_ADDR=f"127.0.0.1:{ORIGIN_PORT}", DATA_DIR=str(tmp / "origin-data"),
                           ENVELOPE_SECRET=self.envelope_secret, KEY_ENCRYPTION_KEY=secrets.token_hex(32),
                           ISSUER=ORIGIN, AUDIENCE=AUD, LOG="info", COOKIE_SECURE="false",
-                          WEBHOOK_TEST_HANDLERS="1")
+                          # Test handlers and short retry/lease timings for the webhook tests.
+                          WEBHOOK_TEST_HANDLERS="1", WEBHOOK_BACKOFF_BASE_MS="200",
+                          WEBHOOK_BACKOFF_MAX_MS="1000", WEBHOOK_LEASE_SECS="4", WEBHOOK_POLL_MS="100",
+                          WEBHOOK_MAX_ATTEMPTS="4")
         self.origin_env = origin_env
         self.origin = subprocess.Popen([str(ROOT / "target/release/edge-auth-origin"), "serve"], env=origin_env,
                                        stdout=self.origin_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -182,6 +185,17 @@ class System:
                           "WEBHOOK_STANDARD": {"provider": "standard", "secrets": [w["standard"]]}}
         self.edge = start_edge(tmp, self.edge_vars, EDGE_PORT, "edge")
         self.edge_log = tmp / "edge.log"
+
+    def restart_origin(self, kill: bool = False):
+        """Stops the origin (SIGKILL: no chance to finish anything) and starts it again on the same data."""
+        if kill:
+            os.killpg(self.origin.pid, signal.SIGKILL)
+            self.origin.wait(10)
+        else:
+            stop(self.origin)
+        self.origin = subprocess.Popen([str(ROOT / "target/release/edge-auth-origin"), "serve"], env=self.origin_env,
+                                       stdout=self.origin_log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+        wait_http(f"{ORIGIN}/healthz", self.origin, self.origin_log)
 
     def origin_cli(self, *args: str, input: str | None = None) -> str:
         out = subprocess.run([str(ROOT / "target/release/edge-auth-origin"), *args], env=self.origin_env,
