@@ -180,3 +180,17 @@ def test_an_invalid_configuration_answers_500_config_invalid(system):
     finally:
         if proc:
             stop(proc)
+
+
+def test_ambiguous_paths_are_refused_before_routing(system):
+    token = system.token(permissions=["profile:read"])
+    for path in ["/admin%2Froles", "/auth//logout", "/api/%2e%2e/admin/audit"]:
+        r = requests.get(f"{EDGE}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert (r.status_code, error_of(r)) == (400, "path_invalid"), path
+
+
+def test_operator_endpoints_need_their_permission(system):
+    r = requests.get(f"{EDGE}/metrics", headers={"Authorization": f"Bearer {system.token(permissions=['profile:read'])}"}, timeout=10)
+    assert (r.status_code, error_of(r)) == (403, "insufficient_permissions")
+    r = requests.get(f"{EDGE}/metrics", headers={"Authorization": f"Bearer {system.token(permissions=['metrics:read'])}"}, timeout=10)
+    assert r.status_code == 200 and "origin_" in r.text
