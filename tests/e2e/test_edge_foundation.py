@@ -184,7 +184,8 @@ def test_an_invalid_configuration_answers_500_config_invalid(system):
 
 def test_ambiguous_paths_are_refused_before_routing(system):
     token = system.token(permissions=["profile:read"])
-    for path in ["/admin%2Froles", "/auth//logout", "/api/%2e%2e/admin/audit"]:
+    # (A literal `%2e%2e` segment is resolved by the URL parser itself: /api/%2e%2e/admin → /admin.)
+    for path in ["/admin%2Froles", "/auth//logout", "/api/me%5C..%5Cadmin"]:
         r = requests.get(f"{EDGE}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert (r.status_code, error_of(r)) == (400, "path_invalid"), path
 
