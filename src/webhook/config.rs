@@ -136,6 +136,9 @@ pub struct WebhookConfig {
     pub tolerance_secs: u64,
     /// Largest body accepted (default 1 MiB); checked on `Content-Length` before reading.
     pub max_body_bytes: u64,
+    /// Answer repeats inside the window at the edge (default on). Off, every verified delivery is
+    /// forwarded and the origin's unique (provider, event id) store alone dedupes them.
+    pub replay_window: bool,
 }
 
 impl WebhookConfig {
@@ -146,6 +149,7 @@ impl WebhookConfig {
             secrets,
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            replay_window: true,
         }
     }
 
@@ -168,11 +172,11 @@ impl WebhookConfig {
         for k in obj.keys() {
             if !matches!(
                 k.as_str(),
-                "provider" | "secrets" | "tolerance_secs" | "max_body_bytes"
+                "provider" | "secrets" | "tolerance_secs" | "max_body_bytes" | "replay_window"
             ) {
                 return Err(WebhookConfigError::new(
                     k.as_str(),
-                    "is not a known field (provider, secrets, tolerance_secs, max_body_bytes)",
+                    "is not a known field (provider, secrets, tolerance_secs, max_body_bytes, replay_window)",
                 ));
             }
         }
@@ -227,11 +231,17 @@ impl WebhookConfig {
                 format!("is {max_body_bytes}, must be 1 to {MAX_MAX_BODY_BYTES}"),
             ));
         }
+        let replay_window = match obj.get("replay_window") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(WebhookConfigError::new("replay_window", "must be true or false")),
+        };
         Ok(WebhookConfig {
             provider,
             secrets,
             tolerance_secs,
             max_body_bytes,
+            replay_window,
         })
     }
 }
