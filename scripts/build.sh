@@ -2,15 +2,16 @@
 # Builds the origin (native, release) and the Worker (wasm32, release) into build/.
 source "$(dirname "$0")/lib.sh"
 
-export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
-[ -x node_modules/@esbuild/linux-x64/bin/esbuild ] && export ESBUILD_BIN="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
-
 step "build: origin (native, release)"
-cargo build --release -p edge-auth-origin 2>&1 | grep -vE '^\s+(Compiling|Fresh|Checking)' || true
-[ -x target/release/edge-auth-origin ] || die "origin build failed"
+cargo build --release --quiet -p edge-auth-origin || die "origin build failed (errors above)"
 
 step "build: edge Worker (wasm32, release)"
-worker-build --release 2>&1 | grep -vE '^\s+(Compiling|Fresh)' | tail -n 5
+# The same build wrangler runs ([build] in wrangler.toml), so `wrangler dev` finds it up to date.
+mkdir -p target
+if ! bash scripts/build-worker.sh > target/build-worker.log 2>&1; then
+  tail -n 40 target/build-worker.log
+  die "worker build failed (full log: target/build-worker.log)"
+fi
 wasm=build/index_bg.wasm
 [ -f "$wasm" ] || wasm="$(ls build/*.wasm build/worker/*.wasm 2>/dev/null | head -1)"
 [ -n "$wasm" ] && [ -f "$wasm" ] || die "worker build produced no wasm"
