@@ -170,7 +170,11 @@ class System:
             {"issuer": "https://idp.test", "audiences": [AUD, "other"], "jwks_url": f"{JWKS}/jwks.json"},
             {"issuer": "https://down.test", "audiences": [AUD], "jwks_url": f"{JWKS}/never/jwks.json"},
             {"issuer": "https://hs.test", "audiences": [AUD], "jwks_secret": "TEST_HS_JWKS"},
+            # The published RFC 7515 vectors (issuer "joe"), to run them through the Worker's verifiers.
+            {"issuer": "joe", "audiences": [AUD], "jwks_secret": "RFC_JWKS"},
         ]
+        self.rfc_vectors = [json.loads((ROOT / "tests/vectors/jwt" / f).read_text())
+                            for f in ("rfc7515_a1_hs256.json", "rfc7515_a2_rs256.json", "rfc7515_a3_es256.json")]
         self.webhook_secrets = {
             "stripe": "whsec_" + secrets.token_hex(24), "stripe_old": "whsec_" + secrets.token_hex(24),
             "github": secrets.token_hex(24),
@@ -179,6 +183,7 @@ class System:
         w = self.webhook_secrets
         self.edge_vars = {"ORIGIN_URL": ORIGIN, "ENVELOPE_SECRET": self.envelope_secret, "ISSUERS": issuers,
                           "ROUTES": routes, "TEST_HS_JWKS": {"keys": [self.hs.jwk]},
+                          "RFC_JWKS": {"keys": [v["jwk"] if isinstance(v["jwk"], dict) else json.loads(v["jwk"]) for v in self.rfc_vectors]},
                           "JWKS_MIN_TTL_SECONDS": "1", "RATE_LIMITS": rate_limits, "REVOCATION_POLL_SECONDS": "1",
                           "WEBHOOK_STRIPE": {"provider": "stripe", "secrets": [w["stripe"], w["stripe_old"]]},
                           "WEBHOOK_GITHUB": {"provider": "github", "secrets": [w["github"]]},

@@ -195,3 +195,17 @@ def test_operator_endpoints_need_their_permission(system):
     assert (r.status_code, error_of(r)) == (403, "insufficient_permissions")
     r = requests.get(f"{EDGE}/metrics", headers={"Authorization": f"Bearer {system.token(permissions=['metrics:read'])}"}, timeout=10)
     assert r.status_code == 200 and "origin_" in r.text
+
+
+def test_the_published_rfc7515_vectors_verify_through_the_workers_verifiers(system):
+    """A.1 (HS256, Rust) and A.2/A.3 (RS256/ES256, WebCrypto in workerd): the signature step passes,
+    so the refusal comes from the claims (the tokens expired in 2011 and carry no aud); one flipped
+    signature bit makes it a signature failure instead."""
+    for v in system.rfc_vectors:
+        r = me(v["token"])
+        assert r.status_code == 401
+        assert error_of(r) in ("token_expired", "token_audience_invalid"), (v["alg"], r.text)
+        head, payload, sig = v["token"].split(".")
+        flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+        r = me(f"{head}.{payload}.{flipped}")
+        assert error_of(r) == "token_signature_invalid", (v["alg"], r.text)
