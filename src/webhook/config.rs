@@ -234,7 +234,12 @@ impl WebhookConfig {
         let replay_window = match obj.get("replay_window") {
             None => true,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(WebhookConfigError::new("replay_window", "must be true or false")),
+            Some(_) => {
+                return Err(WebhookConfigError::new(
+                    "replay_window",
+                    "must be true or false",
+                ))
+            }
         };
         Ok(WebhookConfig {
             provider,

@@ -393,7 +393,8 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
     if !matches!(sent, Err(forward::OriginError::Build(_))) {
         edge_state::breaker_report(&cfg, UnixMillis(js_sys::Date::now() as u64), ok);
     }
-    if let (Some(b), Identity::Webhook(v), false) = (&webhook_body, &identity, ok) {
+    let delivered = matches!(&sent, Ok(r) if r.status() < 500);
+    if let (Some(b), Identity::Webhook(v), false) = (&webhook_body, &identity, delivered) {
         // The origin did not take it: let the sender's retry through.
         webhook::forget(&b.id, &cfg.webhooks[&b.id], v);
     }
