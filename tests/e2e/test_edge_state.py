@@ -56,6 +56,10 @@ class FlakyOrigin:
                 status = 200 if outer.mode == "ok" else 500
                 body = json.dumps({"user": self.headers.get("x-auth-user")}).encode()
                 self.send_response(status)
+                # Never pooled: a reused socket this stub closed earlier would fail for reasons
+                # that are the test double's, not the origin's.
+                self.send_header("connection", "close")
+                self.close_connection = True
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
