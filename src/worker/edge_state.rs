@@ -119,7 +119,20 @@ pub(crate) async fn rate_limit(
                 });
                 limits.outcomes.push((r.id.clone(), r.quota, outcome));
             }
-            Backend::Binding { .. } => local.push((r.id.clone(), key, r.quota)),
+            Backend::Binding { name } => match binding_check(env, name, &key).await {
+                // The binding only answers yes/no: an admitted request adds no RateLimit header
+                // (its remaining count is unknown); a refusal waits out the binding's window.
+                Ok(true) => {}
+                Ok(false) => limits.outcomes.push((
+                    r.id.clone(),
+                    r.quota,
+                    Outcome::Limited { retry_after_ms: r.quota.period_ms, reset_after_ms: r.quota.period_ms },
+                )),
+                Err(e) => {
+                    worker::console_error!("{}", serde_json::json!({"event": "rate_limit_binding_unavailable", "rule": r.id, "binding": name, "detail": e.to_string()}));
+                    local.push((r.id.clone(), key, r.quota));
+                }
+            },
         }
     }
     if !local.is_empty() {
@@ -138,6 +151,11 @@ pub(crate) async fn rate_limit(
         }),
         _ => Ok(()),
     }
+}
+
+/// The Workers Rate Limiting binding (`[[ratelimits]]` in wrangler.toml): `Ok(true)` = admitted.
+async fn binding_check(env: &worker::Env, name: &str, key: &RateKey) -> Result<bool, worker::Error> {
+    Ok(env.rate_limiter(name)?.limit(key.to_hex()).await?.success)
 }
 
 // ---------------------------------------------------------------- decision cache

@@ -154,10 +154,13 @@ class System:
                                        stdout=self.origin_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         wait_http(f"{ORIGIN}/healthz", self.origin, self.origin_log)
         # The shipped routes, plus one route with a small limit for the rate-limit test.
-        routes = [{"id": "limited", "path": "/api/limited", "access": "authenticated", "rate_limits": ["limited_route"]}]
+        routes = [{"id": "limited", "path": "/api/limited", "access": "authenticated", "rate_limits": ["limited_route"]},
+                  {"id": "bound", "path": "/api/bound", "access": "authenticated", "rate_limits": ["binding_route"]}]
         routes += json.loads(_toml_string("ROUTES"))
         rate_limits = [
             {"id": "limited_route", "key": ["route"], "limit": 10, "period_secs": 60, "backend": "durable"},
+            # Matches the RL_API binding declared in wrangler.toml.
+            {"id": "binding_route", "key": ["route"], "limit": 600, "period_secs": 60, "backend": "binding", "binding": "RL_API"},
             # Generous versions of the shipped defaults: every test client shares one IP locally.
             {"id": "login_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
             {"id": "signup_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},

@@ -128,3 +128,21 @@ def test_a_cached_decision_still_honours_route_permissions(system):
     r = requests.get(f"{EDGE}/api/me", headers=h, timeout=10)
     assert 'cache hit' in r.headers["server-timing"]
     assert requests.get(f"{EDGE}/admin/audit", headers=h, timeout=10).status_code == 403
+
+
+def test_a_binding_rule_is_enforced_by_the_workers_rate_limiting_binding(system):
+    """RL_API (wrangler.toml): 600 per 60 s. The 601st request inside the window is refused."""
+    token = system.token(sub="binding")
+
+    def call(_):
+        return requests.get(f"{EDGE}/api/bound", headers={"Authorization": f"Bearer {token}"}, timeout=20).status_code
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(call, range(640)))
+    assert statuses.count(429) >= 40 - 5, f"{statuses.count(429)} refused of 640"
+    assert statuses.count(429) <= 640 - 590, "the binding admits about its limit"
+    r = requests.get(f"{EDGE}/api/bound", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert (r.status_code, r.json()["error"]) == (429, "rate_limited")
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    log = (system.tmp / "edge.log").read_text()
+    assert "rate_limit_binding_unavailable" not in log, "the binding answered, not the local fallback"
