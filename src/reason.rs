@@ -13,6 +13,7 @@ pub enum Reason {
     Internal,
     // --- request shape (downstream) ---
     PathInvalid,
+    BodyTooLarge,
     // --- bearer tokens (downstream) ---
     TokenMissing,
     TokenMalformed,
@@ -63,6 +64,7 @@ impl Reason {
         Reason::ConfigInvalid,
         Reason::Internal,
         Reason::PathInvalid,
+        Reason::BodyTooLarge,
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -96,6 +98,7 @@ impl Reason {
             Reason::ConfigInvalid => "config_invalid",
             Reason::Internal => "internal_error",
             Reason::PathInvalid => "path_invalid",
+            Reason::BodyTooLarge => "body_too_large",
             Reason::TokenMissing => "token_missing",
             Reason::TokenMalformed => "token_malformed",
             Reason::TokenTooLarge => "token_too_large",
@@ -144,6 +147,7 @@ impl Reason {
             Reason::PathInvalid => {
                 "the path has empty segments, dot segments, backslashes or encoded slashes"
             }
+            Reason::BodyTooLarge => "the request body is larger than the edge reads on this route",
             Reason::TokenMissing => "no bearer token or session cookie was presented",
             Reason::TokenMalformed => "the token is not a well-formed compact JWS",
             Reason::TokenTooLarge => "the token exceeds the size limit",

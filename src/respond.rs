@@ -55,7 +55,7 @@ pub fn status_of(reason: Reason) -> u16 {
         | TokenRevoked => 401,
         WebhookSignatureMissing | WebhookSignatureInvalid | WebhookTimestampOutOfTolerance => 401,
         WebhookHeaderMalformed | PathInvalid => 400,
-        WebhookBodyTooLarge => 413,
+        WebhookBodyTooLarge | BodyTooLarge => 413,
         InsufficientPermissions | EdgeSignatureInvalid => 403,
         RateLimited => 429,
         JwksUnavailable | OriginUnavailable | RevocationsUnavailable => 503,

@@ -358,3 +358,46 @@ fn the_default_rules_are_valid_and_strict_on_login() {
     let login = rules.iter().find(|r| r.id == "login_ip").unwrap();
     assert!(login.quota.limit <= 10 && login.backend == Backend::Durable);
 }
+
+#[test]
+fn account_keys_count_the_targeted_account_whatever_its_spelling() {
+    use edge_auth::ratelimit::{account_of_body, KeyInput, KeyParts, MissingKeyPart, RateKey};
+    let key = |a: &str| {
+        RateKey::build(
+            "login_account",
+            KeyParts::ACCOUNT,
+            &KeyInput::new().account(a),
+        )
+        .unwrap()
+    };
+    assert_eq!(key("Alice@Example.com"), key(" alice@example.com "));
+    assert_ne!(key("alice@example.com"), key("bob@example.com"));
+    assert_eq!(
+        RateKey::build(
+            "login_account",
+            KeyParts::ACCOUNT,
+            &KeyInput::new().ip("203.0.113.9")
+        ),
+        Err(MissingKeyPart("target account"))
+    );
+    assert_eq!(
+        account_of_body(br#"{"email":"Alice@Example.com","password":"x"}"#),
+        "Alice@Example.com"
+    );
+    // Malformed bodies all land in one bucket rather than escaping the rule.
+    assert_eq!(account_of_body(b"not json"), "");
+    assert_eq!(account_of_body(br#"{"email":42}"#), "");
+    assert_eq!(account_of_body(br#"{"password":"x"}"#), "");
+}
+
+#[test]
+fn rules_may_count_by_account() {
+    let rules = edge_auth::ratelimit::parse_rules(
+        r#"[{"id":"login_account","key":["account","ip"],"limit":5,"period_secs":60,"backend":"durable"}]"#,
+    )
+    .unwrap();
+    assert!(rules[0].key.account && rules[0].key.ip && !rules[0].key.user);
+    assert!(edge_auth::ratelimit::default_rules()
+        .iter()
+        .any(|r| r.id == "login_account" && r.key == edge_auth::ratelimit::KeyParts::ACCOUNT));
+}

@@ -1,4 +1,4 @@
-//! What a rule counts by: client IP, verified user, route, or a combination, hashed into a
+//! What a rule counts by: client IP, verified user, route, the targeted account, or a combination, hashed into a
 //! fixed-size [`RateKey`] so a table entry costs the same whatever the input length.
 
 use core::fmt;
@@ -17,6 +17,9 @@ pub struct KeyParts {
     pub user: bool,
     /// The matched route rule's id.
     pub route: bool,
+    /// The account a log-in (or sign-up, refresh) targets: the JSON body's `email`, trimmed and
+    /// lower-cased. Counting by it slows password guessing spread over many IPs.
+    pub account: bool,
 }
 
 impl KeyParts {
@@ -24,16 +27,25 @@ impl KeyParts {
         ip: true,
         user: false,
         route: false,
+        account: false,
     };
     pub const USER: KeyParts = KeyParts {
         ip: false,
         user: true,
         route: false,
+        account: false,
     };
     pub const ROUTE: KeyParts = KeyParts {
         ip: false,
         user: false,
         route: true,
+        account: false,
+    };
+    pub const ACCOUNT: KeyParts = KeyParts {
+        ip: false,
+        user: false,
+        route: false,
+        account: true,
     };
 
     pub const fn and(self, other: KeyParts) -> KeyParts {
@@ -41,11 +53,12 @@ impl KeyParts {
             ip: self.ip || other.ip,
             user: self.user || other.user,
             route: self.route || other.route,
+            account: self.account || other.account,
         }
     }
 
     pub const fn is_empty(&self) -> bool {
-        !(self.ip || self.user || self.route)
+        !(self.ip || self.user || self.route || self.account)
     }
 
     /// Config names of the set parts, in canonical order.
@@ -60,6 +73,9 @@ impl KeyParts {
         if self.route {
             v.push("route");
         }
+        if self.account {
+            v.push("account");
+        }
         v
     }
 }
@@ -71,6 +87,7 @@ pub struct KeyInput<'a> {
     ip: Option<&'a str>,
     user: Option<&'a str>,
     route: Option<&'a str>,
+    account: Option<&'a str>,
 }
 
 impl<'a> KeyInput<'a> {
@@ -89,6 +106,25 @@ impl<'a> KeyInput<'a> {
         self.user = Some(claims.subject());
         self
     }
+    /// The targeted account as the client sent it (see [`account_of_body`]); normalised when hashed.
+    pub fn account(mut self, account: &'a str) -> Self {
+        self.account = Some(account);
+        self
+    }
+}
+
+/// The account a JSON body targets: its `email` member. A body without one (not JSON, no
+/// `email`, not a string) targets the empty account, so malformed requests share one bucket
+/// instead of escaping the rule.
+pub fn account_of_body(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        email: Option<String>,
+    }
+    serde_json::from_slice::<Body>(body)
+        .ok()
+        .and_then(|b| b.email)
+        .unwrap_or_default()
 }
 
 /// A rule needs a fact the request does not have (e.g. a user-keyed rule on an anonymous request:
@@ -141,6 +177,10 @@ impl RateKey {
                 b'p',
                 input.route.ok_or(MissingKeyPart("route id"))?.as_bytes(),
             );
+        }
+        if parts.account {
+            let account = input.account.ok_or(MissingKeyPart("target account"))?;
+            field(b'a', account.trim().to_lowercase().as_bytes());
         }
         let digest = h.finalize();
         let mut k = [0u8; 16];

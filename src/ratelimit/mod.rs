@@ -26,6 +26,6 @@ mod rule;
 
 pub use gcra::{check, Outcome, Quota, QuotaError};
 pub use headers::{combine, rate_limit_headers, retry_after_secs, Combined, RuleOutcome};
-pub use key::{KeyInput, KeyParts, MissingKeyPart, RateKey};
+pub use key::{account_of_body, KeyInput, KeyParts, MissingKeyPart, RateKey};
 pub use local::{LimiterStats, LocalLimiter};
 pub use rule::{default_rules, parse_rules, Backend, RateRule, RuleConfigError};

@@ -131,17 +131,23 @@ impl RateRule {
             .get("key")
             .ok_or_else(|| err(f("key"), "is required"))?
             .as_array()
-            .ok_or_else(|| err(f("key"), "must be an array of \"ip\", \"user\", \"route\""))?;
+            .ok_or_else(|| {
+                err(
+                    f("key"),
+                    "must be an array of \"ip\", \"user\", \"route\", \"account\"",
+                )
+            })?;
         let mut key = KeyParts::default();
         for (j, p) in parts.iter().enumerate() {
             match p.as_str() {
                 Some("ip") => key.ip = true,
                 Some("user") => key.user = true,
                 Some("route") => key.route = true,
+                Some("account") => key.account = true,
                 _ => {
                     return Err(err(
                         format!("{path}.key[{j}]"),
-                        "must be \"ip\", \"user\" or \"route\"",
+                        "must be \"ip\", \"user\", \"route\" or \"account\"",
                     ))
                 }
             }
@@ -253,6 +259,7 @@ pub fn default_rules() -> Vec<RateRule> {
     };
     vec![
         rule("login_ip", KeyParts::IP, 10, 60, Backend::Durable),
+        rule("login_account", KeyParts::ACCOUNT, 5, 60, Backend::Durable),
         rule("signup_ip", KeyParts::IP, 5, 600, Backend::Durable),
         rule("refresh_ip", KeyParts::IP, 30, 60, Backend::Durable),
         rule("api_user", KeyParts::USER, 600, 60, Backend::Local),

@@ -90,12 +90,16 @@ pub(crate) async fn rate_limit(
     phase: Phase,
     ip: &str,
     user: Option<&VerifiedClaims>,
+    account: Option<&str>,
     now: UnixMillis,
     limits: &mut Limits,
 ) -> Result<(), Denial> {
     let mut input = KeyInput::new().ip(ip).route(&rule.id);
     if let Some(c) = user {
         input = input.verified_user(c);
+    }
+    if let Some(a) = account {
+        input = input.account(a);
     }
     let mut local: Vec<(String, RateKey, ratelimit::Quota)> = Vec::new();
     for id in &rule.rate_limits {
@@ -126,10 +130,16 @@ pub(crate) async fn rate_limit(
                 Ok(false) => limits.outcomes.push((
                     r.id.clone(),
                     r.quota,
-                    Outcome::Limited { retry_after_ms: r.quota.period_ms, reset_after_ms: r.quota.period_ms },
+                    Outcome::Limited {
+                        retry_after_ms: r.quota.period_ms,
+                        reset_after_ms: r.quota.period_ms,
+                    },
                 )),
                 Err(e) => {
-                    worker::console_error!("{}", serde_json::json!({"event": "rate_limit_binding_unavailable", "rule": r.id, "binding": name, "detail": e.to_string()}));
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({"event": "rate_limit_binding_unavailable", "rule": r.id, "binding": name, "detail": e.to_string()})
+                    );
                     local.push((r.id.clone(), key, r.quota));
                 }
             },
@@ -154,7 +164,11 @@ pub(crate) async fn rate_limit(
 }
 
 /// The Workers Rate Limiting binding (`[[ratelimits]]` in wrangler.toml): `Ok(true)` = admitted.
-async fn binding_check(env: &worker::Env, name: &str, key: &RateKey) -> Result<bool, worker::Error> {
+async fn binding_check(
+    env: &worker::Env,
+    name: &str,
+    key: &RateKey,
+) -> Result<bool, worker::Error> {
     Ok(env.rate_limiter(name)?.limit(key.to_hex()).await?.success)
 }
 

@@ -185,11 +185,15 @@ async fn validate_token(
     claims.map_err(|e| e.reason().into())
 }
 
-/// A verified webhook's raw body, read once and forwarded as-is.
-struct WebhookBody {
-    id: String,
+/// A body the edge had to read (a webhook's, or a log-in counted by account): forwarded as-is.
+struct ReadBody {
     bytes: Vec<u8>,
+    /// The webhook config id, for a verified delivery.
+    webhook: Option<String>,
 }
+
+/// Largest body read on routes whose rate limits count by the targeted account.
+const ACCOUNT_BODY_LIMIT: u64 = 64 * 1024;
 
 /// Everything between routing and forwarding. `Ok(None)`: answered already (a duplicate delivery).
 #[allow(clippy::too_many_arguments)]
@@ -204,11 +208,42 @@ async fn decide(
     now: UnixMillis,
     limits: &mut Limits,
     trace: &mut Trace<'_>,
-) -> Result<Option<(Identity, Option<WebhookBody>)>, Denial> {
-    edge_state::rate_limit(cfg, env, rule, Phase::BeforeAuth, ip, None, now, limits).await?;
+) -> Result<Option<(Identity, Option<ReadBody>)>, Denial> {
+    // Rules counting by the targeted account need the body (read once, capped, forwarded as-is).
+    let counts_accounts = rule
+        .rate_limits
+        .iter()
+        .any(|id| cfg.rate_rules.iter().any(|r| &r.id == id && r.key.account));
+    let mut body = None;
+    let mut account = None;
+    if counts_accounts {
+        let declared = header(headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let bytes =
+            webhook::read_capped(req, declared, ACCOUNT_BODY_LIMIT, Reason::BodyTooLarge).await?;
+        account = Some(crate::ratelimit::account_of_body(&bytes));
+        body = Some(bytes);
+    }
+    edge_state::rate_limit(
+        cfg,
+        env,
+        rule,
+        Phase::BeforeAuth,
+        ip,
+        None,
+        account.as_deref(),
+        now,
+        limits,
+    )
+    .await?;
     let auth_start = js_sys::Date::now();
     let (identity, body) = match &rule.access {
-        Access::Public => (Identity::Anonymous, None),
+        Access::Public => (
+            Identity::Anonymous,
+            body.map(|bytes| ReadBody {
+                bytes,
+                webhook: None,
+            }),
+        ),
         Access::Authenticated | Access::Permissions(_) => {
             let claims = authenticate_token(cfg, headers, now, ctx, trace).await;
             trace.auth_ms = js_sys::Date::now() - auth_start;
@@ -222,11 +257,18 @@ async fn decide(
                 Phase::AfterAuth,
                 ip,
                 Some(&claims),
+                account.as_deref(),
                 now,
                 limits,
             )
             .await?;
-            (Identity::User(claims), None)
+            (
+                Identity::User(claims),
+                body.map(|bytes| ReadBody {
+                    bytes,
+                    webhook: None,
+                }),
+            )
         }
         Access::Webhook(id) => {
             let wh = cfg.webhooks.get(id).ok_or(Reason::ConfigInvalid)?;
@@ -236,9 +278,9 @@ async fn decide(
                 webhook::Delivery::Duplicate => return Ok(None),
                 webhook::Delivery::Fresh(v, bytes) => (
                     Identity::Webhook(v),
-                    Some(WebhookBody {
-                        id: id.clone(),
+                    Some(ReadBody {
                         bytes,
+                        webhook: Some(id.clone()),
                     }),
                 ),
             }
@@ -319,7 +361,7 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         Some(d) => edge_state::breaker_admit(&cfg, now).map(|()| Some(d)),
         None => Ok(None),
     });
-    let (identity, webhook_body) = match decided {
+    let (identity, read_body) = match decided {
         Ok(Some(d)) => d,
         Ok(None) => {
             let spec = respond::duplicate_delivery(&request_id);
@@ -379,7 +421,7 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         client_ip: client_ip.as_deref(),
         proto,
         now,
-        body: webhook_body.as_ref().map(|b| b.bytes.as_slice()),
+        body: read_body.as_ref().map(|b| b.bytes.as_slice()),
     };
     let origin_start = js_sys::Date::now();
     let sent = fwd.send().await;
@@ -394,9 +436,13 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         edge_state::breaker_report(&cfg, UnixMillis(js_sys::Date::now() as u64), ok);
     }
     let delivered = matches!(&sent, Ok(r) if r.status() < 500);
-    if let (Some(b), Identity::Webhook(v), false) = (&webhook_body, &identity, delivered) {
+    if let (Some(id), Identity::Webhook(v), false) = (
+        read_body.as_ref().and_then(|b| b.webhook.as_ref()),
+        &identity,
+        delivered,
+    ) {
         // The origin did not take it: let the sender's retry through.
-        webhook::forget(&b.id, &cfg.webhooks[&b.id], v);
+        webhook::forget(id, &cfg.webhooks[id], v);
     }
     match sent {
         Ok(resp) => {

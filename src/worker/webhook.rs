@@ -34,9 +34,17 @@ fn js_err(e: JsValue) -> Denial {
     Reason::Internal.into()
 }
 
-/// Reads the body, refusing (and cancelling) as soon as it exceeds `max` bytes.
-async fn read_capped(req: &Request, declared: Option<u64>, max: u64) -> Result<Vec<u8>, Denial> {
-    let too_large = || Denial::from(Reason::WebhookBodyTooLarge);
+/// Reads the body, refusing with `too_large` (and cancelling) as soon as it exceeds `max` bytes.
+pub(crate) async fn read_capped(
+    req: &Request,
+    declared: Option<u64>,
+    max: u64,
+    too_large: Reason,
+) -> Result<Vec<u8>, Denial> {
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large.into());
+    }
+    let too_large = || Denial::from(too_large);
     if declared.is_some() {
         // Length known and already checked: one crossing for the whole body.
         let buf = JsFuture::from(req.array_buffer().map_err(js_err)?)
@@ -103,7 +111,13 @@ pub(crate) async fn receive(
             wh.insert(name, &v);
         }
     }
-    let body = read_capped(req, declared, cfg.max_body_bytes).await?;
+    let body = read_capped(
+        req,
+        declared,
+        cfg.max_body_bytes,
+        Reason::WebhookBodyTooLarge,
+    )
+    .await?;
     let verified = match webhook::prepare(cfg, &wh, &body, now).map_err(reason)? {
         Prepared::Verified(v) => v,
         Prepared::NeedsEd25519(pending) => {

@@ -163,6 +163,7 @@ class System:
             {"id": "binding_route", "key": ["route"], "limit": 600, "period_secs": 60, "backend": "binding", "binding": "RL_API"},
             # Generous versions of the shipped defaults: every test client shares one IP locally.
             {"id": "login_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
+            {"id": "login_account", "key": ["account"], "limit": 5, "period_secs": 60, "backend": "durable"},
             {"id": "signup_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
             {"id": "refresh_ip", "key": ["ip"], "limit": 1000, "period_secs": 60, "backend": "durable"},
             {"id": "api_user", "key": ["user"], "limit": 6000, "period_secs": 60, "backend": "local"},

@@ -146,3 +146,19 @@ def test_a_binding_rule_is_enforced_by_the_workers_rate_limiting_binding(system)
     assert 1 <= int(r.headers["retry-after"]) <= 60
     log = (system.tmp / "edge.log").read_text()
     assert "rate_limit_binding_unavailable" not in log, "the binding answered, not the local fallback"
+
+
+def test_login_attempts_are_limited_per_targeted_account(system):
+    """login_account (5 per minute here): guesses against one account stop at the edge, whatever the
+    spelling of the email, while another account can still log in."""
+    victim = f"victim-{int(time.time() * 1000)}@example.com"
+    answers = []
+    for i in range(6):
+        email = victim if i % 2 else victim.upper()
+        r = requests.post(f"{EDGE}/auth/login", json={"email": email, "password": f"guess number {i}"}, timeout=10)
+        answers.append((r.status_code, r.json()["error"]))
+    assert answers[:5] == [(401, "invalid_credentials")] * 5, answers
+    # Refused by the edge (not the origin's own throttle, which says login_throttled).
+    assert answers[5] == (429, "rate_limited"), answers
+    r = requests.post(f"{EDGE}/auth/login", json={"email": "someone-else@example.com", "password": "another guess"}, timeout=10)
+    assert r.status_code == 401 and r.json()["error"] == "invalid_credentials"
