@@ -226,13 +226,12 @@ pub(crate) fn check_revoked(
     if revoked {
         return Err(Reason::TokenRevoked.into());
     }
-    if stale_ms > cfg.revocation_max_staleness_secs * 1000 {
-        if rule.failure == crate::policy::FailurePolicy::Strict {
-            return Err(Denial {
-                reason: Reason::RevocationsUnavailable,
-                retry_after_secs: Some(cfg.revocation_poll_secs),
-            });
-        }
+    let stale = stale_ms > cfg.revocation_max_staleness_secs * 1000;
+    if stale && rule.failure == crate::policy::FailurePolicy::Strict {
+        return Err(Denial {
+            reason: Reason::RevocationsUnavailable,
+            retry_after_secs: Some(cfg.revocation_poll_secs),
+        });
     }
     Ok(())
 }

@@ -319,7 +319,7 @@ pub async fn revoke_all_in(
         }
     }
     if keep.is_none() && void == Void::UserTokens {
-        revocations::user_tokens_void(&mut **tx, user_id, now, core.access_ttl_ms()).await?;
+        revocations::user_tokens_void(tx, user_id, now, core.access_ttl_ms()).await?;
     }
     Ok(n)
 }
