@@ -311,14 +311,17 @@ impl EdgeConfig {
         };
         for rule in routes.rules() {
             for id in &rule.rate_limits {
-                if !rate_rules.iter().any(|r| &r.id == id) {
-                    l.fail(
+                match rate_rules.iter().find(|r| &r.id == id) {
+                    None => l.fail(
                         "ROUTES",
-                        format!(
-                            "rule {:?} names rate limit {id:?}, which RATE_LIMITS does not define",
-                            rule.id
-                        ),
-                    );
+                        format!("rule {:?} names rate limit {id:?}, which RATE_LIMITS does not define", rule.id),
+                    ),
+                    // Counting by account reads the body; a webhook's must reach its verifier untouched.
+                    Some(r) if r.key.account && matches!(rule.access, Access::Webhook(_)) => l.fail(
+                        "ROUTES",
+                        format!("rule {:?} is a webhook route: rate limit {id:?} cannot count by account there", rule.id),
+                    ),
+                    Some(_) => {}
                 }
             }
         }
@@ -548,6 +551,23 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.0.len(), 1, "{e}");
         assert!(e.to_string().contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn webhook_routes_cannot_count_by_account() {
+        let routes = r#"[{"id":"wh","path":"/webhooks/stripe","access":{"webhook":"stripe"},"rate_limits":["login_account"]}]"#;
+        let e = load(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+            ("ROUTES", routes),
+            (
+                "WEBHOOK_STRIPE",
+                r#"{"provider":"stripe","secrets":["whsec_0123456789abcdef0123"]}"#,
+            ),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("cannot count by account"), "{e}");
     }
 
     #[test]

@@ -24,8 +24,7 @@ export function forward(req, url, drop, setNames, setValues, body, timeoutMs) {
   for (let i = 0; i < names.length; i++) headers.set(names[i], values[i]);
   const method = req.method;
   const init = { method, headers, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) };
-  if (body !== undefined) init.body = body;
-  else if (method !== "GET" && method !== "HEAD") init.body = req.body;
+  if (method !== "GET" && method !== "HEAD") init.body = body !== undefined ? body : req.body;
   return fetch(url, init);
 }
 
