@@ -203,6 +203,17 @@ impl RevocationList {
         before - (self.sessions.len() + self.users.len())
     }
 
+    /// Would [`should_poll`](Self::should_poll) start a poll now? Read-only.
+    pub fn poll_due(&self, now: UnixMillis, interval_ms: u64) -> bool {
+        let in_flight = self
+            .in_flight_since
+            .is_some_and(|since| now.millis_since(since) < self.in_flight_timeout_ms);
+        !in_flight
+            && self
+                .last_attempt
+                .is_none_or(|t| now.millis_since(t) >= interval_ms)
+    }
+
     /// True when a poll should start now; it then counts as in flight until [`apply`] or
     /// [`poll_failed`] (or the in-flight timeout), so at most one poll runs per isolate.
     /// Polls are spaced `interval_ms` from the previous start.

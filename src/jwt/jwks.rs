@@ -184,6 +184,21 @@ impl JwksCache {
         }
     }
 
+    /// Would [`begin_fetch`](Self::begin_fetch) start a fetch now? (Read-only, for callers
+    /// that hand such requests to a path able to do the I/O.)
+    pub fn fetch_due(&self, now: UnixMillis) -> bool {
+        self.needs_refresh(now) && !self.in_flight(now)
+    }
+
+    /// Would [`begin_unknown_kid_fetch`](Self::begin_unknown_kid_fetch) allow a refetch now?
+    pub fn unknown_kid_fetch_allowed(&self, now: UnixMillis) -> bool {
+        let interval = self.policy.unknown_kid_interval_secs.saturating_mul(1000);
+        !self.in_flight(now)
+            && self
+                .last_unknown_kid_fetch
+                .is_none_or(|last| now.millis_since(last) >= interval)
+    }
+
     /// A ticket for a scheduled refresh if one is due and no fetch is in flight (an expired
     /// lease counts as not in flight). `None` means: do not fetch now.
     pub fn begin_fetch(&mut self, now: UnixMillis) -> Option<FetchTicket> {

@@ -98,19 +98,43 @@ pub async fn validate<V: SignatureVerifier>(
     time: &TimeOptions,
     verifier: &V,
 ) -> Result<VerifiedClaims, JwtError> {
+    let check = signature_check(token, keys)?;
+    verifier.verify(&check).await?;
+    claims::check(token.payload(), issuer, time)
+}
+
+/// [`validate`] for drivers that check the signature synchronously or elsewhere: `verify`
+/// gets the pinned key and the well-sized signature and must return `Ok(())` only for a
+/// signature it verified (the Worker's synchronous path passes HMAC, or the outcome of a
+/// WebCrypto verification it ran for exactly this key and token).
+pub fn validate_with(
+    token: &UntrustedToken<'_>,
+    keys: &KeySet,
+    issuer: &IssuerPolicy,
+    time: &TimeOptions,
+    verify: impl FnOnce(&SignatureCheck<'_>) -> Result<(), JwtError>,
+) -> Result<VerifiedClaims, JwtError> {
+    let check = signature_check(token, keys)?;
+    verify(&check)?;
+    claims::check(token.payload(), issuer, time)
+}
+
+/// Key selection and the signature size check, shared by every driver.
+pub fn signature_check<'t>(
+    token: &'t UntrustedToken<'_>,
+    keys: &'t KeySet,
+) -> Result<SignatureCheck<'t>, JwtError> {
     let key = select_key(token, keys)?;
     // Checked here so every verifier (RustCrypto or WebCrypto) sees only well-sized signatures.
     if token.signature().len() != key.signature_len() {
         return Err(JwtError::SignatureInvalid);
     }
-    let check = SignatureCheck {
+    Ok(SignatureCheck {
         key,
         alg: key.algorithm(),
         signing_input: token.signing_input(),
         signature: token.signature(),
-    };
-    verifier.verify(&check).await?;
-    claims::check(token.payload(), issuer, time)
+    })
 }
 
 /// Claims of a token whose signature, issuer, audience and times were all checked.

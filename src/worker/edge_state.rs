@@ -82,6 +82,90 @@ impl Limits {
     }
 }
 
+/// The rules of `rule` to check in `phase`, with their keys.
+fn keyed_rules<'c>(
+    cfg: &'c EdgeConfig,
+    rule: &Rule,
+    phase: Phase,
+    ip: &str,
+    user: Option<&VerifiedClaims>,
+    account: Option<&str>,
+) -> Vec<(&'c ratelimit::RateRule, RateKey)> {
+    let mut input = KeyInput::new().ip(ip).route(&rule.id);
+    if let Some(c) = user {
+        input = input.verified_user(c);
+    }
+    if let Some(a) = account {
+        input = input.account(a);
+    }
+    let mut out = Vec::new();
+    for id in &rule.rate_limits {
+        let Some(r) = cfg.rate_rules.iter().find(|r| &r.id == id) else {
+            continue;
+        };
+        if (phase == Phase::AfterAuth) != r.key.user {
+            continue;
+        }
+        // A user-keyed rule on an anonymous request has nothing to count.
+        if let Ok(key) = RateKey::build(&r.id, r.key, &input) {
+            out.push((r, key));
+        }
+    }
+    out
+}
+
+/// Counts `local` against this isolate's table (all-or-nothing) and gives the combined verdict.
+fn count_local_and_judge(
+    cfg: &EdgeConfig,
+    local: Vec<(String, RateKey, ratelimit::Quota)>,
+    now: UnixMillis,
+    limits: &mut Limits,
+) -> Result<(), Denial> {
+    if !local.is_empty() {
+        let checks: Vec<(RateKey, ratelimit::Quota)> =
+            local.iter().map(|(_, k, q)| (*k, *q)).collect();
+        let outcomes = with(cfg, |s| s.limiter.check_all(&checks, now, 1));
+        for ((id, _, q), o) in local.into_iter().zip(outcomes) {
+            limits.outcomes.push((id, q, o));
+        }
+    }
+    let combined = ratelimit::combine(&limits.as_rule_outcomes());
+    match combined.retry_after_ms {
+        Some(ms) if !combined.allowed => Err(Denial {
+            reason: Reason::RateLimited,
+            retry_after_secs: Some(ratelimit::retry_after_secs(ms)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Can every limit of `rule` be decided without I/O (local backend, no body to read)?
+pub(crate) fn limits_are_local(cfg: &EdgeConfig, rule: &Rule) -> bool {
+    rule.rate_limits.iter().all(|id| {
+        cfg.rate_rules
+            .iter()
+            .find(|r| &r.id == id)
+            .is_none_or(|r| r.backend == Backend::Local && !r.key.account)
+    })
+}
+
+/// The synchronous path's rate limiting: only for routes where [`limits_are_local`] holds.
+pub(crate) fn rate_limit_local(
+    cfg: &EdgeConfig,
+    rule: &Rule,
+    phase: Phase,
+    ip: &str,
+    user: Option<&VerifiedClaims>,
+    now: UnixMillis,
+    limits: &mut Limits,
+) -> Result<(), Denial> {
+    let local = keyed_rules(cfg, rule, phase, ip, user, None)
+        .into_iter()
+        .map(|(r, key)| (r.id.clone(), key, r.quota))
+        .collect();
+    count_local_and_judge(cfg, local, now, limits)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn rate_limit(
     cfg: &EdgeConfig,
@@ -94,25 +178,8 @@ pub(crate) async fn rate_limit(
     now: UnixMillis,
     limits: &mut Limits,
 ) -> Result<(), Denial> {
-    let mut input = KeyInput::new().ip(ip).route(&rule.id);
-    if let Some(c) = user {
-        input = input.verified_user(c);
-    }
-    if let Some(a) = account {
-        input = input.account(a);
-    }
     let mut local: Vec<(String, RateKey, ratelimit::Quota)> = Vec::new();
-    for id in &rule.rate_limits {
-        let Some(r) = cfg.rate_rules.iter().find(|r| &r.id == id) else {
-            continue;
-        };
-        if (phase == Phase::AfterAuth) != r.key.user {
-            continue;
-        }
-        // A user-keyed rule on an anonymous request has nothing to count.
-        let Ok(key) = RateKey::build(&r.id, r.key, &input) else {
-            continue;
-        };
+    for (r, key) in keyed_rules(cfg, rule, phase, ip, user, account) {
         match &r.backend {
             Backend::Local => local.push((r.id.clone(), key, r.quota)),
             Backend::Durable => {
@@ -145,22 +212,7 @@ pub(crate) async fn rate_limit(
             },
         }
     }
-    if !local.is_empty() {
-        let checks: Vec<(RateKey, ratelimit::Quota)> =
-            local.iter().map(|(_, k, q)| (*k, *q)).collect();
-        let outcomes = with(cfg, |s| s.limiter.check_all(&checks, now, 1));
-        for ((id, _, q), o) in local.into_iter().zip(outcomes) {
-            limits.outcomes.push((id, q, o));
-        }
-    }
-    let combined = ratelimit::combine(&limits.as_rule_outcomes());
-    match combined.retry_after_ms {
-        Some(ms) if !combined.allowed => Err(Denial {
-            reason: Reason::RateLimited,
-            retry_after_secs: Some(ratelimit::retry_after_secs(ms)),
-        }),
-        _ => Ok(()),
-    }
+    count_local_and_judge(cfg, local, now, limits)
 }
 
 /// The Workers Rate Limiting binding (`[[ratelimits]]` in wrangler.toml): `Ok(true)` = admitted.
@@ -234,6 +286,16 @@ pub(crate) fn check_revoked(
         });
     }
     Ok(())
+}
+
+/// Does the revocation list need I/O before the next authenticated decision (a poll due, or
+/// a fresh isolate's first sync)? The synchronous path hands such requests to the full one.
+pub(crate) fn revocations_need_io(cfg: &EdgeConfig, now: UnixMillis) -> bool {
+    with(cfg, |s| {
+        s.revocations.last_success().is_none()
+            || s.revocations
+                .poll_due(now, cfg.revocation_poll_secs * 1000)
+    })
 }
 
 /// Starts a background poll of the origin's revocation feed when one is due (one in flight).

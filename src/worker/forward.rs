@@ -34,8 +34,8 @@ extern "C" {
 /// Headers given as newline-joined names and values (header values never contain a newline).
 #[derive(Default)]
 pub(crate) struct HeaderSet {
-    names: String,
-    values: String,
+    pub(crate) names: String,
+    pub(crate) values: String,
 }
 
 impl HeaderSet {
@@ -85,45 +85,98 @@ pub(crate) enum OriginError {
     Network(#[allow(dead_code)] JsValue),
 }
 
+/// What to send to the origin: the URL, the client headers to drop, the headers to set
+/// (identity, forwarding context and their signature). Shared by both request paths.
+pub(crate) struct Outgoing {
+    pub url: String,
+    /// Newline-joined names of client headers that must not reach the origin.
+    pub drop: String,
+    pub set: HeaderSet,
+    pub timeout_ms: u32,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn outgoing(
+    cfg: &EdgeConfig,
+    header_names: &str,
+    method: &str,
+    path_and_query: &str,
+    identity: &Identity,
+    request_id: &str,
+    client_ip: Option<&str>,
+    proto: &str,
+    now: UnixMillis,
+) -> Result<Outgoing, String> {
+    let mut drop = String::new();
+    for n in header_names.split('\n') {
+        if !n.is_empty() && !forwardable_header(n) {
+            if !drop.is_empty() {
+                drop.push('\n');
+            }
+            drop.push_str(n);
+        }
+    }
+    let mut signed: Vec<(&str, String)> = identity.envelope_headers();
+    signed.push((envelope::REQUEST_ID, request_id.to_owned()));
+    if let Some(ip) = client_ip {
+        signed.push((envelope::FORWARDED_FOR, ip.to_owned()));
+    }
+    signed.push((envelope::FORWARDED_PROTO, proto.to_owned()));
+    let sig = envelope::sign(
+        &cfg.envelope_key,
+        now,
+        method,
+        path_and_query,
+        signed.iter().map(|(k, v)| (*k, v.as_str())),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut set = HeaderSet::default();
+    for (k, v) in &signed {
+        set.push(k, v);
+    }
+    set.push(envelope::SIGNATURE_HEADER, &sig);
+    Ok(Outgoing {
+        url: format!("{}{}", cfg.origin_url, path_and_query),
+        drop,
+        set,
+        timeout_ms: cfg.origin_timeout_ms.min(u32::MAX as u64) as u32,
+    })
+}
+
+/// `https` when the client reached us over TLS.
+pub(crate) fn proto_of(url: &str) -> &'static str {
+    if url.starts_with("https:") {
+        "https"
+    } else {
+        "http"
+    }
+}
+
 impl Forward<'_> {
     pub(crate) async fn send(&self) -> Result<Response, OriginError> {
-        let drop: String = header_names(&self.req.headers())
-            .split('\n')
-            .filter(|n| !n.is_empty() && !forwardable_header(n))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let mut signed: Vec<(&str, String)> = self.identity.envelope_headers();
-        signed.push((envelope::REQUEST_ID, self.request_id.to_owned()));
-        if let Some(ip) = self.client_ip {
-            signed.push((envelope::FORWARDED_FOR, ip.to_owned()));
-        }
-        signed.push((envelope::FORWARDED_PROTO, self.proto.to_owned()));
-        let sig = envelope::sign(
-            &self.cfg.envelope_key,
-            self.now,
+        let out = outgoing(
+            self.cfg,
+            &header_names(&self.req.headers()),
             self.method,
             self.path_and_query,
-            signed.iter().map(|(k, v)| (*k, v.as_str())),
+            self.identity,
+            self.request_id,
+            self.client_ip,
+            self.proto,
+            self.now,
         )
-        .map_err(|e| OriginError::Build(e.to_string()))?;
-        let mut set = HeaderSet::default();
-        for (k, v) in &signed {
-            set.push(k, v);
-        }
-        set.push(envelope::SIGNATURE_HEADER, &sig);
+        .map_err(OriginError::Build)?;
         let body = self
             .body
             .map_or(JsValue::UNDEFINED, |b| js_sys::Uint8Array::from(b).into());
-        let timeout = self.cfg.origin_timeout_ms.min(u32::MAX as u64) as u32;
-        let url = format!("{}{}", self.cfg.origin_url, self.path_and_query);
         let promise = js_forward(
             self.req,
-            &url,
-            &drop,
-            &set.names,
-            &set.values,
+            &out.url,
+            &out.drop,
+            &out.set.names,
+            &out.set.values,
             body,
-            timeout,
+            out.timeout_ms,
         );
         let resp = JsFuture::from(promise)
             .await

@@ -143,3 +143,20 @@ pub(crate) async fn refetch_for_unknown_kid(
         .map(Some)
         .ok_or_else(|| unavailable(cfg, issuer, at))
 }
+
+/// The issuer's keys if they can be used without any I/O now: `None` when a fetch is due or
+/// there are no usable keys (the full path then fetches, or answers `jwks_unavailable`).
+pub(crate) fn ready_keys(cfg: &EdgeConfig, issuer: &str, at: UnixMillis) -> Option<Arc<KeySet>> {
+    with_cache(cfg, issuer, |c| {
+        if c.fetch_due(at) {
+            None
+        } else {
+            c.usable_keys(at).ok().cloned()
+        }
+    })
+}
+
+/// Would a token naming an unknown `kid` trigger a refetch now?
+pub(crate) fn unknown_kid_fetch_allowed(cfg: &EdgeConfig, issuer: &str, at: UnixMillis) -> bool {
+    with_cache(cfg, issuer, |c| c.unknown_kid_fetch_allowed(at))
+}

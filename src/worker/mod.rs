@@ -7,6 +7,7 @@
 //! limits → authorize → circuit breaker → forward with the signed envelope.
 
 mod edge_state;
+mod fast;
 mod forward;
 mod http;
 mod jwks;
@@ -46,7 +47,7 @@ thread_local! {
     });
 }
 
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     use sha2::{Digest, Sha256};
     let digest = REQUEST_IDS.with(|r| {
         let mut r = r.borrow_mut();
@@ -60,19 +61,19 @@ fn new_request_id() -> String {
 }
 
 /// What one request did: the log line and the `Server-Timing` header.
-struct Trace<'a> {
-    request_id: &'a str,
-    rule: &'a str,
-    cache: &'static str,
-    auth_ms: f64,
-    origin_ms: Option<f64>,
+pub(crate) struct Trace<'a> {
+    pub request_id: &'a str,
+    pub rule: &'a str,
+    pub cache: &'static str,
+    pub auth_ms: f64,
+    pub origin_ms: Option<f64>,
 }
 
 impl Trace<'_> {
     /// One JSON line per request. Written by hand: every field is an id, a number or a
     /// validated request id (no escaping needed), and a `serde_json::Value` map per request
     /// showed up in profiles.
-    fn log(&self, decision: &str, reason: Option<Reason>, status: u16, cfg: Option<&EdgeConfig>) {
+    pub(crate) fn log(&self, decision: &str, reason: Option<Reason>, status: u16, cfg: Option<&EdgeConfig>) {
         use core::fmt::Write;
         let mut line = String::with_capacity(192);
         let _ = write!(
@@ -94,13 +95,44 @@ impl Trace<'_> {
         worker::console_log!("{line}");
     }
 
-    fn server_timing(&self) -> String {
+    pub(crate) fn server_timing(&self) -> String {
         let mut s = format!("auth;dur={:.1};desc=\"cache {}\"", self.auth_ms, self.cache);
         if let Some(o) = self.origin_ms {
             s.push_str(&format!(", origin;dur={o:.1}"));
         }
         s
     }
+}
+
+/// The response to a denial, logged (both request paths).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn denial_spec(
+    cfg: &EdgeConfig,
+    rule: &Rule,
+    method: &str,
+    accept: Option<&str>,
+    path_and_query: &str,
+    limits: &Limits,
+    trace: &Trace<'_>,
+    denial: Denial,
+) -> respond::ResponseSpec {
+    let mut extra = limits.headers();
+    extra.push(("server-timing", trace.server_timing()));
+    let d = DenyContext {
+        browser_navigation: respond::is_browser_navigation(method, accept),
+        path_and_query,
+        login_path: &cfg.login_path,
+        request_id: trace.request_id,
+        retry_after_secs: denial.retry_after_secs,
+        scope: match &rule.access {
+            Access::Permissions(p) => Some(p.scope()),
+            _ => None,
+        },
+        extra_headers: extra,
+    };
+    let spec = respond::deny(denial.reason, &d);
+    trace.log("deny", Some(denial.reason), spec.status, Some(cfg));
+    spec
 }
 
 /// Authenticates a bearer token (decision cache first); never returns an identity built from
@@ -368,27 +400,18 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
             trace.log("duplicate", None, spec.status, Some(&cfg));
             return http::to_response(&spec);
         }
-        Err(Denial {
-            reason,
-            retry_after_secs,
-        }) => {
+        Err(denial) => {
             let accept = header(&headers, "accept");
-            let mut extra = limits.headers();
-            extra.push(("server-timing", trace.server_timing()));
-            let d = DenyContext {
-                browser_navigation: respond::is_browser_navigation(&method, accept.as_deref()),
+            let spec = denial_spec(
+                &cfg,
+                rule,
+                &method,
+                accept.as_deref(),
                 path_and_query,
-                login_path: &cfg.login_path,
-                request_id: &request_id,
-                retry_after_secs,
-                scope: match &rule.access {
-                    Access::Permissions(p) => Some(p.scope()),
-                    _ => None,
-                },
-                extra_headers: extra,
-            };
-            let spec = respond::deny(reason, &d);
-            trace.log("deny", Some(reason), spec.status, Some(&cfg));
+                &limits,
+                &trace,
+                denial,
+            );
             return http::to_response(&spec);
         }
     };
@@ -406,11 +429,7 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         return Ok(resp);
     }
 
-    let proto = if url.starts_with("https:") {
-        "https"
-    } else {
-        "http"
-    };
+    let proto = forward::proto_of(&url);
     let fwd = forward::Forward {
         cfg: &cfg,
         req: &req,

@@ -22,6 +22,14 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
     env.secret(name).ok().map(|s| s.to_string())
 }
 
+/// The configuration if an earlier request loaded it (the synchronous path has no `Env`).
+pub(crate) fn loaded() -> Option<Rc<EdgeConfig>> {
+    CONFIG.with(|c| match &*c.borrow() {
+        Some(Ok(cfg)) => Some(cfg.clone()),
+        _ => None,
+    })
+}
+
 /// The isolate's configuration, parsed on first use.
 pub(crate) fn config(env: &Env) -> Loaded {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {

@@ -42,7 +42,7 @@ fn b64url(b: &[u8]) -> JsValue {
     JsValue::from_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
-fn cache_id(alg: Algorithm, key: &Jwk) -> [u8; 32] {
+pub(crate) fn cache_id(alg: Algorithm, key: &Jwk) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(alg.as_str().as_bytes());
     match key.material() {

@@ -1,0 +1,684 @@
+//! The synchronous request path, driven by `entry.js`.
+//!
+//! Most requests need no I/O before the forward: the route's limits are local, the token is
+//! in the decision cache or is an HMAC one, the JWKS is cached and the revocation list fresh.
+//! For those, `entry.js` makes one call into wasm with the few request fields that matter and
+//! gets back a [`Plan`]: answer now, forward with these headers, or verify this asymmetric
+//! signature with WebCrypto and call back. Everything else — webhooks, bodies read for
+//! account limits, durable/binding limits, JWKS fetches, revocation syncs, asset routes — goes
+//! to the full async path (`Plan::Full`, `mod.rs`). Both paths call the same core functions and
+//! per-isolate state; only the orchestration differs. Plans are decided here, never in JS.
+//!
+//! A plan crosses to JS as one string: fields separated by NUL, which no header name or value,
+//! URL or JSON body produced here can contain; header lists inside a field are newline-joined
+//! (header values never hold a newline).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use super::edge_state::{self, Cached, Limits, Phase};
+use super::forward::{self, HeaderSet};
+use super::{denial_spec, jwks, state, webcrypto, Trace};
+use crate::config::{EdgeConfig, KeySource};
+use crate::decision_cache::TokenHash;
+use crate::identity::Identity;
+use crate::jwt::{self, HmacVerifier, JwtError, KeyMaterial, TimeOptions, UntrustedToken};
+use crate::pipeline::{self, Denial};
+use crate::policy::{Access, Rule, Upstream};
+use crate::reason::Reason;
+use crate::respond::{self, ResponseSpec};
+use crate::time::UnixMillis;
+
+/// The request fields the decision reads (owned: a request waiting for WebCrypto keeps them).
+struct Incoming {
+    method: String,
+    url: String,
+    /// Newline-joined lower-case names of all request headers.
+    header_names: String,
+    authorization: Option<String>,
+    cookie: Option<String>,
+    client_ip: Option<String>,
+    accept: Option<String>,
+    request_id: String,
+}
+
+impl Incoming {
+    fn path_and_query(&self) -> (&str, &str) {
+        super::http::path_and_query(&self.url)
+    }
+}
+
+/// What `entry.js` does next.
+enum Plan {
+    /// Hand the request to the full async path.
+    Full,
+    /// Answer with this response.
+    Respond(ResponseSpec),
+    /// Verify a signature with WebCrypto, then call `edge_verified(ticket, ok)`.
+    Verify {
+        ticket: u32,
+        key_id: String,
+        alg: &'static str,
+        signing_input: String,
+        signature_b64url: String,
+    },
+    /// Forward to the origin, then call `edge_forwarded(trace, …)`.
+    Forward {
+        out: forward::Outgoing,
+        trace: String,
+        response_headers: HeaderSet,
+    },
+}
+
+const SEP: char = '\0';
+
+impl Plan {
+    fn encode(self) -> String {
+        let mut s = String::new();
+        let field = |s: &mut String, v: &str| {
+            s.push(SEP);
+            s.push_str(v);
+        };
+        match self {
+            Plan::Full => s.push('S'),
+            Plan::Respond(spec) => {
+                s.push('R');
+                let mut h = HeaderSet::default();
+                for (k, v) in &spec.headers {
+                    h.push(k, v);
+                }
+                field(&mut s, &spec.status.to_string());
+                field(&mut s, &h.names);
+                field(&mut s, &h.values);
+                field(&mut s, &spec.body);
+            }
+            Plan::Verify {
+                ticket,
+                key_id,
+                alg,
+                signing_input,
+                signature_b64url,
+            } => {
+                s.push('V');
+                field(&mut s, &ticket.to_string());
+                field(&mut s, &key_id);
+                field(&mut s, alg);
+                field(&mut s, &signing_input);
+                field(&mut s, &signature_b64url);
+            }
+            Plan::Forward {
+                out,
+                trace,
+                response_headers,
+            } => {
+                s.push('F');
+                field(&mut s, &out.url);
+                field(&mut s, &out.timeout_ms.to_string());
+                field(&mut s, &trace);
+                field(&mut s, &out.drop);
+                field(&mut s, &out.set.names);
+                field(&mut s, &out.set.values);
+                field(&mut s, &response_headers.names);
+                field(&mut s, &response_headers.values);
+            }
+        }
+        s
+    }
+}
+
+/// Can this route be decided without I/O at all (given fresh state)?
+fn synchronous_route(cfg: &EdgeConfig, rule: &Rule) -> bool {
+    rule.upstream == Upstream::Origin
+        && !matches!(rule.access, Access::Webhook(_))
+        && edge_state::limits_are_local(cfg, rule)
+}
+
+/// Every issuer's keys usable without a fetch (checked before counting, so a request handed
+/// to the full path has not been counted yet).
+fn keys_ready(cfg: &EdgeConfig, now: UnixMillis) -> bool {
+    cfg.issuers.iter().all(|i| match &i.keys {
+        KeySource::Static(_) => true,
+        KeySource::Url(_) => jwks::ready_keys(cfg, &i.policy.issuer, now).is_some(),
+    })
+}
+
+/// The first call for every request: `None` = not decidable here, use the full path.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn edge_plan(
+    method: String,
+    url: String,
+    header_names: String,
+    authorization: Option<String>,
+    cookie: Option<String>,
+    client_ip: Option<String>,
+    request_id: Option<String>,
+    accept: Option<String>,
+    now_ms: f64,
+) -> String {
+    let Some(cfg) = state::loaded() else {
+        return Plan::Full.encode();
+    };
+    let request_id = match pipeline::accept_request_id(request_id.as_deref()) {
+        Some(id) => id.to_owned(),
+        None => super::new_request_id(),
+    };
+    let req = Incoming {
+        method,
+        url,
+        header_names,
+        authorization,
+        cookie,
+        client_ip,
+        accept,
+        request_id,
+    };
+    plan(&cfg, req, UnixMillis(now_ms as u64)).encode()
+}
+
+fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis) -> Plan {
+    let (path, _) = req.path_and_query();
+    let rule = cfg.routes.route(&req.method, path);
+    if !synchronous_route(cfg, rule) {
+        return Plan::Full;
+    }
+    let authenticated = !matches!(rule.access, Access::Public);
+    if authenticated && (edge_state::revocations_need_io(cfg, now) || !keys_ready(cfg, now)) {
+        return Plan::Full;
+    }
+    let mut limits = Limits::default();
+    let mut trace = Trace {
+        request_id: &req.request_id,
+        rule: &rule.id,
+        cache: "none",
+        auth_ms: 0.0,
+        origin_ms: None,
+    };
+    let ip = req.client_ip.as_deref().unwrap_or("local");
+    let before = pipeline::check_path(path)
+        .map_err(Denial::from)
+        .and_then(|()| {
+            edge_state::rate_limit_local(cfg, rule, Phase::BeforeAuth, ip, None, now, &mut limits)
+        });
+    if let Err(d) = before {
+        return deny(cfg, rule, &req, &limits, &trace, d);
+    }
+    if !authenticated {
+        return admit(cfg, rule, &req, Identity::Anonymous, limits, &trace, now);
+    }
+    match authenticate(cfg, &req, now, &mut trace) {
+        Auth::Claims(claims) => after_auth(cfg, rule, &req, claims, limits, &trace, now),
+        Auth::Denied(d) => deny(cfg, rule, &req, &limits, &trace, d),
+        Auth::Full => Plan::Full,
+        Auth::Verify(v) => {
+            let cache = trace.cache;
+            park(v, req, limits, cache)
+        }
+    }
+}
+
+enum Auth {
+    Claims(jwt::VerifiedClaims),
+    Denied(Denial),
+    /// A token naming an unknown `kid` while a refetch is allowed: the full path refetches.
+    /// (Its limits were counted here already; the full path counts them again — once per
+    /// refetch interval at most.)
+    Full,
+    Verify(PendingVerify),
+}
+
+/// An asymmetric signature for `entry.js` to check with WebCrypto.
+struct PendingVerify {
+    key_id: String,
+    alg: &'static str,
+    signing_input: String,
+    signature_b64url: String,
+}
+
+/// WebCrypto's name for each asymmetric algorithm as `entry.js` maps it (the key pins it).
+fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
+    use jwt::Algorithm::*;
+    Some(match alg {
+        EdDsa => "EdDSA",
+        Es256 => "ES256",
+        Rs256 => "RS256",
+        Ps256 => "PS256",
+        _ => return None,
+    })
+}
+
+fn key_id(check: &jwt::SignatureCheck<'_>) -> String {
+    crate::envelope::hex(&webcrypto::cache_id(check.alg, check.key)[..16])
+}
+
+fn authenticate(
+    cfg: &EdgeConfig,
+    req: &Incoming,
+    now: UnixMillis,
+    trace: &mut Trace<'_>,
+) -> Auth {
+    let token = match pipeline::extract_token(
+        req.authorization.as_deref(),
+        req.cookie.as_deref(),
+        &cfg.session_cookie,
+    ) {
+        Ok((t, _)) => t,
+        Err(reason) => return Auth::Denied(reason.into()),
+    };
+    if token.len() > cfg.max_token_bytes {
+        return Auth::Denied(Reason::TokenTooLarge.into());
+    }
+    let hash = TokenHash::of(token);
+    match edge_state::cache_get(cfg, &hash, now) {
+        Cached::Hit(claims) => {
+            trace.cache = "hit";
+            return Auth::Claims(claims);
+        }
+        Cached::Negative(reason) => {
+            trace.cache = "negative";
+            return Auth::Denied(reason.into());
+        }
+        Cached::Miss => trace.cache = "miss",
+    }
+    let result = validate(cfg, token, now, None);
+    match result {
+        Validated::Claims(c) => {
+            edge_state::cache_put(cfg, hash, &c, now);
+            Auth::Claims(c)
+        }
+        Validated::Err(reason) => {
+            edge_state::cache_negative(cfg, hash, reason, now);
+            Auth::Denied(reason.into())
+        }
+        Validated::Full => Auth::Full,
+        Validated::Verify(v) => Auth::Verify(v),
+    }
+}
+
+enum Validated {
+    Claims(jwt::VerifiedClaims),
+    Err(Reason),
+    Full,
+    Verify(PendingVerify),
+}
+
+/// Validates `token` with the issuer's ready keys. `webcrypto`: the outcome of a WebCrypto
+/// verification already run for the key with that id (`None` on the first pass).
+fn validate(
+    cfg: &EdgeConfig,
+    token: &str,
+    now: UnixMillis,
+    webcrypto: Option<(&str, bool)>,
+) -> Validated {
+    let parsed = match UntrustedToken::parse(token, cfg.max_token_bytes) {
+        Ok(t) => t,
+        Err(e) => return Validated::Err(e.reason()),
+    };
+    let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
+        return Validated::Err(Reason::TokenIssuerInvalid);
+    };
+    let fetched;
+    let keys: &jwt::KeySet = match &issuer.keys {
+        KeySource::Static(keys) => keys,
+        KeySource::Url(_) => match jwks::ready_keys(cfg, &issuer.policy.issuer, now) {
+            Some(k) => {
+                fetched = k;
+                &fetched
+            }
+            None => return Validated::Full,
+        },
+    };
+    let time = TimeOptions {
+        now,
+        leeway_secs: cfg.leeway_secs,
+    };
+    let mut pending = None;
+    let result = jwt::validate_with(&parsed, keys, &issuer.policy, &time, |check| {
+        if matches!(check.key.material(), KeyMaterial::Oct(_)) {
+            return HmacVerifier.verify_sync(check);
+        }
+        let id = key_id(check);
+        match webcrypto {
+            // Verified by WebCrypto with exactly this key, for this very token.
+            Some((verified_id, ok)) if verified_id == id => {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(JwtError::SignatureInvalid)
+                }
+            }
+            Some(_) => Err(JwtError::SignatureInvalid),
+            None => {
+                let Some(alg) = webcrypto_alg(check.alg) else {
+                    return Err(JwtError::VerifierUnsupported { alg: check.alg });
+                };
+                let (input, sig) = parsed_parts(token);
+                pending = Some(PendingVerify {
+                    key_id: id,
+                    alg,
+                    signing_input: input.to_owned(),
+                    signature_b64url: sig.to_owned(),
+                });
+                // Not an outcome: the signature is checked by WebCrypto, then this runs again.
+                Err(JwtError::SignatureInvalid)
+            }
+        }
+    });
+    if let Some(p) = pending {
+        return Validated::Verify(p);
+    }
+    match result {
+        Ok(c) => Validated::Claims(c),
+        Err(JwtError::KeyUnknown { kid: Some(_) })
+            if matches!(issuer.keys, KeySource::Url(_))
+                && jwks::unknown_kid_fetch_allowed(cfg, &issuer.policy.issuer, now) =>
+        {
+            Validated::Full
+        }
+        Err(e) => Validated::Err(e.reason()),
+    }
+}
+
+/// `(signing input, base64url signature)` of a compact JWS already parsed strictly.
+fn parsed_parts(token: &str) -> (&str, &str) {
+    token.rsplit_once('.').unwrap_or((token, ""))
+}
+
+fn after_auth(
+    cfg: &EdgeConfig,
+    rule: &Rule,
+    req: &Incoming,
+    claims: jwt::VerifiedClaims,
+    mut limits: Limits,
+    trace: &Trace<'_>,
+    now: UnixMillis,
+) -> Plan {
+    let ip = req.client_ip.as_deref().unwrap_or("local");
+    let checked = edge_state::check_revoked(cfg, rule, &claims, now).and_then(|()| {
+        edge_state::rate_limit_local(cfg, rule, Phase::AfterAuth, ip, Some(&claims), now, &mut limits)
+    });
+    match checked {
+        Ok(()) => admit(cfg, rule, req, Identity::User(claims), limits, trace, now),
+        Err(d) => deny(cfg, rule, req, &limits, trace, d),
+    }
+}
+
+fn admit(
+    cfg: &EdgeConfig,
+    rule: &Rule,
+    req: &Incoming,
+    identity: Identity,
+    limits: Limits,
+    trace: &Trace<'_>,
+    now: UnixMillis,
+) -> Plan {
+    if let Err(d) = pipeline::authorize(rule, &identity)
+        .map_err(Denial::from)
+        .and_then(|()| edge_state::breaker_admit(cfg, now))
+    {
+        return deny(cfg, rule, req, &limits, trace, d);
+    }
+    let (_, path_and_query) = req.path_and_query();
+    let out = match forward::outgoing(
+        cfg,
+        &req.header_names,
+        &req.method,
+        path_and_query,
+        &identity,
+        &req.request_id,
+        req.client_ip.as_deref(),
+        forward::proto_of(&req.url),
+        now,
+    ) {
+        Ok(o) => o,
+        Err(detail) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "forward_build_failed", "request_id": req.request_id, "detail": detail})
+            );
+            return deny(cfg, rule, req, &limits, trace, Reason::OriginUnavailable.into());
+        }
+    };
+    let mut response_headers = HeaderSet::default();
+    for (k, v) in limits.headers() {
+        response_headers.push(k, &v);
+    }
+    Plan::Forward {
+        out,
+        trace: format!("{}\t{}\t{}", trace.request_id, trace.rule, trace.cache),
+        response_headers,
+    }
+}
+
+fn deny(
+    cfg: &EdgeConfig,
+    rule: &Rule,
+    req: &Incoming,
+    limits: &Limits,
+    trace: &Trace<'_>,
+    denial: Denial,
+) -> Plan {
+    let (_, path_and_query) = req.path_and_query();
+    Plan::Respond(denial_spec(
+        cfg,
+        rule,
+        &req.method,
+        req.accept.as_deref(),
+        path_and_query,
+        limits,
+        trace,
+        denial,
+    ))
+}
+
+// ---------------------------------------------------------------- waiting for WebCrypto
+
+/// A request whose signature WebCrypto is checking. Bounded: a request abandoned mid-way
+/// (client gone) is evicted by newer ones, never leaks.
+struct Parked {
+    ticket: u32,
+    req: Incoming,
+    limits: Limits,
+    cache: &'static str,
+    key_id: String,
+}
+
+const MAX_PARKED: usize = 1024;
+
+thread_local! {
+    static PARKED: RefCell<(u32, VecDeque<Parked>)> = const { RefCell::new((0, VecDeque::new())) };
+}
+
+fn park(v: PendingVerify, req: Incoming, limits: Limits, cache: &'static str) -> Plan {
+    let ticket = PARKED.with(|p| {
+        let mut p = p.borrow_mut();
+        p.0 = p.0.wrapping_add(1);
+        let ticket = p.0;
+        if p.1.len() >= MAX_PARKED {
+            p.1.pop_front();
+        }
+        p.1.push_back(Parked {
+            ticket,
+            req,
+            limits,
+            cache,
+            key_id: v.key_id.clone(),
+        });
+        ticket
+    });
+    Plan::Verify {
+        ticket,
+        key_id: v.key_id,
+        alg: v.alg,
+        signing_input: v.signing_input,
+        signature_b64url: v.signature_b64url,
+    }
+}
+
+fn unpark(ticket: u32) -> Option<Parked> {
+    PARKED.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.1.iter().position(|x| x.ticket == ticket)?;
+        p.1.remove(i)
+    })
+}
+
+/// The key for a parked request's WebCrypto import: `format\0algorithm\0data` where data is
+/// the raw key in base64url (`raw`) or a JWK (`jwk`). Empty if the ticket is unknown.
+#[wasm_bindgen]
+pub fn edge_key(ticket: u32, now_ms: f64) -> String {
+    use base64::Engine;
+    let Some(cfg) = state::loaded() else {
+        return String::new();
+    };
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    PARKED.with(|p| {
+        let p = p.borrow();
+        let Some(parked) = p.1.iter().find(|x| x.ticket == ticket) else {
+            return String::new();
+        };
+        let Ok((token, _)) = pipeline::extract_token(
+            parked.req.authorization.as_deref(),
+            parked.req.cookie.as_deref(),
+            &cfg.session_cookie,
+        ) else {
+            return String::new();
+        };
+        let Ok(parsed) = UntrustedToken::parse(token, cfg.max_token_bytes) else {
+            return String::new();
+        };
+        let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
+            return String::new();
+        };
+        let arc;
+        let keys: &jwt::KeySet = match &issuer.keys {
+            KeySource::Static(k) => k,
+            KeySource::Url(_) => match jwks::ready_keys(&cfg, &issuer.policy.issuer, UnixMillis(now_ms as u64)) {
+                Some(k) => {
+                    arc = k;
+                    &arc
+                }
+                None => return String::new(),
+            },
+        };
+        let Ok(check) = jwt::signature_check(&parsed, keys) else {
+            return String::new();
+        };
+        if key_id(&check) != parked.key_id {
+            return String::new();
+        }
+        let Some(alg) = webcrypto_alg(check.alg) else {
+            return String::new();
+        };
+        match check.key.material() {
+            KeyMaterial::Okp { x } => format!("raw{SEP}{alg}{SEP}{}", b64(x)),
+            KeyMaterial::Ec { x, y } => format!(
+                r#"jwk{SEP}{alg}{SEP}{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+                b64(x),
+                b64(y)
+            ),
+            KeyMaterial::Rsa { n, e } => format!(
+                r#"jwk{SEP}{alg}{SEP}{{"kty":"RSA","n":"{}","e":"{}"}}"#,
+                b64(n),
+                b64(e)
+            ),
+            KeyMaterial::Oct(_) => String::new(),
+        }
+    })
+}
+
+/// Second call for a request parked for WebCrypto: `ok` is `crypto.subtle.verify`'s answer
+/// (false also when the import or the verification threw).
+#[wasm_bindgen]
+pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
+    let (Some(cfg), Some(parked)) = (state::loaded(), unpark(ticket)) else {
+        // Evicted or unknown: start over on the full path.
+        return Plan::Full.encode();
+    };
+    let now = UnixMillis(now_ms as u64);
+    let req = parked.req;
+    let (path, _) = req.path_and_query();
+    let rule = cfg.routes.route(&req.method, path);
+    let trace = Trace {
+        request_id: &req.request_id,
+        rule: &rule.id,
+        cache: parked.cache,
+        auth_ms: 0.0,
+        origin_ms: None,
+    };
+    let token = pipeline::extract_token(
+        req.authorization.as_deref(),
+        req.cookie.as_deref(),
+        &cfg.session_cookie,
+    )
+    .map(|(t, _)| t);
+    let Ok(token) = token else {
+        return Plan::Full.encode();
+    };
+    let hash = TokenHash::of(token);
+    let plan = match validate(&cfg, token, now, Some((&parked.key_id, ok))) {
+        Validated::Claims(c) => {
+            edge_state::cache_put(&cfg, hash, &c, now);
+            after_auth(&cfg, rule, &req, c, parked.limits, &trace, now)
+        }
+        Validated::Err(reason) => {
+            edge_state::cache_negative(&cfg, hash, reason, now);
+            deny(&cfg, rule, &req, &parked.limits, &trace, reason.into())
+        }
+        // The keys changed while WebCrypto ran: the full path decides afresh.
+        Validated::Full | Validated::Verify(_) => Plan::Full,
+    };
+    plan.encode()
+}
+
+/// After the forward: reports the outcome to the circuit breaker, logs the request line, and
+/// returns what to do with the response: `D\0<server-timing>` (decorate it) or a plan for a
+/// 503 when the origin could not be reached (`status` 0).
+#[wasm_bindgen]
+pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> String {
+    let Some(cfg) = state::loaded() else {
+        return String::new();
+    };
+    let mut parts = trace.split('\t');
+    let (request_id, rule, cache) = (
+        parts.next().unwrap_or("-"),
+        parts.next().unwrap_or("-"),
+        parts.next().unwrap_or("none"),
+    );
+    let cache = match cache {
+        "hit" => "hit",
+        "miss" => "miss",
+        "negative" => "negative",
+        _ => "none",
+    };
+    let trace = Trace {
+        request_id,
+        rule,
+        cache,
+        auth_ms: 0.0,
+        origin_ms: Some(origin_ms),
+    };
+    let reached = status != 0;
+    // Only the origin's failures count against it: 5xx, timeouts, refused connections.
+    edge_state::breaker_report(&cfg, UnixMillis(now_ms as u64), reached && status < 500);
+    if reached {
+        trace.log("forward", None, status, Some(&cfg));
+        let mut s = String::from("D");
+        s.push(SEP);
+        s.push_str(&trace.server_timing());
+        return s;
+    }
+    let spec = respond::deny(
+        Reason::OriginUnavailable,
+        &respond::DenyContext {
+            request_id,
+            retry_after_secs: Some(1),
+            ..Default::default()
+        },
+    );
+    trace.log("deny", Some(Reason::OriginUnavailable), spec.status, Some(&cfg));
+    Plan::Respond(spec).encode()
+}
