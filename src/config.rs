@@ -63,6 +63,10 @@ pub struct EdgeConfig {
     pub login_path: String,
     /// `ORIGIN_TIMEOUT_MS` (default 10000).
     pub origin_timeout_ms: u64,
+    /// `SERVER_TIMING` (default off): add `Server-Timing` (auth time, decision-cache hit/miss,
+    /// origin time) to responses. Off by default: it tells any client whether its token was a
+    /// cache hit, and costs a response rewrap per request.
+    pub server_timing: bool,
     /// `JWKS_MIN_TTL_SECONDS` (60), `JWKS_MAX_TTL_SECONDS` (86400),
     /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
     pub jwks: JwksSettings,
@@ -141,6 +145,18 @@ impl Loader<'_> {
             self.fail(var, "is required but not set");
         }
         v
+    }
+
+    fn flag(&mut self, var: &str, default: bool) -> bool {
+        match self.raw(var).as_deref().map(str::trim) {
+            None => default,
+            Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                self.fail(var, format!("{other:?} is not on/off (true/false, 1/0)"));
+                default
+            }
+        }
     }
 
     fn number(&mut self, var: &str, default: u64, min: u64, max: u64) -> u64 {
@@ -332,6 +348,7 @@ impl EdgeConfig {
             negative_ttl_ms: l.number("NEGATIVE_CACHE_TTL_SECONDS", 10, 0, 600) * 1000,
             ..CacheConfig::default()
         };
+        let server_timing = l.flag("SERVER_TIMING", false);
         let revocation_poll_secs = l.number("REVOCATION_POLL_SECONDS", 5, 1, 3600);
         let revocation_max_staleness_secs =
             l.number("REVOCATION_MAX_STALENESS_SECONDS", 60, 1, 86_400);
@@ -360,6 +377,7 @@ impl EdgeConfig {
                 session_cookie,
                 login_path,
                 origin_timeout_ms,
+                server_timing,
                 jwks,
                 webhooks,
                 rate_rules,
@@ -484,6 +502,25 @@ mod tests {
             KeySource::Url(_)
         ));
         assert!(c.issuer("https://other.example").is_none());
+    }
+
+    #[test]
+    fn server_timing_is_opt_in_and_only_takes_on_off_words() {
+        let base = [
+            ("ORIGIN_URL", "http://127.0.0.1:8788"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+        ];
+        assert!(!load(&base).unwrap().server_timing);
+        for (v, want) in [("on", true), ("true", true), ("1", true), ("off", false), ("0", false)] {
+            let mut vars = base.to_vec();
+            vars.push(("SERVER_TIMING", v));
+            assert_eq!(load(&vars).unwrap().server_timing, want, "{v}");
+        }
+        let mut vars = base.to_vec();
+        vars.push(("SERVER_TIMING", "yes please"));
+        let e = load(&vars).unwrap_err();
+        assert!(e.to_string().contains("SERVER_TIMING: \"yes please\" is not on/off"), "{e}");
     }
 
     #[test]

@@ -232,6 +232,13 @@ pub(crate) enum Cached {
     Miss,
 }
 
+/// The decision cache's key for `token`, or `None` when the cache is configured off (then the
+/// token is not even hashed).
+pub(crate) fn cache_key(cfg: &EdgeConfig, token: &str) -> Option<TokenHash> {
+    let c = &cfg.decision_cache;
+    (c.ttl_ms > 0 || c.negative_ttl_ms > 0).then(|| TokenHash::of(token))
+}
+
 pub(crate) fn cache_get(cfg: &EdgeConfig, key: &TokenHash, now: UnixMillis) -> Cached {
     with(cfg, |s| match s.cache.get(key, now) {
         Lookup::Hit(c) => Cached::Hit(c.clone()),
@@ -288,22 +295,29 @@ pub(crate) fn check_revoked(
     Ok(())
 }
 
-/// Does the revocation list need I/O before the next authenticated decision (a poll due, or
-/// a fresh isolate's first sync)? The synchronous path hands such requests to the full one.
-pub(crate) fn revocations_need_io(cfg: &EdgeConfig, now: UnixMillis) -> bool {
+/// Has this isolate never synced the revocation list? Its first authenticated decision then
+/// waits for a sync (the full path does it inline).
+pub(crate) fn revocations_never_synced(cfg: &EdgeConfig) -> bool {
+    with(cfg, |s| s.revocations.last_success().is_none())
+}
+
+/// Claims the next background poll if one is due (one in flight); the caller must then run
+/// [`poll_in_background`] (the synchronous path hands it to `entry.js`'s `waitUntil`).
+pub(crate) fn claim_poll(cfg: &EdgeConfig, now: UnixMillis) -> bool {
     with(cfg, |s| {
-        s.revocations.last_success().is_none()
-            || s.revocations
-                .poll_due(now, cfg.revocation_poll_secs * 1000)
+        s.revocations
+            .should_poll(now, cfg.revocation_poll_secs * 1000)
     })
+}
+
+/// A claimed poll (see [`claim_poll`]).
+pub(crate) async fn poll_in_background(cfg: &EdgeConfig) {
+    poll_and_apply(cfg).await
 }
 
 /// Starts a background poll of the origin's revocation feed when one is due (one in flight).
 pub(crate) fn maybe_poll(cfg: &std::rc::Rc<EdgeConfig>, ctx: &Context, now: UnixMillis) {
-    if !with(cfg, |s| {
-        s.revocations
-            .should_poll(now, cfg.revocation_poll_secs * 1000)
-    }) {
+    if !claim_poll(cfg, now) {
         return;
     }
     let cfg = cfg.clone();

@@ -93,8 +93,12 @@ async function handle(request, env, ctx) {
     h.get("cf-connecting-ip"), h.get("x-request-id"), h.get("accept"), Date.now(),
   );
   let f = plan.split(SEP);
-  if (f[0] === "V") f = (await verify(f)).split(SEP);
-  switch (f[0]) {
+  if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
+  if (f[0][0] === "V") {
+    f = (await verify(f)).split(SEP);
+    if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
+  }
+  switch (f[0][0]) {
     case "R":
       return respond(f, 1);
     case "F": {
@@ -107,7 +111,8 @@ async function handle(request, env, ctx) {
         console.error(JSON.stringify({ event: "origin_error", trace, detail: String(e) }));
       }
       const after = wasm.edge_forwarded(trace, resp ? resp.status : 0, Date.now() - start, Date.now()).split(SEP);
-      if (after[0] !== "D") return respond(after, 1);
+      if (after[0][0] !== "D") return respond(after, 1);
+      if (!after[1]) return decorate(resp, respNames, respValues); // as fetched if both are empty
       const names = respNames ? respNames + "\nserver-timing" : "server-timing";
       const values = respNames ? respValues + "\n" + after[1] : after[1];
       return decorate(resp, names, values);

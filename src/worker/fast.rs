@@ -23,7 +23,6 @@ use super::edge_state::{self, Cached, Limits, Phase};
 use super::forward::{self, HeaderSet};
 use super::{denial_spec, jwks, state, webcrypto, Trace};
 use crate::config::{EdgeConfig, KeySource};
-use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
 use crate::jwt::{self, HmacVerifier, JwtError, KeyMaterial, TimeOptions, UntrustedToken};
 use crate::pipeline::{self, Denial};
@@ -76,8 +75,10 @@ enum Plan {
 const SEP: char = '\0';
 
 impl Plan {
+    /// The kind letter, then `1` if background work was queued for `edge_background`.
     fn encode(self) -> String {
         let mut s = String::new();
+        let background = BACKGROUND.with(|b| !b.borrow().is_empty());
         let field = |s: &mut String, v: &str| {
             s.push(SEP);
             s.push_str(v);
@@ -86,6 +87,7 @@ impl Plan {
             Plan::Full => s.push('S'),
             Plan::Respond(spec) => {
                 s.push('R');
+                s.push(if background { '1' } else { '0' });
                 let mut h = HeaderSet::default();
                 for (k, v) in &spec.headers {
                     h.push(k, v);
@@ -103,6 +105,7 @@ impl Plan {
                 signature_b64url,
             } => {
                 s.push('V');
+                s.push(if background { '1' } else { '0' });
                 field(&mut s, &ticket.to_string());
                 field(&mut s, &key_id);
                 field(&mut s, alg);
@@ -115,6 +118,7 @@ impl Plan {
                 response_headers,
             } => {
                 s.push('F');
+                s.push(if background { '1' } else { '0' });
                 field(&mut s, &out.url);
                 field(&mut s, &out.timeout_ms.to_string());
                 field(&mut s, &trace);
@@ -136,13 +140,35 @@ fn synchronous_route(cfg: &EdgeConfig, rule: &Rule) -> bool {
         && edge_state::limits_are_local(cfg, rule)
 }
 
-/// Every issuer's keys usable without a fetch (checked before counting, so a request handed
-/// to the full path has not been counted yet).
-fn keys_ready(cfg: &EdgeConfig, now: UnixMillis) -> bool {
-    cfg.issuers.iter().all(|i| match &i.keys {
-        KeySource::Static(_) => true,
-        KeySource::Url(_) => jwks::ready_keys(cfg, &i.policy.issuer, now).is_some(),
-    })
+/// I/O the synchronous path claimed and `entry.js` runs after answering (`waitUntil`).
+enum Task {
+    /// A revocation poll (claimed: one in flight).
+    Revocations,
+    /// A JWKS refresh for an issuer whose cached keys are still usable.
+    Jwks { issuer: String, url: String },
+}
+
+thread_local! {
+    static BACKGROUND: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };
+}
+
+fn queue(task: Task) {
+    BACKGROUND.with(|b| b.borrow_mut().push(task));
+}
+
+/// Runs the background work queued by earlier plans (called through `ctx.waitUntil`).
+#[wasm_bindgen]
+pub async fn edge_background() {
+    let Some(cfg) = state::loaded() else {
+        return;
+    };
+    let tasks = BACKGROUND.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    for task in tasks {
+        match task {
+            Task::Revocations => edge_state::poll_in_background(&cfg).await,
+            Task::Jwks { issuer, url } => jwks::refresh_in_background(&cfg, &issuer, &url).await,
+        }
+    }
 }
 
 /// The first call for every request: `None` = not decidable here, use the full path.
@@ -186,8 +212,11 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis) -> Plan {
         return Plan::Full;
     }
     let authenticated = !matches!(rule.access, Access::Public);
-    if authenticated && (edge_state::revocations_need_io(cfg, now) || !keys_ready(cfg, now)) {
+    if authenticated && edge_state::revocations_never_synced(cfg) {
         return Plan::Full;
+    }
+    if edge_state::claim_poll(cfg, now) {
+        queue(Task::Revocations);
     }
     let mut limits = Limits::default();
     let mut trace = Trace {
@@ -196,6 +225,7 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis) -> Plan {
         cache: "none",
         auth_ms: 0.0,
         origin_ms: None,
+        path: "sync",
     };
     let ip = req.client_ip.as_deref().unwrap_or("local");
     let before = pipeline::check_path(path)
@@ -271,8 +301,8 @@ fn authenticate(
     if token.len() > cfg.max_token_bytes {
         return Auth::Denied(Reason::TokenTooLarge.into());
     }
-    let hash = TokenHash::of(token);
-    match edge_state::cache_get(cfg, &hash, now) {
+    let hash = edge_state::cache_key(cfg, token);
+    match hash.as_ref().map_or(Cached::Miss, |h| edge_state::cache_get(cfg, h, now)) {
         Cached::Hit(claims) => {
             trace.cache = "hit";
             return Auth::Claims(claims);
@@ -286,11 +316,15 @@ fn authenticate(
     let result = validate(cfg, token, now, None);
     match result {
         Validated::Claims(c) => {
-            edge_state::cache_put(cfg, hash, &c, now);
+            if let Some(h) = hash {
+                edge_state::cache_put(cfg, h, &c, now);
+            }
             Auth::Claims(c)
         }
         Validated::Err(reason) => {
-            edge_state::cache_negative(cfg, hash, reason, now);
+            if let Some(h) = hash {
+                edge_state::cache_negative(cfg, h, reason, now);
+            }
             Auth::Denied(reason.into())
         }
         Validated::Full => Auth::Full,
@@ -323,13 +357,29 @@ fn validate(
     let fetched;
     let keys: &jwt::KeySet = match &issuer.keys {
         KeySource::Static(keys) => keys,
-        KeySource::Url(_) => match jwks::ready_keys(cfg, &issuer.policy.issuer, now) {
-            Some(k) => {
-                fetched = k;
-                &fetched
+        KeySource::Url(url) => {
+            let iss = &issuer.policy.issuer;
+            let keys = if webcrypto.is_some() {
+                jwks::ready_keys(cfg, iss, now)
+            } else {
+                let mut refresh = false;
+                let keys = jwks::keys_now(cfg, iss, now, &mut refresh);
+                if refresh {
+                    queue(Task::Jwks {
+                        issuer: iss.clone(),
+                        url: url.clone(),
+                    });
+                }
+                keys
+            };
+            match keys {
+                Some(k) => {
+                    fetched = k;
+                    &fetched
+                }
+                None => return Validated::Full,
             }
-            None => return Validated::Full,
-        },
+        }
     };
     let time = TimeOptions {
         now,
@@ -608,6 +658,7 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
         cache: parked.cache,
         auth_ms: 0.0,
         origin_ms: None,
+        path: "sync",
     };
     let token = pipeline::extract_token(
         req.authorization.as_deref(),
@@ -618,14 +669,18 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
     let Ok(token) = token else {
         return Plan::Full.encode();
     };
-    let hash = TokenHash::of(token);
+    let hash = edge_state::cache_key(&cfg, token);
     let plan = match validate(&cfg, token, now, Some((&parked.key_id, ok))) {
         Validated::Claims(c) => {
-            edge_state::cache_put(&cfg, hash, &c, now);
+            if let Some(h) = hash {
+                edge_state::cache_put(&cfg, h, &c, now);
+            }
             after_auth(&cfg, rule, &req, c, parked.limits, &trace, now)
         }
         Validated::Err(reason) => {
-            edge_state::cache_negative(&cfg, hash, reason, now);
+            if let Some(h) = hash {
+                edge_state::cache_negative(&cfg, h, reason, now);
+            }
             deny(&cfg, rule, &req, &parked.limits, &trace, reason.into())
         }
         // The keys changed while WebCrypto ran: the full path decides afresh.
@@ -635,7 +690,7 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
 }
 
 /// After the forward: reports the outcome to the circuit breaker, logs the request line, and
-/// returns what to do with the response: `D\0<server-timing>` (decorate it) or a plan for a
+/// returns what to do with the response: `D\0<server-timing or empty>` (decorate it) or a plan for a
 /// 503 when the origin could not be reached (`status` 0).
 #[wasm_bindgen]
 pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> String {
@@ -660,6 +715,7 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
         cache,
         auth_ms: 0.0,
         origin_ms: Some(origin_ms),
+        path: "sync",
     };
     let reached = status != 0;
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
@@ -668,7 +724,9 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
         trace.log("forward", None, status, Some(&cfg));
         let mut s = String::from("D");
         s.push(SEP);
-        s.push_str(&trace.server_timing());
+        if cfg.server_timing {
+            s.push_str(&trace.server_timing());
+        }
         return s;
     }
     let spec = respond::deny(

@@ -144,16 +144,34 @@ pub(crate) async fn refetch_for_unknown_kid(
         .ok_or_else(|| unavailable(cfg, issuer, at))
 }
 
-/// The issuer's keys if they can be used without any I/O now: `None` when a fetch is due or
-/// there are no usable keys (the full path then fetches, or answers `jwks_unavailable`).
-pub(crate) fn ready_keys(cfg: &EdgeConfig, issuer: &str, at: UnixMillis) -> Option<Arc<KeySet>> {
+/// The issuer's usable keys without waiting for I/O, as [`keys`] would return them: when a
+/// refresh is due it is claimed here and `refresh` is set, and the caller must run
+/// [`refresh_in_background`]. `None`: no usable keys, only the full path (which fetches inline
+/// or answers `jwks_unavailable`) can decide.
+pub(crate) fn keys_now(
+    cfg: &EdgeConfig,
+    issuer: &str,
+    at: UnixMillis,
+    refresh: &mut bool,
+) -> Option<Arc<KeySet>> {
     with_cache(cfg, issuer, |c| {
-        if c.fetch_due(at) {
-            None
-        } else {
-            c.usable_keys(at).ok().cloned()
+        let keys = c.usable_keys(at).ok().cloned()?;
+        if c.begin_fetch(at).is_some() {
+            *refresh = true;
         }
+        Some(keys)
     })
+}
+
+/// A refresh claimed by [`keys_now`].
+pub(crate) async fn refresh_in_background(cfg: &EdgeConfig, issuer: &str, url: &str) {
+    fetch_and_report(issuer.to_owned(), url.to_owned(), policy(cfg)).await
+}
+
+/// The issuer's keys if usable now, without claiming anything (for a request already past
+/// [`keys_now`], e.g. back from WebCrypto).
+pub(crate) fn ready_keys(cfg: &EdgeConfig, issuer: &str, at: UnixMillis) -> Option<Arc<KeySet>> {
+    with_cache(cfg, issuer, |c| c.usable_keys(at).ok().cloned())
 }
 
 /// Would a token naming an unknown `kid` trigger a refetch now?

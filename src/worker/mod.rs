@@ -67,6 +67,8 @@ pub(crate) struct Trace<'a> {
     pub cache: &'static str,
     pub auth_ms: f64,
     pub origin_ms: Option<f64>,
+    /// Which request path decided: `sync` (`fast.rs`) or `async` (this module).
+    pub path: &'static str,
 }
 
 impl Trace<'_> {
@@ -78,9 +80,10 @@ impl Trace<'_> {
         let mut line = String::with_capacity(192);
         let _ = write!(
             line,
-            r#"{{"request_id":"{}","rule":"{}","decision":"{}","reason":{},"status":{},"auth_us":{},"cache":"{}","origin_ms":{},"breaker":{}}}"#,
+            r#"{{"request_id":"{}","rule":"{}","path":"{}","decision":"{}","reason":{},"status":{},"auth_us":{},"cache":"{}","origin_ms":{},"breaker":{}}}"#,
             self.request_id,
             self.rule,
+            self.path,
             decision,
             reason.map_or("null".into(), |r| format!("\"{}\"", r.id())),
             status,
@@ -117,7 +120,9 @@ pub(crate) fn denial_spec(
     denial: Denial,
 ) -> respond::ResponseSpec {
     let mut extra = limits.headers();
-    extra.push(("server-timing", trace.server_timing()));
+    if cfg.server_timing {
+        extra.push(("server-timing", trace.server_timing()));
+    }
     let d = DenyContext {
         browser_navigation: respond::is_browser_navigation(method, accept),
         path_and_query,
@@ -343,6 +348,7 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
                 cache: "none",
                 auth_ms: 0.0,
                 origin_ms: None,
+                path: "async",
             };
             let spec = respond::deny(
                 Reason::ConfigInvalid,
@@ -368,6 +374,7 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         cache: "none",
         auth_ms: 0.0,
         origin_ms: None,
+        path: "async",
     };
     let mut limits = Limits::default();
 
@@ -467,7 +474,9 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         Ok(resp) => {
             trace.log("forward", None, resp.status(), Some(&cfg));
             let mut extra = limits.headers();
-            extra.push(("server-timing", trace.server_timing()));
+            if cfg.server_timing {
+                extra.push(("server-timing", trace.server_timing()));
+            }
             Ok(forward::decorate(resp, &extra))
         }
         Err(e) => {

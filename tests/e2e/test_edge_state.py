@@ -1,7 +1,7 @@
 """Issue 5 end to end: rate limits, the circuit breaker toward the origin, and revocations,
 through the real Worker in workerd."""
 import concurrent.futures as cf
-import json, threading, time
+import json, re, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -162,3 +162,26 @@ def test_login_attempts_are_limited_per_targeted_account(system):
     assert answers[5] == (429, "rate_limited"), answers
     r = requests.post(f"{EDGE}/auth/login", json={"email": "someone-else@example.com", "password": "another guess"}, timeout=10)
     assert r.status_code == 401 and r.json()["error"] == "invalid_credentials"
+
+
+def test_requests_without_io_are_decided_on_the_synchronous_path(system):
+    """entry.js asks wasm for a plan (src/worker/fast.rs); EdDSA tokens are verified by WebCrypto
+    from JS and handed back. Only requests needing I/O (a revocation poll due, here every 1 s)
+    take the async path. Each request's log line says which path decided it."""
+    run = uuid.uuid4().hex[:12]
+    ids = []
+    for i in range(8):
+        rid = f"sync-{run}-{i}"
+        ids.append(rid)
+        r = requests.get(f"{EDGE}/api/me", headers={"Authorization": f"Bearer {system.token(sub=f'sync-{run}-{i}')}",
+                                                    "X-Request-Id": rid}, timeout=10)
+        assert r.status_code == 200 and r.json()["user"] == f"sync-{run}-{i}"
+    time.sleep(1)
+    log = system.edge_log.read_text()
+    paths = {}
+    for rid in ids:
+        m = re.search(r'"request_id":"%s","rule":"[^"]*","path":"(sync|async)","decision":"forward"[^}]*"cache":"(\w+)"' % rid, log)
+        assert m, f"no log line for {rid}"
+        paths[rid] = m.groups()
+    sync_misses = [rid for rid, (p, cache) in paths.items() if p == "sync" and cache == "miss"]
+    assert len(sync_misses) >= 4, paths
