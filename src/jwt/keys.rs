@@ -53,6 +53,8 @@ pub struct Jwk {
     kid: Option<String>,
     alg: Algorithm,
     material: Material,
+    /// See [`Jwk::fingerprint`]; computed on first use.
+    fingerprint: std::sync::OnceLock<[u8; 16]>,
 }
 
 impl fmt::Debug for Jwk {
@@ -74,6 +76,36 @@ enum Parsed {
 }
 
 impl Jwk {
+    /// A digest of the pinned algorithm and the public key material (never of a secret): an id
+    /// under which a runtime may cache this key in imported form. A rotated key that reuses a
+    /// `kid` gets a different fingerprint, so a stale imported key can never be used for it.
+    pub fn fingerprint(&self) -> [u8; 16] {
+        *self.fingerprint.get_or_init(|| {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(self.alg.as_str().as_bytes());
+            h.update([0]);
+            match self.material() {
+                // Secrets are never cached outside this type: their fingerprint names only the alg.
+                KeyMaterial::Oct(_) => {}
+                KeyMaterial::Ec { x, y } => {
+                    h.update(x);
+                    h.update(y);
+                }
+                KeyMaterial::Okp { x } => h.update(x),
+                KeyMaterial::Rsa { n, e } => {
+                    h.update((n.len() as u32).to_be_bytes());
+                    h.update(n);
+                    h.update(e);
+                }
+            }
+            let d = h.finalize();
+            let mut out = [0u8; 16];
+            out.copy_from_slice(&d[..16]);
+            out
+        })
+    }
+
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
@@ -118,6 +150,7 @@ impl Jwk {
             kid,
             alg,
             material: Material::Oct(secret),
+            fingerprint: Default::default(),
         })
     }
 
@@ -269,7 +302,12 @@ impl Jwk {
                 Material::Rsa { n, e }
             }
         };
-        Ok(Parsed::Key(Jwk { kid, alg, material }))
+        Ok(Parsed::Key(Jwk {
+            kid,
+            alg,
+            material,
+            fingerprint: Default::default(),
+        }))
     }
 }
 

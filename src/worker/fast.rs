@@ -21,7 +21,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::edge_state::{self, Cached, Limits, Phase};
 use super::forward::{self, HeaderSet};
-use super::{denial_spec, jwks, state, webcrypto, Trace};
+use super::{denial_spec, jwks, state, Trace};
 use crate::config::{EdgeConfig, KeySource};
 use crate::identity::Identity;
 use crate::jwt::{self, HmacVerifier, JwtError, KeyMaterial, TimeOptions, UntrustedToken};
@@ -281,7 +281,7 @@ fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
 }
 
 fn key_id(check: &jwt::SignatureCheck<'_>) -> String {
-    crate::envelope::hex(&webcrypto::cache_id(check.alg, check.key)[..16])
+    crate::envelope::hex(&check.key.fingerprint())
 }
 
 fn authenticate(

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
@@ -15,12 +14,12 @@ use crate::jwt::{
     Algorithm, HmacVerifier, Jwk, JwtError, KeyMaterial, SignatureCheck, SignatureVerifier,
 };
 
-/// Imported keys are cached per isolate, keyed by a hash of (alg, key material), so a rotated
-/// key that reuses a `kid` can never hit a stale entry.
+/// Imported keys are cached per isolate, keyed by [`Jwk::fingerprint`] (alg + key material), so
+/// a rotated key that reuses a `kid` can never hit a stale entry.
 const MAX_CACHED_KEYS: usize = 256;
 
 thread_local! {
-    static KEYS: RefCell<HashMap<[u8; 32], CryptoKey>> = RefCell::new(HashMap::new());
+    static KEYS: RefCell<HashMap<[u8; 16], CryptoKey>> = RefCell::new(HashMap::new());
 }
 
 pub(crate) struct WebCryptoVerifier;
@@ -40,25 +39,6 @@ fn obj(pairs: &[(&str, JsValue)]) -> Object {
 
 fn b64url(b: &[u8]) -> JsValue {
     JsValue::from_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
-}
-
-pub(crate) fn cache_id(alg: Algorithm, key: &Jwk) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(alg.as_str().as_bytes());
-    match key.material() {
-        KeyMaterial::Oct(_) => {}
-        KeyMaterial::Ec { x, y } => {
-            h.update(x);
-            h.update(y);
-        }
-        KeyMaterial::Okp { x } => h.update(x),
-        KeyMaterial::Rsa { n, e } => {
-            h.update(n);
-            h.update(b"|");
-            h.update(e);
-        }
-    }
-    h.finalize().into()
 }
 
 /// `(import algorithm, verify algorithm)` parameters for WebCrypto.
@@ -134,7 +114,7 @@ impl WebCryptoVerifier {
         let (import_params, verify_params) =
             params(check.alg).ok_or_else(|| JsValue::from_str("unsupported alg"))?;
         let subtle = subtle()?;
-        let id = cache_id(check.alg, check.key);
+        let id = check.key.fingerprint();
         let cached = KEYS.with(|k| k.borrow().get(&id).cloned());
         let key = match cached {
             Some(k) => k,
