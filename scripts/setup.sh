@@ -3,7 +3,6 @@
 # Every step is skipped when already done, so re-running is fast.
 source "$(dirname "$0")/lib.sh"
 
-WORKER_BUILD_VERSION=0.8.7
 # wasm-bindgen-cli must match the wasm-bindgen library version in Cargo.lock exactly.
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)"
 [ -n "$WASM_BINDGEN_VERSION" ] || die "could not read the wasm-bindgen version from Cargo.lock"
@@ -22,11 +21,6 @@ fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   step "rustup: adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
-fi
-
-if ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
-  step "cargo: installing worker-build $WORKER_BUILD_VERSION (about 2 minutes, once)"
-  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --locked
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
