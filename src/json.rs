@@ -83,6 +83,29 @@ pub(crate) fn scan_object(src: &[u8], mut visit: impl FnMut(&[u8], Span)) -> Res
     Ok(())
 }
 
+/// The value of the top-level member `name` of the object `src` starts with, reading nothing
+/// after that member. `None` if `src` does not start with an object, if the object ends
+/// without such a member, or if anything up to and including its value is malformed
+/// (including a repeated member name before it).
+pub(crate) fn leading_member(src: &[u8], name: &[u8]) -> Option<Span> {
+    let mut s = Scanner::new(src).ok()?;
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        return None;
+    }
+    let mut found = None;
+    s.object(1, |n, value| {
+        if n == name {
+            found = Some(value);
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    })
+    .ok()?;
+    found
+}
+
 /// A string value with its escapes resolved, borrowed when it has none. `None` if `v` is not
 /// a string of `src`.
 pub(crate) fn string<'b>(src: &'b [u8], v: Span) -> Option<Cow<'b, str>> {
@@ -735,5 +758,52 @@ mod tests {
         assert_eq!(items(doc, spans[1]).count(), 0);
         let n = items(doc, spans[0]).nth(1).unwrap();
         assert_eq!(number(doc, n), Some("1"));
+    }
+
+    #[test]
+    fn leading_member_stops_at_the_member() {
+        let id = |doc: &str| {
+            leading_member(doc.as_bytes(), b"id")
+                .and_then(|v| string(doc.as_bytes(), v))
+                .map(Cow::into_owned)
+        };
+        assert_eq!(
+            id(r#"{"id":"evt_1","object":"event"}"#).as_deref(),
+            Some("evt_1")
+        );
+        // Nothing after the member is read.
+        assert_eq!(
+            id(r#"{"id":"evt_1", this is not json"#).as_deref(),
+            Some("evt_1")
+        );
+        // Members before it are checked, nested ids are not the top-level id.
+        assert_eq!(
+            id(r#"{"data":{"id":"inner"},"list":[{"id":"x"}],"id":"evt_2"}"#).as_deref(),
+            Some("evt_2")
+        );
+        assert_eq!(id(r#"{"data":{"id":"inner"}}"#), None);
+        assert_eq!(id(r#"{"\u0069d":"evt_3"}"#).as_deref(), Some("evt_3"));
+        for bad in [
+            "",
+            "[]",
+            "x",
+            r#"{"a":1,"a":2,"id":"evt_1"}"#,
+            r#"{"a":{"b":1,"b":2},"id":"evt_1"}"#,
+            r#"{"a":tru,"id":"evt_1"}"#,
+            r#"{"a" "id":"evt_1"}"#,
+            r#"{"id":"evt_"#,
+            r#"{"id""#,
+            r#"{"id":"#,
+            r#"{"i"#,
+            "{",
+        ] {
+            assert_eq!(id(bad), None, "{bad:?}");
+        }
+        // A non-string id is found as such: the caller refuses it.
+        let doc = br#"{"id":42}"#;
+        assert_eq!(
+            leading_member(doc, b"id").map(|v| v.kind()),
+            Some(Kind::Number)
+        );
     }
 }
