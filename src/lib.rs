@@ -9,6 +9,7 @@ pub mod config;
 pub mod decision_cache;
 pub mod envelope;
 pub mod identity;
+mod json;
 pub mod jwt;
 pub mod pipeline;
 pub mod policy;

@@ -1,6 +1,8 @@
 //! Secret key material: wiped on drop, redacted in `Debug`, length-checked at load.
 
 use core::fmt;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Raw bytes of a symmetric secret (HMAC key, envelope secret, webhook secret).
@@ -61,6 +63,47 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// An HMAC-SHA256 key, hashed into its inner and outer padded states once at load: each
+/// MAC then starts from a copy instead of re-deriving them from the key bytes. The key bytes
+/// themselves are wiped as soon as the states exist.
+#[derive(Clone)]
+pub(crate) struct HmacSha256Key {
+    keyed: Hmac<Sha256>,
+    key_len: usize,
+}
+
+impl HmacSha256Key {
+    pub(crate) fn new(key: &SecretBytes) -> Self {
+        HmacSha256Key {
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+                .expect("hmac accepts any key length"),
+            key_len: key.len(),
+        }
+    }
+
+    /// A MAC ready to be fed the message.
+    pub(crate) fn mac(&self) -> Hmac<Sha256> {
+        self.keyed.clone()
+    }
+}
+
+impl Drop for HmacSha256Key {
+    fn drop(&mut self) {
+        // The padded states forge MACs as well as the key does, but `hmac`/`sha2` offer no
+        // Zeroize: overwrite them with the states of an empty key, and keep the compiler from
+        // dropping the write as dead.
+        self.keyed =
+            <Hmac<Sha256> as Mac>::new_from_slice(&[]).expect("hmac accepts any key length");
+        core::hint::black_box(&mut self.keyed);
+    }
+}
+
+impl fmt::Debug for HmacSha256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HmacSha256Key([redacted; {} bytes])", self.key_len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +119,19 @@ mod tests {
         );
         let s = SecretBytes::new(vec![7u8; 32], 32).unwrap();
         assert!(!format!("{s:?}").contains('7'));
+    }
+
+    #[test]
+    fn a_keyed_hmac_state_macs_like_the_key_and_is_redacted() {
+        let key = SecretBytes::new(b"0123456789abcdef0123456789abcdef".to_vec(), 16).unwrap();
+        let keyed = HmacSha256Key::new(&key);
+        let mut direct = <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).unwrap();
+        direct.update(b"message");
+        let mut m = keyed.mac();
+        m.update(b"mess");
+        m.update(b"age");
+        assert_eq!(m.finalize().into_bytes(), direct.finalize().into_bytes());
+        let dbg = format!("{keyed:?}");
+        assert!(dbg.contains("redacted") && !dbg.contains("0123"), "{dbg}");
     }
 }

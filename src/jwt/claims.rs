@@ -1,53 +1,106 @@
 //! Claim checks on a token whose signature already verified: times, issuer, audience, and
 //! the identity claims the edge forwards.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use super::{IssuerPolicy, JwtError, TimeOptions, VerifiedClaims};
+use crate::json::{self, Kind, Span};
+
+/// Where the payload members the checks read are (found while the payload was scanned).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PayloadMembers {
+    pub(crate) exp: Option<Span>,
+    pub(crate) nbf: Option<Span>,
+    pub(crate) iat: Option<Span>,
+    pub(crate) iss: Option<Span>,
+    pub(crate) aud: Option<Span>,
+    pub(crate) sub: Option<Span>,
+    pub(crate) sid: Option<Span>,
+    pub(crate) jti: Option<Span>,
+    pub(crate) roles: Option<Span>,
+    pub(crate) permissions: Option<Span>,
+    pub(crate) scope: Option<Span>,
+}
+
+impl PayloadMembers {
+    /// Remembers a top-level member if a check reads it (unknown claims are ignored).
+    pub(crate) fn note(&mut self, name: &[u8], v: Span) {
+        let slot = match name {
+            b"exp" => &mut self.exp,
+            b"nbf" => &mut self.nbf,
+            b"iat" => &mut self.iat,
+            b"iss" => &mut self.iss,
+            b"aud" => &mut self.aud,
+            b"sub" => &mut self.sub,
+            b"sid" => &mut self.sid,
+            b"jti" => &mut self.jti,
+            b"roles" => &mut self.roles,
+            b"permissions" => &mut self.permissions,
+            b"scope" => &mut self.scope,
+            _ => return,
+        };
+        *slot = Some(v);
+    }
+}
+
+/// A scanned payload: its decoded JSON and where the checked members are.
+#[derive(Clone, Copy)]
+pub(crate) struct Payload<'t> {
+    pub(crate) src: &'t [u8],
+    pub(crate) members: &'t PayloadMembers,
+}
+
+impl<'t> Payload<'t> {
+    fn string(&self, v: Span) -> Option<Cow<'t, str>> {
+        json::string(self.src, v)
+    }
+}
 
 /// A NumericDate (RFC 7519 §2): a non-negative JSON number, fractions rounded down.
 fn numeric_date(
-    payload: &Map<String, Value>,
+    p: Payload<'_>,
+    v: Option<Span>,
     claim: &'static str,
 ) -> Result<Option<u64>, JwtError> {
-    match payload.get(claim) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                Ok(Some(v))
-            } else {
-                match n.as_f64() {
-                    Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
-                    _ => Err(JwtError::ClaimInvalid { claim }),
-                }
-            }
+    let Some(v) = v else { return Ok(None) };
+    let text = json::number(p.src, v).ok_or(JwtError::ClaimInvalid { claim })?;
+    // Integers as u64 when they fit, everything else as an f64 (as serde_json reads them).
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<u64>() {
+            return Ok(Some(n));
         }
-        Some(_) => Err(JwtError::ClaimInvalid { claim }),
+    }
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(JwtError::ClaimInvalid { claim }),
     }
 }
 
 fn opt_string(
-    payload: &Map<String, Value>,
+    p: Payload<'_>,
+    v: Option<Span>,
     claim: &'static str,
 ) -> Result<Option<String>, JwtError> {
-    match payload.get(claim) {
+    match v {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(JwtError::ClaimInvalid { claim }),
+        Some(v) => p
+            .string(v)
+            .map(|s| Some(s.into_owned()))
+            .ok_or(JwtError::ClaimInvalid { claim }),
     }
 }
 
 fn string_array(
-    payload: &Map<String, Value>,
+    p: Payload<'_>,
+    v: Option<Span>,
     claim: &'static str,
 ) -> Result<Vec<String>, JwtError> {
-    match payload.get(claim) {
+    match v {
         None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
+        Some(v) if v.kind() == Kind::Array => json::items(p.src, v)
+            .map(|item| {
+                p.string(item)
+                    .map(Cow::into_owned)
                     .ok_or(JwtError::ClaimInvalid { claim })
             })
             .collect(),
@@ -57,59 +110,62 @@ fn string_array(
 
 /// All claim checks, in a fixed order: times, then `iss`, `aud`, then identity claims.
 pub(crate) fn check(
-    payload: &Map<String, Value>,
+    payload: Payload<'_>,
     issuer: &IssuerPolicy,
     time: &TimeOptions,
 ) -> Result<VerifiedClaims, JwtError> {
+    let m = payload.members;
     let now_ms = time.now.0;
     let now = time.now.secs();
     let leeway_ms = time.leeway_secs.saturating_mul(1000);
     let ms = |secs: u64| secs.saturating_mul(1000);
 
-    let exp = numeric_date(payload, "exp")?.ok_or(JwtError::ClaimMissing { claim: "exp" })?;
+    let exp =
+        numeric_date(payload, m.exp, "exp")?.ok_or(JwtError::ClaimMissing { claim: "exp" })?;
     // RFC 7519 §4.1.4: the current time must be *before* exp.
     if now_ms >= ms(exp).saturating_add(leeway_ms) {
         return Err(JwtError::Expired { exp, now });
     }
-    if let Some(nbf) = numeric_date(payload, "nbf")? {
+    if let Some(nbf) = numeric_date(payload, m.nbf, "nbf")? {
         if now_ms.saturating_add(leeway_ms) < ms(nbf) {
             return Err(JwtError::NotYetValid { nbf, now });
         }
     }
-    let iat = numeric_date(payload, "iat")?;
+    let iat = numeric_date(payload, m.iat, "iat")?;
     if let Some(iat) = iat {
         if ms(iat) > now_ms.saturating_add(leeway_ms) {
             return Err(JwtError::IssuedInFuture { iat, now });
         }
     }
 
-    match payload.get("iss") {
-        Some(Value::String(iss)) if *iss == issuer.issuer => {}
-        _ => return Err(JwtError::IssuerInvalid),
+    if m.iss.and_then(|v| payload.string(v)).as_deref() != Some(issuer.issuer.as_str()) {
+        return Err(JwtError::IssuerInvalid);
     }
 
-    let audience_ok = match payload.get("aud") {
-        Some(Value::String(a)) => issuer.audiences.iter().any(|c| c == a),
-        Some(Value::Array(list)) => list.iter().any(|a| {
-            a.as_str()
-                .is_some_and(|a| issuer.audiences.iter().any(|c| c == a))
-        }),
+    let configured = |a: &str| issuer.audiences.iter().any(|c| c == a);
+    let audience_ok = match m.aud {
+        Some(v) if v.kind() == Kind::String => payload.string(v).is_some_and(|a| configured(&a)),
+        // Non-string items are skipped: any configured audience is enough.
+        Some(v) if v.kind() == Kind::Array => {
+            json::items(payload.src, v).any(|a| payload.string(a).is_some_and(|a| configured(&a)))
+        }
         _ => false,
     };
     if !audience_ok {
         return Err(JwtError::AudienceInvalid);
     }
 
-    let subject = match payload.get("sub") {
+    let subject = match m.sub.map(|v| payload.string(v)) {
         None => return Err(JwtError::ClaimMissing { claim: "sub" }),
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Some(s)) if !s.is_empty() => s.into_owned(),
         Some(_) => return Err(JwtError::ClaimInvalid { claim: "sub" }),
     };
-    let session_id = opt_string(payload, "sid")?;
-    let token_id = opt_string(payload, "jti")?;
-    let roles = dedup(string_array(payload, "roles")?);
-    let mut permissions = string_array(payload, "permissions")?;
-    if let Some(scope) = opt_string(payload, "scope")? {
+    let session_id = opt_string(payload, m.sid, "sid")?;
+    let token_id = opt_string(payload, m.jti, "jti")?;
+    let roles = dedup(string_array(payload, m.roles, "roles")?);
+    let mut permissions = string_array(payload, m.permissions, "permissions")?;
+    if let Some(scope) = m.scope.map(|v| payload.string(v)) {
+        let scope = scope.ok_or(JwtError::ClaimInvalid { claim: "scope" })?;
         permissions.extend(
             scope
                 .split(' ')

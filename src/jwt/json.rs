@@ -103,4 +103,42 @@ mod tests {
         }
         assert!(parse_object(b" {} ").is_ok());
     }
+
+    /// The token parser scans with `crate::json`; this serde-based parser reads JWKS. Both
+    /// must accept and refuse the same documents, checked on seeds and every one-byte
+    /// truncation, deletion and substitution of them.
+    #[test]
+    fn the_scanner_and_this_parser_agree() {
+        let seeds: [&[u8]; 6] = [
+            br#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#,
+            br#"{"iss":"https://i.example","aud":["a","b"],"exp":1893456600.5,"nbf":-0,"x":null,"y":true,"z":false}"#,
+            br#" {"a":{"b":[1,2,{"c":"\u00e9\ud83d\ude00\n"}]},"e":1e-3,"f":"\"\\\/"} "#,
+            br#"{"sub":"\u0073","s":"\u0073ub"}"#,
+            "{\"é\":\"ü\"}".as_bytes(),
+            br#"{"a":[[],{}],"b":0,"c":-12.5E+2}"#,
+        ];
+        let replacements = b"{}[]\",:\\u0123456789abcdefABCDEF-+.eE tnrfx \x01\x7f\xc3\xa9\xff";
+        let agree = |doc: &[u8]| {
+            let ours = crate::json::scan_object(doc, |_, _| {}).is_ok();
+            let theirs = parse_object(doc).is_ok();
+            assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(doc));
+        };
+        let mut checked = 0;
+        for seed in seeds {
+            agree(seed);
+            for i in 0..seed.len() {
+                agree(&seed[..i]);
+                let mut deleted = seed.to_vec();
+                deleted.remove(i);
+                agree(&deleted);
+                for &r in replacements {
+                    let mut changed = seed.to_vec();
+                    changed[i] = r;
+                    agree(&changed);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000);
+    }
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::parse::b64_secret;
 use super::Provider;
-use crate::secret::SecretBytes;
+use crate::secret::{HmacSha256Key, SecretBytes};
 
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -40,14 +40,15 @@ pub struct WebhookSecret(pub(crate) SecretKind);
 
 #[derive(Clone)]
 pub(crate) enum SecretKind {
-    Hmac(SecretBytes),
+    /// Keyed once here; the key bytes are wiped when the [`SecretBytes`] given is dropped.
+    Hmac(HmacSha256Key),
     Ed25519PublicKey([u8; 32]),
 }
 
 impl WebhookSecret {
     /// An HMAC key given as bytes (no length policy here: [`Self::parse`] is the load-time path).
     pub fn hmac(key: SecretBytes) -> Self {
-        WebhookSecret(SecretKind::Hmac(key))
+        WebhookSecret(SecretKind::Hmac(HmacSha256Key::new(&key)))
     }
 
     /// A Standard Webhooks `v1a` (Ed25519) public key.

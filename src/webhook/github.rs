@@ -7,21 +7,20 @@
 
 use super::parse::{self, MAX_SIGNATURE_HEADER_LEN};
 use super::{
-    first_hmac_match, Prepared, VerifiedWebhook, WebhookConfig, WebhookError, WebhookHeaders,
+    first_hmac_match, Checked, DeliveryId, Matched, WebhookConfig, WebhookError, WebhookHeaders,
 };
-use crate::envelope::unhex;
 use crate::time::UnixMillis;
 
 pub(crate) const SIGNATURE: &str = "x-hub-signature-256";
 pub(crate) const DELIVERY: &str = "x-github-delivery";
 pub(crate) const HEADERS: &[&str] = &[SIGNATURE, DELIVERY];
 
-pub(crate) fn verify(
+pub(crate) fn verify<'h>(
     cfg: &WebhookConfig,
-    headers: &WebhookHeaders,
+    headers: &'h WebhookHeaders,
     body: &[u8],
     _now: UnixMillis,
-) -> Result<Prepared, WebhookError> {
+) -> Result<Checked<'h>, WebhookError> {
     let value = headers
         .get(SIGNATURE)?
         .ok_or(WebhookError::SignatureMissing { header: SIGNATURE })?;
@@ -35,20 +34,20 @@ pub(crate) fn verify(
     let hex = value
         .strip_prefix("sha256=")
         .ok_or(malformed("does not start with sha256="))?;
-    let sig = unhex(hex).ok_or(malformed("signature is not hex"))?;
+    let sig = parse::hex_mac(hex).ok_or(malformed("signature is not hex"))?;
     let delivery = headers
         .get(DELIVERY)?
         .ok_or(WebhookError::HeaderMissing { header: DELIVERY })?;
     parse::delivery_id(DELIVERY, delivery, true)?;
     // A truncated or empty signature is well-formed hex of the wrong length: it fails here.
-    let candidates: &[Vec<u8>] = if sig.len() == 32 { &[sig] } else { &[] };
+    let candidates = sig.as_slice();
     let index = first_hmac_match(cfg, &[body], candidates).ok_or(WebhookError::SignatureInvalid)?;
-    Ok(Prepared::Verified(VerifiedWebhook {
+    Ok(Checked::Matched(Matched {
         provider: "github",
         // GitHub does not sign `X-GitHub-Delivery`: a captured body replayed with a fresh id
         // would pass as new. The signed body's digest identifies the delivery instead (GitHub's
         // own redeliveries resend the same body, so they are still recognised as duplicates).
-        delivery_id: Some(super::body_digest_id(body)),
+        id: DeliveryId::BodyDigest,
         timestamp: None,
         secret_index: index,
     }))

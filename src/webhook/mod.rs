@@ -21,7 +21,7 @@ mod replay;
 mod standard;
 mod stripe;
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sha2::Sha256;
 
 pub use config::{
@@ -163,11 +163,101 @@ pub fn prepare(
     body: &[u8],
     now: UnixMillis,
 ) -> Result<Prepared, WebhookError> {
+    Ok(match check(cfg, headers, body, now)? {
+        Checked::Matched(m) => Prepared::Verified(m.into_verified(body)),
+        Checked::NeedsEd25519(p) => Prepared::NeedsEd25519(p),
+    })
+}
+
+/// The signature half of [`verify`]: every header and timestamp check and the HMAC
+/// comparison, but no delivery id is read (no body scan for Stripe's event id, no body
+/// digest), so the result cannot stand for a delivery: it is not a [`VerifiedWebhook`].
+pub fn verify_signature(
+    cfg: &WebhookConfig,
+    headers: &WebhookHeaders,
+    body: &[u8],
+    now: UnixMillis,
+) -> Result<SignatureMatch, WebhookError> {
+    match check(cfg, headers, body, now)? {
+        Checked::Matched(m) => Ok(SignatureMatch {
+            timestamp: m.timestamp,
+            secret_index: m.secret_index,
+        }),
+        Checked::NeedsEd25519(_) => Err(WebhookError::Ed25519Required),
+    }
+}
+
+/// An HMAC signature that verified inside the tolerance (see [`verify_signature`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureMatch {
+    timestamp: Option<u64>,
+    secret_index: usize,
+}
+
+impl SignatureMatch {
+    /// The signed timestamp (unix seconds), where the format has one.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.timestamp
+    }
+    /// Which entry of [`WebhookConfig::secrets`] verified it.
+    pub fn secret_index(&self) -> usize {
+        self.secret_index
+    }
+}
+
+fn check<'h>(
+    cfg: &WebhookConfig,
+    headers: &'h WebhookHeaders,
+    body: &[u8],
+    now: UnixMillis,
+) -> Result<Checked<'h>, WebhookError> {
     check_content_length(cfg, Some(body.len() as u64))?;
     match cfg.provider {
         Provider::Stripe => stripe::verify(cfg, headers, body, now),
         Provider::GitHub => github::verify(cfg, headers, body, now),
         Provider::StandardWebhooks => standard::verify(cfg, headers, body, now),
+    }
+}
+
+/// What a format's check found: a signature that verified, or one left to Ed25519.
+enum Checked<'h> {
+    Matched(Matched<'h>),
+    NeedsEd25519(PendingEd25519),
+}
+
+/// A verified signature, before its delivery id is read.
+struct Matched<'h> {
+    provider: &'static str,
+    timestamp: Option<u64>,
+    secret_index: usize,
+    id: DeliveryId<'h>,
+}
+
+/// Where a verified delivery's id comes from.
+enum DeliveryId<'h> {
+    /// A signed header (Standard Webhooks `webhook-id`).
+    Header(&'h str),
+    /// The body's top-level `id` (Stripe's `evt_...`), else the body digest.
+    StripeEvent,
+    /// `sha256:<hex>` of the body, where the format signs no id.
+    BodyDigest,
+}
+
+impl Matched<'_> {
+    fn into_verified(self, body: &[u8]) -> VerifiedWebhook {
+        let delivery_id = match self.id {
+            DeliveryId::Header(id) => id.to_owned(),
+            DeliveryId::StripeEvent => {
+                stripe::event_id(body).unwrap_or_else(|| body_digest_id(body))
+            }
+            DeliveryId::BodyDigest => body_digest_id(body),
+        };
+        VerifiedWebhook {
+            provider: self.provider,
+            delivery_id: Some(delivery_id),
+            timestamp: self.timestamp,
+            secret_index: self.secret_index,
+        }
     }
 }
 
@@ -186,9 +276,13 @@ pub fn verify_with(
 }
 
 /// Index of the first HMAC secret whose HMAC-SHA256 over `parts` (concatenated) equals one of
-/// `candidates` (already decoded and of the right length). The message is hashed once per
-/// secret; each comparison is `verify_slice` on a clone (constant time).
-fn first_hmac_match(cfg: &WebhookConfig, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<usize> {
+/// `candidates`. The message is hashed once per secret, from the secret's pre-keyed state,
+/// without copying it; each comparison is `verify_slice` (constant time).
+fn first_hmac_match(
+    cfg: &WebhookConfig,
+    parts: &[&[u8]],
+    candidates: &[[u8; 32]],
+) -> Option<usize> {
     if candidates.is_empty() {
         return None;
     }
@@ -196,14 +290,15 @@ fn first_hmac_match(cfg: &WebhookConfig, parts: &[&[u8]], candidates: &[Vec<u8>]
         let SecretKind::Hmac(key) = &s.0 else {
             return None;
         };
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-            .expect("hmac accepts any key length");
+        let mut mac = key.mac();
         for p in parts {
             mac.update(p);
         }
-        candidates
-            .iter()
-            .any(|c| mac.clone().verify_slice(c).is_ok())
-            .then_some(i)
+        let matched = match candidates {
+            // The usual case: one signature, compared without copying the MAC state.
+            [only] => mac.verify_slice(only).is_ok(),
+            many => many.iter().any(|c| mac.clone().verify_slice(c).is_ok()),
+        };
+        matched.then_some(i)
     })
 }

@@ -14,6 +14,59 @@ pub(crate) const MAX_SIGNATURES: usize = 16;
 /// Longest delivery id we accept (GitHub GUIDs are 36, Standard Webhooks ids ~30).
 pub(crate) const MAX_ID_LEN: usize = 256;
 
+/// The well-formed 32-byte MACs of one signature header, kept on the stack (a header
+/// carries at most [`MAX_SIGNATURES`]; callers refuse more before pushing).
+pub(crate) struct Macs {
+    items: [[u8; 32]; MAX_SIGNATURES],
+    len: usize,
+}
+
+impl Macs {
+    pub(crate) fn new() -> Self {
+        Macs {
+            items: [[0; 32]; MAX_SIGNATURES],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, mac: [u8; 32]) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = mac;
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[[u8; 32]] {
+        &self.items[..self.len]
+    }
+}
+
+/// A hex MAC (either case): `Some(Some(mac))` for 64 digits, `Some(None)` for well-formed
+/// hex of another length (it can never match), `None` if not hex (odd length, other
+/// characters). Decodes without allocating.
+pub(crate) fn hex_mac(s: &str) -> Option<Option<[u8; 32]>> {
+    fn nib(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    if b.len() != 64 {
+        return b.iter().all(u8::is_ascii_hexdigit).then_some(None);
+    }
+    let mut mac = [0u8; 32];
+    for (out, pair) in mac.iter_mut().zip(b.chunks_exact(2)) {
+        *out = nib(pair[0])? << 4 | nib(pair[1])?;
+    }
+    Some(Some(mac))
+}
+
 /// Signatures: canonical padded standard base64, nothing else.
 pub(crate) fn b64_strict(s: &str) -> Option<Vec<u8>> {
     STANDARD.decode(s).ok()
@@ -121,6 +174,38 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn hex_macs_decode_without_allocation_and_match_unhex() {
+        let hex = "00ff10AbcdEF".repeat(6);
+        let hex = &hex[..64];
+        let want: [u8; 32] = crate::envelope::unhex(hex).unwrap().try_into().unwrap();
+        assert_eq!(hex_mac(hex), Some(Some(want)));
+        assert_eq!(hex_mac(""), Some(None), "empty is hex of the wrong length");
+        assert_eq!(hex_mac("abcd"), Some(None));
+        assert_eq!(hex_mac(&"a".repeat(66)), Some(None));
+        for bad in [
+            "a",
+            "abc",
+            "zz",
+            "0x12",
+            &"g".repeat(64),
+            &format!("{}\u{e9}", &hex[..62]),
+        ] {
+            assert_eq!(hex_mac(bad), None, "{bad:?}");
+            assert_eq!(crate::envelope::unhex(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn macs_keep_at_most_the_signature_limit() {
+        let mut m = Macs::new();
+        for i in 0..=MAX_SIGNATURES {
+            m.push([i as u8; 32]);
+        }
+        assert_eq!(m.as_slice().len(), MAX_SIGNATURES);
+        assert_eq!(m.as_slice()[3], [3; 32]);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! is Ed25519 with a configured `whpk_` public key (checked by the caller, see [`PendingEd25519`]).
 
 use super::config::SecretKind;
-use super::parse::{self, b64_strict, MAX_SIGNATURES, MAX_SIGNATURE_HEADER_LEN};
+use super::parse::{self, b64_strict, Macs, MAX_SIGNATURES, MAX_SIGNATURE_HEADER_LEN};
 use super::{
-    first_hmac_match, Ed25519Verify, Prepared, VerifiedWebhook, WebhookConfig, WebhookError,
-    WebhookHeaders,
+    first_hmac_match, Checked, DeliveryId, Ed25519Verify, Matched, VerifiedWebhook, WebhookConfig,
+    WebhookError, WebhookHeaders,
 };
 use crate::time::UnixMillis;
 
@@ -23,7 +23,7 @@ fn malformed(problem: &'static str) -> WebhookError {
 }
 
 struct Signatures {
-    v1: Vec<Vec<u8>>,
+    v1: Macs,
     v1a: Vec<[u8; 64]>,
     any_accepted_scheme: bool,
 }
@@ -33,7 +33,7 @@ fn parse_signatures(value: &str) -> Result<Signatures, WebhookError> {
         return Err(malformed("longer than 4096 bytes"));
     }
     let mut s = Signatures {
-        v1: Vec::new(),
+        v1: Macs::new(),
         v1a: Vec::new(),
         any_accepted_scheme: false,
     };
@@ -48,7 +48,7 @@ fn parse_signatures(value: &str) -> Result<Signatures, WebhookError> {
             "v1" => {
                 s.any_accepted_scheme = true;
                 let sig = b64_strict(b64).ok_or(malformed("a v1 signature is not base64"))?;
-                if sig.len() == 32 {
+                if let Ok(sig) = <[u8; 32]>::try_from(sig) {
                     s.v1.push(sig);
                 }
             }
@@ -67,12 +67,12 @@ fn parse_signatures(value: &str) -> Result<Signatures, WebhookError> {
     Ok(s)
 }
 
-pub(crate) fn verify(
+pub(crate) fn verify<'h>(
     cfg: &WebhookConfig,
-    headers: &WebhookHeaders,
+    headers: &'h WebhookHeaders,
     body: &[u8],
     now: UnixMillis,
-) -> Result<Prepared, WebhookError> {
+) -> Result<Checked<'h>, WebhookError> {
     let sig_value = headers
         .get(SIGNATURE)?
         .ok_or(WebhookError::SignatureMissing { header: SIGNATURE })?;
@@ -91,14 +91,13 @@ pub(crate) fn verify(
     parse::within_tolerance(ts, now, cfg.tolerance_secs)?;
 
     let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts_str.as_bytes(), b".", body];
-    let verified = |secret_index| VerifiedWebhook {
-        provider: "standard",
-        delivery_id: Some(id.to_owned()),
-        timestamp: Some(ts),
-        secret_index,
-    };
-    if let Some(i) = first_hmac_match(cfg, &parts, &sigs.v1) {
-        return Ok(Prepared::Verified(verified(i)));
+    if let Some(i) = first_hmac_match(cfg, &parts, sigs.v1.as_slice()) {
+        return Ok(Checked::Matched(Matched {
+            provider: "standard",
+            timestamp: Some(ts),
+            secret_index: i,
+            id: DeliveryId::Header(id),
+        }));
     }
     let mut candidates = Vec::new();
     for (i, secret) in cfg.secrets.iter().enumerate() {
@@ -115,10 +114,15 @@ pub(crate) fn verify(
     if candidates.is_empty() {
         return Err(WebhookError::SignatureInvalid);
     }
-    Ok(Prepared::NeedsEd25519(PendingEd25519 {
+    Ok(Checked::NeedsEd25519(PendingEd25519 {
         signed_content: parts.concat(),
         candidates,
-        verified: verified(usize::MAX),
+        verified: VerifiedWebhook {
+            provider: "standard",
+            delivery_id: Some(id.to_owned()),
+            timestamp: Some(ts),
+            secret_index: usize::MAX,
+        },
     }))
 }
 

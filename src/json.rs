@@ -1,0 +1,809 @@
+//! Strict JSON scanning without building a tree: one pass checks a whole document (RFC 8259
+//! grammar, UTF-8, paired surrogates, finite numbers, bounded nesting) and refuses a repeated
+//! member name at any depth, so two parsers can never disagree on which `alg` or `sub` a
+//! document carries. Callers get the spans of the members they ask for and read them lazily.
+
+use std::borrow::Cow;
+
+use core::fmt;
+
+/// Deepest nesting accepted (serde_json's default recursion limit).
+const MAX_DEPTH: usize = 128;
+/// Objects with more members than this are checked for repeated names by sorting.
+const SORT_NAMES_FROM: usize = 16;
+
+/// The JSON type of a scanned value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Null,
+    Bool,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+/// A well-formed value inside the scanned bytes: its kind and where its text is. For a
+/// string, the text between the quotes (escapes unresolved); for the others, the whole value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    kind: Kind,
+    /// A string holding at least one `\` escape (its text is not its value).
+    escaped: bool,
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Where the text is in the scanned bytes (for a string, between the quotes).
+    pub(crate) fn range(&self) -> core::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    fn text<'b>(&self, src: &'b [u8]) -> &'b [u8] {
+        src.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Why a document was refused, and the byte offset where that was noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JsonError {
+    problem: &'static str,
+    at: usize,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.problem, self.at)
+    }
+}
+
+/// Scans `src` as exactly one JSON object (whitespace around it allowed) and calls `visit` with
+/// each top-level member's name (escapes resolved) and value. The spans only mean something if
+/// this returns `Ok`: a later repeat or syntax error refuses the whole document.
+pub(crate) fn scan_object(src: &[u8], mut visit: impl FnMut(&[u8], Span)) -> Result<(), JsonError> {
+    let mut s = Scanner::new(src)?;
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        return s.fail("not a json object");
+    }
+    s.object(1, |name, value| {
+        visit(name, value);
+        Flow::Continue
+    })?;
+    s.skip_ws();
+    if s.pos != src.len() {
+        return s.fail("trailing characters after the object");
+    }
+    Ok(())
+}
+
+/// The value of the top-level member `name` of the object `src` starts with, reading nothing
+/// after that member. `None` if `src` does not start with an object, if the object ends
+/// without such a member, or if anything up to and including its value is malformed
+/// (including a repeated member name before it).
+pub(crate) fn leading_member(src: &[u8], name: &[u8]) -> Option<Span> {
+    let mut s = Scanner::new(src).ok()?;
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        return None;
+    }
+    let mut found = None;
+    s.object(1, |n, value| {
+        if n == name {
+            found = Some(value);
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    })
+    .ok()?;
+    found
+}
+
+/// A string value with its escapes resolved, borrowed when it has none. `None` if `v` is not
+/// a string of `src`.
+pub(crate) fn string<'b>(src: &'b [u8], v: Span) -> Option<Cow<'b, str>> {
+    if v.kind != Kind::String {
+        return None;
+    }
+    let text = v.text(src);
+    if v.escaped {
+        String::from_utf8(unescape(text)?).ok().map(Cow::Owned)
+    } else {
+        core::str::from_utf8(text).ok().map(Cow::Borrowed)
+    }
+}
+
+/// A number's text as written (`-1.5e3`). `None` if `v` is not a number of `src`.
+pub(crate) fn number(src: &[u8], v: Span) -> Option<&str> {
+    if v.kind != Kind::Number {
+        return None;
+    }
+    core::str::from_utf8(v.text(src)).ok()
+}
+
+/// The elements of an array value, in order (empty if `v` is not an array of `src`).
+pub(crate) fn items(src: &[u8], v: Span) -> Items<'_> {
+    let is_array = v.kind == Kind::Array;
+    Items {
+        scanner: Scanner {
+            src,
+            pos: v.start as usize + 1,
+            names: Vec::new(),
+        },
+        done: !is_array,
+    }
+}
+
+/// Iterator over an array's elements; see [`items`].
+pub(crate) struct Items<'b> {
+    scanner: Scanner<'b>,
+    done: bool,
+}
+
+impl Iterator for Items<'_> {
+    type Item = Span;
+
+    fn next(&mut self) -> Option<Span> {
+        if self.done {
+            return None;
+        }
+        let s = &mut self.scanner;
+        s.skip_ws();
+        if matches!(s.peek(), Some(b']') | None) {
+            self.done = true;
+            return None;
+        }
+        // The array was checked when the document was scanned: a failure here cannot happen,
+        // and would end the iteration rather than yield a wrong element.
+        let Ok(item) = s.value(1) else {
+            self.done = true;
+            return None;
+        };
+        s.skip_ws();
+        if s.peek() == Some(b',') {
+            s.pos += 1;
+        }
+        Some(item)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+struct Scanner<'b> {
+    src: &'b [u8],
+    pos: usize,
+    /// Member names of the objects being scanned, innermost last; escapes resolved (the rare
+    /// escaped name is the only thing copied).
+    names: Vec<Cow<'b, [u8]>>,
+}
+
+impl<'b> Scanner<'b> {
+    fn new(src: &'b [u8]) -> Result<Self, JsonError> {
+        // Spans hold u32 offsets; nothing this crate scans comes near 4 GiB.
+        if u32::try_from(src.len()).is_err() {
+            return Err(JsonError {
+                problem: "document too large",
+                at: 0,
+            });
+        }
+        Ok(Scanner {
+            src,
+            pos: 0,
+            names: Vec::with_capacity(16),
+        })
+    }
+
+    fn fail<T>(&self, problem: &'static str) -> Result<T, JsonError> {
+        Err(JsonError {
+            problem,
+            at: self.pos,
+        })
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn span(&self, kind: Kind, start: usize, end: usize, escaped: bool) -> Span {
+        // Both offsets are at most `src.len()`, checked to fit in u32 by `new`.
+        Span {
+            kind,
+            escaped,
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// One value starting at `pos` (whitespace already skipped), inside `depth` containers.
+    fn value(&mut self, depth: usize) -> Result<Span, JsonError> {
+        let start = self.pos;
+        let kind = match self.peek() {
+            Some(b'"') => {
+                let (s, e, escaped) = self.string()?;
+                return Ok(self.span(Kind::String, s, e, escaped));
+            }
+            Some(b'{') => {
+                self.object(depth + 1, |_, _| Flow::Continue)?;
+                Kind::Object
+            }
+            Some(b'[') => {
+                self.array(depth + 1)?;
+                Kind::Array
+            }
+            Some(b't') => {
+                self.literal(b"true")?;
+                Kind::Bool
+            }
+            Some(b'f') => {
+                self.literal(b"false")?;
+                Kind::Bool
+            }
+            Some(b'n') => {
+                self.literal(b"null")?;
+                Kind::Null
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                self.number()?;
+                Kind::Number
+            }
+            Some(_) => return self.fail("expected a value"),
+            None => return self.fail("unexpected end of input"),
+        };
+        Ok(self.span(kind, start, self.pos, false))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
+        if self.src[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.fail("invalid literal")
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, and finite as an f64 (serde_json
+    /// refuses `1e400` too).
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.fail("invalid number"),
+        }
+        let mut plain = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            plain = false;
+            if self.digits() == 0 {
+                return self.fail("invalid number");
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            plain = false;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return self.fail("invalid number");
+            }
+        }
+        // A plain integer of up to 300 digits is always a finite f64.
+        if !plain || self.pos - start > 300 {
+            let text = core::str::from_utf8(&self.src[start..self.pos]).unwrap_or_default();
+            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                return self.fail("number out of range");
+            }
+        }
+        Ok(())
+    }
+
+    /// At an opening quote: the contents' span and whether they hold escapes.
+    fn string(&mut self) -> Result<(usize, usize, bool), JsonError> {
+        self.pos += 1;
+        let start = self.pos;
+        let (mut escaped, mut non_ascii) = (false, false);
+        loop {
+            // Skip the run of plain printable ASCII in one go.
+            let rest = &self.src[self.pos..];
+            self.pos += rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
+                .unwrap_or(rest.len());
+            match self.peek() {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                Some(0x80..) => {
+                    non_ascii = true;
+                    self.pos += 1;
+                }
+                Some(_) => return self.fail("control character in a string"),
+                None => return self.fail("unterminated string"),
+            }
+        }
+        let end = self.pos;
+        self.pos += 1;
+        // Quotes and escapes are ASCII, so a multi-byte character never straddles the ends.
+        if non_ascii && core::str::from_utf8(&self.src[start..end]).is_err() {
+            return Err(JsonError {
+                problem: "string is not utf-8",
+                at: start,
+            });
+        }
+        Ok((start, end, escaped))
+    }
+
+    /// At a `\`: one escape; `\u` surrogates must come in a high-low pair.
+    fn escape(&mut self) -> Result<(), JsonError> {
+        self.pos += 1;
+        match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b'u') => {
+                self.pos += 1;
+                match self.hex4()? {
+                    0xD800..=0xDBFF => {
+                        if self.src.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return self.fail("unpaired surrogate in an escape");
+                        }
+                        self.pos += 2;
+                        if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
+                            return self.fail("unpaired surrogate in an escape");
+                        }
+                        Ok(())
+                    }
+                    0xDC00..=0xDFFF => self.fail("unpaired surrogate in an escape"),
+                    _ => Ok(()),
+                }
+            }
+            _ => self.fail("invalid escape"),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16, JsonError> {
+        match self.src.get(self.pos..self.pos + 4).and_then(hex4) {
+            Some(v) => {
+                self.pos += 4;
+                Ok(v)
+            }
+            None => self.fail("invalid \\u escape"),
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return self.fail("nested too deeply");
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.value(depth)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return self.fail("expected ',' or ']'"),
+            }
+        }
+    }
+
+    /// At a `{`: the object's members, each passed to `visit` until it says stop; no name
+    /// may repeat.
+    fn object(
+        &mut self,
+        depth: usize,
+        mut visit: impl FnMut(&[u8], Span) -> Flow,
+    ) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return self.fail("nested too deeply");
+        }
+        self.pos += 1;
+        let base = self.names.len();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return self.fail("expected a member name");
+            }
+            let (s, e, escaped) = self.string()?;
+            let raw = &self.src[s..e];
+            let name = if escaped {
+                Cow::Owned(unescape(raw).unwrap_or_default())
+            } else {
+                Cow::Borrowed(raw)
+            };
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return self.fail("expected ':'");
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let value = self.value(depth)?;
+            let flow = visit(&name, value);
+            // Small objects (every real token) are checked as each name arrives; a flood of
+            // members is sorted once at the end instead, so it costs n·log n, not n².
+            let seen = &self.names[base..];
+            if seen.len() < SORT_NAMES_FROM && seen.contains(&name) {
+                return self.fail("repeated member name");
+            }
+            self.names.push(name);
+            if flow == Flow::Stop {
+                return self.unique_names(base);
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return self.unique_names(base);
+                }
+                _ => return self.fail("expected ',' or '}'"),
+            }
+        }
+    }
+
+    fn unique_names(&mut self, base: usize) -> Result<(), JsonError> {
+        let names = &mut self.names[base..];
+        // Up to SORT_NAMES_FROM names were all compared on arrival.
+        let repeated = names.len() > SORT_NAMES_FROM && {
+            names.sort_unstable();
+            names.windows(2).any(|w| w[0] == w[1])
+        };
+        self.names.truncate(base);
+        if repeated {
+            return self.fail("repeated member name");
+        }
+        Ok(())
+    }
+}
+
+fn hex4(digits: &[u8]) -> Option<u16> {
+    digits.iter().try_fold(0u16, |acc, &c| {
+        let d = (c as char).to_digit(16)?;
+        Some(acc << 4 | d as u16)
+    })
+}
+
+/// Resolves the escapes of a string's text (already checked by the scanner) to UTF-8 bytes.
+fn unescape(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let c = match text.get(i + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(text.get(i + 2..i + 6)?)?;
+                i += 4;
+                if (0xD800..=0xDBFF).contains(&hi) {
+                    if text.get(i + 2..i + 4)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex4(text.get(i + 4..i + 8)?)?;
+                    if !(0xDC00..=0xDFFF).contains(&lo) {
+                        return None;
+                    }
+                    i += 6;
+                    char::from_u32(0x10000 + ((hi as u32 - 0xD800) << 10) + (lo as u32 - 0xDC00))?
+                } else {
+                    char::from_u32(hi as u32)?
+                }
+            }
+            _ => return None,
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        i += 2;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(src: &str) -> Result<Vec<(String, Kind)>, JsonError> {
+        let mut out = Vec::new();
+        scan_object(src.as_bytes(), |n, v| {
+            out.push((String::from_utf8(n.to_vec()).unwrap(), v.kind()))
+        })?;
+        Ok(out)
+    }
+
+    fn str_member(src: &str, name: &str) -> Option<String> {
+        let mut found = None;
+        scan_object(src.as_bytes(), |n, v| {
+            if n == name.as_bytes() {
+                found = Some(v)
+            }
+        })
+        .ok()?;
+        string(src.as_bytes(), found?).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn a_well_formed_object_reports_its_top_level_members() {
+        let got = members(
+            r#" { "a" : 1, "b":[true,false,null,{"a":"x"}], "c":{"d":-1.5e3}, "e":"\u00e9\n" } "#,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                ("a".to_owned(), Kind::Number),
+                ("b".to_owned(), Kind::Array),
+                ("c".to_owned(), Kind::Object),
+                ("e".to_owned(), Kind::String),
+            ]
+        );
+        assert_eq!(members("{}").unwrap(), []);
+    }
+
+    #[test]
+    fn repeated_member_names_are_refused_at_any_depth() {
+        for bad in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1,"b":2,"a":3}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1,"b":2}]}"#,
+            // An escaped spelling of a name is the same name.
+            r#"{"alg":"HS256","\u0061lg":"none"}"#,
+            r#"{"id":"a","\u0069d":"b"}"#,
+            r#"{"\u00e9":1,"é":2}"#,
+            r#"{"\ud83d\ude00":1,"😀":2}"#,
+        ] {
+            assert!(members(bad).is_err(), "{bad}");
+        }
+        // Same names in different objects are fine.
+        assert!(members(r#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}"#).is_ok());
+        // A flood of distinct names passes, a flood with one repeat does not.
+        let many: Vec<String> = (0..2000).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert!(members(&format!("{{{}}}", many.join(","))).is_ok());
+        assert!(members(&format!("{{{},\"k7\":0}}", many.join(","))).is_err());
+        // Around the switch from comparing on arrival to sorting at the end.
+        for n in [15, 16, 17, 18] {
+            let names: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            let doc = names.join(",");
+            assert!(members(&format!("{{{doc}}}")).is_ok(), "{n}");
+            assert!(members(&format!("{{{doc},\"k0\":0}}")).is_err(), "{n}");
+            assert!(
+                members(&format!("{{\"k{}\":0,{doc}}}", n - 1)).is_err(),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_single_well_formed_object_is_accepted() {
+        for bad in [
+            "",
+            " ",
+            "[]",
+            "1",
+            "\"x\"",
+            "null",
+            "{} {}",
+            "{}x",
+            "{",
+            "}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{,}",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "{'a':1}",
+            "{a:1}",
+            "{\"a\":[1,]}",
+            "{\"a\":[1 2]}",
+            "{\"a\":tru}",
+            "{\"a\":nul}",
+            "{\"a\":True}",
+            "{\"a\":01}",
+            "{\"a\":-}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":1e}",
+            "{\"a\":+1}",
+            "{\"a\":1e400}",
+            "{\"a\":-1e400}",
+            "{\"a\":NaN}",
+            "{\"a\":\"\u{1}\"}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12\"}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"\\udc00\"}",
+            "{\"a\":\"\\ud800\\u0041\"}",
+            "{\"a\":\"unterminated}",
+            "\u{feff}{}",
+            "{\"a\":1}\u{0}",
+        ] {
+            assert!(members(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(
+            scan_object(b"{\"a\":\"\xff\"}", |_, _| {}).is_err(),
+            "not utf-8"
+        );
+        assert!(
+            scan_object(b"{\"\xc3\":1}", |_, _| {}).is_err(),
+            "truncated utf-8"
+        );
+        for ok in [
+            "{\"a\":0}",
+            "{\"a\":-0}",
+            "{\"a\":1.5E+3}",
+            "{\"a\":1e-400}",
+            "\t\n\r{}\n",
+            "{\"a\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+        ] {
+            assert!(members(ok).is_ok(), "{ok:?} must pass");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(members(&deep(127)).is_ok());
+        assert!(members(&deep(128)).is_err());
+        // Deep nesting never overflows the stack: it is refused at the limit.
+        assert!(members(&deep(100_000)).is_err());
+    }
+
+    #[test]
+    fn truncated_documents_are_refused_wherever_they_stop() {
+        let doc = r#"{"id":"evt_1","n":[1,2.5,{"x":"\u00e9"}],"t":true,"z":null}"#;
+        assert!(members(doc).is_ok());
+        for end in 0..doc.len() {
+            if doc.is_char_boundary(end) {
+                assert!(members(&doc[..end]).is_err(), "{:?}", &doc[..end]);
+            }
+        }
+    }
+
+    #[test]
+    fn strings_resolve_their_escapes() {
+        let doc = r#"{"a":"plain","b":"\u0069d","c":"\ud83d\ude00 \"q\" \\ \/","d":1}"#;
+        assert_eq!(str_member(doc, "a").as_deref(), Some("plain"));
+        assert_eq!(str_member(doc, "b").as_deref(), Some("id"));
+        assert_eq!(str_member(doc, "c").as_deref(), Some("😀 \"q\" \\ /"));
+        assert_eq!(str_member(doc, "d"), None, "a number is not a string");
+        // A member whose name is spelled with an escape is found by its value.
+        assert_eq!(
+            str_member(r#"{"\u0069ss":"x"}"#, "iss").as_deref(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn array_items_are_listed_in_order() {
+        let doc = br#"{"a":[ "x" , 1 ,{"b":[2]}, [] ,"y"],"e":[]}"#;
+        let mut spans = Vec::new();
+        scan_object(doc, |_, v| spans.push(v)).unwrap();
+        let kinds: Vec<Kind> = items(doc, spans[0]).map(|s| s.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::String,
+                Kind::Number,
+                Kind::Object,
+                Kind::Array,
+                Kind::String
+            ]
+        );
+        let last = items(doc, spans[0]).last().unwrap();
+        assert_eq!(string(doc, last).as_deref(), Some("y"));
+        assert_eq!(items(doc, spans[1]).count(), 0);
+        let n = items(doc, spans[0]).nth(1).unwrap();
+        assert_eq!(number(doc, n), Some("1"));
+    }
+
+    #[test]
+    fn leading_member_stops_at_the_member() {
+        let id = |doc: &str| {
+            leading_member(doc.as_bytes(), b"id")
+                .and_then(|v| string(doc.as_bytes(), v))
+                .map(Cow::into_owned)
+        };
+        assert_eq!(
+            id(r#"{"id":"evt_1","object":"event"}"#).as_deref(),
+            Some("evt_1")
+        );
+        // Nothing after the member is read.
+        assert_eq!(
+            id(r#"{"id":"evt_1", this is not json"#).as_deref(),
+            Some("evt_1")
+        );
+        // Members before it are checked, nested ids are not the top-level id.
+        assert_eq!(
+            id(r#"{"data":{"id":"inner"},"list":[{"id":"x"}],"id":"evt_2"}"#).as_deref(),
+            Some("evt_2")
+        );
+        assert_eq!(id(r#"{"data":{"id":"inner"}}"#), None);
+        assert_eq!(id(r#"{"\u0069d":"evt_3"}"#).as_deref(), Some("evt_3"));
+        for bad in [
+            "",
+            "[]",
+            "x",
+            r#"{"a":1,"a":2,"id":"evt_1"}"#,
+            r#"{"a":{"b":1,"b":2},"id":"evt_1"}"#,
+            r#"{"a":tru,"id":"evt_1"}"#,
+            r#"{"a" "id":"evt_1"}"#,
+            r#"{"id":"evt_"#,
+            r#"{"id""#,
+            r#"{"id":"#,
+            r#"{"i"#,
+            "{",
+        ] {
+            assert_eq!(id(bad), None, "{bad:?}");
+        }
+        // A non-string id is found as such: the caller refuses it.
+        let doc = br#"{"id":42}"#;
+        assert_eq!(
+            leading_member(doc, b"id").map(|v| v.kind()),
+            Some(Kind::Number)
+        );
+    }
+}
