@@ -200,7 +200,7 @@ impl<'b> Scanner<'b> {
         Ok(Scanner {
             src,
             pos: 0,
-            names: Vec::with_capacity(16),
+            names: Vec::new(),
         })
     }
 
@@ -473,6 +473,14 @@ impl<'b> Scanner<'b> {
             let seen = &self.names[base..];
             if seen.len() < SORT_NAMES_FROM && seen.contains(&name) {
                 return self.fail("repeated member name");
+            }
+            if flow == Flow::Stop && seen.len() < SORT_NAMES_FROM {
+                // Compared with every earlier name already: nothing to keep.
+                return self.unique_names(base);
+            }
+            if self.names.capacity() == 0 {
+                // Allocated on the first member kept, at a size that fits every real token.
+                self.names.reserve(SORT_NAMES_FROM);
             }
             self.names.push(name);
             if flow == Flow::Stop {
@@ -798,6 +806,14 @@ mod tests {
             "{",
         ] {
             assert_eq!(id(bad), None, "{bad:?}");
+        }
+        // A repeat before the member is caught however many members precede it.
+        for n in [3, 15, 16, 17, 40] {
+            let before: String = (0..n).map(|i| format!("\"k{i}\":{i},")).collect();
+            let doc = format!("{{{before}\"id\":\"x\"}}");
+            assert!(leading_member(doc.as_bytes(), b"id").is_some(), "{n}");
+            let doc = format!("{{{before}\"k1\":9,\"id\":\"x\"}}");
+            assert_eq!(leading_member(doc.as_bytes(), b"id"), None, "{n}");
         }
         // A non-string id is found as such: the caller refuses it.
         let doc = br#"{"id":42}"#;
