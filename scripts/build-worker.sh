@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Worker build that wrangler runs ([build] in wrangler.toml), in three steps:
-#   1. cargo → wasm32 (release, opt-level "s": measured 208 vs 242 KB gzip and ~10 ms less start-up
-#      than opt-level 3, req/s within noise — docs/PERFORMANCE.md);
+#   1. cargo → wasm32 (release, opt-level "z": 239 KB gzip uploaded vs 256 KB with "s" and ~290 KB
+#      with 3, 2026-11-23; req/s within run-to-run noise — docs/PERFORMANCE.md);
 #   2. wasm-bindgen (the version pinned in Cargo.lock, installed by scripts/setup.sh) → JS glue;
 #   3. esbuild bundles our entry module src/worker/entry.js with that glue into build/index.js.
 # Our own entry instead of worker-build's shim: the shim wrapped every request in a class
@@ -16,7 +16,7 @@ command -v wasm-bindgen >/dev/null || die "wasm-bindgen not found: run scripts/s
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 STAGE="$ROOT/build/.stage"
-export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-s}"
+export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 
 echo "[1/3] cargo build --release --target wasm32-unknown-unknown (opt-level $CARGO_PROFILE_RELEASE_OPT_LEVEL)"
 cargo build --release --target wasm32-unknown-unknown --lib -p edge-auth
