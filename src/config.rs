@@ -512,7 +512,13 @@ mod tests {
             ("ISSUERS", ISSUERS),
         ];
         assert!(!load(&base).unwrap().server_timing);
-        for (v, want) in [("on", true), ("true", true), ("1", true), ("off", false), ("0", false)] {
+        for (v, want) in [
+            ("on", true),
+            ("true", true),
+            ("1", true),
+            ("off", false),
+            ("0", false),
+        ] {
             let mut vars = base.to_vec();
             vars.push(("SERVER_TIMING", v));
             assert_eq!(load(&vars).unwrap().server_timing, want, "{v}");
@@ -520,7 +526,11 @@ mod tests {
         let mut vars = base.to_vec();
         vars.push(("SERVER_TIMING", "yes please"));
         let e = load(&vars).unwrap_err();
-        assert!(e.to_string().contains("SERVER_TIMING: \"yes please\" is not on/off"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("SERVER_TIMING: \"yes please\" is not on/off"),
+            "{e}"
+        );
     }
 
     #[test]

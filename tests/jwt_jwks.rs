@@ -264,9 +264,18 @@ fn a_key_fingerprint_changes_with_its_material_or_algorithm_not_its_kid() {
     let set_b = support::jwks(&[&b]);
     let fa = set_a.keys()[0].fingerprint();
     assert_eq!(fa, set_a.keys()[0].fingerprint(), "stable");
-    assert_ne!(fa, set_b.keys()[0].fingerprint(), "a reused kid must not share a cached import");
+    assert_ne!(
+        fa,
+        set_b.keys()[0].fingerprint(),
+        "a reused kid must not share a cached import"
+    );
     let mut renamed = a.jwk.clone();
     renamed["kid"] = json!("other");
-    let set_c = edge_auth::jwt::KeySet::from_jwks_json(&json!({"keys": [renamed]}).to_string()).unwrap();
-    assert_eq!(fa, set_c.keys()[0].fingerprint(), "the kid is not part of the key");
+    let set_c =
+        edge_auth::jwt::KeySet::from_jwks_json(&json!({"keys": [renamed]}).to_string()).unwrap();
+    assert_eq!(
+        fa,
+        set_c.keys()[0].fingerprint(),
+        "the kid is not part of the key"
+    );
 }

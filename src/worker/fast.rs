@@ -284,12 +284,7 @@ fn key_id(check: &jwt::SignatureCheck<'_>) -> String {
     crate::envelope::hex(&check.key.fingerprint())
 }
 
-fn authenticate(
-    cfg: &EdgeConfig,
-    req: &Incoming,
-    now: UnixMillis,
-    trace: &mut Trace<'_>,
-) -> Auth {
+fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut Trace<'_>) -> Auth {
     let token = match pipeline::extract_token(
         req.authorization.as_deref(),
         req.cookie.as_deref(),
@@ -302,7 +297,10 @@ fn authenticate(
         return Auth::Denied(Reason::TokenTooLarge.into());
     }
     let hash = edge_state::cache_key(cfg, token);
-    match hash.as_ref().map_or(Cached::Miss, |h| edge_state::cache_get(cfg, h, now)) {
+    match hash
+        .as_ref()
+        .map_or(Cached::Miss, |h| edge_state::cache_get(cfg, h, now))
+    {
         Cached::Hit(claims) => {
             trace.cache = "hit";
             return Auth::Claims(claims);
@@ -448,7 +446,15 @@ fn after_auth(
 ) -> Plan {
     let ip = req.client_ip.as_deref().unwrap_or("local");
     let checked = edge_state::check_revoked(cfg, rule, &claims, now).and_then(|()| {
-        edge_state::rate_limit_local(cfg, rule, Phase::AfterAuth, ip, Some(&claims), now, &mut limits)
+        edge_state::rate_limit_local(
+            cfg,
+            rule,
+            Phase::AfterAuth,
+            ip,
+            Some(&claims),
+            now,
+            &mut limits,
+        )
     });
     match checked {
         Ok(()) => admit(cfg, rule, req, Identity::User(claims), limits, trace, now),
@@ -489,7 +495,14 @@ fn admit(
                 "{}",
                 serde_json::json!({"event": "forward_build_failed", "request_id": req.request_id, "detail": detail})
             );
-            return deny(cfg, rule, req, &limits, trace, Reason::OriginUnavailable.into());
+            return deny(
+                cfg,
+                rule,
+                req,
+                &limits,
+                trace,
+                Reason::OriginUnavailable.into(),
+            );
         }
     };
     let mut response_headers = HeaderSet::default();
@@ -606,13 +619,15 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
         let arc;
         let keys: &jwt::KeySet = match &issuer.keys {
             KeySource::Static(k) => k,
-            KeySource::Url(_) => match jwks::ready_keys(&cfg, &issuer.policy.issuer, UnixMillis(now_ms as u64)) {
-                Some(k) => {
-                    arc = k;
-                    &arc
+            KeySource::Url(_) => {
+                match jwks::ready_keys(&cfg, &issuer.policy.issuer, UnixMillis(now_ms as u64)) {
+                    Some(k) => {
+                        arc = k;
+                        &arc
+                    }
+                    None => return String::new(),
                 }
-                None => return String::new(),
-            },
+            }
         };
         let Ok(check) = jwt::signature_check(&parsed, keys) else {
             return String::new();
@@ -737,6 +752,11 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
             ..Default::default()
         },
     );
-    trace.log("deny", Some(Reason::OriginUnavailable), spec.status, Some(&cfg));
+    trace.log(
+        "deny",
+        Some(Reason::OriginUnavailable),
+        spec.status,
+        Some(&cfg),
+    );
     Plan::Respond(spec).encode()
 }

@@ -75,7 +75,13 @@ impl Trace<'_> {
     /// One JSON line per request. Written by hand: every field is an id, a number or a
     /// validated request id (no escaping needed), and a `serde_json::Value` map per request
     /// showed up in profiles.
-    pub(crate) fn log(&self, decision: &str, reason: Option<Reason>, status: u16, cfg: Option<&EdgeConfig>) {
+    pub(crate) fn log(
+        &self,
+        decision: &str,
+        reason: Option<Reason>,
+        status: u16,
+        cfg: Option<&EdgeConfig>,
+    ) {
         use core::fmt::Write;
         let mut line = String::with_capacity(192);
         let _ = write!(
