@@ -122,7 +122,8 @@ const origin :Workerd.Worker = (modules = [(name = "worker.js", esModule = embed
 `;
 writeFileSync(`${out}/config.capnp`, capnp);
 
-// Start-up configs: the edge alone (with the origin stub), and the trivial JS worker alone.
+// Start-up configs, one Worker each (with the origin stub): the edge, jose, and two baselines —
+// the trivial JS Worker, and the same logging one line per request.
 const single = (name, worker) => `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "main", worker = ${worker}), (name = "origin", worker = (modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/origin-worker.js`))})], ${compat})),
@@ -131,6 +132,9 @@ const config :Workerd.Config = (
              (name = "o", address = "127.0.0.1:${ports.origin}", http = (), service = "origin")],
 );`;
 writeFileSync(`${out}/startup-edge.capnp`, single("edge", edgeWorker(edgeVars)));
-writeFileSync(`${out}/startup-trivial.capnp`, single("trivial", `(modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/trivial-worker.js`))})], ${compat})`));
+writeFileSync(`${out}/startup-jose.capnp`, single("jose", jsWorker("jose-worker.js", { ...jsShared, JWKS: JSON.stringify(jwks), ISSUER: ISS, AUDIENCE: AUD })));
+for (const t of ["trivial", "trivial-log"]) {
+  writeFileSync(`${out}/startup-${t}.capnp`, single(t, `(modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/${t}-worker.js`))})], ${compat})`));
+}
 writeFileSync(`${out}/ports.json`, JSON.stringify(ports));
 console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, origin :${ports.origin})`);

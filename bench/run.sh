@@ -57,7 +57,7 @@ fi
 
 step "Generating keys, tokens, workers and the workerd config in bench/out/"
 rm -rf "$OUT"; mkdir -p "$OUT"
-for w in jose webhook proxy ratelimit origin trivial; do
+for w in jose webhook proxy ratelimit origin trivial trivial-log; do
   "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
     --outfile="$OUT/$w-worker.js"
 done
@@ -162,9 +162,12 @@ size_json() {
 size_json >"$OUT/size.json"
 
 if [ "$STARTUP" = 1 ]; then
-  step "Start-up: fresh workerd × $STARTUP_RUNS, first request (HS256 token → /api/items) vs warm"
-  node bench/startup.mjs "$WORKERD" "$OUT/startup-edge.capnp" "$(port edge)" /api/items "$OUT/req/hs256.headers" "$STARTUP_RUNS" >"$OUT/startup-edge.json"
-  node bench/startup.mjs "$WORKERD" "$OUT/startup-trivial.capnp" "$(port edge)" / "$OUT/req/plain.headers" "$STARTUP_RUNS" >"$OUT/startup-trivial.json"
+  step "Start-up: fresh workerd × $STARTUP_RUNS each; first request vs warm (edge and jose: HS256 token → /api/items)"
+  for w in edge jose trivial-log trivial; do
+    case "$w" in edge|jose) path=/api/items req=hs256 ;; *) path=/ req=plain ;; esac
+    echo "  $w"
+    node bench/startup.mjs "$WORKERD" "$OUT/startup-$w.capnp" "$(port edge)" "$path" "$OUT/req/$req.headers" "$STARTUP_RUNS" >"$OUT/startup-$w.json"
+  done
 fi
 
 step "Results"

@@ -295,10 +295,12 @@ pub(crate) fn check_revoked(
     Ok(())
 }
 
-/// Has this isolate never synced the revocation list? Its first authenticated decision then
-/// waits for a sync (the full path does it inline).
-pub(crate) fn revocations_never_synced(cfg: &EdgeConfig) -> bool {
-    with(cfg, |s| s.revocations.last_success().is_none())
+/// Claims a fresh isolate's first sync (see [`ensure_synced`]) for the synchronous path, which
+/// runs it through `edge_background` before deciding.
+pub(crate) fn claim_first_sync(cfg: &EdgeConfig, now: UnixMillis) -> bool {
+    with(cfg, |s| {
+        s.revocations.last_success().is_none() && s.revocations.should_poll(now, 0)
+    })
 }
 
 /// Claims the next background poll if one is due (one in flight); the caller must then run
@@ -328,10 +330,7 @@ pub(crate) fn maybe_poll(cfg: &std::rc::Rc<EdgeConfig>, ctx: &Context, now: Unix
 /// inline (once; concurrent first requests proceed under the route's failure policy), so a
 /// logged-out token cannot slip through a newly started isolate.
 pub(crate) async fn ensure_synced(cfg: &EdgeConfig, now: UnixMillis) {
-    let start = with(cfg, |s| {
-        s.revocations.last_success().is_none() && s.revocations.should_poll(now, 0)
-    });
-    if start {
+    if claim_first_sync(cfg, now) {
         poll_and_apply(cfg).await;
     }
 }

@@ -2,9 +2,10 @@
 //
 // Every request first asks wasm for a plan (`edge_plan`, one synchronous call with the few
 // request fields that matter; src/worker/fast.rs). The plan says: answer with this response,
-// forward with these headers, verify this signature with WebCrypto and ask again, or hand the
-// request to the full async path (`fetch`, src/worker/mod.rs) — webhooks, bodies, durable
-// limits, JWKS fetches, revocation syncs, pages. JS decides nothing; it performs the I/O.
+// forward with these headers, verify this signature with WebCrypto and ask again, sync the
+// revocation list first (a fresh isolate) and ask again, or hand the request to the full async
+// path (`fetch`, src/worker/mod.rs) — webhooks, bodies, durable limits, JWKS fetches, pages.
+// JS decides nothing; it performs the I/O.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance
@@ -13,6 +14,8 @@ import * as wasm from "./index.js";
 import { decorate, forward, headerNames } from "./snippets/glue.js";
 
 const init = wasm.__worker_init_state();
+// Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
+let configured = false;
 
 function resetIfCrashed() {
   if (init.criticalError) {
@@ -20,6 +23,7 @@ function resetIfCrashed() {
     wasm.__wbg_reset_state();
     init.criticalError = false;
     init.instanceId++;
+    configured = false;
   }
 }
 
@@ -87,12 +91,22 @@ async function verify(f) {
 }
 
 async function handle(request, env, ctx) {
+  if (!configured) {
+    wasm.edge_configure(env);
+    configured = true;
+  }
   const h = request.headers;
-  let plan = wasm.edge_plan(
-    request.method, request.url, headerNames(h), h.get("authorization"), h.get("cookie"),
-    h.get("cf-connecting-ip"), h.get("x-request-id"), h.get("accept"), Date.now(),
-  );
-  let f = plan.split(SEP);
+  const names = headerNames(h);
+  const plan = (mayPrepare) => wasm.edge_plan(
+    request.method, request.url, names, h.get("authorization"), h.get("cookie"),
+    h.get("cf-connecting-ip"), h.get("x-request-id"), h.get("accept"), Date.now(), mayPrepare,
+  ).split(SEP);
+  let f = plan(true);
+  if (f[0][0] === "P") {
+    // A fresh isolate's first revocation sync: run it now, then decide (once).
+    await wasm.edge_background();
+    f = plan(false);
+  }
   if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
   if (f[0][0] === "V") {
     f = (await verify(f)).split(SEP);

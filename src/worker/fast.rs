@@ -3,10 +3,12 @@
 //! Most requests need no I/O before the forward: the route's limits are local, the token is
 //! in the decision cache or is an HMAC one, the JWKS is cached and the revocation list fresh.
 //! For those, `entry.js` makes one call into wasm with the few request fields that matter and
-//! gets back a [`Plan`]: answer now, forward with these headers, or verify this asymmetric
-//! signature with WebCrypto and call back. Everything else — webhooks, bodies read for
-//! account limits, durable/binding limits, JWKS fetches, revocation syncs, asset routes — goes
-//! to the full async path (`Plan::Full`, `mod.rs`). Both paths call the same core functions and
+//! gets back a [`Plan`]: answer now, forward with these headers, verify this asymmetric
+//! signature with WebCrypto and call back, or (a fresh isolate's first authenticated request)
+//! run the first revocation sync and ask again. The configuration is read from `env` by
+//! `edge_configure` on the isolate's first request. Everything else — webhooks, bodies read
+//! for account limits, durable/binding limits, JWKS fetches, asset routes — goes to the full
+//! async path (`Plan::Full`, `mod.rs`). Both paths call the same core functions and
 //! per-isolate state; only the orchestration differs. Plans are decided here, never in JS.
 //!
 //! A plan crosses to JS as one string: fields separated by NUL, which no header name or value,
@@ -54,6 +56,10 @@ impl Incoming {
 enum Plan {
     /// Hand the request to the full async path.
     Full,
+    /// Run the queued background work (`edge_background`) now, then plan again: a fresh
+    /// isolate's first revocation sync, which must finish before its first authenticated
+    /// decision.
+    Prepare,
     /// Answer with this response.
     Respond(ResponseSpec),
     /// Verify a signature with WebCrypto, then call `edge_verified(ticket, ok)`.
@@ -85,6 +91,7 @@ impl Plan {
         };
         match self {
             Plan::Full => s.push('S'),
+            Plan::Prepare => s.push_str("P1"),
             Plan::Respond(spec) => {
                 s.push('R');
                 s.push(if background { '1' } else { '0' });
@@ -184,6 +191,7 @@ pub fn edge_plan(
     request_id: Option<String>,
     accept: Option<String>,
     now_ms: f64,
+    may_prepare: bool,
 ) -> String {
     let Some(cfg) = state::loaded() else {
         return Plan::Full.encode();
@@ -202,18 +210,32 @@ pub fn edge_plan(
         accept,
         request_id,
     };
-    plan(&cfg, req, UnixMillis(now_ms as u64)).encode()
+    plan(&cfg, req, UnixMillis(now_ms as u64), may_prepare).encode()
 }
 
-fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis) -> Plan {
+/// Loads the isolate's configuration from the Worker's `env` (once; later calls return at
+/// once), so that even an isolate's first request can take the synchronous path. An invalid
+/// configuration is logged here and answered by the full path (`config_invalid`).
+#[wasm_bindgen]
+pub fn edge_configure(env: wasm_bindgen::JsValue) {
+    use wasm_bindgen::JsCast;
+    let _ = state::config(&env.unchecked_into::<worker::Env>());
+}
+
+fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool) -> Plan {
     let (path, _) = req.path_and_query();
     let rule = cfg.routes.route(&req.method, path);
     if !synchronous_route(cfg, rule) {
         return Plan::Full;
     }
     let authenticated = !matches!(rule.access, Access::Public);
-    if authenticated && edge_state::revocations_never_synced(cfg) {
-        return Plan::Full;
+    // A fresh isolate knows no revocations: its first authenticated request syncs first (the
+    // same rule as the full path's `ensure_synced`). Once only: when the sync failed or another
+    // request's sync is in flight, the decision goes on and the route's failure policy applies
+    // to the never-synced list (strict routes answer 503).
+    if authenticated && may_prepare && edge_state::claim_first_sync(cfg, now) {
+        queue(Task::Revocations);
+        return Plan::Prepare;
     }
     if edge_state::claim_poll(cfg, now) {
         queue(Task::Revocations);

@@ -1,11 +1,13 @@
 """Issue 3 (and the revocation part of issue 5) end to end: accounts, sessions and rotating
 refresh tokens at the origin, used through the real Worker, which validates the origin's tokens
 with keys fetched from the origin's JWKS."""
-import secrets, time
+import re, secrets, time
 
 import requests
 
-from conftest import EDGE
+from conftest import EDGE, port_free, start_edge, stop
+
+FRESH_PORT = 28795
 
 
 def signup_and_login(email=None, password=None):
@@ -87,3 +89,31 @@ def test_wrong_passwords_and_unknown_users_get_the_same_answer(system):
     b = requests.post(f"{EDGE}/auth/login", json={"email": "nobody-" + email, "password": "wrong password 123"}, timeout=10)
     assert a.status_code == b.status_code == 401
     assert a.json()["error"] == b.json()["error"] == "invalid_credentials"
+
+
+def test_a_fresh_isolate_syncs_revocations_before_its_first_decision(system, tmp_path):
+    """A newly started Worker knows no revocations. Its first authenticated request must wait for the
+    revocation sync, or a logged-out token would pass on every fresh isolate. That request still
+    takes the synchronous path (fast.rs `Plan::Prepare`: sync, then decide) and its log line says so."""
+    assert port_free(FRESH_PORT), f"port {FRESH_PORT} on 127.0.0.1 is busy"
+    _, _, t = signup_and_login()
+    r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
+    assert r.status_code == 204, r.text
+    # HS256 with inline keys (no JWKS fetch on the way) for the logged-out session, and one for a live one.
+    revoked = system.hs.sign(system.claims(iss="https://hs.test", sub=t["user_id"], sid=t["session_id"]))
+    live = system.token("HS256", sub=t["user_id"])
+    fresh = start_edge(tmp_path, system.edge_vars, FRESH_PORT, "edge-fresh")  # its readiness probe is a public route
+    try:
+        rid = f"fresh-{secrets.token_hex(6)}"
+        r = requests.get(f"http://127.0.0.1:{FRESH_PORT}/api/me",
+                         headers={"Authorization": f"Bearer {revoked}", "X-Request-Id": rid}, timeout=30)
+        assert r.status_code == 401 and r.json()["error"] == "token_revoked", r.text
+        r = requests.get(f"http://127.0.0.1:{FRESH_PORT}/api/me", headers={"Authorization": f"Bearer {live}"}, timeout=30)
+        assert r.status_code == 200 and r.json()["user"] == t["user_id"], r.text
+        time.sleep(0.5)
+        log = (tmp_path / "edge-fresh.log").read_text()
+        m = re.search(r'"request_id":"%s","rule":"[^"]*","path":"(sync|async)","decision":"deny","reason":"token_revoked"' % rid, log)
+        assert m, f"no deny line for {rid} in the fresh edge's log"
+        assert m.group(1) == "sync", "the first authenticated request went to the full path"
+    finally:
+        stop(fresh)
