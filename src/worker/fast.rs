@@ -18,13 +18,14 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::edge_state::{self, Cached, Limits, Phase};
 use super::forward::{self, HeaderSet};
 use super::{denial_spec, jwks, state, Trace};
-use crate::config::{EdgeConfig, KeySource};
+use crate::config::{EdgeConfig, IssuerConfig, KeySource};
 use crate::identity::Identity;
 use crate::jwt::{self, HmacVerifier, JwtError, KeyMaterial, TimeOptions, UntrustedToken};
 use crate::pipeline::{self, Denial};
@@ -359,29 +360,63 @@ enum Validated {
     Verify(PendingVerify),
 }
 
-/// Validates `token` with the issuer's ready keys. `webcrypto`: the outcome of a WebCrypto
-/// verification already run for the key with that id (`None` on the first pass).
-fn validate(
-    cfg: &EdgeConfig,
-    token: &str,
+/// A token opened for a look: parsed strictly, its issuer found, that issuer's keys at hand.
+struct Opened<'c, 't> {
+    parsed: UntrustedToken<'t>,
+    issuer: &'c IssuerConfig,
+    keys: IssuerKeys<'c>,
+}
+
+/// An issuer's key set: configured inline, or the JWKS cache's current one.
+enum IssuerKeys<'c> {
+    Static(&'c jwt::KeySet),
+    Fetched(Arc<jwt::KeySet>),
+}
+
+impl IssuerKeys<'_> {
+    fn set(&self) -> &jwt::KeySet {
+        match self {
+            IssuerKeys::Static(k) => k,
+            IssuerKeys::Fetched(k) => k,
+        }
+    }
+}
+
+/// Why a token could not be opened: refused with a reason, or its issuer has no usable keys
+/// now (only the full path, which fetches inline or answers `jwks_unavailable`, can decide).
+enum Unopened {
+    Refused(Reason),
+    NoKeys,
+}
+
+impl From<Unopened> for Validated {
+    fn from(u: Unopened) -> Self {
+        match u {
+            Unopened::Refused(reason) => Validated::Err(reason),
+            Unopened::NoKeys => Validated::Full,
+        }
+    }
+}
+
+/// The opening steps of every look at a token: parse it, find its issuer, get that issuer's
+/// usable keys. `claim_refresh`: when the JWKS is due for a refresh, claim it and queue it
+/// (the first look at a request; a later look only reads the cache).
+fn open<'c, 't>(
+    cfg: &'c EdgeConfig,
+    token: &'t str,
     now: UnixMillis,
-    webcrypto: Option<(&str, bool)>,
-) -> Validated {
-    let parsed = match UntrustedToken::parse(token, cfg.max_token_bytes) {
-        Ok(t) => t,
-        Err(e) => return Validated::Err(e.reason()),
-    };
+    claim_refresh: bool,
+) -> Result<Opened<'c, 't>, Unopened> {
+    let parsed = UntrustedToken::parse(token, cfg.max_token_bytes)
+        .map_err(|e| Unopened::Refused(e.reason()))?;
     let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
-        return Validated::Err(Reason::TokenIssuerInvalid);
+        return Err(Unopened::Refused(Reason::TokenIssuerInvalid));
     };
-    let fetched;
-    let keys: &jwt::KeySet = match &issuer.keys {
-        KeySource::Static(keys) => keys,
+    let keys = match &issuer.keys {
+        KeySource::Static(keys) => IssuerKeys::Static(keys),
         KeySource::Url(url) => {
             let iss = &issuer.policy.issuer;
-            let keys = if webcrypto.is_some() {
-                jwks::ready_keys(cfg, iss, now)
-            } else {
+            let keys = if claim_refresh {
                 let mut refresh = false;
                 let keys = jwks::keys_now(cfg, iss, now, &mut refresh);
                 if refresh {
@@ -391,22 +426,41 @@ fn validate(
                     });
                 }
                 keys
+            } else {
+                jwks::ready_keys(cfg, iss, now)
             };
-            match keys {
-                Some(k) => {
-                    fetched = k;
-                    &fetched
-                }
-                None => return Validated::Full,
-            }
+            IssuerKeys::Fetched(keys.ok_or(Unopened::NoKeys)?)
         }
+    };
+    Ok(Opened {
+        parsed,
+        issuer,
+        keys,
+    })
+}
+
+/// Validates `token` with the issuer's ready keys. `webcrypto`: the outcome of a WebCrypto
+/// verification already run for the key with that id (`None` on the first pass).
+fn validate(
+    cfg: &EdgeConfig,
+    token: &str,
+    now: UnixMillis,
+    webcrypto: Option<(&str, bool)>,
+) -> Validated {
+    let Opened {
+        parsed,
+        issuer,
+        keys,
+    } = match open(cfg, token, now, webcrypto.is_none()) {
+        Ok(o) => o,
+        Err(u) => return u.into(),
     };
     let time = TimeOptions {
         now,
         leeway_secs: cfg.leeway_secs,
     };
     let mut pending = None;
-    let result = jwt::validate_with(&parsed, keys, &issuer.policy, &time, |check| {
+    let result = jwt::validate_with(&parsed, keys.set(), &issuer.policy, &time, |check| {
         if matches!(check.key.material(), KeyMaterial::Oct(_)) {
             return HmacVerifier.verify_sync(check);
         }
@@ -632,26 +686,10 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
         ) else {
             return String::new();
         };
-        let Ok(parsed) = UntrustedToken::parse(token, cfg.max_token_bytes) else {
+        let Ok(opened) = open(&cfg, token, UnixMillis(now_ms as u64), false) else {
             return String::new();
         };
-        let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
-            return String::new();
-        };
-        let arc;
-        let keys: &jwt::KeySet = match &issuer.keys {
-            KeySource::Static(k) => k,
-            KeySource::Url(_) => {
-                match jwks::ready_keys(&cfg, &issuer.policy.issuer, UnixMillis(now_ms as u64)) {
-                    Some(k) => {
-                        arc = k;
-                        &arc
-                    }
-                    None => return String::new(),
-                }
-            }
-        };
-        let Ok(check) = jwt::signature_check(&parsed, keys) else {
+        let Ok(check) = jwt::signature_check(&opened.parsed, opened.keys.set()) else {
             return String::new();
         };
         if key_id(&check) != parked.key_id {
