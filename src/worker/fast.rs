@@ -26,10 +26,14 @@ use super::edge_state::{self, Cached, Limits, Phase};
 use super::forward::{self, HeaderSet};
 use super::{denial_spec, jwks, state, Trace};
 use crate::config::{EdgeConfig, IssuerConfig, KeySource};
+use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
-use crate::jwt::{self, HmacVerifier, JwtError, KeyMaterial, TimeOptions, UntrustedToken};
+use crate::jwt::{
+    self, HmacVerifier, JwtError, KeyMaterial, SignatureVerdict, TimeOptions, UntrustedToken,
+    Validation,
+};
 use crate::pipeline::{self, Denial};
-use crate::policy::{Access, Rule, Upstream};
+use crate::policy::{Access, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
 use crate::respond::{self, ResponseSpec};
 use crate::time::UnixMillis;
@@ -225,7 +229,8 @@ pub fn edge_configure(env: wasm_bindgen::JsValue) {
 
 fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool) -> Plan {
     let (path, _) = req.path_and_query();
-    let rule = cfg.routes.route(&req.method, path);
+    let rule_at = cfg.routes.route_at(&req.method, path);
+    let rule = cfg.routes.rule(rule_at);
     if !synchronous_route(cfg, rule) {
         return Plan::Full;
     }
@@ -266,9 +271,9 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool)
         Auth::Claims(claims) => after_auth(cfg, rule, &req, claims, limits, &trace, now),
         Auth::Denied(d) => deny(cfg, rule, &req, &limits, &trace, d),
         Auth::Full => Plan::Full,
-        Auth::Verify(v) => {
+        Auth::Verify(v, cache_key) => {
             let cache = trace.cache;
-            park(v, req, limits, cache)
+            park(v, cache_key, req, limits, cache, rule_at)
         }
     }
 }
@@ -280,15 +285,20 @@ enum Auth {
     /// (Its limits were counted here already; the full path counts them again — once per
     /// refetch interval at most.)
     Full,
-    Verify(PendingVerify),
+    /// WebCrypto checks the signature; then the token's decision-cache key records the outcome.
+    Verify(PendingVerify, Option<TokenHash>),
 }
 
-/// An asymmetric signature for `entry.js` to check with WebCrypto.
+/// An asymmetric signature for `entry.js` to check with WebCrypto, and what finishes the
+/// validation when it answers.
 struct PendingVerify {
     key_id: String,
     alg: &'static str,
     signing_input: String,
     signature_b64url: String,
+    token: jwt::AwaitingSignature,
+    /// The token's issuer, as an index in `cfg.issuers`.
+    issuer: usize,
 }
 
 /// WebCrypto's name for each asymmetric algorithm as `entry.js` maps it (the key pins it).
@@ -303,8 +313,9 @@ fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
     })
 }
 
-fn key_id(check: &jwt::SignatureCheck<'_>) -> String {
-    crate::envelope::hex(&check.key.fingerprint())
+/// The id `entry.js` caches the imported key under: the key's fingerprint in hex.
+fn key_id(fingerprint: &[u8; 16]) -> String {
+    crate::envelope::hex(fingerprint)
 }
 
 fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut Trace<'_>) -> Auth {
@@ -334,8 +345,7 @@ fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut T
         }
         Cached::Miss => trace.cache = "miss",
     }
-    let result = validate(cfg, token, now, None);
-    match result {
+    match validate(cfg, token, now) {
         Validated::Claims(c) => {
             if let Some(h) = hash {
                 edge_state::cache_put(cfg, h, &c, now);
@@ -349,7 +359,7 @@ fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut T
             Auth::Denied(reason.into())
         }
         Validated::Full => Auth::Full,
-        Validated::Verify(v) => Auth::Verify(v),
+        Validated::Verify(v) => Auth::Verify(v, hash),
     }
 }
 
@@ -364,6 +374,8 @@ enum Validated {
 struct Opened<'c, 't> {
     parsed: UntrustedToken<'t>,
     issuer: &'c IssuerConfig,
+    /// `issuer`'s index in `cfg.issuers`.
+    issuer_at: usize,
     keys: IssuerKeys<'c>,
 }
 
@@ -409,7 +421,10 @@ fn open<'c, 't>(
 ) -> Result<Opened<'c, 't>, Unopened> {
     let parsed = UntrustedToken::parse(token, cfg.max_token_bytes)
         .map_err(|e| Unopened::Refused(e.reason()))?;
-    let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
+    let Some((issuer_at, issuer)) = parsed
+        .unverified_issuer()
+        .and_then(|iss| cfg.issuer_at(iss))
+    else {
         return Err(Unopened::Refused(Reason::TokenIssuerInvalid));
     };
     let keys = match &issuer.keys {
@@ -435,23 +450,20 @@ fn open<'c, 't>(
     Ok(Opened {
         parsed,
         issuer,
+        issuer_at,
         keys,
     })
 }
 
-/// Validates `token` with the issuer's ready keys. `webcrypto`: the outcome of a WebCrypto
-/// verification already run for the key with that id (`None` on the first pass).
-fn validate(
-    cfg: &EdgeConfig,
-    token: &str,
-    now: UnixMillis,
-    webcrypto: Option<(&str, bool)>,
-) -> Validated {
+/// Validates `token` with the issuer's usable keys: HMAC here; the other algorithms are
+/// deferred to WebCrypto, with what finishes the validation once it answers.
+fn validate(cfg: &EdgeConfig, token: &str, now: UnixMillis) -> Validated {
     let Opened {
         parsed,
         issuer,
+        issuer_at,
         keys,
-    } = match open(cfg, token, now, webcrypto.is_none()) {
+    } = match open(cfg, token, now, true) {
         Ok(o) => o,
         Err(u) => return u.into(),
     };
@@ -459,43 +471,38 @@ fn validate(
         now,
         leeway_secs: cfg.leeway_secs,
     };
-    let mut pending = None;
-    let result = jwt::validate_with(&parsed, keys.set(), &issuer.policy, &time, |check| {
+    let mut webcrypto = None;
+    let result = jwt::validate_with(parsed, keys.set(), &issuer.policy, &time, |check| {
         if matches!(check.key.material(), KeyMaterial::Oct(_)) {
-            return HmacVerifier.verify_sync(check);
+            return SignatureVerdict::Checked(HmacVerifier.verify_sync(check));
         }
-        let id = key_id(check);
-        match webcrypto {
-            // Verified by WebCrypto with exactly this key, for this very token.
-            Some((verified_id, ok)) if verified_id == id => {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(JwtError::SignatureInvalid)
-                }
+        match webcrypto_alg(check.alg) {
+            Some(alg) => {
+                webcrypto = Some(alg);
+                SignatureVerdict::Deferred
             }
-            Some(_) => Err(JwtError::SignatureInvalid),
             None => {
-                let Some(alg) = webcrypto_alg(check.alg) else {
-                    return Err(JwtError::VerifierUnsupported { alg: check.alg });
-                };
-                let (input, sig) = parsed_parts(token);
-                pending = Some(PendingVerify {
-                    key_id: id,
-                    alg,
-                    signing_input: input.to_owned(),
-                    signature_b64url: sig.to_owned(),
-                });
-                // Not an outcome: the signature is checked by WebCrypto, then this runs again.
-                Err(JwtError::SignatureInvalid)
+                SignatureVerdict::Checked(Err(JwtError::VerifierUnsupported { alg: check.alg }))
             }
         }
     });
-    if let Some(p) = pending {
-        return Validated::Verify(p);
-    }
     match result {
-        Ok(c) => Validated::Claims(c),
+        Ok(Validation::Verified(c)) => Validated::Claims(c),
+        Ok(Validation::Awaiting(awaiting)) => {
+            // Deferred only after naming the WebCrypto algorithm; else the full path decides.
+            let Some(alg) = webcrypto else {
+                return Validated::Full;
+            };
+            let (input, sig) = parsed_parts(token);
+            Validated::Verify(PendingVerify {
+                key_id: key_id(&awaiting.key_fingerprint()),
+                alg,
+                signing_input: input.to_owned(),
+                signature_b64url: sig.to_owned(),
+                token: awaiting,
+                issuer: issuer_at,
+            })
+        }
         Err(JwtError::KeyUnknown { kid: Some(_) })
             if matches!(issuer.keys, KeySource::Url(_))
                 && jwks::unknown_kid_fetch_allowed(cfg, &issuer.policy.issuer, now) =>
@@ -615,14 +622,22 @@ fn deny(
 
 // ---------------------------------------------------------------- waiting for WebCrypto
 
-/// A request whose signature WebCrypto is checking. Bounded: a request abandoned mid-way
-/// (client gone) is evicted by newer ones, never leaks.
+/// A request whose signature WebCrypto is checking, with what its first pass found, so the
+/// answer finishes the decision without parsing the token or matching the route again.
+/// Bounded: a request abandoned mid-way (client gone) is evicted by newer ones, never leaks.
 struct Parked {
     ticket: u32,
     req: Incoming,
     limits: Limits,
     cache: &'static str,
-    key_id: String,
+    /// The route matched.
+    rule: RuleAt,
+    /// The token, parsed, its key selected; the claims are checked when WebCrypto answers.
+    token: jwt::AwaitingSignature,
+    /// The token's issuer, as an index in `cfg.issuers`.
+    issuer: usize,
+    /// The token's decision-cache key (`None`: caching is off).
+    cache_key: Option<TokenHash>,
 }
 
 const MAX_PARKED: usize = 1024;
@@ -631,7 +646,14 @@ thread_local! {
     static PARKED: RefCell<(u32, VecDeque<Parked>)> = const { RefCell::new((0, VecDeque::new())) };
 }
 
-fn park(v: PendingVerify, req: Incoming, limits: Limits, cache: &'static str) -> Plan {
+fn park(
+    v: PendingVerify,
+    cache_key: Option<TokenHash>,
+    req: Incoming,
+    limits: Limits,
+    cache: &'static str,
+    rule: RuleAt,
+) -> Plan {
     let ticket = PARKED.with(|p| {
         let mut p = p.borrow_mut();
         p.0 = p.0.wrapping_add(1);
@@ -644,7 +666,10 @@ fn park(v: PendingVerify, req: Incoming, limits: Limits, cache: &'static str) ->
             req,
             limits,
             cache,
-            key_id: v.key_id.clone(),
+            rule,
+            token: v.token,
+            issuer: v.issuer,
+            cache_key,
         });
         ticket
     });
@@ -692,7 +717,7 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
         let Ok(check) = jwt::signature_check(&opened.parsed, opened.keys.set()) else {
             return String::new();
         };
-        if key_id(&check) != parked.key_id {
+        if check.key.fingerprint() != parked.token.key_fingerprint() {
             return String::new();
         }
         let Some(alg) = webcrypto_alg(check.alg) else {
@@ -716,17 +741,20 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
 }
 
 /// Second call for a request parked for WebCrypto: `ok` is `crypto.subtle.verify`'s answer
-/// (false also when the import or the verification threw).
+/// (false also when the import or the verification threw). The claims are checked now, at
+/// `now_ms`, from the token parsed on the first pass.
 #[wasm_bindgen]
 pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
     let (Some(cfg), Some(parked)) = (state::loaded(), unpark(ticket)) else {
         // Evicted or unknown: start over on the full path.
         return Plan::Full.encode();
     };
+    let Some(issuer) = cfg.issuers.get(parked.issuer) else {
+        return Plan::Full.encode();
+    };
     let now = UnixMillis(now_ms as u64);
     let req = parked.req;
-    let (path, _) = req.path_and_query();
-    let rule = cfg.routes.route(&req.method, path);
+    let rule = cfg.routes.rule(parked.rule);
     let trace = Trace {
         request_id: &req.request_id,
         rule: &rule.id,
@@ -735,31 +763,25 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
         origin_ms: None,
         path: "sync",
     };
-    let token = pipeline::extract_token(
-        req.authorization.as_deref(),
-        req.cookie.as_deref(),
-        &cfg.session_cookie,
-    )
-    .map(|(t, _)| t);
-    let Ok(token) = token else {
-        return Plan::Full.encode();
+    let time = TimeOptions {
+        now,
+        leeway_secs: cfg.leeway_secs,
     };
-    let hash = edge_state::cache_key(&cfg, token);
-    let plan = match validate(&cfg, token, now, Some((&parked.key_id, ok))) {
-        Validated::Claims(c) => {
+    let hash = parked.cache_key;
+    let plan = match parked.token.finish(ok, &issuer.policy, &time) {
+        Ok(c) => {
             if let Some(h) = hash {
                 edge_state::cache_put(&cfg, h, &c, now);
             }
             after_auth(&cfg, rule, &req, c, parked.limits, &trace, now)
         }
-        Validated::Err(reason) => {
+        Err(e) => {
+            let reason = e.reason();
             if let Some(h) = hash {
                 edge_state::cache_negative(&cfg, h, reason, now);
             }
             deny(&cfg, rule, &req, &parked.limits, &trace, reason.into())
         }
-        // The keys changed while WebCrypto ran: the full path decides afresh.
-        Validated::Full | Validated::Verify(_) => Plan::Full,
     };
     plan.encode()
 }
