@@ -301,7 +301,8 @@ struct PendingVerify {
     issuer: usize,
 }
 
-/// WebCrypto's name for each asymmetric algorithm as `entry.js` maps it (the key pins it).
+/// The asymmetric algorithms WebCrypto checks, by the names `glue.js`'s parameter table uses
+/// (the key pins the algorithm).
 fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
     use jwt::Algorithm::*;
     Some(match alg {
