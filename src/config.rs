@@ -392,7 +392,16 @@ impl EdgeConfig {
     }
 
     pub fn issuer(&self, iss: &str) -> Option<&IssuerConfig> {
-        self.issuers.iter().find(|i| i.policy.issuer == iss)
+        self.issuer_at(iss).map(|(_, i)| i)
+    }
+
+    /// [`issuer`](Self::issuer) with its index in `issuers`, for a caller that needs the same
+    /// issuer again later (the Worker, while WebCrypto checks a signature).
+    pub fn issuer_at(&self, iss: &str) -> Option<(usize, &IssuerConfig)> {
+        self.issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.policy.issuer == iss)
     }
 }
 

@@ -180,6 +180,10 @@ pub struct RoutePolicy {
     fallback: Rule,
 }
 
+/// A rule's place in its [`RoutePolicy`]: the index of a configured rule, or the fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleAt(Option<usize>);
+
 impl RoutePolicy {
     pub fn new(rules: Vec<Rule>) -> Self {
         let fallback = Rule {
@@ -196,9 +200,18 @@ impl RoutePolicy {
 
     /// The first rule matching, or the authenticated fallback.
     pub fn route(&self, method: &str, path: &str) -> &Rule {
-        self.rules
-            .iter()
-            .find(|r| r.matches(method, path))
+        self.rule(self.route_at(method, path))
+    }
+
+    /// Where [`route`](Self::route) lands, kept by a caller that needs the same rule again
+    /// later without matching again (the Worker, while WebCrypto checks a signature).
+    pub fn route_at(&self, method: &str, path: &str) -> RuleAt {
+        RuleAt(self.rules.iter().position(|r| r.matches(method, path)))
+    }
+
+    /// The rule at `at` (from [`route_at`](Self::route_at) on this policy).
+    pub fn rule(&self, at: RuleAt) -> &Rule {
+        at.0.and_then(|i| self.rules.get(i))
             .unwrap_or(&self.fallback)
     }
 
@@ -397,6 +410,27 @@ mod tests {
             "a plain list means all-of"
         );
         assert!(reports.is_satisfied_by(&["reports:list", "reports:read"]));
+    }
+
+    #[test]
+    fn a_kept_route_position_finds_the_same_rule_again() {
+        let p = RoutePolicy::from_json(
+            r#"[
+              {"id":"health","methods":["GET"],"path":"/healthz","access":"public"},
+              {"id":"api","path":"/api/**","access":"authenticated"}
+            ]"#,
+        )
+        .unwrap();
+        for (method, path, id) in [
+            ("GET", "/healthz", "health"),
+            ("POST", "/api/x", "api"),
+            ("POST", "/healthz", "default"),
+            ("GET", "/elsewhere", "default"),
+        ] {
+            let at = p.route_at(method, path);
+            assert_eq!(p.rule(at).id, id, "{method} {path}");
+            assert!(std::ptr::eq(p.rule(at), p.route(method, path)));
+        }
     }
 
     #[test]

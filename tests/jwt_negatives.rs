@@ -7,19 +7,26 @@ mod support;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use edge_auth::jwt::{
-    Algorithm, HmacVerifier, JwtError, KeyError, KeyMaterial, KeySet, NativeVerifier,
-    SignatureCheck, UntrustedToken, MAX_TOKEN_BYTES,
+    validate_with, Algorithm, HmacVerifier, JwtError, KeyError, KeyMaterial, KeySet,
+    NativeVerifier, SignatureCheck, SignatureVerdict, UntrustedToken, Validation, MAX_TOKEN_BYTES,
 };
 use serde_json::{json, Value};
 use support::*;
 
-/// Runs every row; reports all failures at once.
+/// Runs every row, with the signature checked at once and deferred (as the Worker's WebCrypto
+/// round trip does it): both must give the row's outcome. Reports all failures at once.
 fn run_table(rows: &[(&str, String, &str)], keys: &KeySet) {
     let mut failures = Vec::new();
     for (sentence, token, expect) in rows {
         let got = outcome(&check(token, keys));
         if got != *expect {
             failures.push(format!("{sentence}: expected {expect}, got {got}"));
+        }
+        let got = outcome(&check_deferred(token, keys, &at(NOW)));
+        if got != *expect {
+            failures.push(format!(
+                "{sentence} (deferred): expected {expect}, got {got}"
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -442,6 +449,43 @@ fn claims_are_checked_after_the_signature() {
         ),
     ];
     run_table(&rows, &key.set());
+}
+
+#[test]
+fn a_deferred_signature_is_finished_at_the_time_the_answer_comes() {
+    let key = TestKey::new(Algorithm::Es256, "k1");
+    let token = key.mint(&with(claims(), json!({"exp": NOW + 1})));
+    let keys = key.set();
+    let parked = || {
+        let t = UntrustedToken::parse(&token, MAX_TOKEN_BYTES).unwrap();
+        match validate_with(t, &keys, &policy(), &at(NOW), |_| {
+            SignatureVerdict::Deferred
+        }) {
+            Ok(Validation::Awaiting(a)) => a,
+            _ => panic!("deferred"),
+        }
+    };
+    let later = at(NOW + 31);
+    let rows = [
+        (
+            "a verified signature with claims valid at the answer passes",
+            outcome(&parked().finish(true, &policy(), &at(NOW))),
+            "ok",
+        ),
+        (
+            "a token that expired while the signature was checked is refused",
+            outcome(&parked().finish(true, &policy(), &later)),
+            "token_expired",
+        ),
+        (
+            "a signature that did not verify is refused before any claim",
+            outcome(&parked().finish(false, &policy(), &later)),
+            "token_signature_invalid",
+        ),
+    ];
+    for (sentence, got, expect) in rows {
+        assert_eq!(got, expect, "{sentence}");
+    }
 }
 
 #[test]

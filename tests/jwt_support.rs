@@ -11,8 +11,9 @@ use std::task::{Context, Poll, Waker};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use edge_auth::jwt::{
-    validate, Algorithm, IssuerPolicy, JwtError, KeySet, NativeVerifier, SignatureVerifier,
-    TimeOptions, UntrustedToken, VerifiedClaims, MAX_TOKEN_BYTES,
+    validate, validate_with, Algorithm, IssuerPolicy, JwtError, KeySet, NativeVerifier,
+    SignatureVerdict, SignatureVerifier, TimeOptions, UntrustedToken, Validation, VerifiedClaims,
+    MAX_TOKEN_BYTES,
 };
 use edge_auth::time::UnixMillis;
 use hmac::{Hmac, Mac};
@@ -204,6 +205,33 @@ pub fn check_with<V: SignatureVerifier>(
 ) -> Result<VerifiedClaims, JwtError> {
     let t = UntrustedToken::parse(token, MAX_TOKEN_BYTES)?;
     block_on(validate(&t, keys, issuer, time, verifier))
+}
+
+/// [`check`] as a driver that verifies elsewhere does it (the Worker's WebCrypto round trip):
+/// `validate_with` defers the signature, the native verifier checks it, and the parked token
+/// finishes with that outcome at `time`.
+pub fn check_deferred(
+    token: &str,
+    keys: &KeySet,
+    time: &TimeOptions,
+) -> Result<VerifiedClaims, JwtError> {
+    let t = UntrustedToken::parse(token, MAX_TOKEN_BYTES)?;
+    let mut verified = None;
+    let validation = validate_with(t, keys, &policy(), time, |check| {
+        let ok = block_on(NativeVerifier.verify(check)).is_ok();
+        verified = Some((check.key.fingerprint(), ok));
+        SignatureVerdict::Deferred
+    })?;
+    let Validation::Awaiting(awaiting) = validation else {
+        panic!("a deferred signature cannot pass on its own");
+    };
+    let (key, ok) = verified.expect("the signature was handed to the driver");
+    assert_eq!(
+        awaiting.key_fingerprint(),
+        key,
+        "bound to the key the driver checked"
+    );
+    awaiting.finish(ok, &policy(), time)
 }
 
 /// The stable reason id of an outcome, `"ok"` for success.

@@ -50,6 +50,23 @@ pub(crate) struct Payload<'t> {
     pub(crate) members: &'t PayloadMembers,
 }
 
+/// A payload kept past its token's text (a token waiting for a deferred signature check):
+/// the token's decoded bytes and where the payload and its members are in them.
+pub(crate) struct OwnedPayload {
+    pub(crate) decoded: Vec<u8>,
+    pub(crate) at: core::ops::Range<usize>,
+    pub(crate) members: PayloadMembers,
+}
+
+impl OwnedPayload {
+    pub(crate) fn get(&self) -> Payload<'_> {
+        Payload {
+            src: &self.decoded[self.at.clone()],
+            members: &self.members,
+        }
+    }
+}
+
 impl<'t> Payload<'t> {
     fn string(&self, v: Span) -> Option<Cow<'t, str>> {
         json::string(self.src, v)

@@ -23,6 +23,7 @@ pub use verify::NativeVerifier;
 pub use verify::{HmacVerifier, SignatureCheck, SignatureVerifier};
 
 use crate::time::UnixMillis;
+use claims::OwnedPayload;
 
 /// Default clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
@@ -103,20 +104,74 @@ pub async fn validate<V: SignatureVerifier>(
     claims::check(token.payload(), issuer, time)
 }
 
-/// [`validate`] for drivers that check the signature synchronously or elsewhere: `verify`
-/// gets the pinned key and the well-sized signature and must return `Ok(())` only for a
-/// signature it verified (the Worker's synchronous path passes HMAC, or the outcome of a
-/// WebCrypto verification it ran for exactly this key and token).
+/// What a synchronous driver says about one signature: its outcome now, or that it is being
+/// checked elsewhere and the driver will come back with the outcome (the Worker asks WebCrypto).
+pub enum SignatureVerdict {
+    Checked(Result<(), JwtError>),
+    Deferred,
+}
+
+/// The outcome of [`validate_with`] when nothing was refused.
+pub enum Validation {
+    Verified(VerifiedClaims),
+    /// The driver deferred the signature: [`AwaitingSignature::finish`] completes the validation.
+    Awaiting(AwaitingSignature),
+}
+
+/// [`validate`] for drivers that check the signature synchronously or elsewhere: `verify` gets
+/// the pinned key and the well-sized signature and must answer `Checked(Ok(()))` only for a
+/// signature it verified (the Worker's synchronous path checks HMAC so), or `Deferred` when it
+/// verifies later (the Worker's synchronous path asks WebCrypto for the other algorithms).
 pub fn validate_with(
-    token: &UntrustedToken<'_>,
+    token: UntrustedToken<'_>,
     keys: &KeySet,
     issuer: &IssuerPolicy,
     time: &TimeOptions,
-    verify: impl FnOnce(&SignatureCheck<'_>) -> Result<(), JwtError>,
-) -> Result<VerifiedClaims, JwtError> {
-    let check = signature_check(token, keys)?;
-    verify(&check)?;
-    claims::check(token.payload(), issuer, time)
+    verify: impl FnOnce(&SignatureCheck<'_>) -> SignatureVerdict,
+) -> Result<Validation, JwtError> {
+    let check = signature_check(&token, keys)?;
+    match verify(&check) {
+        SignatureVerdict::Checked(outcome) => outcome?,
+        SignatureVerdict::Deferred => {
+            let key = check.key.fingerprint();
+            return Ok(Validation::Awaiting(AwaitingSignature {
+                payload: token.into_payload(),
+                key,
+            }));
+        }
+    }
+    claims::check(token.payload(), issuer, time).map(Validation::Verified)
+}
+
+/// A token whose key is selected and whose signature a driver is checking elsewhere. It keeps
+/// the decoded payload, not the token, so the claims are checked once the signature is,
+/// without parsing again. Only [`finish`](Self::finish) with a verified signature yields
+/// [`VerifiedClaims`].
+pub struct AwaitingSignature {
+    payload: OwnedPayload,
+    key: [u8; 16],
+}
+
+impl AwaitingSignature {
+    /// The [`Jwk::fingerprint`] of the key the signature must verify with.
+    pub fn key_fingerprint(&self) -> [u8; 16] {
+        self.key
+    }
+
+    /// `verified`: the signature verified with the key [`key_fingerprint`](Self::key_fingerprint)
+    /// names (false also when the check could not run). Then the claims, checked at `time`
+    /// exactly as [`validate`] checks them.
+    pub fn finish(
+        self,
+        verified: bool,
+        issuer: &IssuerPolicy,
+        time: &TimeOptions,
+    ) -> Result<VerifiedClaims, JwtError> {
+        if !verified {
+            return Err(JwtError::SignatureInvalid);
+        }
+        claims::check(self.payload.get(), issuer, time)
+    }
 }
 
 /// Key selection and the signature size check, shared by every driver.

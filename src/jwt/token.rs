@@ -7,7 +7,7 @@
 use core::ops::Range;
 use std::borrow::Cow;
 
-use super::claims::{Payload, PayloadMembers};
+use super::claims::{OwnedPayload, Payload, PayloadMembers};
 use super::error::Segment;
 use super::{b64, Algorithm, JwtError};
 use crate::json::{self, JsonError, Kind, Span};
@@ -193,6 +193,15 @@ impl<'a> UntrustedToken<'a> {
 
     pub fn signature(&self) -> &[u8] {
         &self.decoded[self.signature_start..]
+    }
+
+    /// The payload without the token's text (a signature checked later; no copy).
+    pub(crate) fn into_payload(self) -> OwnedPayload {
+        OwnedPayload {
+            decoded: self.decoded,
+            at: self.payload,
+            members: self.members,
+        }
     }
 
     pub(crate) fn payload(&self) -> Payload<'_> {

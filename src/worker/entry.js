@@ -11,7 +11,7 @@
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { decorate, forward, headerNames } from "./snippets/glue.js";
+import { cachedKey, decorate, forward, headerNames, importKey, verifySignature } from "./snippets/glue.js";
 
 const init = wasm.__worker_init_state();
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
@@ -48,16 +48,6 @@ function respond(f, at) {
   return new Response(body, { status, headers });
 }
 
-// WebCrypto parameters per JWS algorithm: [import, verify]. Which algorithm a token may use is
-// decided in Rust (the key pins it); this only says how to ask WebCrypto for it.
-const ALGS = {
-  EdDSA: [{ name: "Ed25519" }, { name: "Ed25519" }],
-  ES256: [{ name: "ECDSA", namedCurve: "P-256" }, { name: "ECDSA", hash: "SHA-256" }],
-  RS256: [{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, { name: "RSASSA-PKCS1-v1_5" }],
-  PS256: [{ name: "RSA-PSS", hash: "SHA-256" }, { name: "RSA-PSS", saltLength: 32 }],
-};
-// Imported keys by the id Rust gives them (a hash of algorithm and key material). Bounded.
-const keys = new Map();
 const utf8 = new TextEncoder();
 
 function b64urlBytes(s) {
@@ -67,23 +57,22 @@ function b64urlBytes(s) {
   return out;
 }
 
+// Checks the `V` plan's signature with WebCrypto (glue.js: the parameters and the key cache
+// both paths share), then lets wasm finish the decision.
 async function verify(f) {
   const ticket = Number(f[1]);
   const [keyId, alg, input, sig] = [f[2], f[3], f[4], f[5]];
-  const params = ALGS[alg];
   let ok = false;
   try {
-    let key = keys.get(keyId);
+    let key = cachedKey(keyId);
     if (!key) {
       const spec = wasm.edge_key(ticket, Date.now()).split(SEP);
       if (spec.length === 3) {
         const data = spec[0] === "raw" ? b64urlBytes(spec[2]) : JSON.parse(spec[2]);
-        key = await crypto.subtle.importKey(spec[0], data, params[0], false, ["verify"]);
-        if (keys.size >= 256) keys.clear();
-        keys.set(keyId, key);
+        key = await importKey(alg, spec[0], data, keyId);
       }
     }
-    if (key) ok = await crypto.subtle.verify(params[1], key, b64urlBytes(sig), utf8.encode(input));
+    if (key) ok = await verifySignature(alg, key, b64urlBytes(sig), utf8.encode(input));
   } catch {
     ok = false; // an unusable key or a malformed signature: a failed verification
   }

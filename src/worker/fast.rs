@@ -18,17 +18,22 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::edge_state::{self, Cached, Limits, Phase};
 use super::forward::{self, HeaderSet};
 use super::{denial_spec, jwks, state, Trace};
-use crate::config::{EdgeConfig, KeySource};
+use crate::config::{EdgeConfig, IssuerConfig, KeySource};
+use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
-use crate::jwt::{self, HmacVerifier, JwtError, KeyMaterial, TimeOptions, UntrustedToken};
+use crate::jwt::{
+    self, HmacVerifier, JwtError, KeyMaterial, SignatureVerdict, TimeOptions, UntrustedToken,
+    Validation,
+};
 use crate::pipeline::{self, Denial};
-use crate::policy::{Access, Rule, Upstream};
+use crate::policy::{Access, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
 use crate::respond::{self, ResponseSpec};
 use crate::time::UnixMillis;
@@ -224,7 +229,8 @@ pub fn edge_configure(env: wasm_bindgen::JsValue) {
 
 fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool) -> Plan {
     let (path, _) = req.path_and_query();
-    let rule = cfg.routes.route(&req.method, path);
+    let rule_at = cfg.routes.route_at(&req.method, path);
+    let rule = cfg.routes.rule(rule_at);
     if !synchronous_route(cfg, rule) {
         return Plan::Full;
     }
@@ -265,9 +271,9 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool)
         Auth::Claims(claims) => after_auth(cfg, rule, &req, claims, limits, &trace, now),
         Auth::Denied(d) => deny(cfg, rule, &req, &limits, &trace, d),
         Auth::Full => Plan::Full,
-        Auth::Verify(v) => {
+        Auth::Verify(v, cache_key) => {
             let cache = trace.cache;
-            park(v, req, limits, cache)
+            park(v, cache_key, req, limits, cache, rule_at)
         }
     }
 }
@@ -279,18 +285,24 @@ enum Auth {
     /// (Its limits were counted here already; the full path counts them again — once per
     /// refetch interval at most.)
     Full,
-    Verify(PendingVerify),
+    /// WebCrypto checks the signature; then the token's decision-cache key records the outcome.
+    Verify(PendingVerify, Option<TokenHash>),
 }
 
-/// An asymmetric signature for `entry.js` to check with WebCrypto.
+/// An asymmetric signature for `entry.js` to check with WebCrypto, and what finishes the
+/// validation when it answers.
 struct PendingVerify {
     key_id: String,
     alg: &'static str,
     signing_input: String,
     signature_b64url: String,
+    token: jwt::AwaitingSignature,
+    /// The token's issuer, as an index in `cfg.issuers`.
+    issuer: usize,
 }
 
-/// WebCrypto's name for each asymmetric algorithm as `entry.js` maps it (the key pins it).
+/// The asymmetric algorithms WebCrypto checks, by the names `glue.js`'s parameter table uses
+/// (the key pins the algorithm).
 fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
     use jwt::Algorithm::*;
     Some(match alg {
@@ -302,8 +314,9 @@ fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
     })
 }
 
-fn key_id(check: &jwt::SignatureCheck<'_>) -> String {
-    crate::envelope::hex(&check.key.fingerprint())
+/// The id `entry.js` caches the imported key under: the key's fingerprint in hex.
+fn key_id(fingerprint: &[u8; 16]) -> String {
+    crate::envelope::hex(fingerprint)
 }
 
 fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut Trace<'_>) -> Auth {
@@ -333,8 +346,7 @@ fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut T
         }
         Cached::Miss => trace.cache = "miss",
     }
-    let result = validate(cfg, token, now, None);
-    match result {
+    match validate(cfg, token, now) {
         Validated::Claims(c) => {
             if let Some(h) = hash {
                 edge_state::cache_put(cfg, h, &c, now);
@@ -348,7 +360,7 @@ fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut T
             Auth::Denied(reason.into())
         }
         Validated::Full => Auth::Full,
-        Validated::Verify(v) => Auth::Verify(v),
+        Validated::Verify(v) => Auth::Verify(v, hash),
     }
 }
 
@@ -359,29 +371,68 @@ enum Validated {
     Verify(PendingVerify),
 }
 
-/// Validates `token` with the issuer's ready keys. `webcrypto`: the outcome of a WebCrypto
-/// verification already run for the key with that id (`None` on the first pass).
-fn validate(
-    cfg: &EdgeConfig,
-    token: &str,
+/// A token opened for a look: parsed strictly, its issuer found, that issuer's keys at hand.
+struct Opened<'c, 't> {
+    parsed: UntrustedToken<'t>,
+    issuer: &'c IssuerConfig,
+    /// `issuer`'s index in `cfg.issuers`.
+    issuer_at: usize,
+    keys: IssuerKeys<'c>,
+}
+
+/// An issuer's key set: configured inline, or the JWKS cache's current one.
+enum IssuerKeys<'c> {
+    Static(&'c jwt::KeySet),
+    Fetched(Arc<jwt::KeySet>),
+}
+
+impl IssuerKeys<'_> {
+    fn set(&self) -> &jwt::KeySet {
+        match self {
+            IssuerKeys::Static(k) => k,
+            IssuerKeys::Fetched(k) => k,
+        }
+    }
+}
+
+/// Why a token could not be opened: refused with a reason, or its issuer has no usable keys
+/// now (only the full path, which fetches inline or answers `jwks_unavailable`, can decide).
+enum Unopened {
+    Refused(Reason),
+    NoKeys,
+}
+
+impl From<Unopened> for Validated {
+    fn from(u: Unopened) -> Self {
+        match u {
+            Unopened::Refused(reason) => Validated::Err(reason),
+            Unopened::NoKeys => Validated::Full,
+        }
+    }
+}
+
+/// The opening steps of every look at a token: parse it, find its issuer, get that issuer's
+/// usable keys. `claim_refresh`: when the JWKS is due for a refresh, claim it and queue it
+/// (the first look at a request; a later look only reads the cache).
+fn open<'c, 't>(
+    cfg: &'c EdgeConfig,
+    token: &'t str,
     now: UnixMillis,
-    webcrypto: Option<(&str, bool)>,
-) -> Validated {
-    let parsed = match UntrustedToken::parse(token, cfg.max_token_bytes) {
-        Ok(t) => t,
-        Err(e) => return Validated::Err(e.reason()),
+    claim_refresh: bool,
+) -> Result<Opened<'c, 't>, Unopened> {
+    let parsed = UntrustedToken::parse(token, cfg.max_token_bytes)
+        .map_err(|e| Unopened::Refused(e.reason()))?;
+    let Some((issuer_at, issuer)) = parsed
+        .unverified_issuer()
+        .and_then(|iss| cfg.issuer_at(iss))
+    else {
+        return Err(Unopened::Refused(Reason::TokenIssuerInvalid));
     };
-    let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
-        return Validated::Err(Reason::TokenIssuerInvalid);
-    };
-    let fetched;
-    let keys: &jwt::KeySet = match &issuer.keys {
-        KeySource::Static(keys) => keys,
+    let keys = match &issuer.keys {
+        KeySource::Static(keys) => IssuerKeys::Static(keys),
         KeySource::Url(url) => {
             let iss = &issuer.policy.issuer;
-            let keys = if webcrypto.is_some() {
-                jwks::ready_keys(cfg, iss, now)
-            } else {
+            let keys = if claim_refresh {
                 let mut refresh = false;
                 let keys = jwks::keys_now(cfg, iss, now, &mut refresh);
                 if refresh {
@@ -391,57 +442,68 @@ fn validate(
                     });
                 }
                 keys
+            } else {
+                jwks::ready_keys(cfg, iss, now)
             };
-            match keys {
-                Some(k) => {
-                    fetched = k;
-                    &fetched
-                }
-                None => return Validated::Full,
-            }
+            IssuerKeys::Fetched(keys.ok_or(Unopened::NoKeys)?)
         }
+    };
+    Ok(Opened {
+        parsed,
+        issuer,
+        issuer_at,
+        keys,
+    })
+}
+
+/// Validates `token` with the issuer's usable keys: HMAC here; the other algorithms are
+/// deferred to WebCrypto, with what finishes the validation once it answers.
+fn validate(cfg: &EdgeConfig, token: &str, now: UnixMillis) -> Validated {
+    let Opened {
+        parsed,
+        issuer,
+        issuer_at,
+        keys,
+    } = match open(cfg, token, now, true) {
+        Ok(o) => o,
+        Err(u) => return u.into(),
     };
     let time = TimeOptions {
         now,
         leeway_secs: cfg.leeway_secs,
     };
-    let mut pending = None;
-    let result = jwt::validate_with(&parsed, keys, &issuer.policy, &time, |check| {
+    let mut webcrypto = None;
+    let result = jwt::validate_with(parsed, keys.set(), &issuer.policy, &time, |check| {
         if matches!(check.key.material(), KeyMaterial::Oct(_)) {
-            return HmacVerifier.verify_sync(check);
+            return SignatureVerdict::Checked(HmacVerifier.verify_sync(check));
         }
-        let id = key_id(check);
-        match webcrypto {
-            // Verified by WebCrypto with exactly this key, for this very token.
-            Some((verified_id, ok)) if verified_id == id => {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(JwtError::SignatureInvalid)
-                }
+        match webcrypto_alg(check.alg) {
+            Some(alg) => {
+                webcrypto = Some(alg);
+                SignatureVerdict::Deferred
             }
-            Some(_) => Err(JwtError::SignatureInvalid),
             None => {
-                let Some(alg) = webcrypto_alg(check.alg) else {
-                    return Err(JwtError::VerifierUnsupported { alg: check.alg });
-                };
-                let (input, sig) = parsed_parts(token);
-                pending = Some(PendingVerify {
-                    key_id: id,
-                    alg,
-                    signing_input: input.to_owned(),
-                    signature_b64url: sig.to_owned(),
-                });
-                // Not an outcome: the signature is checked by WebCrypto, then this runs again.
-                Err(JwtError::SignatureInvalid)
+                SignatureVerdict::Checked(Err(JwtError::VerifierUnsupported { alg: check.alg }))
             }
         }
     });
-    if let Some(p) = pending {
-        return Validated::Verify(p);
-    }
     match result {
-        Ok(c) => Validated::Claims(c),
+        Ok(Validation::Verified(c)) => Validated::Claims(c),
+        Ok(Validation::Awaiting(awaiting)) => {
+            // Deferred only after naming the WebCrypto algorithm; else the full path decides.
+            let Some(alg) = webcrypto else {
+                return Validated::Full;
+            };
+            let (input, sig) = parsed_parts(token);
+            Validated::Verify(PendingVerify {
+                key_id: key_id(&awaiting.key_fingerprint()),
+                alg,
+                signing_input: input.to_owned(),
+                signature_b64url: sig.to_owned(),
+                token: awaiting,
+                issuer: issuer_at,
+            })
+        }
         Err(JwtError::KeyUnknown { kid: Some(_) })
             if matches!(issuer.keys, KeySource::Url(_))
                 && jwks::unknown_kid_fetch_allowed(cfg, &issuer.policy.issuer, now) =>
@@ -561,14 +623,22 @@ fn deny(
 
 // ---------------------------------------------------------------- waiting for WebCrypto
 
-/// A request whose signature WebCrypto is checking. Bounded: a request abandoned mid-way
-/// (client gone) is evicted by newer ones, never leaks.
+/// A request whose signature WebCrypto is checking, with what its first pass found, so the
+/// answer finishes the decision without parsing the token or matching the route again.
+/// Bounded: a request abandoned mid-way (client gone) is evicted by newer ones, never leaks.
 struct Parked {
     ticket: u32,
     req: Incoming,
     limits: Limits,
     cache: &'static str,
-    key_id: String,
+    /// The route matched.
+    rule: RuleAt,
+    /// The token, parsed, its key selected; the claims are checked when WebCrypto answers.
+    token: jwt::AwaitingSignature,
+    /// The token's issuer, as an index in `cfg.issuers`.
+    issuer: usize,
+    /// The token's decision-cache key (`None`: caching is off).
+    cache_key: Option<TokenHash>,
 }
 
 const MAX_PARKED: usize = 1024;
@@ -577,7 +647,14 @@ thread_local! {
     static PARKED: RefCell<(u32, VecDeque<Parked>)> = const { RefCell::new((0, VecDeque::new())) };
 }
 
-fn park(v: PendingVerify, req: Incoming, limits: Limits, cache: &'static str) -> Plan {
+fn park(
+    v: PendingVerify,
+    cache_key: Option<TokenHash>,
+    req: Incoming,
+    limits: Limits,
+    cache: &'static str,
+    rule: RuleAt,
+) -> Plan {
     let ticket = PARKED.with(|p| {
         let mut p = p.borrow_mut();
         p.0 = p.0.wrapping_add(1);
@@ -590,7 +667,10 @@ fn park(v: PendingVerify, req: Incoming, limits: Limits, cache: &'static str) ->
             req,
             limits,
             cache,
-            key_id: v.key_id.clone(),
+            rule,
+            token: v.token,
+            issuer: v.issuer,
+            cache_key,
         });
         ticket
     });
@@ -632,29 +712,13 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
         ) else {
             return String::new();
         };
-        let Ok(parsed) = UntrustedToken::parse(token, cfg.max_token_bytes) else {
+        let Ok(opened) = open(&cfg, token, UnixMillis(now_ms as u64), false) else {
             return String::new();
         };
-        let Some(issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer(iss)) else {
+        let Ok(check) = jwt::signature_check(&opened.parsed, opened.keys.set()) else {
             return String::new();
         };
-        let arc;
-        let keys: &jwt::KeySet = match &issuer.keys {
-            KeySource::Static(k) => k,
-            KeySource::Url(_) => {
-                match jwks::ready_keys(&cfg, &issuer.policy.issuer, UnixMillis(now_ms as u64)) {
-                    Some(k) => {
-                        arc = k;
-                        &arc
-                    }
-                    None => return String::new(),
-                }
-            }
-        };
-        let Ok(check) = jwt::signature_check(&parsed, keys) else {
-            return String::new();
-        };
-        if key_id(&check) != parked.key_id {
+        if check.key.fingerprint() != parked.token.key_fingerprint() {
             return String::new();
         }
         let Some(alg) = webcrypto_alg(check.alg) else {
@@ -678,17 +742,20 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
 }
 
 /// Second call for a request parked for WebCrypto: `ok` is `crypto.subtle.verify`'s answer
-/// (false also when the import or the verification threw).
+/// (false also when the import or the verification threw). The claims are checked now, at
+/// `now_ms`, from the token parsed on the first pass.
 #[wasm_bindgen]
 pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
     let (Some(cfg), Some(parked)) = (state::loaded(), unpark(ticket)) else {
         // Evicted or unknown: start over on the full path.
         return Plan::Full.encode();
     };
+    let Some(issuer) = cfg.issuers.get(parked.issuer) else {
+        return Plan::Full.encode();
+    };
     let now = UnixMillis(now_ms as u64);
     let req = parked.req;
-    let (path, _) = req.path_and_query();
-    let rule = cfg.routes.route(&req.method, path);
+    let rule = cfg.routes.rule(parked.rule);
     let trace = Trace {
         request_id: &req.request_id,
         rule: &rule.id,
@@ -697,31 +764,25 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
         origin_ms: None,
         path: "sync",
     };
-    let token = pipeline::extract_token(
-        req.authorization.as_deref(),
-        req.cookie.as_deref(),
-        &cfg.session_cookie,
-    )
-    .map(|(t, _)| t);
-    let Ok(token) = token else {
-        return Plan::Full.encode();
+    let time = TimeOptions {
+        now,
+        leeway_secs: cfg.leeway_secs,
     };
-    let hash = edge_state::cache_key(&cfg, token);
-    let plan = match validate(&cfg, token, now, Some((&parked.key_id, ok))) {
-        Validated::Claims(c) => {
+    let hash = parked.cache_key;
+    let plan = match parked.token.finish(ok, &issuer.policy, &time) {
+        Ok(c) => {
             if let Some(h) = hash {
                 edge_state::cache_put(&cfg, h, &c, now);
             }
             after_auth(&cfg, rule, &req, c, parked.limits, &trace, now)
         }
-        Validated::Err(reason) => {
+        Err(e) => {
+            let reason = e.reason();
             if let Some(h) = hash {
                 edge_state::cache_negative(&cfg, h, reason, now);
             }
             deny(&cfg, rule, &req, &parked.limits, &trace, reason.into())
         }
-        // The keys changed while WebCrypto ran: the full path decides afresh.
-        Validated::Full | Validated::Verify(_) => Plan::Full,
     };
     plan.encode()
 }

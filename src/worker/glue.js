@@ -1,6 +1,7 @@
 // The few steps of the request path that touch many JS objects, done on the JS side in one call
 // each (every JS↔wasm crossing costs; a header-by-header copy from Rust took ~5 crossings per
-// header). They decide nothing: Rust passes the names to drop and the headers to set.
+// header), and the WebCrypto calls both request paths make. They decide nothing: Rust passes
+// the names to drop and the headers to set, and says which key and algorithm verify a signature.
 
 /** Lower-case names of all request headers, newline-separated (one crossing instead of one per header). */
 export function headerNames(headers) {
@@ -36,4 +37,58 @@ export function decorate(resp, setNames, setValues) {
   const values = setValues.split("\n");
   for (let i = 0; i < names.length; i++) out.headers.set(names[i], values[i]);
   return out;
+}
+
+// ---------------------------------------------------------------- WebCrypto
+// Used by both request paths: entry.js (the synchronous path's `V` plan) and webcrypto.rs /
+// webhook.rs (the async path). Which algorithm a token may use is decided in Rust (the key pins
+// it); this only says how to ask WebCrypto for it.
+
+// WebCrypto parameters per JWS algorithm: [import, verify]. An algorithm not listed fails closed.
+const ALGS = {
+  EdDSA: [{ name: "Ed25519" }, { name: "Ed25519" }],
+  ES256: [{ name: "ECDSA", namedCurve: "P-256" }, { name: "ECDSA", hash: "SHA-256" }],
+  RS256: [{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, { name: "RSASSA-PKCS1-v1_5" }],
+  PS256: [{ name: "RSA-PSS", hash: "SHA-256" }, { name: "RSA-PSS", saltLength: 32 }],
+};
+// Imported keys by the id Rust gives them (a hash of algorithm and key material, so a rotated
+// key reusing a `kid` never hits a stale entry), shared by both paths. Bounded.
+const keys = new Map();
+const MAX_KEYS = 256;
+
+function params(alg) {
+  const p = ALGS[alg];
+  if (!p) throw new Error(`no WebCrypto parameters for alg ${alg}`);
+  return p;
+}
+
+/** The key imported earlier under `keyId`, or undefined. */
+export function cachedKey(keyId) {
+  return keys.get(keyId);
+}
+
+/**
+ * Imports a public key to verify `alg` signatures: `format` "raw" (bytes) or "jwk" (an object).
+ * Cached under `keyId` when one is given. Rejects for an unknown alg or an unusable key.
+ */
+export async function importKey(alg, format, data, keyId) {
+  const key = await crypto.subtle.importKey(format, data, params(alg)[0], false, ["verify"]);
+  if (keyId !== undefined) {
+    if (keys.size >= MAX_KEYS) keys.clear();
+    keys.set(keyId, key);
+  }
+  return key;
+}
+
+/**
+ * Whether `signature` over `data` (bytes) verifies with `key` under `alg`: a promise of a boolean.
+ * Rejects for an unknown alg or when WebCrypto throws. Called synchronously up to
+ * `crypto.subtle.verify`, which copies the bytes at once (Rust passes views of wasm memory).
+ */
+export function verifySignature(alg, key, signature, data) {
+  try {
+    return crypto.subtle.verify(params(alg)[1], key, signature, data);
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

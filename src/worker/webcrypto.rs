@@ -1,33 +1,31 @@
 //! Asymmetric JWS verification through the runtime's WebCrypto (`crypto.subtle`): measured
 //! 10–60× faster in workerd than the same algorithms compiled to wasm. HS* stays in Rust.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use base64::Engine;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, SubtleCrypto};
+use web_sys::CryptoKey;
 
 use crate::jwt::{
     Algorithm, HmacVerifier, Jwk, JwtError, KeyMaterial, SignatureCheck, SignatureVerifier,
 };
 
-/// Imported keys are cached per isolate, keyed by [`Jwk::fingerprint`] (alg + key material), so
-/// a rotated key that reuses a `kid` can never hit a stale entry.
-const MAX_CACHED_KEYS: usize = 256;
-
-thread_local! {
-    static KEYS: RefCell<HashMap<[u8; 16], CryptoKey>> = RefCell::new(HashMap::new());
+// The WebCrypto parameters per algorithm and the imported-key cache live in `glue.js`, shared
+// with `entry.js` (the synchronous path verifies there). An algorithm without parameters
+// rejects: the verification fails closed.
+#[wasm_bindgen(module = "/src/worker/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = cachedKey)]
+    fn cached_key(key_id: &str) -> Option<CryptoKey>;
+    #[wasm_bindgen(js_name = importKey)]
+    fn import_key(alg: &str, format: &str, data: &JsValue, key_id: Option<&str>) -> Promise;
+    #[wasm_bindgen(js_name = verifySignature)]
+    fn verify_signature(alg: &str, key: &CryptoKey, signature: &[u8], data: &[u8]) -> Promise;
 }
 
 pub(crate) struct WebCryptoVerifier;
-
-fn subtle() -> Result<SubtleCrypto, JsValue> {
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    Ok(global.crypto()?.subtle())
-}
 
 fn obj(pairs: &[(&str, JsValue)]) -> Object {
     let o = Object::new();
@@ -41,102 +39,50 @@ fn b64url(b: &[u8]) -> JsValue {
     JsValue::from_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
-/// `(import algorithm, verify algorithm)` parameters for WebCrypto.
-fn params(alg: Algorithm) -> Option<(Object, Object)> {
-    let name = |n: &str| JsValue::from_str(n);
-    Some(match alg {
-        Algorithm::EdDsa => (
-            obj(&[("name", name("Ed25519"))]),
-            obj(&[("name", name("Ed25519"))]),
-        ),
-        Algorithm::Es256 => (
-            obj(&[("name", name("ECDSA")), ("namedCurve", name("P-256"))]),
-            obj(&[("name", name("ECDSA")), ("hash", name("SHA-256"))]),
-        ),
-        Algorithm::Rs256 => (
+/// Imports `key` and caches it under `key_id` (its fingerprint: alg + key material).
+async fn import(alg: Algorithm, key: &Jwk, key_id: &str) -> Result<CryptoKey, JsValue> {
+    let (format, data): (&str, JsValue) = match key.material() {
+        KeyMaterial::Okp { x } => ("raw", Uint8Array::from(x).into()),
+        KeyMaterial::Ec { x, y } => (
+            "jwk",
             obj(&[
-                ("name", name("RSASSA-PKCS1-v1_5")),
-                ("hash", name("SHA-256")),
-            ]),
-            obj(&[("name", name("RSASSA-PKCS1-v1_5"))]),
-        ),
-        Algorithm::Ps256 => (
-            obj(&[("name", name("RSA-PSS")), ("hash", name("SHA-256"))]),
-            obj(&[
-                ("name", name("RSA-PSS")),
-                ("saltLength", JsValue::from_f64(32.0)),
-            ]),
-        ),
-        _ => return None,
-    })
-}
-
-async fn import(
-    subtle: &SubtleCrypto,
-    alg: Algorithm,
-    key: &Jwk,
-    import_params: &Object,
-) -> Result<CryptoKey, JsValue> {
-    let usages: JsValue = Array::of1(&JsValue::from_str("verify")).into();
-    let promise = match key.material() {
-        KeyMaterial::Okp { x } => subtle.import_key_with_object(
-            "raw",
-            &Uint8Array::from(x).into(),
-            import_params,
-            false,
-            &usages,
-        )?,
-        KeyMaterial::Ec { x, y } => {
-            let jwk = obj(&[
                 ("kty", "EC".into()),
                 ("crv", "P-256".into()),
                 ("x", b64url(x)),
                 ("y", b64url(y)),
-            ]);
-            subtle.import_key_with_object("jwk", &jwk, import_params, false, &usages)?
-        }
-        KeyMaterial::Rsa { n, e } => {
-            let jwk = obj(&[
+            ])
+            .into(),
+        ),
+        KeyMaterial::Rsa { n, e } => (
+            "jwk",
+            obj(&[
                 ("kty", "RSA".into()),
                 ("n", b64url(n)),
                 ("e", b64url(e)),
                 ("alg", alg.as_str().into()),
-            ]);
-            subtle.import_key_with_object("jwk", &jwk, import_params, false, &usages)?
-        }
+            ])
+            .into(),
+        ),
         KeyMaterial::Oct(_) => return Err(JsValue::from_str("oct keys are verified in Rust")),
     };
+    let promise = import_key(alg.as_str(), format, &data, Some(key_id));
     Ok(JsFuture::from(promise).await?.unchecked_into())
 }
 
 impl WebCryptoVerifier {
     async fn verify_asymmetric(&self, check: &SignatureCheck<'_>) -> Result<bool, JsValue> {
-        let (import_params, verify_params) =
-            params(check.alg).ok_or_else(|| JsValue::from_str("unsupported alg"))?;
-        let subtle = subtle()?;
-        let id = check.key.fingerprint();
-        let cached = KEYS.with(|k| k.borrow().get(&id).cloned());
-        let key = match cached {
+        let id = crate::envelope::hex(&check.key.fingerprint());
+        let key = match cached_key(&id) {
             Some(k) => k,
-            None => {
-                let k = import(&subtle, check.alg, check.key, &import_params).await?;
-                KEYS.with(|m| {
-                    let mut m = m.borrow_mut();
-                    if m.len() >= MAX_CACHED_KEYS {
-                        m.clear();
-                    }
-                    m.insert(id, k.clone());
-                });
-                k
-            }
+            None => import(check.alg, check.key, &id).await?,
         };
-        let p = subtle.verify_with_object_and_u8_array_and_u8_array(
-            &verify_params,
+        let verified = verify_signature(
+            check.alg.as_str(),
             &key,
             check.signature,
             check.signing_input,
-        )?;
-        Ok(JsFuture::from(p).await?.as_bool() == Some(true))
+        );
+        Ok(JsFuture::from(verified).await?.as_bool() == Some(true))
     }
 }
 
@@ -169,21 +115,13 @@ pub(crate) async fn ed25519_verify(
         message: &[u8],
         signature: &[u8; 64],
     ) -> Result<bool, JsValue> {
-        let subtle = subtle()?;
-        let alg = obj(&[("name", JsValue::from_str("Ed25519"))]);
-        let usages: JsValue = Array::of1(&JsValue::from_str("verify")).into();
-        let key: CryptoKey = JsFuture::from(subtle.import_key_with_object(
-            "raw",
-            &Uint8Array::from(&public_key[..]).into(),
-            &alg,
-            false,
-            &usages,
-        )?)
-        .await?
-        .unchecked_into();
-        let p =
-            subtle.verify_with_object_and_u8_array_and_u8_array(&alg, &key, signature, message)?;
-        Ok(JsFuture::from(p).await?.as_bool() == Some(true))
+        let alg = Algorithm::EdDsa.as_str();
+        let data: JsValue = Uint8Array::from(&public_key[..]).into();
+        let key: CryptoKey = JsFuture::from(import_key(alg, "raw", &data, None))
+            .await?
+            .unchecked_into();
+        let verified = verify_signature(alg, &key, signature, message);
+        Ok(JsFuture::from(verified).await?.as_bool() == Some(true))
     }
     run(public_key, message, signature).await.unwrap_or(false)
 }
