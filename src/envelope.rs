@@ -276,16 +276,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The value of one hex digit (either case), or `None`.
+pub(crate) fn hex_nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// Lowercase or uppercase hex to bytes; `None` on odd length or a non-hex digit.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    fn nib(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
+    use hex_nibble as nib;
     let b = s.as_bytes();
     if b.len() % 2 != 0 {
         return None;

@@ -45,14 +45,7 @@ impl Macs {
 /// hex of another length (it can never match), `None` if not hex (odd length, other
 /// characters). Decodes without allocating.
 pub(crate) fn hex_mac(s: &str) -> Option<Option<[u8; 32]>> {
-    fn nib(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
+    use crate::envelope::hex_nibble as nib;
     let b = s.as_bytes();
     if b.len() % 2 != 0 {
         return None;

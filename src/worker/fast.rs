@@ -183,7 +183,7 @@ pub async fn edge_background() {
     }
 }
 
-/// The first call for every request: `None` = not decidable here, use the full path.
+/// The first call for every request: the [`Plan`] for it, encoded for `entry.js`.
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn edge_plan(
