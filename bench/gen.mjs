@@ -10,7 +10,7 @@ import { relative, resolve } from "node:path";
 const out = resolve(process.argv[2] || "bench/out");
 const build = resolve(process.argv[3] || "build");
 const P = JSON.parse(process.env.BENCH_PORTS_JSON || "{}");
-const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, origin: 18790, ...P };
+const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, floor: 18786, origin: 18790, ...P };
 mkdirSync(`${out}/req`, { recursive: true });
 
 const ISS = "https://issuer.bench.invalid", AUD = "edge-auth-bench";
@@ -69,6 +69,9 @@ const edgeVars = {
   // Replay window off: wrk resends one delivery, and the JS comparison does verify + forward only.
   WEBHOOK_STRIPE: JSON.stringify({ provider: "stripe", secrets: [stripeSecret], tolerance_secs: 3600, replay_window: false }),
   RATE_LIMITS: JSON.stringify([{ id: "bench_tiny", key: ["route"], limit: 1, period_secs: 3600, backend: "local" }]),
+  // The comparison Workers log nothing; ours logs every denial and failure but not the requests
+  // the origin served (the default, `all`, adds one console.log per request: docs/PERFORMANCE.md).
+  ACCESS_LOG: "denials",
 };
 // The same edge with the decision caches off: every request verifies its token (the per-algorithm
 // scenarios, fair against jose which verifies every time). `edge` keeps the defaults (cache on).
@@ -104,11 +107,12 @@ const config :Workerd.Config = (
     (name = "webhook", worker = .webhook),
     (name = "proxy", worker = .proxy),
     (name = "ratelimit", worker = .ratelimit),
+    (name = "floor", worker = .floor),
     (name = "origin", worker = .origin),
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-${["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "origin"].map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
+${["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "floor", "origin"].map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
   ],
 );
 
@@ -118,6 +122,7 @@ const jose :Workerd.Worker = ${jsWorker("jose-worker.js", { ...jsShared, JWKS: J
 const webhook :Workerd.Worker = ${jsWorker("webhook-worker.js", { ...jsShared, STRIPE_SECRET: stripeSecret, TOLERANCE_SECS: "3600" })};
 const proxy :Workerd.Worker = ${jsWorker("proxy-worker.js", { ORIGIN_URL: origin })};
 const ratelimit :Workerd.Worker = ${jsWorker("ratelimit-worker.js", { ORIGIN_URL: origin, LIMIT: "1", PERIOD_SECS: "3600" })};
+const floor :Workerd.Worker = ${jsWorker("floor-worker.js", { ORIGIN_URL: origin, JWKS: JSON.stringify(jwks) })};
 const origin :Workerd.Worker = (modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/origin-worker.js`))})], ${compat});
 `;
 writeFileSync(`${out}/config.capnp`, capnp);
@@ -137,4 +142,4 @@ for (const t of ["trivial", "trivial-log"]) {
   writeFileSync(`${out}/startup-${t}.capnp`, single(t, `(modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/${t}-worker.js`))})], ${compat})`));
 }
 writeFileSync(`${out}/ports.json`, JSON.stringify(ports));
-console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, origin :${ports.origin})`);
+console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, floor :${ports.floor}, origin :${ports.origin})`);

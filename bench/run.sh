@@ -26,21 +26,23 @@ while [ $# -gt 0 ]; do
 done
 
 # ---- Scenarios: one line each, adding one is a one-line change. --------------------------------
-# name | edge worker | path | request (bench/out/req/<r>) | comparison worker | comparison request | expected status | feature check
+# name | edge worker | path | request (bench/out/req/<r>) | comparison worker | comparison request | expected status | feature check | floor request
+# The floor (bench/workers/floor.js) is the least any Worker doing the job can do here; run in the
+# same rounds, floor ÷ comparison bounds the ratio any edge can reach (empty: no floor for the row).
 # `edgev` is our edge with the decision caches off (every request verifies, like jose does);
 # `edge` is the default configuration. Goals per scenario live in bench/report.mjs.
 # A scenario whose probe (2 requests, the last must give the expected status) or feature check
 # (optional shell test) fails on our edge is reported as "not implemented yet in the edge".
 # For 200 scenarios the probe also checks the body is the origin stub's "ok" (really forwarded).
 SCENARIOS=(
-  "HS256 + forward|edgev|/api/items|hs256|jose|hs256|200|"
-  "EdDSA + forward|edgev|/api/items|eddsa|jose|eddsa|200|"
-  "ES256 + forward|edgev|/api/items|es256|jose|es256|200|"
-  "RS256 + forward|edgev|/api/items|rs256|jose|rs256|200|"
-  "invalid token → 401|edgev|/api/items|invalid|jose|invalid|401|"
-  "cached decision + forward (vs no-auth proxy)|edge|/api/items|es256|proxy|plain|200|grep -rqs DecisionCache src/worker"
-  "Stripe webhook 1 KiB + forward|edgev|/webhooks/stripe|stripe|webhook|stripe|200|"
-  "rate-limited → 429|edge|/limited/x|plain|ratelimit|plain|429|"
+  "HS256 + forward|edgev|/api/items|hs256|jose|hs256|200||hs256"
+  "EdDSA + forward|edgev|/api/items|eddsa|jose|eddsa|200||eddsa"
+  "ES256 + forward|edgev|/api/items|es256|jose|es256|200||es256"
+  "RS256 + forward|edgev|/api/items|rs256|jose|rs256|200||rs256"
+  "invalid token → 401|edgev|/api/items|invalid|jose|invalid|401||"
+  "cached decision + forward (vs no-auth proxy)|edge|/api/items|es256|proxy|plain|200|grep -rqs DecisionCache src/worker|plain"
+  "Stripe webhook 1 KiB + forward|edgev|/webhooks/stripe|stripe|webhook|stripe|200||stripe"
+  "rate-limited → 429|edge|/limited/x|plain|ratelimit|plain|429||"
 )
 
 OUT="$ROOT/bench/out"
@@ -57,7 +59,7 @@ fi
 
 step "Generating keys, tokens, workers and the workerd config in bench/out/"
 rm -rf "$OUT"; mkdir -p "$OUT"
-for w in jose webhook proxy ratelimit origin trivial trivial-log; do
+for w in jose webhook proxy ratelimit floor origin trivial trivial-log; do
   "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
     --outfile="$OUT/$w-worker.js"
 done
@@ -99,7 +101,7 @@ run_wrk() { # label side round port path req
   printf '    %-46s %-11s round %s: %8.0f req/s\n' "$1" "$2" "$3" "$(node -e 'console.log(JSON.parse(process.argv[1]).rps)' "$line")"
 }
 
-step "Starting workerd (one process: edge, edge without caches, jose, webhook, proxy, ratelimit, origin)"
+step "Starting workerd (one process: edge, edge without caches, jose, webhook, proxy, ratelimit, floor, origin)"
 start_workerd
 note "workerd $("$WORKERD" --version) pid $WD_PID; log: $OUT/workerd.log"
 
@@ -107,10 +109,14 @@ step "Probing scenarios"
 : >"$OUT/results.jsonl"; : >"$OUT/skipped.jsonl"
 ACTIVE=()
 for s in "${SCENARIOS[@]}"; do
-  IFS='|' read -r name edge path req comp creq expect feature <<<"$s"
+  IFS='|' read -r name edge path req comp creq expect feature freq <<<"$s"
   [ -n "$ONLY" ] && ! [[ "$name" =~ $ONLY ]] && continue
   cres="$(probe "$(port "$comp")" "$path" "$creq")"
   [ "${cres%% *}" = "$expect" ] && { [ "$expect" != 200 ] || [ "${cres#* }" = "ok" ]; } || die "comparison worker '$comp' broken for '$name': expected $expect, got $cres"
+  if [ -n "$freq" ]; then
+    fres="$(probe "$(port floor)" "$path" "$freq")"
+    [ "$fres" = "200 ok" ] || die "floor worker broken for '$name': expected 200 ok, got $fres"
+  fi
   why=""
   if [ -n "$feature" ] && ! (eval "$feature"); then
     why="feature check failed: $feature"
@@ -131,19 +137,22 @@ done
 if [ "${#ACTIVE[@]}" -gt 0 ]; then
   step "Warm-up (1 s each)"
   for s in "${ACTIVE[@]}"; do
-    IFS='|' read -r name edge path req comp creq expect feature <<<"$s"
+    IFS='|' read -r name edge path req comp creq expect feature freq <<<"$s"
     BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$req" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$edge")$path" >/dev/null
     BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$creq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$comp")$path" >/dev/null
+    [ -z "$freq" ] || BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$freq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port floor)$path" >/dev/null
   done
   step "Measuring: $ROUNDS interleaved rounds × ${DURATION}s, wrk -t1 -c$CONNS"
   for r in $(seq 1 "$ROUNDS"); do
     for s in "${ACTIVE[@]}"; do
-      IFS='|' read -r name edge path req comp creq expect feature <<<"$s"
+      IFS='|' read -r name edge path req comp creq expect feature freq <<<"$s"
       # Alternate who goes first so drift (other load on the machine) hits both sides alike.
       if [ $((r % 2)) = 1 ]; then
         run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
         run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
+        [ -z "$freq" ] || run_wrk "$name" floor "$r" "$(port floor)" "$path" "$freq"
       else
+        [ -z "$freq" ] || run_wrk "$name" floor "$r" "$(port floor)" "$path" "$freq"
         run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
         run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
       fi

@@ -14,6 +14,8 @@
 
 use core::fmt;
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -92,48 +94,80 @@ pub fn is_identity_header(name: &str) -> bool {
         })
 }
 
-fn canonical(t: u64, method: &str, path_and_query: &str, headers: &[(String, String)]) -> String {
-    let mut s = String::with_capacity(64 + path_and_query.len() + headers.len() * 48);
-    s.push_str(DOMAIN);
-    s.push('\n');
-    s.push_str(&t.to_string());
-    s.push('\n');
-    s.push_str(method);
-    s.push('\n');
-    s.push_str(path_and_query);
-    s.push('\n');
+/// The keyed MAC over the canonical form, fed piece by piece (no canonical string is built):
+/// `edge-auth-envelope-v1\n{t}\n{method}\n{path_and_query}\n` then `{name}:{value}\n` per header.
+fn mac_over(
+    key: &EnvelopeKey,
+    t: u64,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(Cow<'_, str>, &str)],
+) -> Hmac<Sha256> {
+    let mut mac = key.mac();
+    let mut digits = [0u8; 20];
+    mac.update(DOMAIN.as_bytes());
+    mac.update(b"\n");
+    mac.update(decimal(t, &mut digits));
+    mac.update(b"\n");
+    mac.update(method.as_bytes());
+    mac.update(b"\n");
+    mac.update(path_and_query.as_bytes());
+    mac.update(b"\n");
     for (n, v) in headers {
-        s.push_str(n);
-        s.push(':');
-        s.push_str(v);
-        s.push('\n');
+        mac.update(n.as_bytes());
+        mac.update(b":");
+        mac.update(v.as_bytes());
+        mac.update(b"\n");
     }
-    s
+    mac
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// Lowercases names, drops the signature header, sorts; refuses duplicates and line breaks.
-fn normalize<'a, I>(headers: I) -> Result<Vec<(String, String)>, EnvelopeError>
+/// Names already in canonical form (the edge's own) are borrowed, not copied.
+fn normalize<'a, I>(headers: I) -> Result<Vec<(Cow<'a, str>, &'a str)>, EnvelopeError>
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<(Cow<'a, str>, &'a str)> = Vec::with_capacity(12);
     for (n, v) in headers {
-        let n = if is_identity_header(n) {
-            n.to_ascii_lowercase().replace('_', "-")
+        let canonical = !n.bytes().any(|b| b.is_ascii_uppercase() || b == b'_');
+        let n: Cow<'a, str> = if is_identity_header(n) {
+            if canonical {
+                Cow::Borrowed(n)
+            } else {
+                Cow::Owned(n.to_ascii_lowercase().replace('_', "-"))
+            }
         } else if SIGNED_CONTEXT.iter().any(|c| c.eq_ignore_ascii_case(n)) {
-            n.to_ascii_lowercase()
+            if canonical {
+                Cow::Borrowed(n)
+            } else {
+                Cow::Owned(n.to_ascii_lowercase())
+            }
         } else {
             continue;
         };
         if n == SIGNATURE_HEADER {
             continue;
         }
-        if v.contains(['\r', '\n']) {
+        if v.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err(EnvelopeError::Malformed);
         }
-        out.push((n, v.to_owned()));
+        out.push((n, v));
     }
-    out.sort();
+    out.sort_unstable();
     if out.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(EnvelopeError::DuplicateHeader);
     }
@@ -153,8 +187,7 @@ where
 {
     let headers = normalize(headers)?;
     let t = now.secs();
-    let mut mac = key.mac();
-    mac.update(canonical(t, method, path_and_query, &headers).as_bytes());
+    let mac = mac_over(key, t, method, path_and_query, &headers);
     Ok(format!("t={t},v1={}", hex(&mac.finalize().into_bytes())))
 }
 
@@ -242,13 +275,15 @@ where
         return Err(EnvelopeError::Malformed);
     }
     let headers = normalize(headers)?;
-    let mut mac = key.mac();
-    mac.update(canonical(t, method, path_and_query, &headers).as_bytes());
-    mac.verify_slice(&provided)
+    mac_over(key, t, method, path_and_query, &headers)
+        .verify_slice(&provided)
         .map_err(|_| EnvelopeError::Invalid)?;
     Ok(VerifiedEnvelope {
         signed_at: t,
-        headers,
+        headers: headers
+            .into_iter()
+            .map(|(n, v)| (n.into_owned(), v.to_owned()))
+            .collect(),
     })
 }
 
@@ -353,6 +388,29 @@ mod tests {
     }
     fn view<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
         v.iter().map(|(n, s)| (*n, s.as_str())).collect()
+    }
+
+    /// The wire format, spelled out by hand: the canonical text the origin's verifier and any
+    /// third-party verifier rebuild (domain, time, method, path, then sorted lower-case headers).
+    #[test]
+    fn the_signature_is_an_hmac_over_the_documented_canonical_text() {
+        let headers = [
+            ("X_Auth_User", "u1"),
+            (REQUEST_ID, "rid-1"),
+            (ROLES, "admin,user"),
+            ("accept", "not signed"),
+        ];
+        let sig = sign(&key(), NOW, "POST", "/a?b=1", headers).unwrap();
+        let t = NOW.secs();
+        let text = format!(
+            "edge-auth-envelope-v1\n{t}\nPOST\n/a?b=1\nx-auth-roles:admin,user\nx-auth-user:u1\nx-request-id:rid-1\n"
+        );
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[42u8; 32]).unwrap();
+        mac.update(text.as_bytes());
+        assert_eq!(
+            sig,
+            format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
+        );
     }
 
     #[test]

@@ -38,13 +38,14 @@ pub fn extract_token<'a>(
     cookie_name: &str,
 ) -> Result<(&'a str, TokenSource), Reason> {
     if let Some(auth) = authorization {
-        let auth = auth.trim();
+        let auth = auth.trim_ascii();
         let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(Reason::TokenMalformed);
         }
-        let token = rest.trim();
-        if token.is_empty() || token.contains(char::is_whitespace) {
+        let token = rest.trim_ascii();
+        // A compact JWS is printable ASCII: a byte test, not a Unicode scan (hot: every request).
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Reason::TokenMalformed);
         }
         return Ok((token, TokenSource::Bearer));
@@ -166,10 +167,19 @@ mod tests {
             extract_token(Some("Bearer "), None, "t"),
             Err(Reason::TokenMalformed)
         );
-        assert_eq!(
-            extract_token(Some("Bearer a b"), None, "t"),
-            Err(Reason::TokenMalformed)
-        );
+        for bad in [
+            "Bearer a b",
+            "Bearer a\tb",
+            "Bearer a\u{a0}b",
+            "Bearer ab\u{2003}",
+            "Bearer é",
+        ] {
+            assert_eq!(
+                extract_token(Some(bad), None, "t"),
+                Err(Reason::TokenMalformed),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

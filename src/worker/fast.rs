@@ -819,7 +819,9 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
     edge_state::breaker_report(&cfg, UnixMillis(now_ms as u64), reached && status < 500);
     if reached {
-        trace.log("forward", None, status, Some(&cfg));
+        if cfg.access_log.logs_forward(status) {
+            trace.log("forward", None, status, Some(&cfg));
+        }
         let mut s = String::from("D");
         s.push(SEP);
         if cfg.server_timing {

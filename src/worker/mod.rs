@@ -478,7 +478,9 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
     }
     match sent {
         Ok(resp) => {
-            trace.log("forward", None, resp.status(), Some(&cfg));
+            if cfg.access_log.logs_forward(resp.status()) {
+                trace.log("forward", None, resp.status(), Some(&cfg));
+            }
             let mut extra = limits.headers();
             if cfg.server_timing {
                 extra.push(("server-timing", trace.server_timing()));

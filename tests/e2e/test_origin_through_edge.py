@@ -94,7 +94,8 @@ def test_wrong_passwords_and_unknown_users_get_the_same_answer(system):
 def test_a_fresh_isolate_syncs_revocations_before_its_first_decision(system, tmp_path):
     """A newly started Worker knows no revocations. Its first authenticated request must wait for the
     revocation sync, or a logged-out token would pass on every fresh isolate. That request still
-    takes the synchronous path (fast.rs `Plan::Prepare`: sync, then decide) and its log line says so."""
+    takes the synchronous path (fast.rs `Plan::Prepare`: sync, then decide) and its log line says so.
+    This Worker runs with ACCESS_LOG=denials: the denial gets its line, the request the origin served doesn't."""
     assert port_free(FRESH_PORT), f"port {FRESH_PORT} on 127.0.0.1 is busy"
     _, _, t = signup_and_login()
     r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
@@ -102,18 +103,21 @@ def test_a_fresh_isolate_syncs_revocations_before_its_first_decision(system, tmp
     # HS256 with inline keys (no JWKS fetch on the way) for the logged-out session, and one for a live one.
     revoked = system.hs.sign(system.claims(iss="https://hs.test", sub=t["user_id"], sid=t["session_id"]))
     live = system.token("HS256", sub=t["user_id"])
-    fresh = start_edge(tmp_path, system.edge_vars, FRESH_PORT, "edge-fresh")  # its readiness probe is a public route
+    fresh = start_edge(tmp_path, {**system.edge_vars, "ACCESS_LOG": "denials"}, FRESH_PORT, "edge-fresh")  # its readiness probe is a public route
     try:
         rid = f"fresh-{secrets.token_hex(6)}"
         r = requests.get(f"http://127.0.0.1:{FRESH_PORT}/api/me",
                          headers={"Authorization": f"Bearer {revoked}", "X-Request-Id": rid}, timeout=30)
         assert r.status_code == 401 and r.json()["error"] == "token_revoked", r.text
-        r = requests.get(f"http://127.0.0.1:{FRESH_PORT}/api/me", headers={"Authorization": f"Bearer {live}"}, timeout=30)
+        served = f"served-{secrets.token_hex(6)}"
+        r = requests.get(f"http://127.0.0.1:{FRESH_PORT}/api/me",
+                         headers={"Authorization": f"Bearer {live}", "X-Request-Id": served}, timeout=30)
         assert r.status_code == 200 and r.json()["user"] == t["user_id"], r.text
         time.sleep(0.5)
         log = (tmp_path / "edge-fresh.log").read_text()
         m = re.search(r'"request_id":"%s","rule":"[^"]*","path":"(sync|async)","decision":"deny","reason":"token_revoked"' % rid, log)
         assert m, f"no deny line for {rid} in the fresh edge's log"
         assert m.group(1) == "sync", "the first authenticated request went to the full path"
+        assert f'"request_id":"{served}"' not in log, "ACCESS_LOG=denials still logged a served request"
     finally:
         stop(fresh)
