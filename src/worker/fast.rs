@@ -88,7 +88,7 @@ const SEP: char = '\0';
 impl Plan {
     /// The kind letter, then `1` if background work was queued for `edge_background`.
     fn encode(self) -> String {
-        let mut s = String::new();
+        let mut s = String::with_capacity(1024);
         let background = BACKGROUND.with(|b| !b.borrow().is_empty());
         let field = |s: &mut String, v: &str| {
             s.push(SEP);

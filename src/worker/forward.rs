@@ -46,7 +46,11 @@ impl HeaderSet {
         }
         self.names.push_str(name);
         // A newline cannot be sent in a header; it would also break the joined form.
-        self.values.push_str(&value.replace(['\r', '\n'], " "));
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            self.values.push_str(&value.replace(['\r', '\n'], " "));
+        } else {
+            self.values.push_str(value);
+        }
     }
 }
 
