@@ -2,7 +2,7 @@
 // of it whose glue (build/index.js) is patched (B) in one workerd, and compares req/s with
 // interleaved wrk rounds. Needs bench/out from a bench/run.sh run.
 //   node bench/experiments/glue-ab.mjs <patch> <path> <req> [rounds] [secs]
-// patches: nosignal (no origin timeout), nodecorate (response returned as fetched), nolog (console.log from wasm becomes a no-op); plainexport (the default export is a
+// patches: nosignal (no origin timeout), noplan (edge_plan called once, its plan reused), nodecorate (response returned as fetched), nolog (console.log from wasm becomes a no-op); plainexport (the default export is a
 // plain `{ fetch }` object calling the wasm entry directly, instead of workers-rs's Proxy-wrapped
 // WorkerEntrypoint class that is constructed and re-wrapped on every request)
 import { execFileSync, spawn } from "node:child_process";
@@ -20,6 +20,11 @@ const PATCHES = {
     return g.replace(/(\w+) as default\}/, "__plain as default}") + `\nvar __plain={fetch(r,e,c){return ${m[1]}(r,e,c)}};`;
   },
   nosignal: (g) => g.replace(/,signal:AbortSignal\.timeout\(\w\)/, ""),
+  // The wasm plan call (edge_plan) made once: every later request reuses the first forward plan
+  // as is (same request id and envelope; the origin stub checks neither). What the plan step costs.
+  noplan: (g) => g.replace(/(\w)=(\w)\(!0\);switch\(\1\[0\]\[0\]==="P"&&\(await (\w+)\(\),\1=\2\(!1\)\),/,
+    '$1=globalThis.__p?globalThis.__p.slice():$2(!0);switch($1[0][0]==="P"&&(await $3(),$1=$2(!1)),' +
+    'globalThis.__p||$1[0][0]!=="F"||(globalThis.__p=$1.slice(),globalThis.__p[0]="F0"),'),
   nodecorate: (g) => g.replace(/(function \w+\((\w),\w,\w\)\{)(let \w=\w+\(\w\);if\(!\w\.length\)return \2;let \w=new Response)/, "$1return $2;$3"),
   nolog: (g) => g.replace(/(__wbg_log_[0-9a-f]+:function\((\w)\))\{console\.log\(\2\)\}/, "$1{}"),
 };
