@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The wasm plan step's cost per call, two builds side by side in one workerd (interleaved runs):
+#   bash bench/experiments/plan-loop/ab.sh <A.wasm> <B.wasm> [request: hs256] [runs: 9]
+# A/B are cargo's wasm32 outputs (target/wasm32-unknown-unknown/release/edge_auth.wasm, copied aside
+# between builds). Needs bench/out from one bench/run.sh (config, requests) and wasm-bindgen.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(cd "$HERE/../../.." && pwd)"
+A="$(realpath "$1")" B="$(realpath "$2")" REQ="${3:-hs256}" RUNS="${4:-9}"
+OUT="$ROOT/bench/out/plan-loop"; rm -rf "$OUT"; mkdir -p "$OUT"
+[ -f "$ROOT/bench/out/config.capnp" ] || { echo "run bench/run.sh once first" >&2; exit 1; }
+for v in A B; do
+  w=$([ $v = A ] && echo "$A" || echo "$B")
+  mkdir -p "$OUT/$v/pkg"
+  wasm-bindgen "$w" --out-dir "$OUT/$v/pkg" --out-name index --target module --no-typescript \
+    --experimental-reset-state-function --force-enable-abort-handler 2>/dev/null
+  cp "$(find "$OUT/$v/pkg/snippets" -name glue.js | head -1)" "$OUT/$v/pkg/glue.js"
+  sed -i 's#"./snippets/[^"]*/glue.js"#"./glue.js"#' "$OUT/$v/pkg/index.js"
+  cp "$HERE/loop.js" "$OUT/$v/"
+  "$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild" "$OUT/$v/loop.js" --bundle --format=esm --log-level=warning \
+    --external:./index_bg.wasm --outfile="$OUT/$v.js"
+  sed -i 's/import source /import /; s#"./pkg/index_bg.wasm"#"./index_bg.wasm"#' "$OUT/$v.js"
+  cp "$OUT/$v/pkg/index_bg.wasm" "$OUT/$v.wasm"
+done
+# Our `edge` worker's bindings (decision cache on), with the modules swapped; the origin stub
+# answers the revocation sync.
+node - "$ROOT/bench/out/config.capnp" "$OUT/config.capnp" <<'JS'
+const fs = require("fs");
+const cfg = fs.readFileSync(process.argv[2], "utf8");
+const edge = cfg.slice(cfg.indexOf("const edge :Workerd.Worker"), cfg.indexOf("const edgev :Workerd.Worker"));
+const origin = cfg.slice(cfg.indexOf("const origin :Workerd.Worker")).replace(/embed "/, 'embed "../');
+const w = (v) => edge.replace("const edge ", `const ${v} `).replace(/embed "[^"]*index\.js"/, `embed "${v.toUpperCase()}.js"`)
+  .replace(/embed "[^"]*index_bg\.wasm"/, `embed "${v.toUpperCase()}.wasm"`);
+const port = JSON.parse(fs.readFileSync(process.argv[2].replace("config.capnp", "ports.json"))).origin;
+fs.writeFileSync(process.argv[3], `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "a", worker = .a), (name = "b", worker = .b), (name = "origin", worker = .origin),
+              (name = "loopback", network = (allow = ["public", "private", "local"]))],
+  sockets = [(name = "a", address = "127.0.0.1:18882", http = (), service = "a"),
+             (name = "b", address = "127.0.0.1:18883", http = (), service = "b"),
+             (name = "o", address = "127.0.0.1:${port}", http = (), service = "origin")],
+);
+${w("a")}${w("b")}${origin}`);
+JS
+"$ROOT/node_modules/.bin/workerd" serve "$OUT/config.capnp" >"$OUT/workerd.log" 2>&1 &
+WD=$!; trap 'kill $WD 2>/dev/null || true' EXIT
+for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/18883) 2>/dev/null && break; sleep 0.05; done
+AUTH="$(sed -n 's/^Authorization: //p' "$ROOT/bench/out/req/$REQ.headers")"
+N=20000
+t() { curl -s -o /dev/null -w '%{time_total}' -H "Authorization: $AUTH" "http://127.0.0.1:$1/?n=$2"; }
+for p in 18882 18883; do t $p $N >/dev/null; t $p $N >/dev/null; done  # warm: tier-up
+echo "plan step per call, $REQ, $RUNS interleaved runs of $N calls:"
+ra=(); rb=(); rr=()
+for i in $(seq "$RUNS"); do
+  a=$(node -e "console.log((($(t 18882 $N))-($(t 18882 0)))*1e6/$N)")
+  b=$(node -e "console.log((($(t 18883 $N))-($(t 18883 0)))*1e6/$N)")
+  ra+=("$a"); rb+=("$b"); rr+=("$(node -e "console.log($b/$a)")")
+done
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+printf 'A %.1f µs, B %.1f µs, B/A median %.2f (runs: %s)\n' "$(med "${ra[@]}")" "$(med "${rb[@]}")" "$(med "${rr[@]}")" \
+  "$(printf '%.2f ' "${rr[@]}")"
