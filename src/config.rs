@@ -518,6 +518,22 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The three settings every configuration needs.
+    fn minimal() -> [(&'static str, &'static str); 3] {
+        [
+            ("ORIGIN_URL", "http://127.0.0.1:8788"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+        ]
+    }
+
+    /// The minimal configuration plus one setting.
+    fn with(var: &str, value: &str) -> Result<EdgeConfig, ConfigError> {
+        let mut vars = minimal().to_vec();
+        vars.push((var, value));
+        load(&vars)
+    }
+
     fn load(vars: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
         let m: HashMap<String, String> = vars
             .iter()
@@ -549,12 +565,7 @@ mod tests {
 
     #[test]
     fn server_timing_is_opt_in_and_only_takes_on_off_words() {
-        let base = [
-            ("ORIGIN_URL", "http://127.0.0.1:8788"),
-            ("ENVELOPE_SECRET", SECRET),
-            ("ISSUERS", ISSUERS),
-        ];
-        assert!(!load(&base).unwrap().server_timing);
+        assert!(!load(&minimal()).unwrap().server_timing);
         for (v, want) in [
             ("on", true),
             ("true", true),
@@ -562,42 +573,27 @@ mod tests {
             ("off", false),
             ("0", false),
         ] {
-            let mut vars = base.to_vec();
-            vars.push(("SERVER_TIMING", v));
-            assert_eq!(load(&vars).unwrap().server_timing, want, "{v}");
+            assert_eq!(with("SERVER_TIMING", v).unwrap().server_timing, want, "{v}");
         }
-        let mut vars = base.to_vec();
-        vars.push(("SERVER_TIMING", "yes please"));
-        let e = load(&vars).unwrap_err();
+        let e = with("SERVER_TIMING", "yes please").unwrap_err().to_string();
         assert!(
-            e.to_string()
-                .contains("SERVER_TIMING: \"yes please\" is not on/off"),
+            e.contains("SERVER_TIMING: \"yes please\" is not on/off"),
             "{e}"
         );
     }
 
     #[test]
     fn access_log_defaults_to_every_request_and_names_the_bad_value() {
-        let base = [
-            ("ORIGIN_URL", "http://127.0.0.1:8788"),
-            ("ENVELOPE_SECRET", SECRET),
-            ("ISSUERS", ISSUERS),
-        ];
-        let all = load(&base).unwrap().access_log;
+        let all = load(&minimal()).unwrap().access_log;
         assert_eq!(all, AccessLog::All);
         assert!(all.logs_forward(200) && all.logs_forward(503));
-        let mut vars = base.to_vec();
-        vars.push(("ACCESS_LOG", "denials"));
-        let denials = load(&vars).unwrap().access_log;
+        let denials = with("ACCESS_LOG", "denials").unwrap().access_log;
         assert_eq!(denials, AccessLog::Denials);
         assert!(!denials.logs_forward(200) && !denials.logs_forward(499));
         assert!(denials.logs_forward(500) && denials.logs_forward(504));
-        let mut vars = base.to_vec();
-        vars.push(("ACCESS_LOG", "none"));
-        let e = load(&vars).unwrap_err();
+        let e = with("ACCESS_LOG", "none").unwrap_err().to_string();
         assert!(
-            e.to_string()
-                .contains("ACCESS_LOG: \"none\" is not one of all, denials"),
+            e.contains("ACCESS_LOG: \"none\" is not one of all, denials"),
             "{e}"
         );
     }
