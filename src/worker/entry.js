@@ -2,16 +2,17 @@
 //
 // Every request first asks wasm for a plan (`edge_plan`, one synchronous call with the few
 // request fields that matter; src/worker/fast.rs). The plan says: answer with this response,
-// forward with these headers, verify this signature with WebCrypto and ask again, sync the
-// revocation list first (a fresh isolate) and ask again, or hand the request to the full async
-// path (`fetch`, src/worker/mod.rs) — webhooks, bodies, durable limits, JWKS fetches, pages.
+// forward with these headers, verify this signature with WebCrypto and ask again, read the
+// body of a webhook delivery and ask again, sync the revocation list first (a fresh isolate) and
+// ask again, or hand the request to the full async path (`fetch`, src/worker/mod.rs) — bodies
+// counted by account, durable limits, JWKS fetches, Ed25519 webhooks, pages.
 // JS decides nothing; it performs the I/O.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { cachedKey, decorate, forward, headerNames, importKey, verifySignature } from "./snippets/glue.js";
+import { cachedKey, decorate, forward, headerNames, importKey, readCapped, verifySignature } from "./snippets/glue.js";
 
 const init = wasm.__worker_init_state();
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
@@ -101,6 +102,15 @@ async function handle(request, env, ctx) {
     f = (await verify(f)).split(SEP);
     if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
   }
+  let body; // a webhook's, read here and forwarded as these exact bytes
+  if (f[0][0] === "B") {
+    const present = f[3] ? f[3].split("\n").filter((n) => h.has(n)) : [];
+    const length = h.get("content-length");
+    body = await readCapped(request, Number(f[2]), length);
+    f = wasm.edge_body(Number(f[1]), present.join("\n"), present.map((n) => h.get(n)).join("\n"), length,
+      body ?? undefined, Date.now()).split(SEP);
+    if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
+  }
   switch (f[0][0]) {
     case "R":
       return respond(f, 1);
@@ -109,7 +119,7 @@ async function handle(request, env, ctx) {
       const start = Date.now();
       let resp = null;
       try {
-        resp = await forward(request, url, drop, setNames, setValues, undefined, Number(timeout));
+        resp = await forward(request, url, drop, setNames, setValues, body ?? undefined, Number(timeout));
       } catch (e) {
         console.error(JSON.stringify({ event: "origin_error", trace, detail: String(e) }));
       }

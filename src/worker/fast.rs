@@ -37,6 +37,7 @@ use crate::policy::{Access, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
 use crate::respond::{self, ResponseSpec};
 use crate::time::UnixMillis;
+use crate::webhook::WebhookConfig;
 
 /// The request fields the decision reads (owned: a request waiting for WebCrypto keeps them).
 struct Incoming {
@@ -74,6 +75,13 @@ enum Plan {
         alg: &'static str,
         signing_input: String,
         signature_b64url: String,
+    },
+    /// Read the request body (at most `max_bytes`) and these request headers, then call
+    /// `edge_body(ticket, …)`: a webhook delivery, verified once its bytes are in.
+    ReadBody {
+        ticket: u32,
+        max_bytes: u64,
+        headers: &'static [&'static str],
     },
     /// Forward to the origin, then call `edge_forwarded(trace, …)`.
     Forward {
@@ -124,6 +132,17 @@ impl Plan {
                 field(&mut s, &signing_input);
                 field(&mut s, &signature_b64url);
             }
+            Plan::ReadBody {
+                ticket,
+                max_bytes,
+                headers,
+            } => {
+                s.push('B');
+                s.push(if background { '1' } else { '0' });
+                field(&mut s, &ticket.to_string());
+                field(&mut s, &max_bytes.to_string());
+                field(&mut s, &headers.join("\n"));
+            }
             Plan::Forward {
                 out,
                 trace,
@@ -146,10 +165,14 @@ impl Plan {
 }
 
 /// Can this route be decided without I/O at all (given fresh state)?
+/// Webhooks too, unless their config holds Ed25519 keys (`v1a` is checked with WebCrypto on the
+/// full path, and the body, once read here, could not be read there again).
 fn synchronous_route(cfg: &EdgeConfig, rule: &Rule) -> bool {
-    rule.upstream == Upstream::Origin
-        && !matches!(rule.access, Access::Webhook(_))
-        && edge_state::limits_are_local(cfg, rule)
+    let access = match &rule.access {
+        Access::Webhook(id) => cfg.webhooks.get(id).is_some_and(|w| !w.has_ed25519_keys()),
+        _ => true,
+    };
+    rule.upstream == Upstream::Origin && access && edge_state::limits_are_local(cfg, rule)
 }
 
 /// I/O the synchronous path claimed and `entry.js` runs after answering (`waitUntil`).
@@ -234,7 +257,7 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool)
     if !synchronous_route(cfg, rule) {
         return Plan::Full;
     }
-    let authenticated = !matches!(rule.access, Access::Public);
+    let authenticated = matches!(rule.access, Access::Authenticated | Access::Permissions(_));
     // A fresh isolate knows no revocations: its first authenticated request syncs first (the
     // same rule as the full path's `ensure_synced`). Once only: when the sync failed or another
     // request's sync is in flight, the decision goes on and the route's failure policy applies
@@ -263,6 +286,13 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool)
         });
     if let Err(d) = before {
         return deny(cfg, rule, &req, &limits, &trace, d);
+    }
+    if let Access::Webhook(id) = &rule.access {
+        // Checked by `synchronous_route`.
+        let Some(wh) = cfg.webhooks.get(id) else {
+            return Plan::Full;
+        };
+        return park_body(req, limits, rule_at, wh);
     }
     if !authenticated {
         return admit(cfg, rule, &req, Identity::Anonymous, limits, &trace, now);
@@ -595,9 +625,24 @@ fn admit(
     }
     Plan::Forward {
         out,
-        trace: format!("{}\t{}\t{}", trace.request_id, trace.rule, trace.cache),
+        trace: forward_trace(trace, rule, &identity),
         response_headers,
     }
+}
+
+/// What `edge_forwarded` needs back: `request_id\trule\tcache`, and for a webhook delivery
+/// `\twebhook id\tdelivery id` (forgotten by the replay window if the origin does not take it).
+fn forward_trace(trace: &Trace<'_>, rule: &Rule, identity: &Identity) -> String {
+    let mut s = format!("{}\t{}\t{}", trace.request_id, trace.rule, trace.cache);
+    if let (Access::Webhook(id), Identity::Webhook(v)) = (&rule.access, identity) {
+        if let Some(delivery) = v.delivery_id() {
+            s.push('\t');
+            s.push_str(id);
+            s.push('\t');
+            s.push_str(delivery);
+        }
+    }
+    s
 }
 
 fn deny(
@@ -787,6 +832,145 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
     plan.encode()
 }
 
+// ---------------------------------------------------------------- waiting for a webhook body
+
+/// A webhook delivery whose body `entry.js` is reading (bounded like [`Parked`]).
+struct AwaitingBody {
+    ticket: u32,
+    req: Incoming,
+    limits: Limits,
+    rule: RuleAt,
+}
+
+thread_local! {
+    static READING: RefCell<(u32, VecDeque<AwaitingBody>)> = const { RefCell::new((0, VecDeque::new())) };
+}
+
+fn park_body(req: Incoming, limits: Limits, rule: RuleAt, wh: &WebhookConfig) -> Plan {
+    let ticket = READING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.0 = p.0.wrapping_add(1);
+        let ticket = p.0;
+        if p.1.len() >= MAX_PARKED {
+            p.1.pop_front();
+        }
+        p.1.push_back(AwaitingBody {
+            ticket,
+            req,
+            limits,
+            rule,
+        });
+        ticket
+    });
+    Plan::ReadBody {
+        ticket,
+        max_bytes: wh.max_body_bytes,
+        headers: crate::webhook::headers_needed(wh.provider),
+    }
+}
+
+/// Second call for a webhook delivery: the headers its provider signs (`names`/`values`,
+/// newline-joined, only those present), the declared `Content-Length`, and the body — `None`
+/// when it exceeded the plan's `max_bytes` (reading stopped there). Verifies, consults the
+/// replay window, and returns the plan: forward these bytes, or answer.
+#[wasm_bindgen]
+pub fn edge_body(
+    ticket: u32,
+    names: String,
+    values: String,
+    content_length: Option<String>,
+    body: Option<Vec<u8>>,
+    now_ms: f64,
+) -> String {
+    let cfg = state::loaded();
+    let parked = READING.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.1.iter().position(|x| x.ticket == ticket)?;
+        p.1.remove(i)
+    });
+    let (Some(cfg), Some(parked)) = (cfg, parked) else {
+        // Evicted (over MAX_PARKED deliveries in flight) or no configuration: the body is
+        // consumed, so the full path cannot take over; the sender retries a 503.
+        let spec = respond::deny(
+            Reason::Internal,
+            &respond::DenyContext {
+                retry_after_secs: Some(1),
+                ..Default::default()
+            },
+        );
+        return Plan::Respond(spec).encode();
+    };
+    let now = UnixMillis(now_ms as u64);
+    let req = parked.req;
+    let rule = cfg.routes.rule(parked.rule);
+    let trace = Trace {
+        request_id: &req.request_id,
+        rule: &rule.id,
+        cache: "none",
+        auth_ms: 0.0,
+        origin_ms: None,
+        path: "sync",
+    };
+    let Some((id, wh)) = (match &rule.access {
+        Access::Webhook(id) => cfg.webhooks.get(id).map(|wh| (id, wh)),
+        _ => None,
+    }) else {
+        return deny(
+            &cfg,
+            rule,
+            &req,
+            &parked.limits,
+            &trace,
+            Reason::ConfigInvalid.into(),
+        )
+        .encode();
+    };
+    let declared = content_length.and_then(|v| v.trim().parse::<u64>().ok());
+    let verified = crate::webhook::check_content_length(wh, declared)
+        .and_then(|()| match body.as_deref() {
+            Some(bytes) => Ok(bytes),
+            None => Err(crate::webhook::WebhookError::BodyTooLarge {
+                limit: wh.max_body_bytes,
+                actual: declared.unwrap_or(wh.max_body_bytes + 1),
+            }),
+        })
+        .and_then(|bytes| {
+            let mut headers = crate::webhook::WebhookHeaders::new();
+            for (n, v) in names.split('\n').zip(values.split('\n')) {
+                if !n.is_empty() {
+                    headers.insert(n, v);
+                }
+            }
+            crate::webhook::verify(wh, &headers, bytes, now)
+        });
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            return deny(&cfg, rule, &req, &parked.limits, &trace, e.reason().into()).encode()
+        }
+    };
+    if !super::webhook::is_fresh(id, wh, &verified, now) {
+        let spec = respond::duplicate_delivery(&req.request_id);
+        trace.log("duplicate", None, spec.status, Some(&cfg));
+        return Plan::Respond(spec).encode();
+    }
+    let delivery = verified.delivery_id().map(str::to_owned);
+    let plan = admit(
+        &cfg,
+        rule,
+        &req,
+        Identity::Webhook(verified),
+        parked.limits,
+        &trace,
+        now,
+    );
+    if let (Plan::Respond(_), Some(delivery)) = (&plan, delivery) {
+        // Refused after all (the breaker is open): the sender's retry must not be a duplicate.
+        super::webhook::forget_delivery(id, wh, &delivery);
+    }
+    plan.encode()
+}
+
 /// After the forward: reports the outcome to the circuit breaker, logs the request line, and
 /// returns what to do with the response: `D\0<server-timing or empty>` (decorate it) or a plan for a
 /// 503 when the origin could not be reached (`status` 0).
@@ -818,6 +1002,14 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
     let reached = status != 0;
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
     edge_state::breaker_report(&cfg, UnixMillis(now_ms as u64), reached && status < 500);
+    if let (Some(id), Some(delivery)) = (parts.next(), parts.next()) {
+        if !(reached && status < 500) {
+            // The origin did not take the webhook delivery: let the sender's retry through.
+            if let Some(wh) = cfg.webhooks.get(id) {
+                super::webhook::forget_delivery(id, wh, delivery);
+            }
+        }
+    }
     if reached {
         if cfg.access_log.logs_forward(status) {
             trace.log("forward", None, status, Some(&cfg));

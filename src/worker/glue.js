@@ -29,6 +29,50 @@ export function forward(req, url, drop, setNames, setValues, body, timeoutMs) {
   return fetch(url, init);
 }
 
+/**
+ * The request body as bytes, or null when it is longer than `max` (then reading stops at the
+ * first chunk past it, and a declared `Content-Length` above `max` reads nothing). `declared`
+ * is the raw header; like the Rust side, only plain digits count as a declared length.
+ */
+const DRAIN_BOUND = 8;
+
+export async function readCapped(req, max, declared) {
+  const n = declared != null && /^\s*\d+\s*$/.test(declared) ? Number(declared) : NaN;
+  if (n > max) return null;
+  if (!req.body) return new Uint8Array(0);
+  if (!Number.isNaN(n)) {
+    const bytes = new Uint8Array(await req.arrayBuffer());
+    return bytes.length > max ? null : bytes;
+  }
+  const reader = req.body.getReader();
+  const chunks = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > max) {
+      // Too large: nothing more is kept, but the upload is drained (up to a bound) before the 413
+      // goes out — answering a chunked upload mid-way broke the next request in wrangler dev.
+      while (length <= DRAIN_BOUND * max) {
+        const next = await reader.read();
+        if (next.done) return null;
+        length += next.value.length;
+      }
+      reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 /** The response with extra headers (fetched responses are immutable: rewrap around the same body). */
 export function decorate(resp, setNames, setValues) {
   const names = lines(setNames);

@@ -403,7 +403,22 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response, JsValu
         }
     };
     let decided = decided.and_then(|d| match d {
-        Some(d) => edge_state::breaker_admit(&cfg, now).map(|()| Some(d)),
+        Some(d) => match edge_state::breaker_admit(&cfg, now) {
+            Ok(()) => Ok(Some(d)),
+            Err(e) => {
+                // Refused before forwarding: a webhook delivery's retry must not be a duplicate.
+                if let (
+                    Identity::Webhook(v),
+                    Some(ReadBody {
+                        webhook: Some(id), ..
+                    }),
+                ) = (&d.0, &d.1)
+                {
+                    webhook::forget(id, &cfg.webhooks[id], v);
+                }
+                Err(e)
+            }
+        },
         None => Ok(None),
     });
     let (identity, read_body) = match decided {

@@ -137,29 +137,46 @@ pub(crate) async fn receive(
             pending.finish(hit).map_err(reason)?
         }
     };
+    Ok(if is_fresh(id, cfg, &verified, now) {
+        Delivery::Fresh(verified, body)
+    } else {
+        Delivery::Duplicate
+    })
+}
+
+/// The replay window's verdict on a verified delivery (both request paths): `false` for an id
+/// already accepted inside the window; a fresh id is recorded.
+pub(crate) fn is_fresh(
+    id: &str,
+    cfg: &WebhookConfig,
+    verified: &VerifiedWebhook,
+    now: UnixMillis,
+) -> bool {
     if !cfg.replay_window {
-        return Ok(Delivery::Fresh(verified, body));
+        return true;
     }
     let status = REPLAY.with(|r| {
         let mut r = r.borrow_mut();
         let window = r
             .entry(id.to_owned())
             .or_insert_with(|| ReplayWindow::for_config(cfg));
-        window.check_verified(&verified, now)
+        window.check_verified(verified, now)
     });
-    Ok(match status {
-        Some(ReplayStatus::Duplicate) => Delivery::Duplicate,
-        _ => Delivery::Fresh(verified, body),
-    })
+    !matches!(status, Some(ReplayStatus::Duplicate))
 }
 
 /// The origin did not take the delivery: forget its id so the sender's retry is not "duplicate".
 pub(crate) fn forget(id: &str, cfg: &WebhookConfig, verified: &VerifiedWebhook) {
     if let Some(delivery) = verified.delivery_id() {
-        REPLAY.with(|r| {
-            if let Some(w) = r.borrow_mut().get_mut(id) {
-                w.forget(cfg.provider, delivery);
-            }
-        });
+        forget_delivery(id, cfg, delivery);
     }
+}
+
+/// [`forget`] by the delivery id alone (the synchronous path keeps only the id while forwarding).
+pub(crate) fn forget_delivery(id: &str, cfg: &WebhookConfig, delivery: &str) {
+    REPLAY.with(|r| {
+        if let Some(w) = r.borrow_mut().get_mut(id) {
+            w.forget(cfg.provider, delivery);
+        }
+    });
 }

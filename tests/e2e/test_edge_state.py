@@ -46,6 +46,10 @@ class FlakyOrigin:
             def log_message(self, *a):
                 pass
 
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.do_GET()
+
             def do_GET(self):
                 if not self.path.startswith("/internal/revocations"):
                     outer.calls += 1
@@ -111,6 +115,28 @@ def test_the_breaker_opens_answers_fast_without_calling_the_origin_and_recovers(
     # origin closed while it was down, hence "at most 2").
     assert calls_when_opened < flaky.calls <= calls_when_opened + 2
     assert all(requests.get(url, headers=auth, timeout=10).status_code == 200 for _ in range(3))
+
+
+def test_a_webhook_delivery_the_origin_did_not_take_is_no_duplicate_on_retry(system, flaky):
+    """The replay window records a delivery id when it is verified; if the origin then fails, the
+    id is forgotten, or the sender's retry would be answered "duplicate" and the event lost."""
+    import stripe
+    body = json.dumps({"id": f"evt_{uuid.uuid4().hex[:16]}", "object": "event", "type": "invoice.paid"})
+    header = stripe.WebhookSignature.generate_signature_header(body, system.webhook_secrets["stripe"],
+                                                               timestamp=int(time.time()))
+    url = f"http://127.0.0.1:{FLAKY_EDGE_PORT}/webhooks/stripe"
+
+    def deliver():
+        return requests.post(url, data=body.encode(), timeout=10,
+                             headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+
+    flaky.mode = "error"
+    assert deliver().status_code == 500
+    flaky.mode = "ok"
+    r = deliver()
+    assert r.status_code == 200 and "status" not in r.json(), r.text  # forwarded, not "duplicate"
+    r = deliver()
+    assert (r.status_code, r.json().get("status")) == (200, "duplicate")
 
 
 def test_responses_carry_server_timing(system):
