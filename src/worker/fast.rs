@@ -4,11 +4,11 @@
 //! in the decision cache or is an HMAC one, the JWKS is cached and the revocation list fresh.
 //! For those, `entry.js` makes one call into wasm with the few request fields that matter and
 //! gets back a [`Plan`]: answer now, forward with these headers, verify this asymmetric
-//! signature with WebCrypto and call back, or (a fresh isolate's first authenticated request)
-//! run the first revocation sync and ask again. The configuration is read from `env` by
-//! `edge_configure` on the isolate's first request. Everything else — webhooks, bodies read
-//! for account limits, durable/binding limits, JWKS fetches, asset routes — goes to the full
-//! async path (`Plan::Full`, `mod.rs`). Both paths call the same core functions and
+//! signature with WebCrypto and call back, read this webhook's body and call back, or (a fresh
+//! isolate's first authenticated request) run the first revocation sync and ask again. The
+//! configuration is read from `env` by `edge_configure` on the isolate's first request.
+//! Everything else — Ed25519 webhooks, bodies read for account limits, durable/binding limits,
+//! JWKS fetches, asset routes — goes to the full async path (`Plan::Full`, `mod.rs`). Both paths call the same core functions and
 //! per-isolate state; only the orchestration differs. Plans are decided here, never in JS.
 //!
 //! A plan crosses to JS as one string: fields separated by NUL, which no header name or value,
