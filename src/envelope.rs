@@ -135,7 +135,7 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
-/// Lowercases names, drops the signature header, sorts; refuses duplicates and line breaks.
+/// Lowercases names, drops the signature header, sorts; refuses duplicates, line breaks and NUL.
 /// Names already in canonical form (the edge's own) are borrowed, not copied.
 fn normalize<'a, I>(headers: I) -> Result<Vec<(Cow<'a, str>, &'a str)>, EnvelopeError>
 where
@@ -162,7 +162,9 @@ where
         if n == SIGNATURE_HEADER {
             continue;
         }
-        if v.bytes().any(|b| b == b'\r' || b == b'\n') {
+        // No line breaks (they would forge lines of the canonical text) and no NUL (the
+        // Worker's plans use it as a field separator).
+        if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
             return Err(EnvelopeError::Malformed);
         }
         out.push((n, v));
@@ -388,6 +390,20 @@ mod tests {
     }
     fn view<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
         v.iter().map(|(n, s)| (*n, s.as_str())).collect()
+    }
+
+    #[test]
+    fn values_with_line_breaks_or_nul_are_not_signed() {
+        for bad in ["a\nx-auth-roles:admin", "a\rb", "a\0b"] {
+            assert!(
+                matches!(
+                    sign(&key(), NOW, "GET", "/", [(USER, bad)]),
+                    Err(EnvelopeError::Malformed)
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(sign(&key(), NOW, "GET", "/", [(USER, "a\tb")]).is_ok());
     }
 
     /// The wire format, spelled out by hand: the canonical text the origin's verifier and any

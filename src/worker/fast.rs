@@ -631,7 +631,8 @@ fn admit(
 }
 
 /// What `edge_forwarded` needs back: `request_id\trule\tcache`, and for a webhook delivery
-/// `\twebhook id\tdelivery id` (forgotten by the replay window if the origin does not take it).
+/// `\twebhook id\tdelivery id in hex` (forgotten by the replay window if the origin does not take
+/// it). Hex: a delivery id is the sender's text and could hold a tab or a NUL.
 fn forward_trace(trace: &Trace<'_>, rule: &Rule, identity: &Identity) -> String {
     let mut s = format!("{}\t{}\t{}", trace.request_id, trace.rule, trace.cache);
     if let (Access::Webhook(id), Identity::Webhook(v)) = (&rule.access, identity) {
@@ -639,7 +640,7 @@ fn forward_trace(trace: &Trace<'_>, rule: &Rule, identity: &Identity) -> String 
             s.push('\t');
             s.push_str(id);
             s.push('\t');
-            s.push_str(delivery);
+            s.push_str(&crate::envelope::hex(delivery.as_bytes()));
         }
     }
     s
@@ -890,7 +891,8 @@ pub fn edge_body(
     });
     let (Some(cfg), Some(parked)) = (cfg, parked) else {
         // Evicted (over MAX_PARKED deliveries in flight) or no configuration: the body is
-        // consumed, so the full path cannot take over; the sender retries a 503.
+        // consumed, so the full path cannot take over; the sender retries the 500.
+        worker::console_error!("{}", r#"{"event":"webhook_ticket_lost"}"#);
         let spec = respond::deny(
             Reason::Internal,
             &respond::DenyContext {
@@ -1003,11 +1005,12 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
     edge_state::breaker_report(&cfg, UnixMillis(now_ms as u64), reached && status < 500);
     if let (Some(id), Some(delivery)) = (parts.next(), parts.next()) {
-        if !(reached && status < 500) {
+        let delivery = crate::envelope::unhex(delivery).and_then(|b| String::from_utf8(b).ok());
+        if let (false, Some(wh), Some(delivery)) =
+            (reached && status < 500, cfg.webhooks.get(id), delivery)
+        {
             // The origin did not take the webhook delivery: let the sender's retry through.
-            if let Some(wh) = cfg.webhooks.get(id) {
-                super::webhook::forget_delivery(id, wh, delivery);
-            }
+            super::webhook::forget_delivery(id, wh, &delivery);
         }
     }
     if reached {
