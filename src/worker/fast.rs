@@ -669,11 +669,49 @@ fn deny(
 
 // ---------------------------------------------------------------- waiting for WebCrypto
 
+/// Requests waiting for JS to come back (WebCrypto's answer, a body read), by ticket.
+/// Bounded: a request abandoned mid-way (client gone) is evicted by newer ones, never leaks.
+struct Waiting<T> {
+    next: u32,
+    queue: VecDeque<(u32, T)>,
+}
+
+const MAX_WAITING: usize = 1024;
+
+impl<T> Waiting<T> {
+    const fn new() -> Self {
+        Waiting {
+            next: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Keeps `item` and returns its ticket (evicting the oldest past [`MAX_WAITING`]).
+    fn park(&mut self, item: T) -> u32 {
+        self.next = self.next.wrapping_add(1);
+        if self.queue.len() >= MAX_WAITING {
+            self.queue.pop_front();
+        }
+        self.queue.push_back((self.next, item));
+        self.next
+    }
+
+    fn get(&self, ticket: u32) -> Option<&T> {
+        self.queue
+            .iter()
+            .find(|(t, _)| *t == ticket)
+            .map(|(_, x)| x)
+    }
+
+    fn take(&mut self, ticket: u32) -> Option<T> {
+        let i = self.queue.iter().position(|(t, _)| *t == ticket)?;
+        self.queue.remove(i).map(|(_, x)| x)
+    }
+}
+
 /// A request whose signature WebCrypto is checking, with what its first pass found, so the
 /// answer finishes the decision without parsing the token or matching the route again.
-/// Bounded: a request abandoned mid-way (client gone) is evicted by newer ones, never leaks.
 struct Parked {
-    ticket: u32,
     req: Incoming,
     limits: Limits,
     cache: &'static str,
@@ -687,10 +725,8 @@ struct Parked {
     cache_key: Option<TokenHash>,
 }
 
-const MAX_PARKED: usize = 1024;
-
 thread_local! {
-    static PARKED: RefCell<(u32, VecDeque<Parked>)> = const { RefCell::new((0, VecDeque::new())) };
+    static PARKED: RefCell<Waiting<Parked>> = const { RefCell::new(Waiting::new()) };
 }
 
 fn park(
@@ -702,14 +738,7 @@ fn park(
     rule: RuleAt,
 ) -> Plan {
     let ticket = PARKED.with(|p| {
-        let mut p = p.borrow_mut();
-        p.0 = p.0.wrapping_add(1);
-        let ticket = p.0;
-        if p.1.len() >= MAX_PARKED {
-            p.1.pop_front();
-        }
-        p.1.push_back(Parked {
-            ticket,
+        p.borrow_mut().park(Parked {
             req,
             limits,
             cache,
@@ -717,8 +746,7 @@ fn park(
             token: v.token,
             issuer: v.issuer,
             cache_key,
-        });
-        ticket
+        })
     });
     Plan::Verify {
         ticket,
@@ -730,11 +758,7 @@ fn park(
 }
 
 fn unpark(ticket: u32) -> Option<Parked> {
-    PARKED.with(|p| {
-        let mut p = p.borrow_mut();
-        let i = p.1.iter().position(|x| x.ticket == ticket)?;
-        p.1.remove(i)
-    })
+    PARKED.with(|p| p.borrow_mut().take(ticket))
 }
 
 /// The key for a parked request's WebCrypto import: `format\0algorithm\0data` where data is
@@ -748,7 +772,7 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     PARKED.with(|p| {
         let p = p.borrow();
-        let Some(parked) = p.1.iter().find(|x| x.ticket == ticket) else {
+        let Some(parked) = p.get(ticket) else {
             return String::new();
         };
         let Ok((token, _)) = pipeline::extract_token(
@@ -835,34 +859,19 @@ pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
 
 // ---------------------------------------------------------------- waiting for a webhook body
 
-/// A webhook delivery whose body `entry.js` is reading (bounded like [`Parked`]).
+/// A webhook delivery whose body `entry.js` is reading.
 struct AwaitingBody {
-    ticket: u32,
     req: Incoming,
     limits: Limits,
     rule: RuleAt,
 }
 
 thread_local! {
-    static READING: RefCell<(u32, VecDeque<AwaitingBody>)> = const { RefCell::new((0, VecDeque::new())) };
+    static READING: RefCell<Waiting<AwaitingBody>> = const { RefCell::new(Waiting::new()) };
 }
 
 fn park_body(req: Incoming, limits: Limits, rule: RuleAt, wh: &WebhookConfig) -> Plan {
-    let ticket = READING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.0 = p.0.wrapping_add(1);
-        let ticket = p.0;
-        if p.1.len() >= MAX_PARKED {
-            p.1.pop_front();
-        }
-        p.1.push_back(AwaitingBody {
-            ticket,
-            req,
-            limits,
-            rule,
-        });
-        ticket
-    });
+    let ticket = READING.with(|p| p.borrow_mut().park(AwaitingBody { req, limits, rule }));
     Plan::ReadBody {
         ticket,
         max_bytes: wh.max_body_bytes,
@@ -884,13 +893,9 @@ pub fn edge_body(
     now_ms: f64,
 ) -> String {
     let cfg = state::loaded();
-    let parked = READING.with(|p| {
-        let mut p = p.borrow_mut();
-        let i = p.1.iter().position(|x| x.ticket == ticket)?;
-        p.1.remove(i)
-    });
+    let parked = READING.with(|p| p.borrow_mut().take(ticket));
     let (Some(cfg), Some(parked)) = (cfg, parked) else {
-        // Evicted (over MAX_PARKED deliveries in flight) or no configuration: the body is
+        // Evicted (over MAX_WAITING deliveries in flight) or no configuration: the body is
         // consumed, so the full path cannot take over; the sender retries the 500.
         worker::console_error!("{}", r#"{"event":"webhook_ticket_lost"}"#);
         let spec = respond::deny(
