@@ -102,12 +102,15 @@ impl Plan {
             s.push(SEP);
             s.push_str(v);
         };
+        let head = |s: &mut String, kind: char| {
+            s.push(kind);
+            s.push(if background { '1' } else { '0' });
+        };
         match self {
             Plan::Full => s.push('S'),
             Plan::Prepare => s.push_str("P1"),
             Plan::Respond(spec) => {
-                s.push('R');
-                s.push(if background { '1' } else { '0' });
+                head(&mut s, 'R');
                 let mut h = HeaderSet::default();
                 for (k, v) in &spec.headers {
                     h.push(k, v);
@@ -124,8 +127,7 @@ impl Plan {
                 signing_input,
                 signature_b64url,
             } => {
-                s.push('V');
-                s.push(if background { '1' } else { '0' });
+                head(&mut s, 'V');
                 field(&mut s, &ticket.to_string());
                 field(&mut s, &key_id);
                 field(&mut s, alg);
@@ -137,8 +139,7 @@ impl Plan {
                 max_bytes,
                 headers,
             } => {
-                s.push('B');
-                s.push(if background { '1' } else { '0' });
+                head(&mut s, 'B');
                 field(&mut s, &ticket.to_string());
                 field(&mut s, &max_bytes.to_string());
                 field(&mut s, &headers.join("\n"));
@@ -148,8 +149,7 @@ impl Plan {
                 trace,
                 response_headers,
             } => {
-                s.push('F');
-                s.push(if background { '1' } else { '0' });
+                head(&mut s, 'F');
                 field(&mut s, &out.url);
                 field(&mut s, &out.timeout_ms.to_string());
                 field(&mut s, &trace);
@@ -1008,12 +1008,11 @@ pub fn edge_forwarded(trace: &str, status: u16, origin_ms: f64, now_ms: f64) -> 
     };
     let reached = status != 0;
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
-    edge_state::breaker_report(&cfg, UnixMillis(now_ms as u64), reached && status < 500);
+    let delivered = reached && status < 500;
+    edge_state::breaker_report(&cfg, UnixMillis(now_ms as u64), delivered);
     if let (Some(id), Some(delivery)) = (parts.next(), parts.next()) {
         let delivery = crate::envelope::unhex(delivery).and_then(|b| String::from_utf8(b).ok());
-        if let (false, Some(wh), Some(delivery)) =
-            (reached && status < 500, cfg.webhooks.get(id), delivery)
-        {
+        if let (false, Some(wh), Some(delivery)) = (delivered, cfg.webhooks.get(id), delivery) {
             // The origin did not take the webhook delivery: let the sender's retry through.
             super::webhook::forget_delivery(id, wh, &delivery);
         }
