@@ -37,9 +37,11 @@ tokens.invalid = `${h}.${p}.${b64u(Buffer.from(s, "base64url").map((b, i) => (i 
 
 // ---- Stripe-format webhook, 1 KiB body ----
 const stripeSecret = "whsec_" + randomBytes(24).toString("base64");
-// No top-level `id`: our edge would answer a replayed event id itself (200 duplicate, no
-// forward), and wrk cannot sign a fresh id per request; so every request is verified + forwarded.
-let body = JSON.stringify({ object: "event", type: "invoice.paid", data: { object: { id: "in_1", pad: "" } } });
+// Shaped like a real Stripe event: the top-level `id` first (our edge reads it as the delivery id).
+// The replay window is off in this config (wrk cannot sign a fresh id per request; with it on, the
+// edge would answer every repeat itself, 200 duplicate): every request is verified + forwarded.
+let body = JSON.stringify({ id: "evt_1QbenchKiB0edgeauth", object: "event", type: "invoice.paid",
+  data: { object: { id: "in_1", pad: "" } } });
 body = body.replace('"pad":""', `"pad":"${"x".repeat(1024 - body.length)}"`);
 const sig = createHmac("sha256", stripeSecret).update(`${now}.${body}`).digest("hex");
 const envelopeSecret = randomBytes(32).toString("hex");

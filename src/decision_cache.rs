@@ -271,6 +271,8 @@ impl SizeHint for crate::jwt::VerifiedClaims {
             + self.token_id().map_or(0, str::len)
             + strings(self.roles())
             + strings(self.permissions())
+            + self.roles_header().len()
+            + self.permissions_header().len()
     }
 }
 

@@ -94,7 +94,8 @@ pub fn is_identity_header(name: &str) -> bool {
         })
 }
 
-/// The keyed MAC over the canonical form, fed piece by piece (no canonical string is built):
+/// The keyed MAC over the canonical form, written through a stack buffer (no canonical string is
+/// allocated, and the MAC sees a few block-sized updates instead of ~40 tiny ones):
 /// `edge-auth-envelope-v1\n{t}\n{method}\n{path_and_query}\n` then `{name}:{value}\n` per header.
 fn mac_over(
     key: &EnvelopeKey,
@@ -103,23 +104,57 @@ fn mac_over(
     path_and_query: &str,
     headers: &[(Cow<'_, str>, &str)],
 ) -> Hmac<Sha256> {
-    let mut mac = key.mac();
+    let mut w = MacWriter {
+        mac: key.mac(),
+        buf: [0; MacWriter::LEN],
+        len: 0,
+    };
     let mut digits = [0u8; 20];
-    mac.update(DOMAIN.as_bytes());
-    mac.update(b"\n");
-    mac.update(decimal(t, &mut digits));
-    mac.update(b"\n");
-    mac.update(method.as_bytes());
-    mac.update(b"\n");
-    mac.update(path_and_query.as_bytes());
-    mac.update(b"\n");
+    w.put(DOMAIN.as_bytes());
+    w.put(b"\n");
+    w.put(decimal(t, &mut digits));
+    w.put(b"\n");
+    w.put(method.as_bytes());
+    w.put(b"\n");
+    w.put(path_and_query.as_bytes());
+    w.put(b"\n");
     for (n, v) in headers {
-        mac.update(n.as_bytes());
-        mac.update(b":");
-        mac.update(v.as_bytes());
-        mac.update(b"\n");
+        w.put(n.as_bytes());
+        w.put(b":");
+        w.put(v.as_bytes());
+        w.put(b"\n");
     }
-    mac
+    w.finish()
+}
+
+/// Collects small pieces into whole SHA-256 blocks before they reach the MAC.
+struct MacWriter {
+    mac: Hmac<Sha256>,
+    buf: [u8; MacWriter::LEN],
+    len: usize,
+}
+
+impl MacWriter {
+    /// Four SHA-256 blocks.
+    const LEN: usize = 256;
+
+    fn put(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.len == Self::LEN {
+                self.mac.update(&self.buf);
+                self.len = 0;
+            }
+            let n = bytes.len().min(Self::LEN - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.len += n;
+            bytes = &bytes[n..];
+        }
+    }
+
+    fn finish(mut self) -> Hmac<Sha256> {
+        self.mac.update(&self.buf[..self.len]);
+        self.mac
+    }
 }
 
 /// `n` in decimal, written into the end of `buf`.
@@ -305,12 +340,13 @@ fn parse_signature(v: &str) -> Result<(u64, &str), EnvelopeError> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
     }
-    s
+    // Only ASCII digits and letters were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The value of one hex digit (either case), or `None`.

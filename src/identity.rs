@@ -1,6 +1,8 @@
 //! Who the edge vouches for. Built only from verified types, so an allow decision
 //! cannot be made from unverified input.
 
+use std::borrow::Cow;
+
 use crate::envelope;
 use crate::jwt::VerifiedClaims;
 use crate::webhook::VerifiedWebhook;
@@ -34,34 +36,82 @@ impl Identity {
         }
     }
 
-    /// The `x-auth-*` headers the edge forwards for this identity (the signature is added by the caller).
-    pub fn envelope_headers(&self) -> Vec<(&'static str, String)> {
-        let mut h = Vec::new();
+    /// The `x-auth-*` headers the edge forwards for this identity (the signature is added by the
+    /// caller), in the envelope's canonical order (sorted by name) so signing sorts nothing.
+    pub fn envelope_headers(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        let mut h = Vec::with_capacity(10);
         match self {
             Identity::Anonymous => {}
             Identity::User(c) => {
-                h.push((envelope::USER, c.subject().to_owned()));
-                if let Some(sid) = c.session_id() {
-                    h.push((envelope::SESSION, sid.to_owned()));
-                }
-                h.push((envelope::ROLES, c.roles().join(",")));
-                h.push((envelope::PERMISSIONS, c.permissions().join(",")));
-                h.push((envelope::ISSUER, c.issuer().to_owned()));
-                h.push((envelope::EXPIRES, c.expires_at().to_string()));
+                h.push((envelope::EXPIRES, c.expires_at().to_string().into()));
                 if let Some(iat) = c.issued_at() {
-                    h.push((envelope::ISSUED_AT, iat.to_string()));
+                    h.push((envelope::ISSUED_AT, iat.to_string().into()));
                 }
+                h.push((envelope::ISSUER, c.issuer().into()));
+                h.push((envelope::PERMISSIONS, c.permissions_header().into()));
+                h.push((envelope::ROLES, c.roles_header().into()));
+                if let Some(sid) = c.session_id() {
+                    h.push((envelope::SESSION, sid.into()));
+                }
+                h.push((envelope::USER, c.subject().into()));
             }
             Identity::Webhook(w) => {
-                h.push((envelope::WEBHOOK_PROVIDER, w.provider().to_owned()));
                 if let Some(id) = w.delivery_id() {
-                    h.push((envelope::WEBHOOK_ID, id.to_owned()));
+                    h.push((envelope::WEBHOOK_ID, id.into()));
                 }
+                h.push((envelope::WEBHOOK_PROVIDER, w.provider().into()));
                 if let Some(t) = w.timestamp() {
-                    h.push((envelope::WEBHOOK_TIMESTAMP, t.to_string()));
+                    h.push((envelope::WEBHOOK_TIMESTAMP, t.to_string().into()));
                 }
             }
         }
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::Claims;
+
+    /// `envelope::sign` sorts anyway; emitting them sorted makes that sort a no-op pass.
+    #[test]
+    fn identity_headers_come_sorted_by_name() {
+        let claims = Claims {
+            issuer: "https://issuer.test".into(),
+            subject: "alice".into(),
+            session_id: Some("s1".into()),
+            token_id: None,
+            expires_at: 2,
+            issued_at: Some(1),
+            roles: vec!["admin".into(), "user".into()],
+            permissions: vec!["items:read".into()],
+        };
+        let user = Identity::User(claims.into());
+        let names: Vec<_> = user.envelope_headers().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 7);
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        let values: Vec<_> = user
+            .envelope_headers()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(values[3], "items:read");
+        assert_eq!(values[4], "admin,user");
+        let hook = Identity::Webhook(crate::webhook::VerifiedWebhook {
+            provider: "stripe",
+            delivery_id: Some("evt_1".into()),
+            timestamp: Some(5),
+            secret_index: 0,
+        });
+        let names: Vec<_> = hook.envelope_headers().iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                envelope::WEBHOOK_ID,
+                envelope::WEBHOOK_PROVIDER,
+                envelope::WEBHOOK_TIMESTAMP
+            ]
+        );
     }
 }

@@ -4,7 +4,10 @@
 //   node bench/experiments/glue-ab.mjs <patch> <path> <req> [rounds] [secs]
 // patches: nosignal (no origin timeout), noplan (edge_plan called once, its plan reused), nodecorate (response returned as fetched), nolog (console.log from wasm becomes a no-op); plainexport (the default export is a
 // plain `{ fetch }` object calling the wasm entry directly, instead of workers-rs's Proxy-wrapped
-// WorkerEntrypoint class that is constructed and re-wrapped on every request)
+// WorkerEntrypoint class that is constructed and re-wrapped on every request);
+// build=<dir>: B is another build (<dir>/index.js + index_bg.wasm, e.g. a copy of build/ made
+// before a change), A the current build/ — two builds of the edge under load, side by side.
+// BASE=edge runs both with the `edge` worker's bindings (decision cache on) instead of `edgev`'s.
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -28,16 +31,20 @@ const PATCHES = {
   nodecorate: (g) => g.replace(/(function \w+\((\w),\w,\w\)\{)(let \w=\w+\(\w\);if\(!\w\.length\)return \2;let \w=new Response)/, "$1return $2;$3"),
   nolog: (g) => g.replace(/(__wbg_log_[0-9a-f]+:function\((\w)\))\{console\.log\(\2\)\}/, "$1{}"),
 };
-if (!PATCHES[patch]) throw new Error(`unknown patch ${patch}; one of ${Object.keys(PATCHES)}`);
+const other = patch.startsWith("build=") ? resolve(patch.slice(6)) : null;
+if (!other && !PATCHES[patch]) throw new Error(`unknown patch ${patch}; one of ${Object.keys(PATCHES)}, build=<dir>`);
 mkdirSync(`${dir}/b`, { recursive: true });
-const glue = readFileSync(`${root}/build/index.js`, "utf8");
-const patched = PATCHES[patch](glue);
-if (patched === glue) throw new Error(`patch ${patch} changed nothing (glue changed?)`);
+const glue = readFileSync(`${other ?? `${root}/build`}/index.js`, "utf8");
+const patched = other ? glue : PATCHES[patch](glue);
+if (!other && patched === glue) throw new Error(`patch ${patch} changed nothing (glue changed?)`);
 writeFileSync(`${dir}/b/index.js`, patched);
-copyFileSync(`${root}/build/index_bg.wasm`, `${dir}/b/index_bg.wasm`);
+copyFileSync(`${other ?? `${root}/build`}/index_bg.wasm`, `${dir}/b/index_bg.wasm`);
+const base = process.env.BASE === "edge" ? "edge" : "edgev";
+const port = base === "edge" ? 18780 : 18785;
 let cfg = readFileSync(`${out}/config.capnp`, "utf8").replace(/embed "(?!\/)/g, 'embed "../');
-const def = cfg.slice(cfg.indexOf("const edgev :Workerd.Worker"), cfg.indexOf("const jose :Workerd.Worker"));
-cfg += def.replace("const edgev", "const edgeb").replaceAll("../../../build/index", "b/index");
+const def = cfg.slice(cfg.indexOf(`const ${base} :Workerd.Worker`),
+  cfg.indexOf(base === "edge" ? "const edgev :Workerd.Worker" : "const jose :Workerd.Worker"));
+cfg += def.replace(`const ${base} `, "const edgeb ").replaceAll("../../../build/index", "b/index");
 cfg = cfg.replace('(name = "edgev", worker = .edgev),', '(name = "edgev", worker = .edgev),\n    (name = "edgeb", worker = .edgeb),')
   .replace(/  sockets = \[\n/, '  sockets = [\n    (name = "edgeb", address = "127.0.0.1:18798", http = (), service = "edgeb"),\n');
 writeFileSync(`${dir}/config.capnp`, cfg);
@@ -51,10 +58,11 @@ const rps = (port) => {
 };
 try {
   for (let i = 0; !(await up()); i++) { if (i > 500) throw new Error("workerd did not start"); await new Promise((r) => setTimeout(r, 10)); }
-  rps(18785); rps(18798);
+  rps(port); rps(18798);
   const ratios = [];
   for (let r = 0; r < +rounds; r++) {
-    const [a, b] = r % 2 ? [rps(18785), rps(18798)].reverse().reverse() : [rps(18785), rps(18798)];
+    let a, b;
+    if (r % 2) { b = rps(18798); a = rps(port); } else { a = rps(port); b = rps(18798); }
     ratios.push(b / a);
     console.log(`round ${r + 1}: A ${a.toFixed(0)} req/s, B (${patch}) ${b.toFixed(0)} req/s, B/A ${(b / a).toFixed(2)}`);
   }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{IssuerPolicy, JwtError, TimeOptions, VerifiedClaims};
+use super::{Claims, IssuerPolicy, JwtError, TimeOptions, VerifiedClaims};
 use crate::json::{self, Kind, Span};
 
 /// Where the payload members the checks read are (found while the payload was scanned).
@@ -209,7 +209,7 @@ pub(crate) fn check(
         });
     }
 
-    Ok(VerifiedClaims {
+    Ok(Claims {
         issuer: issuer.issuer.clone(),
         subject,
         session_id,
@@ -218,7 +218,8 @@ pub(crate) fn check(
         issued_at: iat,
         roles,
         permissions,
-    })
+    }
+    .into())
 }
 
 /// Visible ASCII only (no spaces, controls or non-ASCII): safe to forward as a header value.

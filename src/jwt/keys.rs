@@ -4,7 +4,10 @@
 
 use core::fmt;
 
+use hmac::digest::KeyInit;
+use hmac::Hmac;
 use serde_json::{Map, Value};
+use sha2::Sha256;
 
 use super::{b64, json, Algorithm, KeyError};
 use crate::secret::SecretBytes;
@@ -55,6 +58,8 @@ pub struct Jwk {
     material: Material,
     /// See [`Jwk::fingerprint`]; computed on first use.
     fingerprint: std::sync::OnceLock<[u8; 16]>,
+    /// An HS256 secret's keyed MAC state (both pads hashed once, not per token); first use.
+    hs256: std::sync::OnceLock<Box<Hmac<Sha256>>>,
 }
 
 impl fmt::Debug for Jwk {
@@ -106,6 +111,25 @@ impl Jwk {
         })
     }
 
+    /// A fresh HS256 MAC keyed with this key's secret (cloned from a state keyed once), or
+    /// `None` if this is not an HS256 key.
+    pub(crate) fn hs256_mac(&self) -> Option<Hmac<Sha256>> {
+        match (&self.material, self.alg) {
+            (Material::Oct(secret), Algorithm::Hs256) => Some(
+                self.hs256
+                    .get_or_init(|| {
+                        Box::new(
+                            <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose())
+                                .expect("hmac accepts any key length"),
+                        )
+                    })
+                    .as_ref()
+                    .clone(),
+            ),
+            _ => None,
+        }
+    }
+
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
@@ -151,6 +175,7 @@ impl Jwk {
             alg,
             material: Material::Oct(secret),
             fingerprint: Default::default(),
+            hs256: Default::default(),
         })
     }
 
@@ -307,6 +332,7 @@ impl Jwk {
             alg,
             material,
             fingerprint: Default::default(),
+            hs256: Default::default(),
         }))
     }
 }

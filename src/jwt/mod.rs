@@ -194,8 +194,21 @@ pub fn signature_check<'t>(
 
 /// Claims of a token whose signature, issuer, audience and times were all checked.
 /// Only this module can construct it, so only validated tokens can yield an identity.
+/// Shared, not copied: a decision-cache hit hands out the cached claims for one reference
+/// count, and the list claims' identity header values are joined once, when verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedClaims {
+pub struct VerifiedClaims(std::sync::Arc<Shared>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Shared {
+    claims: Claims,
+    roles_header: String,
+    permissions_header: String,
+}
+
+/// The checked claim values, assembled by `claims::check` before they become [`VerifiedClaims`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Claims {
     pub(crate) issuer: String,
     pub(crate) subject: String,
     pub(crate) session_id: Option<String>,
@@ -206,31 +219,49 @@ pub struct VerifiedClaims {
     pub(crate) permissions: Vec<String>,
 }
 
+impl From<Claims> for VerifiedClaims {
+    fn from(claims: Claims) -> Self {
+        VerifiedClaims(std::sync::Arc::new(Shared {
+            roles_header: claims.roles.join(","),
+            permissions_header: claims.permissions.join(","),
+            claims,
+        }))
+    }
+}
+
 impl VerifiedClaims {
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.0.claims.issuer
     }
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.0.claims.subject
     }
     pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        self.0.claims.session_id.as_deref()
     }
     pub fn token_id(&self) -> Option<&str> {
-        self.token_id.as_deref()
+        self.0.claims.token_id.as_deref()
     }
     /// `exp`, unix seconds.
     pub fn expires_at(&self) -> u64 {
-        self.expires_at
+        self.0.claims.expires_at
     }
     pub fn issued_at(&self) -> Option<u64> {
-        self.issued_at
+        self.0.claims.issued_at
     }
     pub fn roles(&self) -> &[String] {
-        &self.roles
+        &self.0.claims.roles
     }
     /// `permissions` array and `scope` words, merged, first occurrence order, no repeats.
     pub fn permissions(&self) -> &[String] {
-        &self.permissions
+        &self.0.claims.permissions
+    }
+    /// The roles as the `x-auth-roles` header value (comma-joined).
+    pub fn roles_header(&self) -> &str {
+        &self.0.roles_header
+    }
+    /// The permissions as the `x-auth-permissions` header value (comma-joined).
+    pub fn permissions_header(&self) -> &str {
+        &self.0.permissions_header
     }
 }

@@ -59,7 +59,14 @@ impl HmacVerifier {
             return Err(JwtError::SignatureInvalid);
         }
         match check.alg {
-            Algorithm::Hs256 => run::<Hmac<Sha256>>(secret, check.signing_input, check.signature),
+            Algorithm::Hs256 => match check.key.hs256_mac() {
+                Some(mut mac) => {
+                    mac.update(check.signing_input);
+                    mac.verify_slice(check.signature)
+                        .map_err(|_| JwtError::SignatureInvalid)
+                }
+                None => run::<Hmac<Sha256>>(secret, check.signing_input, check.signature),
+            },
             Algorithm::Hs384 => run::<Hmac<Sha384>>(secret, check.signing_input, check.signature),
             Algorithm::Hs512 => run::<Hmac<Sha512>>(secret, check.signing_input, check.signature),
             other => Err(JwtError::VerifierUnsupported { alg: other }),

@@ -228,7 +228,7 @@ mod tests {
     use super::*;
 
     fn claims(sub: &str) -> VerifiedClaims {
-        VerifiedClaims {
+        crate::jwt::Claims {
             issuer: "https://issuer.test".into(),
             subject: sub.into(),
             session_id: None,
@@ -238,6 +238,7 @@ mod tests {
             roles: vec![],
             permissions: vec![],
         }
+        .into()
     }
 
     #[test]

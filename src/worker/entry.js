@@ -12,7 +12,7 @@
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { cachedKey, decorate, forward, headerNames, importKey, readCapped, verifySignature } from "./snippets/glue.js";
+import { cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./snippets/glue.js";
 
 const init = wasm.__worker_init_state();
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
@@ -86,11 +86,8 @@ async function handle(request, env, ctx) {
     configured = true;
   }
   const h = request.headers;
-  const names = headerNames(h);
-  const plan = (mayPrepare) => wasm.edge_plan(
-    request.method, request.url, names, h.get("authorization"), h.get("cookie"),
-    h.get("cf-connecting-ip"), h.get("x-request-id"), h.get("accept"), Date.now(), mayPrepare,
-  ).split(SEP);
+  const [fields, absent] = planFields(request);
+  const plan = (mayPrepare) => wasm.edge_plan(fields, absent, Date.now(), mayPrepare).split(SEP);
   let f = plan(true);
   if (f[0][0] === "P") {
     // A fresh isolate's first revocation sync: run it now, then decide (once).

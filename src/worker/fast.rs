@@ -39,22 +39,95 @@ use crate::respond::{self, ResponseSpec};
 use crate::time::UnixMillis;
 use crate::webhook::WebhookConfig;
 
-/// The request fields the decision reads (owned: a request waiting for WebCrypto keeps them).
+/// The request fields the decision reads, as `entry.js` sends them: one string (one copy into
+/// wasm instead of eight), fields separated by NUL, which no URL, header name or header value
+/// can hold, and a bit mask of the optional headers that are absent (bit 0: `authorization`;
+/// an absent header and an empty one are told apart, though workerd drops empty header values
+/// before a Worker sees them). Owned: a request waiting for WebCrypto keeps it.
 struct Incoming {
-    method: String,
-    url: String,
-    /// Newline-joined lower-case names of all request headers.
-    header_names: String,
-    authorization: Option<String>,
-    cookie: Option<String>,
-    client_ip: Option<String>,
-    accept: Option<String>,
+    raw: String,
+    /// Byte ranges of the [`Incoming::FIELDS`] fields in `raw`.
+    spans: [(usize, usize); Incoming::FIELDS],
+    /// Bit `i - Incoming::AUTHORIZATION` set: optional field `i` is absent.
+    absent: u32,
+    /// The client's `x-request-id` if acceptable, else a fresh one.
     request_id: String,
 }
 
 impl Incoming {
+    const FIELDS: usize = 8;
+    const METHOD: usize = 0;
+    const URL: usize = 1;
+    /// Newline-joined lower-case names of all request headers.
+    const HEADER_NAMES: usize = 2;
+    const AUTHORIZATION: usize = 3;
+    const COOKIE: usize = 4;
+    const CLIENT_IP: usize = 5;
+    const REQUEST_ID: usize = 6;
+    const ACCEPT: usize = 7;
+
+    /// `None` unless `raw` holds exactly [`Incoming::FIELDS`] fields.
+    fn parse(raw: String, absent: u32) -> Option<Incoming> {
+        let mut spans = [(0, 0); Incoming::FIELDS];
+        let mut start = 0;
+        let mut n = 0;
+        for (i, b) in raw.bytes().enumerate().chain([(raw.len(), 0)]) {
+            if b == 0 {
+                *spans.get_mut(n)? = (start, i);
+                n += 1;
+                start = i + 1;
+            }
+        }
+        if n != Incoming::FIELDS {
+            return None;
+        }
+        let mut req = Incoming {
+            raw,
+            spans,
+            absent,
+            request_id: String::new(),
+        };
+        req.request_id = match pipeline::accept_request_id(req.optional(Self::REQUEST_ID)) {
+            Some(id) => id.to_owned(),
+            None => super::new_request_id(),
+        };
+        Some(req)
+    }
+
+    fn field(&self, i: usize) -> &str {
+        let (from, to) = self.spans[i];
+        &self.raw[from..to]
+    }
+
+    fn optional(&self, i: usize) -> Option<&str> {
+        let bit = 1u32 << (i - Self::AUTHORIZATION);
+        (self.absent & bit == 0).then(|| self.field(i))
+    }
+
+    fn method(&self) -> &str {
+        self.field(Self::METHOD)
+    }
+    fn url(&self) -> &str {
+        self.field(Self::URL)
+    }
+    fn header_names(&self) -> &str {
+        self.field(Self::HEADER_NAMES)
+    }
+    fn authorization(&self) -> Option<&str> {
+        self.optional(Self::AUTHORIZATION)
+    }
+    fn cookie(&self) -> Option<&str> {
+        self.optional(Self::COOKIE)
+    }
+    fn client_ip(&self) -> Option<&str> {
+        self.optional(Self::CLIENT_IP)
+    }
+    fn accept(&self) -> Option<&str> {
+        self.optional(Self::ACCEPT)
+    }
+
     fn path_and_query(&self) -> (&str, &str) {
-        super::http::path_and_query(&self.url)
+        super::http::path_and_query(self.url())
     }
 }
 
@@ -206,37 +279,18 @@ pub async fn edge_background() {
     }
 }
 
-/// The first call for every request: the [`Plan`] for it, encoded for `entry.js`.
+/// The first call for every request: the [`Plan`] for it, encoded for `entry.js`. `fields`:
+/// method, URL, header names, then the `authorization`, `cookie`, `cf-connecting-ip`,
+/// `x-request-id` and `accept` headers; `absent`: which of those five are absent — see
+/// [`Incoming`].
 #[wasm_bindgen]
-#[allow(clippy::too_many_arguments)]
-pub fn edge_plan(
-    method: String,
-    url: String,
-    header_names: String,
-    authorization: Option<String>,
-    cookie: Option<String>,
-    client_ip: Option<String>,
-    request_id: Option<String>,
-    accept: Option<String>,
-    now_ms: f64,
-    may_prepare: bool,
-) -> String {
+pub fn edge_plan(fields: String, absent: u32, now_ms: f64, may_prepare: bool) -> String {
     let Some(cfg) = state::loaded() else {
         return Plan::Full.encode();
     };
-    let request_id = match pipeline::accept_request_id(request_id.as_deref()) {
-        Some(id) => id.to_owned(),
-        None => super::new_request_id(),
-    };
-    let req = Incoming {
-        method,
-        url,
-        header_names,
-        authorization,
-        cookie,
-        client_ip,
-        accept,
-        request_id,
+    // Malformed only if entry.js and this module disagree: the full path reads the request itself.
+    let Some(req) = Incoming::parse(fields, absent) else {
+        return Plan::Full.encode();
     };
     plan(&cfg, req, UnixMillis(now_ms as u64), may_prepare).encode()
 }
@@ -252,7 +306,7 @@ pub fn edge_configure(env: wasm_bindgen::JsValue) {
 
 fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool) -> Plan {
     let (path, _) = req.path_and_query();
-    let rule_at = cfg.routes.route_at(&req.method, path);
+    let rule_at = cfg.routes.route_at(req.method(), path);
     let rule = cfg.routes.rule(rule_at);
     if !synchronous_route(cfg, rule) {
         return Plan::Full;
@@ -278,7 +332,7 @@ fn plan(cfg: &Rc<EdgeConfig>, req: Incoming, now: UnixMillis, may_prepare: bool)
         origin_ms: None,
         path: "sync",
     };
-    let ip = req.client_ip.as_deref().unwrap_or("local");
+    let ip = req.client_ip().unwrap_or("local");
     let before = pipeline::check_path(path)
         .map_err(Denial::from)
         .and_then(|()| {
@@ -316,7 +370,7 @@ enum Auth {
     /// refetch interval at most.)
     Full,
     /// WebCrypto checks the signature; then the token's decision-cache key records the outcome.
-    Verify(PendingVerify, Option<TokenHash>),
+    Verify(Box<PendingVerify>, Option<TokenHash>),
 }
 
 /// An asymmetric signature for `entry.js` to check with WebCrypto, and what finishes the
@@ -350,14 +404,11 @@ fn key_id(fingerprint: &[u8; 16]) -> String {
 }
 
 fn authenticate(cfg: &EdgeConfig, req: &Incoming, now: UnixMillis, trace: &mut Trace<'_>) -> Auth {
-    let token = match pipeline::extract_token(
-        req.authorization.as_deref(),
-        req.cookie.as_deref(),
-        &cfg.session_cookie,
-    ) {
-        Ok((t, _)) => t,
-        Err(reason) => return Auth::Denied(reason.into()),
-    };
+    let token =
+        match pipeline::extract_token(req.authorization(), req.cookie(), &cfg.session_cookie) {
+            Ok((t, _)) => t,
+            Err(reason) => return Auth::Denied(reason.into()),
+        };
     if token.len() > cfg.max_token_bytes {
         return Auth::Denied(Reason::TokenTooLarge.into());
     }
@@ -398,7 +449,7 @@ enum Validated {
     Claims(jwt::VerifiedClaims),
     Err(Reason),
     Full,
-    Verify(PendingVerify),
+    Verify(Box<PendingVerify>),
 }
 
 /// A token opened for a look: parsed strictly, its issuer found, that issuer's keys at hand.
@@ -525,14 +576,14 @@ fn validate(cfg: &EdgeConfig, token: &str, now: UnixMillis) -> Validated {
                 return Validated::Full;
             };
             let (input, sig) = parsed_parts(token);
-            Validated::Verify(PendingVerify {
+            Validated::Verify(Box::new(PendingVerify {
                 key_id: key_id(&awaiting.key_fingerprint()),
                 alg,
                 signing_input: input.to_owned(),
                 signature_b64url: sig.to_owned(),
                 token: awaiting,
                 issuer: issuer_at,
-            })
+            }))
         }
         Err(JwtError::KeyUnknown { kid: Some(_) })
             if matches!(issuer.keys, KeySource::Url(_))
@@ -558,7 +609,7 @@ fn after_auth(
     trace: &Trace<'_>,
     now: UnixMillis,
 ) -> Plan {
-    let ip = req.client_ip.as_deref().unwrap_or("local");
+    let ip = req.client_ip().unwrap_or("local");
     let checked = edge_state::check_revoked(cfg, rule, &claims, now).and_then(|()| {
         edge_state::rate_limit_local(
             cfg,
@@ -594,13 +645,13 @@ fn admit(
     let (_, path_and_query) = req.path_and_query();
     let out = match forward::outgoing(
         cfg,
-        &req.header_names,
-        &req.method,
+        req.header_names(),
+        req.method(),
         path_and_query,
         &identity,
         &req.request_id,
-        req.client_ip.as_deref(),
-        forward::proto_of(&req.url),
+        req.client_ip(),
+        forward::proto_of(req.url()),
         now,
     ) {
         Ok(o) => o,
@@ -658,8 +709,8 @@ fn deny(
     Plan::Respond(denial_spec(
         cfg,
         rule,
-        &req.method,
-        req.accept.as_deref(),
+        req.method(),
+        req.accept(),
         path_and_query,
         limits,
         trace,
@@ -730,13 +781,14 @@ thread_local! {
 }
 
 fn park(
-    v: PendingVerify,
+    v: Box<PendingVerify>,
     cache_key: Option<TokenHash>,
     req: Incoming,
     limits: Limits,
     cache: &'static str,
     rule: RuleAt,
 ) -> Plan {
+    let v = *v;
     let ticket = PARKED.with(|p| {
         p.borrow_mut().park(Parked {
             req,
@@ -776,8 +828,8 @@ pub fn edge_key(ticket: u32, now_ms: f64) -> String {
             return String::new();
         };
         let Ok((token, _)) = pipeline::extract_token(
-            parked.req.authorization.as_deref(),
-            parked.req.cookie.as_deref(),
+            parked.req.authorization(),
+            parked.req.cookie(),
             &cfg.session_cookie,
         ) else {
             return String::new();

@@ -120,18 +120,19 @@ pub(crate) fn outgoing(
             drop.push_str(n);
         }
     }
-    let mut signed: Vec<(&str, String)> = identity.envelope_headers();
-    signed.push((envelope::REQUEST_ID, request_id.to_owned()));
+    // Sorted by name, as the envelope signs them: x-auth-*, x-forwarded-*, x-request-id.
+    let mut signed = identity.envelope_headers();
     if let Some(ip) = client_ip {
-        signed.push((envelope::FORWARDED_FOR, ip.to_owned()));
+        signed.push((envelope::FORWARDED_FOR, ip.into()));
     }
-    signed.push((envelope::FORWARDED_PROTO, proto.to_owned()));
+    signed.push((envelope::FORWARDED_PROTO, proto.into()));
+    signed.push((envelope::REQUEST_ID, request_id.into()));
     let sig = envelope::sign(
         &cfg.envelope_key,
         now,
         method,
         path_and_query,
-        signed.iter().map(|(k, v)| (*k, v.as_str())),
+        signed.iter().map(|(k, v)| (*k, v.as_ref())),
     )
     .map_err(|e| e.to_string())?;
     let mut set = HeaderSet::default();

@@ -35,29 +35,42 @@ use crate::time::UnixMillis;
 use self::edge_state::{Cached, Limits, Phase};
 use self::http::header;
 
+/// Request ids: SHA-256 of a per-isolate random seed and a counter, so a request costs no call
+/// into the runtime's RNG (ids are for correlation, yet still unguessable). One digest makes two
+/// 128-bit ids: the second half is kept for the next request.
+struct RequestIds {
+    seed: [u8; 32],
+    counter: u64,
+    spare: Option<[u8; 16]>,
+}
+
 thread_local! {
-    /// Request ids: SHA-256 of a per-isolate random seed and a counter, so a request costs no
-    /// call into the runtime's RNG (ids are for correlation, yet still unguessable).
-    static REQUEST_IDS: std::cell::RefCell<([u8; 32], u64)> = std::cell::RefCell::new({
+    static REQUEST_IDS: std::cell::RefCell<RequestIds> = std::cell::RefCell::new({
         let mut seed = [0u8; 32];
         if getrandom::getrandom(&mut seed).is_err() {
             seed[..8].copy_from_slice(&(js_sys::Date::now() as u64).to_be_bytes());
         }
-        (seed, 0)
+        RequestIds { seed, counter: 0, spare: None }
     });
 }
 
 pub(crate) fn new_request_id() -> String {
     use sha2::{Digest, Sha256};
-    let digest = REQUEST_IDS.with(|r| {
+    let id = REQUEST_IDS.with(|r| {
         let mut r = r.borrow_mut();
-        r.1 += 1;
-        Sha256::new()
-            .chain_update(r.0)
-            .chain_update(r.1.to_be_bytes())
-            .finalize()
+        if let Some(id) = r.spare.take() {
+            return id;
+        }
+        r.counter += 1;
+        let digest = Sha256::new()
+            .chain_update(r.seed)
+            .chain_update(r.counter.to_be_bytes())
+            .finalize();
+        let (first, second) = digest.split_at(16);
+        r.spare = second.try_into().ok();
+        first.try_into().unwrap_or_default()
     });
-    crate::envelope::hex(&digest[..16])
+    crate::envelope::hex(&id)
 }
 
 /// What one request did: the log line and the `Server-Timing` header.

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The wasm plan step's cost per call, two builds side by side in one workerd (interleaved runs):
+# The wasm plan step's cost per call (workerd's CPU time), two builds side by side in one workerd
+# (interleaved runs):
 #   bash bench/experiments/plan-loop/ab.sh <A.wasm> <B.wasm> [request: hs256] [runs: 9]
 # A/B are cargo's wasm32 outputs (target/wasm32-unknown-unknown/release/edge_auth.wasm, copied aside
 # between builds). Needs bench/out from one bench/run.sh (config, requests) and wasm-bindgen.
+# PROFILE=1: instead, a V8 CPU profile of A's plan loop (build A with CARGO_PROFILE_RELEASE_STRIP=false
+# for wasm function names; B is ignored but must exist).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(cd "$HERE/../../.." && pwd)"
 A="$(realpath "$1")" B="$(realpath "$2")" REQ="${3:-hs256}" RUNS="${4:-9}"
@@ -15,7 +18,8 @@ for v in A B; do
     --experimental-reset-state-function --force-enable-abort-handler 2>/dev/null
   cp "$(find "$OUT/$v/pkg/snippets" -name glue.js | head -1)" "$OUT/$v/pkg/glue.js"
   sed -i 's#"./snippets/[^"]*/glue.js"#"./glue.js"#' "$OUT/$v/pkg/index.js"
-  cp "$HERE/loop.js" "$OUT/$v/"
+  # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`).
+  if [ $v = A ] && [ -n "${LOOP_A:-}" ]; then cp "$LOOP_A" "$OUT/$v/loop.js"; else cp "$HERE/loop.js" "$OUT/$v/"; fi
   "$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild" "$OUT/$v/loop.js" --bundle --format=esm --log-level=warning \
     --external:./index_bg.wasm --outfile="$OUT/$v.js"
   sed -i 's/import source /import /; s#"./pkg/index_bg.wasm"#"./index_bg.wasm"#' "$OUT/$v.js"
@@ -41,14 +45,27 @@ const config :Workerd.Config = (
 );
 ${w("a")}${w("b")}${origin}`);
 JS
-"$ROOT/node_modules/.bin/workerd" serve "$OUT/config.capnp" >"$OUT/workerd.log" 2>&1 &
+INSPECT=(); [ "${PROFILE:-0}" = 1 ] && INSPECT=(--inspector-addr=127.0.0.1:9229)
+"$ROOT/node_modules/.bin/workerd" serve "$OUT/config.capnp" "${INSPECT[@]}" >"$OUT/workerd.log" 2>&1 &
 WD=$!; trap 'kill $WD 2>/dev/null || true' EXIT
 for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/18883) 2>/dev/null && break; sleep 0.05; done
 AUTH="$(sed -n 's/^Authorization: //p' "$ROOT/bench/out/req/$REQ.headers")"
-N=20000
-t() { curl -s -o /dev/null -w '%{time_total}' -H "Authorization: $AUTH" "http://127.0.0.1:$1/?n=$2"; }
+N="${N:-40000}"
+# workerd's CPU time (user + system, all threads) spent serving one request, in seconds: less
+# disturbed than wall time by other tenants of a shared machine (10 ms ticks; runs last ~1 s).
+TCK="$(getconf CLK_TCK)"
+cpu() { awk '{print $14 + $15}' "/proc/$WD/stat"; }
+t() {
+  local before; before=$(cpu)
+  curl -s -o /dev/null -H "Authorization: $AUTH" "http://127.0.0.1:$1/?n=$2"
+  echo "($(cpu) - $before) / $TCK" | bc -l
+}
 for p in 18882 18883; do t $p $N >/dev/null; t $p $N >/dev/null; done  # warm: tier-up
-echo "plan step per call, $REQ, $RUNS interleaved runs of $N calls:"
+if [ "${PROFILE:-0}" = 1 ]; then
+  node --experimental-websocket "$ROOT/bench/cpuprofile.mjs" a 18882 "/?n=2000" "$REQ" 4 "${TOP:-40}"
+  exit 0
+fi
+echo "plan step per call (workerd CPU time), $REQ, $RUNS interleaved runs of $N calls:"
 ra=(); rb=(); rr=()
 for i in $(seq "$RUNS"); do
   a=$(node -e "console.log((($(t 18882 $N))-($(t 18882 0)))*1e6/$N)")
