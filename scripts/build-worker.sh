@@ -31,7 +31,9 @@ echo "[3/3] esbuild src/worker/entry.js → build/index.js"
 glue="$(cd "$STAGE" && find snippets -name glue.js | head -1)"
 [ -n "$glue" ] || die "wasm-bindgen produced no snippets/**/glue.js"
 sed "s#\"./snippets/glue.js\"#\"./$glue\"#" src/worker/entry.js > "$STAGE/entry.js"
-"$ESBUILD" "$STAGE/entry.js" --bundle --format=esm --minify --log-level=warning \
+# MINIFY=0 keeps JS names readable in CPU profiles (bench/cpuprofile.mjs).
+MINIFY_FLAG=--minify; [ "${MINIFY:-1}" = 0 ] && MINIFY_FLAG=
+"$ESBUILD" "$STAGE/entry.js" --bundle --format=esm $MINIFY_FLAG --log-level=warning \
   --external:./index_bg.wasm --external:'cloudflare:*' --outfile="$ROOT/build/index.js" --allow-overwrite
 # wasm-bindgen's module target imports the wasm as a source-phase import; workerd takes a plain one.
 sed -i 's/import source /import /' "$ROOT/build/index.js"
