@@ -19,7 +19,9 @@ for v in A B; do
   cp "$(find "$OUT/$v/pkg/snippets" -name glue.js | head -1)" "$OUT/$v/pkg/glue.js"
   sed -i 's#"./snippets/[^"]*/glue.js"#"./glue.js"#' "$OUT/$v/pkg/index.js"
   # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`).
-  if [ $v = A ] && [ -n "${LOOP_A:-}" ]; then cp "$LOOP_A" "$OUT/$v/loop.js"; else cp "$HERE/loop.js" "$OUT/$v/"; fi
+  # LOOP_B likewise for B (e.g. the same wasm with a JS-side variant).
+  if [ $v = A ] && [ -n "${LOOP_A:-}" ]; then cp "$LOOP_A" "$OUT/$v/loop.js";
+  elif [ $v = B ] && [ -n "${LOOP_B:-}" ]; then cp "$LOOP_B" "$OUT/$v/loop.js"; else cp "$HERE/loop.js" "$OUT/$v/"; fi
   "$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild" "$OUT/$v/loop.js" --bundle --format=esm --log-level=warning \
     --external:./index_bg.wasm --outfile="$OUT/$v.js"
   sed -i 's/import source /import /; s#"./pkg/index_bg.wasm"#"./index_bg.wasm"#' "$OUT/$v.js"
