@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;
 pub mod reason;
+pub mod request_fields;
 pub mod respond;
 pub mod revocation;
 pub mod secret;

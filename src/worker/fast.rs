@@ -35,95 +35,48 @@ use crate::jwt::{
 use crate::pipeline::{self, Denial};
 use crate::policy::{Access, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
+use crate::request_fields::{Header, RequestFields};
 use crate::respond::{self, ResponseSpec};
 use crate::time::UnixMillis;
 use crate::webhook::WebhookConfig;
 
-/// The request fields the decision reads, as `entry.js` sends them: one string (one copy into
-/// wasm instead of eight), fields separated by NUL, which no URL, header name or header value
-/// can hold, and a bit mask of the optional headers that are absent (bit 0: `authorization`;
-/// an absent header and an empty one are told apart, though workerd drops empty header values
-/// before a Worker sees them). Owned: a request waiting for WebCrypto keeps it.
+/// A request as the decision sees it: the fields `entry.js` sent ([`RequestFields`]) and its
+/// request id. Owned: a request waiting for WebCrypto or for its body keeps it.
 struct Incoming {
-    raw: String,
-    /// Byte ranges of the [`Incoming::FIELDS`] fields in `raw`.
-    spans: [(usize, usize); Incoming::FIELDS],
-    /// Bit `i - Incoming::AUTHORIZATION` set: optional field `i` is absent.
-    absent: u32,
+    fields: RequestFields,
     /// The client's `x-request-id` if acceptable, else a fresh one.
     request_id: String,
 }
 
 impl Incoming {
-    const FIELDS: usize = 8;
-    const METHOD: usize = 0;
-    const URL: usize = 1;
-    /// Newline-joined lower-case names of all request headers.
-    const HEADER_NAMES: usize = 2;
-    const AUTHORIZATION: usize = 3;
-    const COOKIE: usize = 4;
-    const CLIENT_IP: usize = 5;
-    const REQUEST_ID: usize = 6;
-    const ACCEPT: usize = 7;
-
-    /// `None` unless `raw` holds exactly [`Incoming::FIELDS`] fields.
-    fn parse(raw: String, absent: u32) -> Option<Incoming> {
-        let mut spans = [(0, 0); Incoming::FIELDS];
-        let mut start = 0;
-        let mut n = 0;
-        for (i, b) in raw.bytes().enumerate().chain([(raw.len(), 0)]) {
-            if b == 0 {
-                *spans.get_mut(n)? = (start, i);
-                n += 1;
-                start = i + 1;
-            }
-        }
-        if n != Incoming::FIELDS {
-            return None;
-        }
-        let mut req = Incoming {
-            raw,
-            spans,
-            absent,
-            request_id: String::new(),
-        };
-        req.request_id = match pipeline::accept_request_id(req.optional(Self::REQUEST_ID)) {
+    fn new(fields: RequestFields) -> Incoming {
+        let request_id = match pipeline::accept_request_id(fields.header(Header::RequestId)) {
             Some(id) => id.to_owned(),
             None => super::new_request_id(),
         };
-        Some(req)
-    }
-
-    fn field(&self, i: usize) -> &str {
-        let (from, to) = self.spans[i];
-        &self.raw[from..to]
-    }
-
-    fn optional(&self, i: usize) -> Option<&str> {
-        let bit = 1u32 << (i - Self::AUTHORIZATION);
-        (self.absent & bit == 0).then(|| self.field(i))
+        Incoming { fields, request_id }
     }
 
     fn method(&self) -> &str {
-        self.field(Self::METHOD)
+        self.fields.method()
     }
     fn url(&self) -> &str {
-        self.field(Self::URL)
+        self.fields.url()
     }
     fn header_names(&self) -> &str {
-        self.field(Self::HEADER_NAMES)
+        self.fields.header_names()
     }
     fn authorization(&self) -> Option<&str> {
-        self.optional(Self::AUTHORIZATION)
+        self.fields.header(Header::Authorization)
     }
     fn cookie(&self) -> Option<&str> {
-        self.optional(Self::COOKIE)
+        self.fields.header(Header::Cookie)
     }
     fn client_ip(&self) -> Option<&str> {
-        self.optional(Self::CLIENT_IP)
+        self.fields.header(Header::ClientIp)
     }
     fn accept(&self) -> Option<&str> {
-        self.optional(Self::ACCEPT)
+        self.fields.header(Header::Accept)
     }
 
     fn path_and_query(&self) -> (&str, &str) {
@@ -279,19 +232,18 @@ pub async fn edge_background() {
     }
 }
 
-/// The first call for every request: the [`Plan`] for it, encoded for `entry.js`. `fields`:
-/// method, URL, header names, then the `authorization`, `cookie`, `cf-connecting-ip`,
-/// `x-request-id` and `accept` headers; `absent`: which of those five are absent — see
-/// [`Incoming`].
+/// The first call for every request: the [`Plan`] for it, encoded for `entry.js`. `fields` and
+/// `absent`: the request as [`RequestFields`] describes it.
 #[wasm_bindgen]
 pub fn edge_plan(fields: String, absent: u32, now_ms: f64, may_prepare: bool) -> String {
     let Some(cfg) = state::loaded() else {
         return Plan::Full.encode();
     };
     // Malformed only if entry.js and this module disagree: the full path reads the request itself.
-    let Some(req) = Incoming::parse(fields, absent) else {
+    let Some(fields) = RequestFields::parse(fields, absent) else {
         return Plan::Full.encode();
     };
+    let req = Incoming::new(fields);
     plan(&cfg, req, UnixMillis(now_ms as u64), may_prepare).encode()
 }
 

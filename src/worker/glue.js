@@ -11,8 +11,8 @@ export function headerNames(headers) {
 }
 
 // What `edge_plan` reads of a request, in one string (one copy into wasm instead of eight):
-// method, URL, header names, then five headers, separated by NUL (src/worker/fast.rs,
-// `Incoming`); and which of those five are absent, as a bit mask (bit 0: authorization).
+// method, URL, header names, then five headers, separated by NUL; and which of those five are
+// absent, as a bit mask (bit 0: authorization). Read by src/request_fields.rs (same order).
 const PLAN_HEADERS = ["authorization", "cookie", "cf-connecting-ip", "x-request-id", "accept"];
 
 export function planFields(request) {

@@ -1,0 +1,142 @@
+//! The request fields the edge's decision reads, as the Worker's JS hands them to wasm: one
+//! string (one copy across instead of eight) — method, URL, newline-joined header names, then
+//! five headers — separated by NUL, which no URL, header name or header value can hold; and a
+//! bit mask of those five headers that are absent, so an absent header and an empty one stay
+//! apart. Written by `planFields` in `src/worker/glue.js`; read here, natively testable.
+
+/// The headers sent as optional fields, in wire order (bit `h as u32` of the absent mask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header {
+    Authorization,
+    Cookie,
+    /// `cf-connecting-ip`.
+    ClientIp,
+    /// `x-request-id`.
+    RequestId,
+    Accept,
+}
+
+impl Header {
+    fn index(self) -> usize {
+        FIRST_HEADER + self as usize
+    }
+
+    fn absent_bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+const FIELDS: usize = 8;
+const METHOD: usize = 0;
+const URL: usize = 1;
+const HEADER_NAMES: usize = 2;
+const FIRST_HEADER: usize = 3;
+
+/// One request's fields, owned (a request waiting for WebCrypto or for its body keeps them).
+#[derive(Debug, Clone)]
+pub struct RequestFields {
+    raw: String,
+    /// Byte ranges of the fields in `raw`.
+    spans: [(usize, usize); FIELDS],
+    absent: u32,
+}
+
+impl RequestFields {
+    /// `None` unless `raw` holds exactly the eight fields.
+    pub fn parse(raw: String, absent: u32) -> Option<RequestFields> {
+        let mut spans = [(0, 0); FIELDS];
+        let mut start = 0;
+        let mut n = 0;
+        for (i, b) in raw.bytes().enumerate().chain([(raw.len(), 0)]) {
+            if b == 0 {
+                *spans.get_mut(n)? = (start, i);
+                n += 1;
+                start = i + 1;
+            }
+        }
+        (n == FIELDS).then_some(RequestFields { raw, spans, absent })
+    }
+
+    fn field(&self, i: usize) -> &str {
+        let (from, to) = self.spans[i];
+        &self.raw[from..to]
+    }
+
+    pub fn method(&self) -> &str {
+        self.field(METHOD)
+    }
+
+    pub fn url(&self) -> &str {
+        self.field(URL)
+    }
+
+    /// Newline-joined lower-case names of all request headers.
+    pub fn header_names(&self) -> &str {
+        self.field(HEADER_NAMES)
+    }
+
+    /// The header's value, `None` if the request did not carry it.
+    pub fn header(&self, h: Header) -> Option<&str> {
+        (self.absent & h.absent_bit() == 0).then(|| self.field(h.index()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `planFields` in glue.js sends: absent headers as empty fields plus their bit.
+    fn wire(headers: [Option<&str>; 5]) -> (String, u32) {
+        let mut s = String::from("POST\0https://edge.test/a?b=1\0authorization\naccept");
+        let mut absent = 0;
+        for (i, h) in headers.iter().enumerate() {
+            s.push('\0');
+            match h {
+                Some(v) => s.push_str(v),
+                None => absent |= 1 << i,
+            }
+        }
+        (s, absent)
+    }
+
+    #[test]
+    fn every_field_is_read_back_in_place() {
+        let (raw, absent) = wire([
+            Some("Bearer a.b.c"),
+            Some("sid=1; theme=dark"),
+            Some("203.0.113.9"),
+            Some("req-1"),
+            Some("text/html"),
+        ]);
+        let f = RequestFields::parse(raw, absent).unwrap();
+        assert_eq!(f.method(), "POST");
+        assert_eq!(f.url(), "https://edge.test/a?b=1");
+        assert_eq!(f.header_names(), "authorization\naccept");
+        assert_eq!(f.header(Header::Authorization), Some("Bearer a.b.c"));
+        assert_eq!(f.header(Header::Cookie), Some("sid=1; theme=dark"));
+        assert_eq!(f.header(Header::ClientIp), Some("203.0.113.9"));
+        assert_eq!(f.header(Header::RequestId), Some("req-1"));
+        assert_eq!(f.header(Header::Accept), Some("text/html"));
+    }
+
+    #[test]
+    fn an_absent_header_and_an_empty_one_stay_apart() {
+        let (raw, absent) = wire([Some(""), None, None, Some("r"), None]);
+        let f = RequestFields::parse(raw, absent).unwrap();
+        assert_eq!(f.header(Header::Authorization), Some(""));
+        assert_eq!(f.header(Header::Cookie), None);
+        assert_eq!(f.header(Header::ClientIp), None);
+        assert_eq!(f.header(Header::RequestId), Some("r"));
+        assert_eq!(f.header(Header::Accept), None);
+    }
+
+    #[test]
+    fn a_field_more_or_less_is_refused() {
+        let (raw, absent) = wire([None; 5]);
+        assert!(RequestFields::parse(raw.clone(), absent).is_some());
+        assert!(RequestFields::parse(format!("{raw}\0extra"), absent).is_none());
+        let fewer = raw.rsplit_once('\0').unwrap().0.to_owned();
+        assert!(RequestFields::parse(fewer, absent).is_none());
+        assert!(RequestFields::parse(String::new(), 0).is_none());
+    }
+}
