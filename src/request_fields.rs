@@ -2,7 +2,8 @@
 //! string (one copy across instead of eight) — method, URL, newline-joined header names, then
 //! five headers — separated by NUL, which no URL, header name or header value can hold; and a
 //! bit mask of those five headers that are absent, so an absent header and an empty one stay
-//! apart. Written by `planFields` in `src/worker/glue.js`; read here, natively testable.
+//! apart (workerd itself drops empty header values before a Worker sees them; the interface
+//! does not rely on it). Written by `planFields` in `src/worker/glue.js`; read here, natively testable.
 
 /// The headers sent as optional fields, in wire order (bit `h as u32` of the absent mask).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
