@@ -42,6 +42,28 @@ if (results.some((r) => r.side === "floor")) {
     " measured in the same rounds, bounds what any edge can reach; \"above the bound\" marks a goal no Worker doing the job meets here.");
 }
 
+// The same rounds in workerd CPU time per request (what the platform bills; the whole process, so
+// the origin stub's share is in every row). Ratio = comparison's CPU ÷ ours, so > 1 means ours is
+// cheaper, as in the table above; the bound likewise from the floor.
+if (results.some((r) => r.cpu_us > 0)) {
+  console.log("\nworkerd CPU time per request, same rounds (µs; ratio = comparison ÷ ours, median of rounds; bound = comparison ÷ floor):\n");
+  console.log("| scenario | ours µs | comp µs | floor µs | ratio | bound | goal |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+  const cpuRound = (side, comp) => side.map((o) => { const c = comp.find((x) => x.round === o.round); return c && o.cpu_us > 0 ? c.cpu_us / o.cpu_us : NaN; })
+    .filter((x) => !isNaN(x));
+  for (const s of order) {
+    const rs = results.filter((r) => r.scenario === s);
+    const ours = rs.filter((r) => r.side === "ours"), floor = rs.filter((r) => r.side === "floor");
+    const comp = rs.filter((r) => r.side !== "ours" && r.side !== "floor");
+    const ratios = cpuRound(ours, comp), bounds = cpuRound(floor, comp);
+    const ratio = median(ratios), bound = bounds.length ? median(bounds) : NaN, goal = goals[s];
+    const verdict = !goal ? "—" : ratio >= goal ? `≥ ${goal}× ✅` : bound < goal ? `≥ ${goal}× ❌ above the bound` : `≥ ${goal}× ❌`;
+    console.log(`| ${s} | ${median(ours.map((r) => r.cpu_us)).toFixed(0)} | ${median(comp.map((r) => r.cpu_us)).toFixed(0)} | ` +
+      `${floor.length ? median(floor.map((r) => r.cpu_us)).toFixed(0) : "—"} | **${ratio.toFixed(2)}×** (${ratios.map((x) => x.toFixed(2)).join(", ")}) | ` +
+      `${bounds.length ? `${bound.toFixed(2)}× (${bounds.map((x) => x.toFixed(2)).join(", ")})` : "—"} | ${verdict} |`);
+  }
+}
+
 const size = json(`${out}/size.json`);
 if (size) {
   const kb = (b) => (b / 1000).toFixed(1);

@@ -91,13 +91,23 @@ probe() { # port path req
   printf '%s %s' "$code" "$(head -c 160 "$OUT/probe.body" | tr -d '\n')"
 }
 
+# workerd's CPU time so far (user + system, all threads), in clock ticks.
+TCK="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$WD_PID/stat"; }
+
 run_wrk() { # label side round port path req
-  local line
+  local line before after
+  before="$(cpu_ticks)"
   line="$(BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$6" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
     -s bench/req.lua "http://127.0.0.1:$4$5" | grep '^BENCHJSON' | sed 's/^BENCHJSON //')"
+  after="$(cpu_ticks)"
   [ -n "$line" ] || die "wrk produced no result for $1 ($2)"
-  node -e 'const [s,side,r,l]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,side,round:+r,...JSON.parse(l)}))' \
-    "$1" "$2" "$3" "$line" >>"$OUT/results.jsonl"
+  # cpu_us: workerd's CPU time per request during the run (the Worker, the origin stub and the
+  # runtime's own threads) — the platform bills CPU time. Under wrk the process keeps one core
+  # busy, so its ratios track the req/s ones; the absolute µs are the point.
+  node -e 'const [s,side,r,l,d,tck]=process.argv.slice(1);const j=JSON.parse(l);
+    console.log(JSON.stringify({scenario:s,side,round:+r,...j,cpu_us:(+d/+tck)*1e6/Math.max(1,j.requests)}))' \
+    "$1" "$2" "$3" "$line" "$((after - before))" "$TCK" >>"$OUT/results.jsonl"
   printf '    %-46s %-11s round %s: %8.0f req/s\n' "$1" "$2" "$3" "$(node -e 'console.log(JSON.parse(process.argv[1]).rps)' "$line")"
 }
 
