@@ -46,7 +46,10 @@ SCENARIOS=(
 )
 
 OUT="$ROOT/bench/out"
-WORKERD="$ROOT/node_modules/.bin/workerd"
+# The platform binary itself (npm's .bin/workerd may be a JS launcher on some installs; the CPU time
+# per request is read from the workerd process's /proc entry).
+WORKERD="$ROOT/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
+[ -x "$WORKERD" ] || WORKERD="$ROOT/node_modules/.bin/workerd"
 ESBUILD="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 [ -x "$WORKERD" ] && [ -x "$ESBUILD" ] || die "run npm ci first (workerd, esbuild, jose come from node_modules)"
