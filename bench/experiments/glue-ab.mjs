@@ -25,8 +25,9 @@ const PATCHES = {
   nosignal: (g) => g.replace(/,signal:AbortSignal\.timeout\(\w\)/, ""),
   // The wasm plan call (edge_plan) made once: every later request reuses the first forward plan
   // as is (same request id and envelope; the origin stub checks neither). What the plan step costs.
-  noplan: (g) => g.replace(/(\w)=(\w)\(!0\);switch\(\1\[0\]\[0\]==="P"&&\(await (\w+)\(\),\1=\2\(!1\)\),/,
-    '$1=globalThis.__p?globalThis.__p.slice():$2(!0);switch($1[0][0]==="P"&&(await $3(),$1=$2(!1)),' +
+  // (esbuild emits the plan step either inside a `switch(` or as a statement; both shapes.)
+  noplan: (g) => g.replace(/(\w)=(\w)\(!0\);(switch\()?\1\[0\]\[0\]==="P"&&\(await (\w+)\(\),\1=\2\(!1\)\),/,
+    '$1=globalThis.__p?globalThis.__p.slice():$2(!0);$3$1[0][0]==="P"&&(await $4(),$1=$2(!1)),' +
     'globalThis.__p||$1[0][0]!=="F"||(globalThis.__p=$1.slice(),globalThis.__p[0]="F0"),'),
   nodecorate: (g) => g.replace(/(function \w+\((\w),\w,\w\)\{)(let \w=\w+\(\w\);if\(!\w\.length\)return \2;let \w=new Response)/, "$1return $2;$3"),
   nolog: (g) => g.replace(/(__wbg_log_[0-9a-f]+:function\((\w)\))\{console\.log\(\2\)\}/, "$1{}"),
