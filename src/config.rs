@@ -7,11 +7,11 @@
 use core::fmt;
 
 use base64::Engine;
-use serde::Deserialize;
 
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
 use crate::envelope::EnvelopeKey;
+use crate::json::{self, Kind, Node};
 use crate::jwt::{IssuerPolicy, KeySet};
 use crate::policy::Access;
 use crate::policy::RoutePolicy;
@@ -213,17 +213,52 @@ pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "is neither hex nor base64".to_owned())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIssuer {
+/// One `ISSUERS` entry as written, before its checks.
+struct RawIssuer<'b> {
     issuer: String,
     audiences: Vec<String>,
-    #[serde(default)]
     jwks_url: Option<String>,
-    #[serde(default)]
-    jwks: Option<serde_json::Value>,
-    #[serde(default)]
+    jwks: Option<Node<'b>>,
     jwks_secret: Option<String>,
+}
+
+impl<'b> RawIssuer<'b> {
+    const FIELDS: &'static [&'static str] =
+        &["issuer", "audiences", "jwks_url", "jwks", "jwks_secret"];
+
+    fn from_node(v: Node<'b>) -> Result<Self, String> {
+        if v.kind() != Kind::Object {
+            return Err("must be an object".to_owned());
+        }
+        if let Some(name) = v.unknown_member(Self::FIELDS) {
+            return Err(format!(
+                "unknown field {name:?} (expected one of {})",
+                Self::FIELDS.join(", ")
+            ));
+        }
+        // The optional members may also be given as null.
+        let optional = |name: &str| v.get(name).filter(|v| v.kind() != Kind::Null);
+        let string = |name: &str, v: Node<'_>| {
+            v.as_str()
+                .map(|s| s.into_owned())
+                .ok_or_else(|| format!("{name} must be a string"))
+        };
+        Ok(RawIssuer {
+            issuer: string("issuer", v.get("issuer").ok_or("issuer is required")?)?,
+            audiences: v
+                .get("audiences")
+                .ok_or("audiences is required")?
+                .as_strings()
+                .ok_or("audiences must be a list of strings")?,
+            jwks_url: optional("jwks_url")
+                .map(|u| string("jwks_url", u))
+                .transpose()?,
+            jwks: optional("jwks"),
+            jwks_secret: optional("jwks_secret")
+                .map(|u| string("jwks_secret", u))
+                .transpose()?,
+        })
+    }
 }
 
 fn valid_http_url(u: &str) -> bool {
@@ -440,19 +475,29 @@ impl EdgeConfig {
 }
 
 fn parse_issuers(l: &mut Loader<'_>, s: &str) -> Vec<IssuerConfig> {
-    let raw: Vec<RawIssuer> = match serde_json::from_str(s) {
-        Ok(r) => r,
+    let entries = match json::parse(s.as_bytes()).map(|doc| doc.items()) {
+        Ok(Some(entries)) => entries,
+        Ok(None) => {
+            l.fail("ISSUERS", "must be a JSON array of issuer objects");
+            return Vec::new();
+        }
         Err(e) => {
-            l.fail("ISSUERS", format!("is not a JSON array of issuers: {e}"));
+            l.fail("ISSUERS", format!("is not valid JSON: {e}"));
             return Vec::new();
         }
     };
-    if raw.is_empty() {
-        l.fail("ISSUERS", "must name at least one issuer");
-    }
     let mut out = Vec::new();
-    for (i, r) in raw.into_iter().enumerate() {
+    let mut listed = 0;
+    for (i, entry) in entries.enumerate() {
+        listed += 1;
         let var = format!("ISSUERS[{i}]");
+        let r = match RawIssuer::from_node(entry) {
+            Ok(r) => r,
+            Err(problem) => {
+                l.fail(&var, problem);
+                continue;
+            }
+        };
         if r.issuer.is_empty() {
             l.fail(&var, "issuer must not be empty");
             continue;
@@ -477,7 +522,7 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str) -> Vec<IssuerConfig> {
                 l.fail(&var, format!("jwks_url {u:?} is not an http(s) URL"));
                 continue;
             }
-            (None, Some(v), None) => match KeySet::from_jwks_json(&v.to_string()) {
+            (None, Some(v), None) => match KeySet::from_jwks(v) {
                 Ok(k) => KeySource::Static(k),
                 Err(e) => {
                     l.fail(&var, format!("jwks: {e}"));
@@ -509,6 +554,9 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str) -> Vec<IssuerConfig> {
             },
             keys,
         });
+    }
+    if listed == 0 {
+        l.fail("ISSUERS", "must name at least one issuer");
     }
     out
 }
@@ -649,6 +697,52 @@ mod tests {
             ["ISSUERS[0]", "ISSUERS[1]", "ISSUERS[2]", "D_JWKS"],
             "{e}"
         );
+    }
+
+    #[test]
+    fn issuers_take_an_inline_jwks_and_refuse_what_they_do_not_define() {
+        let key = r#"{"kty":"oct","kid":"k1","alg":"HS256","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}"#;
+        let inline = format!(
+            r#"[{{"issuer":"https://a","audiences":["api"],"jwks":{{"keys":[{key}]}},"jwks_url":null}}]"#
+        );
+        let c = with("ISSUERS", &inline).unwrap();
+        match &c.issuer("https://a").unwrap().keys {
+            KeySource::Static(k) => assert_eq!(k.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        let problem = |issuers: &str| {
+            let e = load(&[
+                ("ORIGIN_URL", "http://o"),
+                ("ENVELOPE_SECRET", SECRET),
+                ("ISSUERS", issuers),
+            ])
+            .unwrap_err();
+            assert_eq!(e.0.len(), 1, "{e}");
+            format!("{}: {}", e.0[0].variable, e.0[0].problem)
+        };
+        // A typo is named, not ignored (a misspelt `jwks_url` would otherwise mean "no keys").
+        let p = problem(r#"[{"issuer":"https://a","audiences":["api"],"jwks_uri":"https://a/k"}]"#);
+        assert!(
+            p.starts_with(r#"ISSUERS[0]: unknown field "jwks_uri""#),
+            "{p}"
+        );
+        let p = problem(r#"[{"issuer":"https://a","audiences":"api","jwks_url":"https://a/k"}]"#);
+        assert_eq!(p, "ISSUERS[0]: audiences must be a list of strings");
+        let p = problem(r#"[{"audiences":["api"],"jwks_url":"https://a/k"}]"#);
+        assert_eq!(p, "ISSUERS[0]: issuer is required");
+        // Configuration is read as strictly as tokens: a member given twice, at any depth,
+        // refuses the whole document (which of the two would count is exactly the ambiguity).
+        let p = problem(
+            r#"[{"issuer":"https://a","issuer":"https://b","audiences":["api"],"jwks_url":"https://a/k"}]"#,
+        );
+        assert!(
+            p.starts_with("ISSUERS: is not valid JSON: repeated member name"),
+            "{p}"
+        );
+        let twice = inline.replace(r#""kid":"k1","#, r#""kid":"k1","kid":"k2","#);
+        assert!(problem(&twice).contains("repeated member name"));
+        assert_eq!(problem("[]"), "ISSUERS: must name at least one issuer");
+        assert_eq!(problem("[1]"), "ISSUERS[0]: must be an object");
     }
 
     #[test]

@@ -106,6 +106,149 @@ pub(crate) fn leading_member(src: &[u8], name: &[u8]) -> Option<Span> {
     found
 }
 
+/// Scans `src` as exactly one JSON value of any kind (whitespace around it allowed), with the
+/// same strictness as [`scan_object`], and returns it for reading: configuration documents
+/// (arrays of rules, JWKS, feeds) are read through [`Node`] without building a tree.
+pub(crate) fn parse(src: &[u8]) -> Result<Node<'_>, JsonError> {
+    let mut s = Scanner::new(src)?;
+    s.skip_ws();
+    let span = s.value(0)?;
+    s.skip_ws();
+    if s.pos != src.len() {
+        return s.fail("trailing characters after the value");
+    }
+    Ok(Node { src, span })
+}
+
+/// A value inside a document [`parse`] accepted. Reading it never fails on syntax (that was
+/// checked); the accessors return `None` when the value is not of the asked kind.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node<'b> {
+    src: &'b [u8],
+    span: Span,
+}
+
+impl<'b> Node<'b> {
+    pub(crate) fn kind(self) -> Kind {
+        self.span.kind
+    }
+
+    /// A string's value, escapes resolved.
+    pub(crate) fn as_str(self) -> Option<Cow<'b, str>> {
+        string(self.src, self.span)
+    }
+
+    /// A number written as a plain non-negative integer that fits a `u64` (`10`, not `10.0`,
+    /// `1e1` or `-0`).
+    pub(crate) fn as_u64(self) -> Option<u64> {
+        let text = number(self.src, self.span)?;
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    pub(crate) fn as_bool(self) -> Option<bool> {
+        match (self.span.kind, self.span.text(self.src)) {
+            (Kind::Bool, b"true") => Some(true),
+            (Kind::Bool, _) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// An array's elements in order (`None` if this is not an array).
+    pub(crate) fn items(self) -> Option<impl Iterator<Item = Node<'b>>> {
+        let src = self.src;
+        (self.span.kind == Kind::Array)
+            .then(|| items(src, self.span).map(move |span| Node { src, span }))
+    }
+
+    /// An object's members in order, names with escapes resolved (`None` if this is not an
+    /// object). Names are unique: [`parse`] refused repeats.
+    pub(crate) fn members(self) -> Option<Members<'b>> {
+        (self.span.kind == Kind::Object).then(|| Members {
+            scanner: Scanner {
+                src: self.src,
+                pos: self.span.start as usize + 1,
+                names: Vec::new(),
+            },
+            done: false,
+        })
+    }
+
+    /// The member `name` of an object (`None` if absent or if this is not an object).
+    pub(crate) fn get(self, name: &str) -> Option<Node<'b>> {
+        self.members()?.find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// An array of strings, escapes resolved (`None` if this is not an array or an element is
+    /// not a string).
+    pub(crate) fn as_strings(self) -> Option<Vec<String>> {
+        self.items()?
+            .map(|v| v.as_str().map(Cow::into_owned))
+            .collect()
+    }
+
+    /// The first member of an object whose name is not in `known` (configuration objects refuse
+    /// fields they do not define: a typo must not silently mean the default).
+    pub(crate) fn unknown_member(self, known: &[&str]) -> Option<Cow<'b, str>> {
+        self.members()?
+            .map(|(name, _)| name)
+            .find(|name| !known.contains(&name.as_ref()))
+    }
+}
+
+/// Iterator over an object's members; see [`Node::members`].
+pub(crate) struct Members<'b> {
+    scanner: Scanner<'b>,
+    done: bool,
+}
+
+impl<'b> Iterator for Members<'b> {
+    type Item = (Cow<'b, str>, Node<'b>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let s = &mut self.scanner;
+        s.skip_ws();
+        // The object was checked when the document was parsed: a failure here cannot happen,
+        // and would end the iteration rather than yield a wrong member.
+        let member = (|| {
+            if s.peek() != Some(b'"') {
+                return None;
+            }
+            let (start, end, escaped) = s.string().ok()?;
+            let name = string(
+                s.src,
+                Span {
+                    kind: Kind::String,
+                    escaped,
+                    start: start as u32,
+                    end: end as u32,
+                },
+            )?;
+            s.skip_ws();
+            if s.peek() != Some(b':') {
+                return None;
+            }
+            s.pos += 1;
+            s.skip_ws();
+            let span = s.value(1).ok()?;
+            s.skip_ws();
+            if s.peek() == Some(b',') {
+                s.pos += 1;
+            }
+            Some((name, Node { src: s.src, span }))
+        })();
+        if member.is_none() {
+            self.done = true;
+        }
+        member
+    }
+}
+
 /// A string value with its escapes resolved, borrowed when it has none. `None` if `v` is not
 /// a string of `src`.
 pub(crate) fn string<'b>(src: &'b [u8], v: Span) -> Option<Cow<'b, str>> {
@@ -590,6 +733,107 @@ mod tests {
         })
         .ok()?;
         string(src.as_bytes(), found?).map(Cow::into_owned)
+    }
+
+    /// This scanner and serde_json accept and refuse the same documents — except that this one
+    /// also refuses a repeated member name — on seeds and every one-byte truncation, deletion
+    /// and substitution of them. `scan_object` is `parse` restricted to objects.
+    #[test]
+    fn agrees_with_serde_json_except_on_repeated_names() {
+        let seeds: [&[u8]; 8] = [
+            br#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#,
+            br#"{"iss":"https://i.example","aud":["a","b"],"exp":1893456600.5,"nbf":-0,"x":null,"y":true,"z":false}"#,
+            br#" {"a":{"b":[1,2,{"c":"\u00e9\ud83d\ude00\n"}]},"e":1e-3,"f":"\"\\\/"} "#,
+            br#"{"sub":"\u0073","s":"\u0073ub"}"#,
+            "{\"é\":\"ü\"}".as_bytes(),
+            br#"{"a":[[],{}],"b":0,"c":-12.5E+2}"#,
+            br#"[{"id":"api","path":"/api/**","access":{"permissions":["a:b"]}},"x",7]"#,
+            br#"{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"HS256"}],"n":[true,null]}"#,
+        ];
+        let replacements = b"{}[]\",:\\u0123456789abcdefABCDEF-+.eE tnrfx \x01\x7f\xc3\xa9\xff";
+        let mut refused_only_for_repeats = 0;
+        let mut agree = |doc: &[u8]| {
+            let ours = parse(doc);
+            let theirs = serde_json::from_slice::<serde_json::Value>(doc).is_ok();
+            match &ours {
+                Err(e) if theirs && e.problem == "repeated member name" => {
+                    refused_only_for_repeats += 1
+                }
+                _ => assert_eq!(ours.is_ok(), theirs, "{:?}", String::from_utf8_lossy(doc)),
+            }
+            let object = ours.is_ok_and(|v| v.kind() == Kind::Object);
+            assert_eq!(scan_object(doc, |_, _| {}).is_ok(), object);
+        };
+        let mut checked = 0;
+        for seed in seeds {
+            agree(seed);
+            for i in 0..seed.len() {
+                agree(&seed[..i]);
+                let mut deleted = seed.to_vec();
+                deleted.remove(i);
+                agree(&deleted);
+                for &r in replacements {
+                    let mut changed = seed.to_vec();
+                    changed[i] = r;
+                    agree(&changed);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000);
+        // Substituting one byte of a name does make repeats ("kid" → "alg"-like clashes).
+        assert!(refused_only_for_repeats > 0);
+    }
+
+    #[test]
+    fn nodes_read_what_was_parsed() {
+        let doc = br#" {"n":10,"big":18446744073709551615,"over":18446744073709551616,"f":1.0,"e":1e1,"neg":-1,
+            "s":"a\u0062c","t":true,"no":false,"z":null,"a":[1,"x",{"k":[]}],"o":{"\u0069d":"v"}} "#;
+        let v = parse(doc).unwrap();
+        assert_eq!(v.kind(), Kind::Object);
+        let get = |n: &str| v.get(n).unwrap();
+        assert_eq!(get("n").as_u64(), Some(10));
+        assert_eq!(get("big").as_u64(), Some(u64::MAX));
+        for n in ["over", "f", "e", "neg", "s", "t", "z", "a"] {
+            assert_eq!(get(n).as_u64(), None, "{n}");
+        }
+        assert_eq!(get("s").as_str().as_deref(), Some("abc"));
+        assert_eq!(get("n").as_str(), None);
+        assert_eq!(
+            (get("t").as_bool(), get("no").as_bool()),
+            (Some(true), Some(false))
+        );
+        assert_eq!(get("z").as_bool(), None);
+        assert_eq!(get("z").kind(), Kind::Null);
+        let items: Vec<Kind> = get("a").items().unwrap().map(Node::kind).collect();
+        assert_eq!(items, [Kind::Number, Kind::String, Kind::Object]);
+        assert!(get("o").items().is_none() && get("a").members().is_none());
+        // Member names resolve their escapes; `get` finds by the resolved name.
+        assert_eq!(
+            get("o").get("id").and_then(Node::as_str).as_deref(),
+            Some("v")
+        );
+        let names: Vec<String> = v.members().unwrap().map(|(n, _)| n.into_owned()).collect();
+        assert_eq!(
+            names,
+            ["n", "big", "over", "f", "e", "neg", "s", "t", "no", "z", "a", "o"]
+        );
+        assert!(v.get("missing").is_none());
+        assert_eq!(parse(b"{}").unwrap().members().unwrap().count(), 0);
+        assert_eq!(parse(b" [ ] ").unwrap().items().unwrap().count(), 0);
+        // Any value may be the document; nothing may follow it.
+        assert_eq!(parse(b"\"x\"").unwrap().as_str().as_deref(), Some("x"));
+        assert_eq!(parse(b"7").unwrap().as_u64(), Some(7));
+        for bad in [
+            &b""[..],
+            b"1 2",
+            b"[] []",
+            b"{\"a\":1,\"a\":2}",
+            b"[{\"a\":1,\"a\":1}]",
+            b"nul",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

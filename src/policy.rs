@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use serde::Deserialize;
+use crate::json::{self, Kind, Node};
 
 /// What a route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +43,7 @@ impl PermissionRule {
 }
 
 /// What to do when a dependency the route relies on (revocation feed) is stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
     /// Keep serving with what the edge has, log loudly.
     #[default]
@@ -54,8 +53,7 @@ pub enum FailurePolicy {
 }
 
 /// Who answers an allowed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Upstream {
     /// The origin service, with the signed identity envelope.
     #[default]
@@ -221,17 +219,22 @@ impl RoutePolicy {
 
     /// Parses the `ROUTES` JSON array.
     pub fn from_json(s: &str) -> Result<Self, RouteError> {
-        let raw: Vec<RawRule> = serde_json::from_str(s).map_err(|e| RouteError {
+        let top = |problem: String| RouteError {
             index: None,
-            problem: e.to_string(),
-        })?;
-        let mut rules = Vec::with_capacity(raw.len());
+            problem,
+        };
+        let doc = json::parse(s.as_bytes()).map_err(|e| top(format!("is not valid JSON: {e}")))?;
+        let entries = doc
+            .items()
+            .ok_or_else(|| top("must be a JSON array of rule objects".to_owned()))?;
+        let mut rules = Vec::new();
         let mut ids = std::collections::HashSet::new();
-        for (i, r) in raw.into_iter().enumerate() {
+        for (i, v) in entries.enumerate() {
             let err = |problem: String| RouteError {
                 index: Some(i),
                 problem,
             };
+            let r = RawRule::from_node(v).map_err(err)?;
             if r.id.is_empty()
                 || !r
                     .id
@@ -260,21 +263,16 @@ impl RoutePolicy {
                 RawAccess::Name(n) => match n.as_str() {
                     "public" => Access::Public,
                     "authenticated" => Access::Authenticated,
-                    other => return Err(err(format!("access {other:?} is not public, authenticated, {{\"permissions\":…}} or {{\"webhook\":…}}"))),
+                    other => return Err(err(format!("access {other:?} is not {ACCESS_FORMS}"))),
                 },
-                RawAccess::Permissions { permissions } => {
-                    let rule = match permissions {
-                        RawPerms::List(ps) => PermissionRule::AllOf(ps),
-                        RawPerms::AnyOf { any_of } => PermissionRule::AnyOf(any_of),
-                        RawPerms::AllOf { all_of } => PermissionRule::AllOf(all_of),
-                    };
+                RawAccess::Permissions(rule) => {
                     let (PermissionRule::AnyOf(ps) | PermissionRule::AllOf(ps)) = &rule;
                     if ps.is_empty() || ps.iter().any(|p| p.is_empty() || p.contains([',', ' '])) {
                         return Err(err("permissions must be a non-empty list of names without spaces or commas".into()));
                     }
                     Access::Permissions(rule)
                 }
-                RawAccess::Webhook { webhook } => {
+                RawAccess::Webhook(webhook) => {
                     if webhook.is_empty() {
                         return Err(err("webhook must name a webhook config id".into()));
                     }
@@ -310,36 +308,131 @@ impl fmt::Display for RouteError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `ROUTES` entry as written, before its checks.
 struct RawRule {
     id: String,
-    #[serde(default)]
     methods: Option<Vec<String>>,
     path: String,
     access: RawAccess,
-    #[serde(default)]
     rate_limits: Vec<String>,
-    #[serde(default)]
     failure: FailurePolicy,
-    #[serde(default)]
     upstream: Upstream,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `access` as written: a name, `{"permissions": …}` or `{"webhook": "<id>"}`.
 enum RawAccess {
     Name(String),
-    Permissions { permissions: RawPerms },
-    Webhook { webhook: String },
+    Permissions(PermissionRule),
+    Webhook(String),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawPerms {
-    List(Vec<String>),
-    AnyOf { any_of: Vec<String> },
-    AllOf { all_of: Vec<String> },
+const ACCESS_FORMS: &str = r#"public, authenticated, {"permissions":…} or {"webhook":…}"#;
+
+impl RawRule {
+    const FIELDS: &'static [&'static str] = &[
+        "id",
+        "methods",
+        "path",
+        "access",
+        "rate_limits",
+        "failure",
+        "upstream",
+    ];
+
+    fn from_node(v: Node<'_>) -> Result<RawRule, String> {
+        if v.kind() != Kind::Object {
+            return Err("must be an object".to_owned());
+        }
+        if let Some(name) = v.unknown_member(Self::FIELDS) {
+            return Err(format!(
+                "unknown field {name:?} (expected one of {})",
+                Self::FIELDS.join(", ")
+            ));
+        }
+        let string = |name: &str| -> Result<String, String> {
+            v.get(name)
+                .ok_or_else(|| format!("{name} is required"))?
+                .as_str()
+                .map(|s| s.into_owned())
+                .ok_or_else(|| format!("{name} must be a string"))
+        };
+        let strings = |name: &str, n: Node<'_>| {
+            n.as_strings()
+                .ok_or_else(|| format!("{name} must be a list of strings"))
+        };
+        // A named choice with a default when absent.
+        let choice = |name: &str, options: &[&str]| -> Result<Option<usize>, String> {
+            let Some(n) = v.get(name) else {
+                return Ok(None);
+            };
+            n.as_str()
+                .and_then(|s| options.iter().position(|o| *o == s))
+                .map(Some)
+                .ok_or_else(|| format!("{name} must be one of {}", options.join(", ")))
+        };
+        Ok(RawRule {
+            id: string("id")?,
+            // `null` is the same as absent: any method.
+            methods: match v.get("methods").filter(|m| m.kind() != Kind::Null) {
+                None => None,
+                Some(m) => Some(strings("methods", m)?),
+            },
+            path: string("path")?,
+            access: RawAccess::from_node(v.get("access").ok_or("access is required")?)?,
+            rate_limits: match v.get("rate_limits") {
+                None => Vec::new(),
+                Some(r) => strings("rate_limits", r)?,
+            },
+            failure: match choice("failure", &["open", "strict"])? {
+                None | Some(0) => FailurePolicy::Open,
+                Some(_) => FailurePolicy::Strict,
+            },
+            upstream: match choice("upstream", &["origin", "assets"])? {
+                None | Some(0) => Upstream::Origin,
+                Some(_) => Upstream::Assets,
+            },
+        })
+    }
+}
+
+impl RawAccess {
+    fn from_node(v: Node<'_>) -> Result<RawAccess, String> {
+        if let Some(name) = v.as_str() {
+            return Ok(RawAccess::Name(name.into_owned()));
+        }
+        let bad = || format!("access must be {ACCESS_FORMS}");
+        // An object with exactly one member.
+        let mut members = v.members().ok_or_else(bad)?;
+        let (Some((name, value)), None) = (members.next(), members.next()) else {
+            return Err(bad());
+        };
+        let bad_permissions = || {
+            r#"permissions must be a list of names, {"any_of":[…]} or {"all_of":[…]}"#.to_owned()
+        };
+        let list = |n: Node<'_>| n.as_strings().ok_or_else(bad_permissions);
+        match &*name {
+            "webhook" => value
+                .as_str()
+                .map(|w| RawAccess::Webhook(w.into_owned()))
+                .ok_or_else(|| "webhook must name a webhook config id".to_owned()),
+            "permissions" if value.kind() == Kind::Array => {
+                Ok(RawAccess::Permissions(PermissionRule::AllOf(list(value)?)))
+            }
+            "permissions" => {
+                let mut m = value.members().into_iter().flatten();
+                match (m.next(), m.next()) {
+                    (Some((k, ps)), None) if k == "any_of" => {
+                        Ok(RawAccess::Permissions(PermissionRule::AnyOf(list(ps)?)))
+                    }
+                    (Some((k, ps)), None) if k == "all_of" => {
+                        Ok(RawAccess::Permissions(PermissionRule::AllOf(list(ps)?)))
+                    }
+                    _ => Err(bad_permissions()),
+                }
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -443,12 +536,90 @@ mod tests {
             "{e}"
         );
         assert!(
-            RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":"public","typo":1}]"#)
-                .is_err()
-        );
-        assert!(
             RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":{"permissions":[]}}]"#)
                 .is_err()
         );
+        let problem = |json: &str| RoutePolicy::from_json(json).unwrap_err().to_string();
+        let p = problem(
+            r#"[{"id":"a","path":"/a","access":"public"},{"id":"b","path":"/b","access":"public","typo":1}]"#,
+        );
+        assert!(
+            p.starts_with(r#"rule [1]: unknown field "typo" (expected one of id, methods"#),
+            "{p}"
+        );
+        for (access, want) in [
+            (
+                r#"{"webhook":"x","permissions":["a"]}"#,
+                "access must be public, authenticated",
+            ),
+            (
+                r#"{"permisions":["a"]}"#,
+                "access must be public, authenticated",
+            ),
+            (r#"{}"#, "access must be public, authenticated"),
+            (r#"7"#, "access must be public, authenticated"),
+            (r#"{"webhook":7}"#, "webhook must name a webhook config id"),
+            (
+                r#"{"permissions":{"one_of":["a"]}}"#,
+                "permissions must be a list of names",
+            ),
+            (
+                r#"{"permissions":{"any_of":["a"],"all_of":["b"]}}"#,
+                "permissions must be a list of names",
+            ),
+            (
+                r#"{"permissions":["a",1]}"#,
+                "permissions must be a list of names",
+            ),
+        ] {
+            let p = problem(&format!(r#"[{{"id":"a","path":"/a","access":{access}}}]"#));
+            assert!(p.starts_with(&format!("rule [0]: {want}")), "{access}: {p}");
+        }
+        let p = problem(r#"[{"id":"a","path":"/a","access":"public","failure":"closed"}]"#);
+        assert_eq!(p, "rule [0]: failure must be one of open, strict");
+        let p = problem(r#"[{"id":"a","path":"/a","access":"public","methods":"GET"}]"#);
+        assert_eq!(p, "rule [0]: methods must be a list of strings");
+        assert_eq!(
+            problem(r#"[{"path":"/a","access":"public"}]"#),
+            "rule [0]: id is required"
+        );
+        assert_eq!(
+            problem(r#"{"id":"a"}"#),
+            "must be a JSON array of rule objects"
+        );
+        let p = problem(r#"[{"id":"a","id":"b","path":"/a","access":"public"}]"#);
+        assert!(
+            p.starts_with("is not valid JSON: repeated member name"),
+            "{p}"
+        );
+        // Every form that is allowed reads as written.
+        let p = RoutePolicy::from_json(
+            r#"[{"id":"a","path":"/a","access":{"permissions":{"any_of":["x","y"]}},"failure":"strict","upstream":"assets","methods":null},
+                {"id":"b","path":"/b","methods":["get"],"access":{"permissions":{"all_of":["z"]}},"rate_limits":["r"]},
+                {"id":"c","path":"/c","access":{"webhook":"stripe"}}]"#,
+        )
+        .unwrap();
+        let [a, b, c] = p.rules() else { panic!() };
+        assert_eq!(
+            a.access,
+            Access::Permissions(PermissionRule::AnyOf(vec!["x".into(), "y".into()]))
+        );
+        assert_eq!(
+            (a.failure, a.upstream, &a.methods),
+            (FailurePolicy::Strict, Upstream::Assets, &None)
+        );
+        assert_eq!(
+            b.access,
+            Access::Permissions(PermissionRule::AllOf(vec!["z".into()]))
+        );
+        assert_eq!(
+            (b.failure, b.upstream),
+            (FailurePolicy::Open, Upstream::Origin)
+        );
+        assert_eq!(
+            (b.methods.as_deref(), &b.rate_limits[..]),
+            (Some(&["GET".to_owned()][..]), &["r".to_owned()][..])
+        );
+        assert_eq!(c.access, Access::Webhook("stripe".into()));
     }
 }

@@ -4,16 +4,14 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use crate::json::{self, Kind, Node};
 
 use crate::time::UnixMillis;
 
 /// One page of `GET /internal/revocations?since=<cursor>`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RevocationPage {
-    #[serde(default)]
     pub sessions: Vec<SessionRevocation>,
-    #[serde(default)]
     pub users: Vec<UserRevocation>,
     /// The cursor for the next poll's `since`.
     pub next: String,
@@ -21,7 +19,7 @@ pub struct RevocationPage {
 
 /// Session `sid` is revoked; keep it until `until` (unix seconds), when every token of that
 /// session has expired anyway.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRevocation {
     pub sid: String,
     pub until: u64,
@@ -29,51 +27,58 @@ pub struct SessionRevocation {
 
 /// Every token of user `sub` issued before `before` (unix seconds) is void; keep the mark until
 /// `until` (unix seconds).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRevocation {
     pub sub: String,
     pub before: u64,
     pub until: u64,
 }
 
-/// The origin's wire format: `{"revocations": [{"kind": "session"|"user", "session"?, "user",
-/// "issued_before"?, "until"}], "next": "<cursor>"}` (see origin/src/http/internal.rs).
-#[derive(Deserialize)]
-struct Wire {
-    revocations: Vec<WireEntry>,
-    next: String,
-}
-
-#[derive(Deserialize)]
-struct WireEntry {
-    kind: String,
-    #[serde(default)]
-    session: Option<String>,
-    user: String,
-    #[serde(default)]
-    issued_before: Option<u64>,
-    until: u64,
-}
-
 impl RevocationPage {
-    /// Parses one page of the origin's feed. Unknown entry kinds are skipped (a newer origin
-    /// may add some); a malformed page is an error and changes nothing.
-    pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
-        let wire: Wire = serde_json::from_slice(body)?;
+    /// Parses one page of the origin's feed: `{"revocations": [{"kind": "session"|"user",
+    /// "session"?, "user", "issued_before"?, "until"}], "next": "<cursor>"}` (see
+    /// origin/src/http/internal.rs). Members this edge does not know are ignored and entries of
+    /// unknown kinds skipped (a newer origin may add some); a malformed page is an error and
+    /// changes nothing.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        fn present<'b>(v: Node<'b>, name: &str) -> Option<Node<'b>> {
+            v.get(name).filter(|m| m.kind() != Kind::Null)
+        }
+        fn text(v: Node<'_>, name: &str) -> Result<Option<String>, String> {
+            present(v, name)
+                .map(|m| m.as_str().map(|s| s.into_owned()))
+                .map(|s| s.ok_or(format!("revocation feed: {name} is not a string")))
+                .transpose()
+        }
+        fn seconds(v: Node<'_>, name: &str) -> Result<Option<u64>, String> {
+            present(v, name)
+                .map(|m| {
+                    m.as_u64()
+                        .ok_or(format!("revocation feed: {name} is not a unix time"))
+                })
+                .transpose()
+        }
+        let missing = |name: &str| format!("revocation feed: {name} is missing");
+        let doc = json::parse(body).map_err(|e| format!("revocation feed: {e}"))?;
+        let entries = present(doc, "revocations")
+            .ok_or_else(|| missing("revocations"))?
+            .items()
+            .ok_or("revocation feed: revocations is not an array")?;
         let mut page = RevocationPage {
-            next: wire.next,
+            next: text(doc, "next")?.ok_or_else(|| missing("next"))?,
             ..Default::default()
         };
-        for e in wire.revocations {
-            match (e.kind.as_str(), e.session, e.issued_before) {
-                ("session", Some(sid), _) => page.sessions.push(SessionRevocation {
-                    sid,
-                    until: e.until,
-                }),
+        for e in entries {
+            let kind = text(e, "kind")?.ok_or_else(|| missing("kind"))?;
+            let user = text(e, "user")?.ok_or_else(|| missing("user"))?;
+            let until = seconds(e, "until")?.ok_or_else(|| missing("until"))?;
+            // An entry without what its kind needs is skipped, like an unknown kind.
+            match (&*kind, text(e, "session")?, seconds(e, "issued_before")?) {
+                ("session", Some(sid), _) => page.sessions.push(SessionRevocation { sid, until }),
                 ("user", _, Some(before)) => page.users.push(UserRevocation {
-                    sub: e.user,
+                    sub: user,
                     before,
-                    until: e.until,
+                    until,
                 }),
                 _ => {}
             }

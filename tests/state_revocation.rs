@@ -115,6 +115,24 @@ fn the_feed_json_parses_and_advances_the_cursor() {
         RevocationPage::from_json(br#"{"revocations":[],"next":"1"}"#).is_ok(),
         "an empty page is fine"
     );
+    assert!(
+        RevocationPage::from_json(br#"{"revocations":[],"next":"1","next":"9"}"#).is_err(),
+        "which cursor? a repeated member refuses the page"
+    );
+    assert!(RevocationPage::from_json(
+        br#"{"revocations":[{"kind":"user","user":"u","until":-1}],"next":"1"}"#
+    )
+    .is_err());
+    // Kinds this edge does not know, and entries without what their kind needs, are skipped.
+    let p = RevocationPage::from_json(
+        br#"{"revocations":[{"kind":"device","user":"u","until":9},{"kind":"session","user":"u","until":9},
+                            {"kind":"user","user":"u","issued_before":null,"until":9}],"next":"2"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (p.sessions.len(), p.users.len(), p.next.as_str()),
+        (0, 0, "2")
+    );
 }
 
 #[test]

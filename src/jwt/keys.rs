@@ -3,13 +3,14 @@
 //! JWKS, tiny RSA moduli, an `alg` contradicting the key type) is refused here, at load.
 
 use core::fmt;
+use std::borrow::Cow;
 
 use hmac::digest::KeyInit;
 use hmac::Hmac;
-use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::{b64, json, Algorithm, KeyError};
+use super::{b64, Algorithm, KeyError};
+use crate::json::{self, Node};
 use crate::secret::SecretBytes;
 
 /// Private members of asymmetric JWKs (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2).
@@ -182,18 +183,18 @@ impl Jwk {
     /// One JWK as JSON. Unlike [`KeySet::from_jwks_json`], a key type this layer does not
     /// implement is an error here (a single configured key must be usable).
     pub fn from_json(s: &str) -> Result<Jwk, KeyError> {
-        let obj = json::parse_object(s.as_bytes()).map_err(|detail| KeyError::Json { detail })?;
-        match Jwk::from_object(&obj)? {
+        let obj = parse_object(s)?;
+        match Jwk::from_object(obj)? {
             Parsed::Key(k) => Ok(k),
             Parsed::Unsupported => Err(KeyError::NoUsableKeys),
         }
     }
 
-    fn from_object(obj: &Map<String, Value>) -> Result<Parsed, KeyError> {
-        let kid = match obj.get("kid") {
+    fn from_object(obj: Node<'_>) -> Result<Parsed, KeyError> {
+        let kid = match obj.get("kid").map(Node::as_str) {
             None => None,
-            Some(Value::String(k)) => Some(k.clone()),
-            Some(_) => {
+            Some(Some(k)) => Some(k.into_owned()),
+            Some(None) => {
                 return Err(KeyError::Field {
                     kid: None,
                     field: "kid",
@@ -204,22 +205,23 @@ impl Jwk {
             kid: kid.clone(),
             field,
         };
-        let string = |field: &'static str| -> Result<Option<&str>, KeyError> {
+        let string = |field: &'static str| -> Result<Option<Cow<'_, str>>, KeyError> {
             match obj.get(field) {
                 None => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.as_str())),
-                Some(_) => Err(field_err(field)),
+                Some(v) => v.as_str().map(Some).ok_or_else(|| field_err(field)),
             }
         };
         let bytes = |field: &'static str| -> Result<Vec<u8>, KeyError> {
-            match obj.get(field) {
-                Some(Value::String(s)) => b64::decode(s).ok_or_else(|| field_err(field)),
-                _ => Err(field_err(field)),
+            match obj.get(field).and_then(Node::as_str) {
+                Some(s) => b64::decode(&s).ok_or_else(|| field_err(field)),
+                None => Err(field_err(field)),
             }
         };
 
         let kty = string("kty")?.ok_or_else(|| field_err("kty"))?;
+        let kty = &*kty;
         let alg_name = string("alg")?;
+        let alg_name = alg_name.as_deref();
         // Encryption keys and keys not allowed to verify are not ours to use.
         if let Some(u) = string("use")? {
             if u != "sig" {
@@ -227,13 +229,13 @@ impl Jwk {
             }
         }
         if let Some(ops) = obj.get("key_ops") {
-            let ops = ops.as_array().ok_or_else(|| field_err("key_ops"))?;
-            if !ops.iter().any(|o| o.as_str() == Some("verify")) {
+            let mut ops = ops.items().ok_or_else(|| field_err("key_ops"))?;
+            if !ops.any(|o| o.as_str().as_deref() == Some("verify")) {
                 return Ok(Parsed::Unsupported);
             }
         }
         if kty != "oct" {
-            if let Some(p) = PRIVATE_MEMBERS.iter().find(|p| obj.contains_key(**p)) {
+            if let Some(p) = PRIVATE_MEMBERS.iter().find(|p| obj.get(p).is_some()) {
                 return Err(KeyError::PrivatePartsPresent {
                     kid,
                     field: (*p).to_owned(),
@@ -247,11 +249,11 @@ impl Jwk {
                 &[Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512],
                 Algorithm::Hs256,
             ),
-            "EC" => match string("crv")?.ok_or_else(|| field_err("crv"))? {
+            "EC" => match &*string("crv")?.ok_or_else(|| field_err("crv"))? {
                 "P-256" => (&[Algorithm::Es256], Algorithm::Es256),
                 _ => return Ok(Parsed::Unsupported),
             },
-            "OKP" => match string("crv")?.ok_or_else(|| field_err("crv"))? {
+            "OKP" => match &*string("crv")?.ok_or_else(|| field_err("crv"))? {
                 "Ed25519" => (&[Algorithm::EdDsa], Algorithm::EdDsa),
                 _ => return Ok(Parsed::Unsupported),
             },
@@ -337,6 +339,20 @@ impl Jwk {
     }
 }
 
+/// `s` as one JSON object: parsed strictly (a repeated member name at any depth is refused,
+/// as in tokens) so two parsers can never disagree on which key a document holds.
+fn parse_object(s: &str) -> Result<Node<'_>, KeyError> {
+    let doc = json::parse(s.as_bytes()).map_err(|e| KeyError::Json {
+        detail: e.to_string(),
+    })?;
+    if doc.kind() != json::Kind::Object {
+        return Err(KeyError::Json {
+            detail: "not an object".to_owned(),
+        });
+    }
+    Ok(doc)
+}
+
 /// Registered algorithms this layer does not implement, on the key type they belong to.
 fn is_known_foreign_alg(kty: &str, name: &str) -> bool {
     match kty {
@@ -383,21 +399,26 @@ impl KeySet {
     /// Parses a JWKS document (`{"keys":[...]}`). Keys of types this layer does not implement
     /// are skipped (see [`KeySet::skipped`]); unsafe or malformed keys fail the whole set.
     pub fn from_jwks_json(s: &str) -> Result<KeySet, KeyError> {
-        let obj = json::parse_object(s.as_bytes()).map_err(|detail| KeyError::Json { detail })?;
-        let Some(Value::Array(entries)) = obj.get("keys") else {
+        Self::from_jwks(parse_object(s)?)
+    }
+
+    /// [`KeySet::from_jwks_json`] for a JWKS object inside a document already parsed (an
+    /// issuer's inline `jwks` in `ISSUERS`).
+    pub(crate) fn from_jwks(doc: Node<'_>) -> Result<KeySet, KeyError> {
+        let Some(entries) = doc.get("keys").and_then(Node::items) else {
             return Err(KeyError::Json {
                 detail: "no `keys` array".to_owned(),
             });
         };
-        let mut keys = Vec::with_capacity(entries.len());
+        let mut keys = Vec::new();
         let mut skipped = 0;
         for entry in entries {
-            let Value::Object(o) = entry else {
+            if entry.kind() != json::Kind::Object {
                 return Err(KeyError::Json {
                     detail: "a `keys` entry is not an object".to_owned(),
                 });
-            };
-            match Jwk::from_object(o)? {
+            }
+            match Jwk::from_object(entry)? {
                 Parsed::Key(k) => keys.push(k),
                 Parsed::Unsupported => skipped += 1,
             }

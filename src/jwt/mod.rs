@@ -8,7 +8,6 @@ mod alg;
 mod b64;
 mod claims;
 mod error;
-mod json;
 pub mod jwks;
 mod keys;
 mod token;

@@ -117,13 +117,10 @@ impl<'a> KeyInput<'a> {
 /// `email`, not a string) targets the empty account, so malformed requests share one bucket
 /// instead of escaping the rule.
 pub fn account_of_body(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        email: Option<String>,
-    }
-    serde_json::from_slice::<Body>(body)
+    crate::json::parse(body)
         .ok()
-        .and_then(|b| b.email)
+        .and_then(|doc| doc.get("email")?.as_str())
+        .map(|email| email.into_owned())
         .unwrap_or_default()
 }
 

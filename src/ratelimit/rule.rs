@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use serde_json::{Map, Value};
+use crate::json::{self, Kind, Node};
 
 use super::gcra::Quota;
 use super::key::KeyParts;
@@ -82,16 +82,16 @@ const FIELDS: &[&str] = &[
 /// `[{"id":"login_ip","key":["ip"],"limit":10,"period_secs":60,"backend":"durable"}]`.
 /// `period_ms` may replace `period_secs`; a `binding` backend names its binding in `binding`.
 pub fn parse_rules(json: &str) -> Result<Vec<RateRule>, RuleConfigError> {
-    let value: Value = serde_json::from_str(json).map_err(|e| RuleConfigError::Json {
+    let value = json::parse(json.as_bytes()).map_err(|e| RuleConfigError::Json {
         message: e.to_string(),
     })?;
     let items = value
-        .as_array()
+        .items()
         .ok_or_else(|| err("rules", "must be a json array of rule objects"))?;
-    let mut rules: Vec<RateRule> = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    let mut rules: Vec<RateRule> = Vec::new();
+    for (i, item) in items.enumerate() {
         let path = format!("rules[{i}]");
-        let rule = RateRule::from_json_value(item, &path)?;
+        let rule = RateRule::from_node(item, &path)?;
         if rules.iter().any(|r| r.id == rule.id) {
             return Err(err(
                 format!("{path}.id"),
@@ -105,14 +105,14 @@ pub fn parse_rules(json: &str) -> Result<Vec<RateRule>, RuleConfigError> {
 
 impl RateRule {
     /// Parses one rule object; `path` prefixes field names in errors.
-    pub fn from_json_value(v: &Value, path: &str) -> Result<RateRule, RuleConfigError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| err(path, "must be a json object"))?;
+    fn from_node(obj: Node<'_>, path: &str) -> Result<RateRule, RuleConfigError> {
+        if obj.kind() != Kind::Object {
+            return Err(err(path, "must be a json object"));
+        }
         let f = |name: &str| format!("{path}.{name}");
-        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        if let Some(unknown) = obj.unknown_member(FIELDS) {
             return Err(err(
-                f(unknown),
+                f(&unknown),
                 format!("unknown field (expected one of {})", FIELDS.join(", ")),
             ));
         }
@@ -130,7 +130,7 @@ impl RateRule {
         let parts = obj
             .get("key")
             .ok_or_else(|| err(f("key"), "is required"))?
-            .as_array()
+            .items()
             .ok_or_else(|| {
                 err(
                     f("key"),
@@ -138,8 +138,8 @@ impl RateRule {
                 )
             })?;
         let mut key = KeyParts::default();
-        for (j, p) in parts.iter().enumerate() {
-            match p.as_str() {
+        for (j, p) in parts.enumerate() {
+            match p.as_str().as_deref() {
                 Some("ip") => key.ip = true,
                 Some("user") => key.user = true,
                 Some("route") => key.route = true,
@@ -172,7 +172,7 @@ impl RateRule {
             (None, Some(_)) => req_u64(obj, "period_ms", &f("period_ms"))?,
             (None, None) => return Err(err(f("period_secs"), "is required")),
         };
-        let period_field = if obj.contains_key("period_ms") {
+        let period_field = if obj.get("period_ms").is_some() {
             f("period_ms")
         } else {
             f("period_secs")
@@ -189,7 +189,7 @@ impl RateRule {
 
         let backend = match obj.get("backend") {
             None => Backend::Local,
-            Some(b) => match b.as_str() {
+            Some(b) => match b.as_str().as_deref() {
                 Some("local") => Backend::Local,
                 Some("durable") => Backend::Durable,
                 Some("binding") => {
@@ -213,7 +213,7 @@ impl RateRule {
                 }
             },
         };
-        if obj.contains_key("binding") && !matches!(backend, Backend::Binding { .. }) {
+        if obj.get("binding").is_some() && !matches!(backend, Backend::Binding { .. }) {
             return Err(err(
                 f("binding"),
                 "is only valid with \"backend\": \"binding\"",
@@ -228,15 +228,17 @@ impl RateRule {
     }
 }
 
-fn req_str(obj: &Map<String, Value>, name: &str, field: &str) -> Result<String, RuleConfigError> {
+fn req_str(obj: Node<'_>, name: &str, field: &str) -> Result<String, RuleConfigError> {
     match obj.get(name) {
         None => Err(err(field, "is required")),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(err(field, "must be a string")),
+        Some(v) => v
+            .as_str()
+            .map(|s| s.into_owned())
+            .ok_or_else(|| err(field, "must be a string")),
     }
 }
 
-fn req_u64(obj: &Map<String, Value>, name: &str, field: &str) -> Result<u64, RuleConfigError> {
+fn req_u64(obj: Node<'_>, name: &str, field: &str) -> Result<u64, RuleConfigError> {
     match obj.get(name) {
         None => Err(err(field, "is required")),
         Some(v) => v

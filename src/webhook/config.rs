@@ -17,7 +17,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use serde_json::Value;
+use crate::json::{self, Kind, Node};
 
 use super::parse::b64_secret;
 use super::Provider;
@@ -160,61 +160,60 @@ impl WebhookConfig {
 
     /// Parses the JSON form (see the module docs).
     pub fn from_json(s: &str) -> Result<Self, WebhookConfigError> {
-        let v: Value = serde_json::from_str(s)
+        let obj = json::parse(s.as_bytes())
             .map_err(|e| WebhookConfigError::new("webhook", format!("is not valid json: {e}")))?;
-        Self::from_value(&v)
-    }
-
-    /// Parses an already-decoded JSON object (e.g. embedded in a route rule).
-    pub fn from_value(v: &Value) -> Result<Self, WebhookConfigError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| WebhookConfigError::new("webhook", "must be a json object"))?;
-        for k in obj.keys() {
-            if !matches!(
-                k.as_str(),
-                "provider" | "secrets" | "tolerance_secs" | "max_body_bytes" | "replay_window"
-            ) {
-                return Err(WebhookConfigError::new(
-                    k.as_str(),
-                    "is not a known field (provider, secrets, tolerance_secs, max_body_bytes, replay_window)",
-                ));
-            }
+        if obj.kind() != Kind::Object {
+            return Err(WebhookConfigError::new("webhook", "must be a json object"));
+        }
+        const FIELDS: &[&str] = &[
+            "provider",
+            "secrets",
+            "tolerance_secs",
+            "max_body_bytes",
+            "replay_window",
+        ];
+        if let Some(k) = obj.unknown_member(FIELDS) {
+            return Err(WebhookConfigError::new(
+                k,
+                format!("is not a known field ({})", FIELDS.join(", ")),
+            ));
         }
         let provider = match obj.get("provider") {
             None => return Err(WebhookConfigError::new("provider", "is required")),
-            Some(Value::String(s)) => Provider::from_id(s).ok_or_else(|| {
-                WebhookConfigError::new(
-                    "provider",
-                    format!("{s:?} is not one of stripe, github, standard"),
-                )
-            })?,
-            Some(_) => return Err(WebhookConfigError::new("provider", "must be a string")),
+            Some(v) => match v.as_str() {
+                Some(s) => Provider::from_id(&s).ok_or_else(|| {
+                    WebhookConfigError::new(
+                        "provider",
+                        format!("{s:?} is not one of stripe, github, standard"),
+                    )
+                })?,
+                None => return Err(WebhookConfigError::new("provider", "must be a string")),
+            },
         };
-        let list = match obj.get("secrets") {
+        let list = match obj.get("secrets").map(|v| (v, v.items())) {
             None => return Err(WebhookConfigError::new("secrets", "is required")),
-            Some(Value::Array(a)) => a,
-            Some(_) => {
+            Some((_, Some(a))) => a,
+            Some((_, None)) => {
                 return Err(WebhookConfigError::new(
                     "secrets",
                     "must be an array of strings",
                 ))
             }
         };
-        if list.is_empty() {
-            return Err(WebhookConfigError::new(
-                "secrets",
-                "is empty; at least one secret is required",
-            ));
-        }
-        let mut secrets = Vec::with_capacity(list.len());
-        for (i, s) in list.iter().enumerate() {
+        let mut secrets = Vec::new();
+        for (i, s) in list.enumerate() {
             let field = format!("secrets[{i}]");
             let s = s
                 .as_str()
                 .ok_or_else(|| WebhookConfigError::new(field.clone(), "must be a string"))?;
-            let secret = WebhookSecret::parse(provider, s).map_err(|e| e.in_field(field))?;
+            let secret = WebhookSecret::parse(provider, &s).map_err(|e| e.in_field(field))?;
             secrets.push(secret);
+        }
+        if secrets.is_empty() {
+            return Err(WebhookConfigError::new(
+                "secrets",
+                "is empty; at least one secret is required",
+            ));
         }
         let tolerance_secs = uint_field(obj.get("tolerance_secs"), "tolerance_secs")?
             .unwrap_or(DEFAULT_TOLERANCE_SECS);
@@ -232,10 +231,10 @@ impl WebhookConfig {
                 format!("is {max_body_bytes}, must be 1 to {MAX_MAX_BODY_BYTES}"),
             ));
         }
-        let replay_window = match obj.get("replay_window") {
+        let replay_window = match obj.get("replay_window").map(Node::as_bool) {
             None => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
+            Some(Some(b)) => b,
+            Some(None) => {
                 return Err(WebhookConfigError::new(
                     "replay_window",
                     "must be true or false",
@@ -259,7 +258,7 @@ impl FromStr for WebhookConfig {
     }
 }
 
-fn uint_field(v: Option<&Value>, field: &'static str) -> Result<Option<u64>, WebhookConfigError> {
+fn uint_field(v: Option<Node<'_>>, field: &'static str) -> Result<Option<u64>, WebhookConfigError> {
     match v {
         None => Ok(None),
         Some(v) => v

@@ -398,7 +398,7 @@ async fn poll(cfg: &EdgeConfig) -> Result<RevocationPage, String> {
     let buf = JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?)
         .await
         .map_err(|e| format!("{e:?}"))?;
-    RevocationPage::from_json(&js_sys::Uint8Array::new(&buf).to_vec()).map_err(|e| e.to_string())
+    RevocationPage::from_json(&js_sys::Uint8Array::new(&buf).to_vec())
 }
 
 // ---------------------------------------------------------------- circuit breaker
