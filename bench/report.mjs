@@ -70,7 +70,11 @@ if (size) {
     `${kb(size.js + size.wasm)} KB raw, **${kb(gz)} KB gzip** (goal ≤ 250 KB gzip ${gz <= 250e3 ? "✅" : "❌"})`);
 }
 const st = json(`${out}/startup-trivial.json`);
-const starts = [["edge", "ours (HS256 → forward)"], ["jose", "jose (HS256 → forward)"], ["trivial-log", "trivial JS, logs a line"], ["trivial", "trivial JS"]]
+// The two workers-rs rows are the wasm floor (bench/wasm-floor/): what any Rust/wasm Worker built
+// this way pays, and the least one doing our job pays — the floor under ours.
+const starts = [["edge", "ours (HS256 → forward)"], ["jose", "jose (HS256 → forward)"],
+  ["wasm-hs256", "workers-rs floor: HS256 signature + forward, no JSON"], ["wasm-hello", "smallest workers-rs Worker (returns ok)"],
+  ["trivial-log", "trivial JS, logs a line"], ["trivial", "trivial JS"]]
   .map(([k, label]) => [label, json(`${out}/startup-${k}.json`)]).filter(([, r]) => r);
 if (st && starts.length) {
   // A fresh isolate's cost over the trivial Worker: extra start-up (compile + instantiate; never
@@ -84,5 +88,11 @@ if (st && starts.length) {
     const c = cost(r);
     const verdict = label.startsWith("ours") ? ` (goal ≤ 8 ${c <= 8 ? "✅" : "❌"})` : "";
     console.log(`| ${label} | ${r.ready_ms.toFixed(1)} | ${r.first_ms.toFixed(1)} (${r.status}) | ${r.warm_ms.toFixed(1)} | **${c.toFixed(1)}**${verdict} |`);
+  }
+  const fs = json(`${out}/size-wasm-floor.json`);
+  if (fs && starts.some(([label]) => label.includes("workers-rs"))) {
+    const kb = (b) => (b / 1000).toFixed(1);
+    console.log(`\nworkers-rs rows: bench/wasm-floor/ (worker 0.8.7, #[event(fetch)], var FLOOR picks the row), built like ours; ` +
+      `upload index.js ${kb(fs.js)} KB + index_bg.wasm ${kb(fs.wasm)} KB = ${kb(fs.js + fs.wasm)} KB raw, ${kb(fs.js_gz + fs.wasm_gz)} KB gzip.`);
   }
 }

@@ -59,6 +59,15 @@ if [ "$BUILD" = 1 ]; then
   bash scripts/build-worker.sh >"$OUT.build.log" 2>&1 || { tail -30 "$OUT.build.log"; die "build failed (log: $OUT.build.log)"; }
 fi
 [ -f build/index.js ] && [ -f build/index_bg.wasm ] || die "build/index.js or build/index_bg.wasm missing (run without --no-build)"
+# The wasm floor (bench/wasm-floor/): the smallest workers-rs Worker, built by the same steps into
+# bench/out-build/ (git-ignored, kept across runs like build/); start-up rows only.
+FLOOR_BUILD="bench/out-build/wasm-floor"
+if [ "$BUILD" = 1 ] && [ "$STARTUP" = 1 ]; then
+  step "Building the wasm floor (bench/wasm-floor, scripts/build-worker.sh → $FLOOR_BUILD)"
+  mkdir -p "$FLOOR_BUILD"
+  PACKAGE=edge-auth-wasm-floor ENTRY=bench/wasm-floor/entry.js OUT_DIR="$FLOOR_BUILD" \
+    bash scripts/build-worker.sh >"$FLOOR_BUILD.build.log" 2>&1 || { tail -30 "$FLOOR_BUILD.build.log"; die "wasm floor build failed (log: $FLOOR_BUILD.build.log)"; }
+fi
 
 step "Generating keys, tokens, workers and the workerd config in bench/out/"
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -66,7 +75,7 @@ for w in jose webhook proxy ratelimit floor origin trivial trivial-log; do
   "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
     --outfile="$OUT/$w-worker.js"
 done
-node bench/gen.mjs "$OUT" "$ROOT/build"
+node bench/gen.mjs "$OUT" "$ROOT/build" "$ROOT/$FLOOR_BUILD"
 PORTS="$(cat "$OUT/ports.json")"
 port() { node -e "process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))" "$PORTS" "$1"; }
 
@@ -175,23 +184,26 @@ fi
 stop_workerd
 
 step "Size of the upload (build/index.js + build/index_bg.wasm)"
-size_json() {
-  local js wasm jsz wasmz
-  js=$(stat -c %s build/index.js); wasm=$(stat -c %s build/index_bg.wasm)
-  jsz=$(gzip -9c build/index.js | wc -c); wasmz=$(gzip -9c build/index_bg.wasm | wc -c)
+size_json() { # [build dir]
+  local d="${1:-build}" js wasm jsz wasmz
+  js=$(stat -c %s "$d/index.js"); wasm=$(stat -c %s "$d/index_bg.wasm")
+  jsz=$(gzip -9c "$d/index.js" | wc -c); wasmz=$(gzip -9c "$d/index_bg.wasm" | wc -c)
   printf '{"js":%d,"wasm":%d,"js_gz":%d,"wasm_gz":%d}' "$js" "$wasm" "$jsz" "$wasmz"
 }
 size_json >"$OUT/size.json"
+[ ! -f "$OUT/startup-wasm-hello.capnp" ] || size_json "$FLOOR_BUILD" >"$OUT/size-wasm-floor.json"
 
 if [ "$STARTUP" = 1 ]; then
-  step "Start-up: fresh workerd × $STARTUP_RUNS each; first request vs warm (edge and jose: HS256 token → /api/items)"
-  for w in edge jose trivial-log trivial; do
-    case "$w" in edge|jose) path=/api/items req=hs256 ;; *) path=/ req=plain ;; esac
+  step "Start-up: fresh workerd × $STARTUP_RUNS each; first request vs warm (edge, jose, wasm-hs256: HS256 token → /api/items)"
+  for w in edge jose wasm-hs256 wasm-hello trivial-log trivial; do
+    # The wasm floor's configs exist only when it was built (not with --no-build and no earlier build).
+    [ -f "$OUT/startup-$w.capnp" ] || { echo "  $w: skipped (not built)"; continue; }
+    case "$w" in edge|jose|wasm-hs256) path=/api/items req=hs256 ;; *) path=/ req=plain ;; esac
     echo "  $w"
     node bench/startup.mjs "$WORKERD" "$OUT/startup-$w.capnp" "$(port edge)" "$path" "$OUT/req/$req.headers" "$STARTUP_RUNS" >"$OUT/startup-$w.json"
   done
 fi
 
 step "Results"
-node bench/report.mjs "$OUT" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')" \
+node bench/report.mjs "$OUT" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench/wasm-floor Cargo.toml Cargo.lock || echo '+dirty')" \
   "wrk -t1 -c$CONNS -d${DURATION}s × $ROUNDS rounds" | tee "$OUT/table.md"

@@ -8,35 +8,49 @@
 # instance and Proxies, and routed everything through Rust's async executor; entry.js asks wasm
 # for a plan synchronously and only uses the async path when I/O is needed (src/worker/fast.rs).
 # Nothing is downloaded: wasm-bindgen comes from crates.io, esbuild from npm.
+#
+# The same steps build another cdylib of the workspace with its own entry module (bench/run.sh
+# builds the wasm floor, bench/wasm-floor/, this way), set by environment variables:
+#   PACKAGE (edge-auth), ENTRY (src/worker/entry.js), OUT_DIR (build); relative paths are from the repo root.
 source "$(dirname "$0")/lib.sh"
 ESBUILD="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
 [ -x "$ESBUILD" ] || ESBUILD="$(command -v esbuild || true)"
 [ -n "$ESBUILD" ] || die "esbuild not found: run npm ci (or scripts/setup.sh)"
 command -v wasm-bindgen >/dev/null || die "wasm-bindgen not found: run scripts/setup.sh"
 
+PACKAGE="${PACKAGE:-edge-auth}"
+ENTRY="${ENTRY:-src/worker/entry.js}"
+OUT_DIR="${OUT_DIR:-build}"
+[ -f "$ENTRY" ] || die "entry module $ENTRY not found"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-STAGE="$ROOT/build/.stage"
+case "$OUT_DIR" in /*) OUT="$OUT_DIR" ;; *) OUT="$ROOT/$OUT_DIR" ;; esac
+STAGE="$OUT/.stage"
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 
 echo "[1/3] cargo build --release --target wasm32-unknown-unknown (opt-level $CARGO_PROFILE_RELEASE_OPT_LEVEL)"
-cargo build --release --target wasm32-unknown-unknown --lib -p edge-auth
+cargo build --release --target wasm32-unknown-unknown --lib -p "$PACKAGE"
 
 echo "[2/3] wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2)"
 rm -rf "$STAGE" && mkdir -p "$STAGE"
-wasm-bindgen "$TARGET_DIR/wasm32-unknown-unknown/release/edge_auth.wasm" --out-dir "$STAGE" \
+wasm-bindgen "$TARGET_DIR/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm" --out-dir "$STAGE" \
   --out-name index --target module --no-typescript \
   --experimental-reset-state-function --force-enable-abort-handler
 
-echo "[3/3] esbuild src/worker/entry.js → build/index.js"
-glue="$(cd "$STAGE" && find snippets -name glue.js | head -1)"
-[ -n "$glue" ] || die "wasm-bindgen produced no snippets/**/glue.js"
-sed "s#\"./snippets/glue.js\"#\"./$glue\"#" src/worker/entry.js > "$STAGE/entry.js"
+echo "[3/3] esbuild $ENTRY → $OUT_DIR/index.js"
+if grep -q '"./snippets/glue.js"' "$ENTRY"; then
+  # Our entry imports the crate's JS snippet, which wasm-bindgen puts under a hashed directory.
+  glue="$(cd "$STAGE" && find snippets -name glue.js | head -1)"
+  [ -n "$glue" ] || die "wasm-bindgen produced no snippets/**/glue.js"
+  sed "s#\"./snippets/glue.js\"#\"./$glue\"#" "$ENTRY" > "$STAGE/entry.js"
+else
+  cp "$ENTRY" "$STAGE/entry.js"
+fi
 # MINIFY=0 keeps JS names readable in CPU profiles (bench/cpuprofile.mjs).
 MINIFY_FLAG=--minify; [ "${MINIFY:-1}" = 0 ] && MINIFY_FLAG=
 "$ESBUILD" "$STAGE/entry.js" --bundle --format=esm $MINIFY_FLAG --log-level=warning \
-  --external:./index_bg.wasm --external:'cloudflare:*' --outfile="$ROOT/build/index.js" --allow-overwrite
+  --external:./index_bg.wasm --external:'cloudflare:*' --outfile="$OUT/index.js" --allow-overwrite
 # wasm-bindgen's module target imports the wasm as a source-phase import; workerd takes a plain one.
-sed -i 's/import source /import /' "$ROOT/build/index.js"
-cp "$STAGE/index_bg.wasm" "$ROOT/build/index_bg.wasm"
-rm -rf "$STAGE" "$ROOT/build/worker"
-echo "built build/index.js ($(stat -c %s build/index.js) B) + build/index_bg.wasm ($(stat -c %s build/index_bg.wasm) B)"
+sed -i 's/import source /import /' "$OUT/index.js"
+cp "$STAGE/index_bg.wasm" "$OUT/index_bg.wasm"
+rm -rf "$STAGE" "$OUT/worker"
+echo "built $OUT_DIR/index.js ($(stat -c %s "$OUT/index.js") B) + $OUT_DIR/index_bg.wasm ($(stat -c %s "$OUT/index_bg.wasm") B)"
