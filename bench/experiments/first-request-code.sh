@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Which wasm functions a fresh isolate's first request makes V8 compile, and how much machine
-# code that is. Starts workerd on bench/out/startup-edge.capnp with `--perf-basic-prof` (V8 then
+# code that is. Starts workerd on bench/out/startup-$WORKER.capnp with `--perf-basic-prof` (V8 then
 # appends every compiled function to /tmp/perf-<pid>.map), snapshots the map, sends one request,
 # and diffs. For readable names build with `CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build-worker.sh`
 # (and rebuild normally afterwards). Run `bench/run.sh` once first (it generates bench/out/).
 #   bash bench/experiments/first-request-code.sh [request: hs256|invalid|es256|…] [top]
+# WORKER=wasm-hs256 (or wasm-hello) measures a start-up floor instead of ours (bench/wasm-floor).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REQ="${1:-hs256}" TOP="${2:-25}"
+REQ="${1:-hs256}" TOP="${2:-25}" WORKER="${WORKER:-edge}"
 OUT=bench/out
 WORKERD=node_modules/@cloudflare/workerd-linux-64/bin/workerd
-[ -f "$OUT/startup-edge.capnp" ] || { echo "run bench/run.sh first" >&2; exit 1; }
+[ -f "$OUT/startup-$WORKER.capnp" ] || { echo "run bench/run.sh first ($OUT/startup-$WORKER.capnp missing)" >&2; exit 1; }
 PORT="$(node -e 'process.stdout.write(String(require("./bench/out/ports.json").edge))')"
 CFG="$OUT/perf-map.capnp"
-sed 's#^const config :Workerd.Config = (#const config :Workerd.Config = (\n  v8Flags = ["--perf-basic-prof"],#' "$OUT/startup-edge.capnp" > "$CFG"
+sed 's#^const config :Workerd.Config = (#const config :Workerd.Config = (\n  v8Flags = ["--perf-basic-prof"],#' "$OUT/startup-$WORKER.capnp" > "$CFG"
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP" "$CFG"' EXIT
 hdr=(); while IFS= read -r l; do [ -n "$l" ] && hdr+=(-H "$l"); done < "$OUT/req/$REQ.headers"
 "$WORKERD" serve "$CFG" >/dev/null 2>&1 & pid=$!
