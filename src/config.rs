@@ -227,15 +227,7 @@ impl<'b> RawIssuer<'b> {
         &["issuer", "audiences", "jwks_url", "jwks", "jwks_secret"];
 
     fn from_node(v: Node<'b>) -> Result<Self, String> {
-        if v.kind() != Kind::Object {
-            return Err("must be an object".to_owned());
-        }
-        if let Some(name) = v.unknown_member(Self::FIELDS) {
-            return Err(format!(
-                "unknown field {name:?} (expected one of {})",
-                Self::FIELDS.join(", ")
-            ));
-        }
+        let v = v.config_object(Self::FIELDS)?;
         // The optional members may also be given as null.
         let optional = |name: &str| v.get(name).filter(|v| v.kind() != Kind::Null);
         let string = |name: &str, v: Node<'_>| {

@@ -189,6 +189,21 @@ impl<'b> Node<'b> {
             .collect()
     }
 
+    /// This value as a configuration object whose members are all in `fields`; otherwise the
+    /// problem in words (`must be an object`, `unknown field "jwks_uri" (expected one of …)`).
+    pub(crate) fn config_object(self, fields: &[&str]) -> Result<Node<'b>, String> {
+        if self.kind() != Kind::Object {
+            return Err("must be an object".to_owned());
+        }
+        match self.unknown_member(fields) {
+            Some(name) => Err(format!(
+                "unknown field {name:?} (expected one of {})",
+                fields.join(", ")
+            )),
+            None => Ok(self),
+        }
+    }
+
     /// The first member of an object whose name is not in `known` (configuration objects refuse
     /// fields they do not define: a typo must not silently mean the default).
     pub(crate) fn unknown_member(self, known: &[&str]) -> Option<Cow<'b, str>> {

@@ -340,15 +340,7 @@ impl RawRule {
     ];
 
     fn from_node(v: Node<'_>) -> Result<RawRule, String> {
-        if v.kind() != Kind::Object {
-            return Err("must be an object".to_owned());
-        }
-        if let Some(name) = v.unknown_member(Self::FIELDS) {
-            return Err(format!(
-                "unknown field {name:?} (expected one of {})",
-                Self::FIELDS.join(", ")
-            ));
-        }
+        let v = v.config_object(Self::FIELDS)?;
         let string = |name: &str| -> Result<String, String> {
             v.get(name)
                 .ok_or_else(|| format!("{name} is required"))?
