@@ -11,7 +11,7 @@ use base64::Engine;
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
 use crate::envelope::EnvelopeKey;
-use crate::json::{self, Kind, Node};
+use crate::json::{self, Node};
 use crate::jwt::{IssuerPolicy, KeySet};
 use crate::policy::Access;
 use crate::policy::RoutePolicy;
@@ -229,26 +229,15 @@ impl<'b> RawIssuer<'b> {
     fn from_node(v: Node<'b>) -> Result<Self, String> {
         let v = v.config_object(Self::FIELDS)?;
         // The optional members may also be given as null.
-        let optional = |name: &str| v.get(name).filter(|v| v.kind() != Kind::Null);
-        let string = |name: &str, v: Node<'_>| {
-            v.as_str()
-                .map(|s| s.into_owned())
-                .ok_or_else(|| format!("{name} must be a string"))
-        };
         Ok(RawIssuer {
-            issuer: string("issuer", v.get("issuer").ok_or("issuer is required")?)?,
-            audiences: v
-                .get("audiences")
-                .ok_or("audiences is required")?
-                .as_strings()
-                .ok_or("audiences must be a list of strings")?,
-            jwks_url: optional("jwks_url")
-                .map(|u| string("jwks_url", u))
-                .transpose()?,
-            jwks: optional("jwks"),
-            jwks_secret: optional("jwks_secret")
-                .map(|u| string("jwks_secret", u))
-                .transpose()?,
+            issuer: json::required(json::string_member(v.get("issuer"), "issuer"), "issuer")?,
+            audiences: json::required(
+                json::strings_member(v.get("audiences"), "audiences"),
+                "audiences",
+            )?,
+            jwks_url: json::string_member(v.present("jwks_url"), "jwks_url")?,
+            jwks: v.present("jwks"),
+            jwks_secret: json::string_member(v.present("jwks_secret"), "jwks_secret")?,
         })
     }
 }

@@ -167,11 +167,7 @@ impl<'b> Node<'b> {
     /// object). Names are unique: [`parse`] refused repeats.
     pub(crate) fn members(self) -> Option<Members<'b>> {
         (self.span.kind == Kind::Object).then(|| Members {
-            scanner: Scanner {
-                src: self.src,
-                pos: self.span.start as usize + 1,
-                names: Vec::new(),
-            },
+            scanner: Scanner::inside(self.src, self.span),
             done: false,
         })
     }
@@ -179,6 +175,11 @@ impl<'b> Node<'b> {
     /// The member `name` of an object (`None` if absent or if this is not an object).
     pub(crate) fn get(self, name: &str) -> Option<Node<'b>> {
         self.members()?.find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The member `name` of an object with `null` counted as absent (for optional members).
+    pub(crate) fn present(self, name: &str) -> Option<Node<'b>> {
+        self.get(name).filter(|v| v.kind() != Kind::Null)
     }
 
     /// An array of strings, escapes resolved (`None` if this is not an array or an element is
@@ -264,6 +265,58 @@ impl<'b> Iterator for Members<'b> {
     }
 }
 
+/// Reads of configuration members, with the problem in words. `member` is what the caller
+/// looked up (`get`, or `present` where `null` means absent); `None` stays `None`.
+pub(crate) fn string_member(
+    member: Option<Node<'_>>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    member
+        .map(|v| {
+            v.as_str()
+                .map(Cow::into_owned)
+                .ok_or_else(|| format!("{name} must be a string"))
+        })
+        .transpose()
+}
+
+/// See [`string_member`]: an array of strings.
+pub(crate) fn strings_member(
+    member: Option<Node<'_>>,
+    name: &str,
+) -> Result<Option<Vec<String>>, String> {
+    member
+        .map(|v| {
+            v.as_strings()
+                .ok_or_else(|| format!("{name} must be a list of strings"))
+        })
+        .transpose()
+}
+
+/// See [`string_member`]: one of the named values in `options`.
+pub(crate) fn choice_member<T: Copy>(
+    member: Option<Node<'_>>,
+    name: &str,
+    options: &[(&str, T)],
+) -> Result<Option<T>, String> {
+    member
+        .map(|v| {
+            let chosen = v
+                .as_str()
+                .and_then(|s| options.iter().find(|(o, _)| *o == s));
+            chosen.map(|(_, t)| *t).ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(o, _)| *o).collect();
+                format!("{name} must be one of {}", names.join(", "))
+            })
+        })
+        .transpose()
+}
+
+/// A member a configuration object must have: "{name} is required" when absent.
+pub(crate) fn required<T>(read: Result<Option<T>, String>, name: &str) -> Result<T, String> {
+    read?.ok_or_else(|| format!("{name} is required"))
+}
+
 /// A string value with its escapes resolved, borrowed when it has none. `None` if `v` is not
 /// a string of `src`.
 pub(crate) fn string<'b>(src: &'b [u8], v: Span) -> Option<Cow<'b, str>> {
@@ -290,11 +343,7 @@ pub(crate) fn number(src: &[u8], v: Span) -> Option<&str> {
 pub(crate) fn items(src: &[u8], v: Span) -> Items<'_> {
     let is_array = v.kind == Kind::Array;
     Items {
-        scanner: Scanner {
-            src,
-            pos: v.start as usize + 1,
-            names: Vec::new(),
-        },
+        scanner: Scanner::inside(src, v),
         done: !is_array,
     }
 }
@@ -360,6 +409,16 @@ impl<'b> Scanner<'b> {
             pos: 0,
             names: Vec::new(),
         })
+    }
+
+    /// Just inside the opening bracket of an array or object already scanned (for reading it
+    /// again: its members or items).
+    fn inside(src: &'b [u8], container: Span) -> Self {
+        Scanner {
+            src,
+            pos: container.start as usize + 1,
+            names: Vec::new(),
+        }
     }
 
     fn fail<T>(&self, problem: &'static str) -> Result<T, JsonError> {

@@ -341,48 +341,30 @@ impl RawRule {
 
     fn from_node(v: Node<'_>) -> Result<RawRule, String> {
         let v = v.config_object(Self::FIELDS)?;
-        let string = |name: &str| -> Result<String, String> {
-            v.get(name)
-                .ok_or_else(|| format!("{name} is required"))?
-                .as_str()
-                .map(|s| s.into_owned())
-                .ok_or_else(|| format!("{name} must be a string"))
-        };
-        let strings = |name: &str, n: Node<'_>| {
-            n.as_strings()
-                .ok_or_else(|| format!("{name} must be a list of strings"))
-        };
-        // A named choice with a default when absent.
-        let choice = |name: &str, options: &[&str]| -> Result<Option<usize>, String> {
-            let Some(n) = v.get(name) else {
-                return Ok(None);
-            };
-            n.as_str()
-                .and_then(|s| options.iter().position(|o| *o == s))
-                .map(Some)
-                .ok_or_else(|| format!("{name} must be one of {}", options.join(", ")))
-        };
+        let string = |name: &str| json::required(json::string_member(v.get(name), name), name);
         Ok(RawRule {
             id: string("id")?,
             // `null` is the same as absent: any method.
-            methods: match v.get("methods").filter(|m| m.kind() != Kind::Null) {
-                None => None,
-                Some(m) => Some(strings("methods", m)?),
-            },
+            methods: json::strings_member(v.present("methods"), "methods")?,
             path: string("path")?,
             access: RawAccess::from_node(v.get("access").ok_or("access is required")?)?,
-            rate_limits: match v.get("rate_limits") {
-                None => Vec::new(),
-                Some(r) => strings("rate_limits", r)?,
-            },
-            failure: match choice("failure", &["open", "strict"])? {
-                None | Some(0) => FailurePolicy::Open,
-                Some(_) => FailurePolicy::Strict,
-            },
-            upstream: match choice("upstream", &["origin", "assets"])? {
-                None | Some(0) => Upstream::Origin,
-                Some(_) => Upstream::Assets,
-            },
+            rate_limits: json::strings_member(v.get("rate_limits"), "rate_limits")?
+                .unwrap_or_default(),
+            failure: json::choice_member(
+                v.get("failure"),
+                "failure",
+                &[
+                    ("open", FailurePolicy::Open),
+                    ("strict", FailurePolicy::Strict),
+                ],
+            )?
+            .unwrap_or_default(),
+            upstream: json::choice_member(
+                v.get("upstream"),
+                "upstream",
+                &[("origin", Upstream::Origin), ("assets", Upstream::Assets)],
+            )?
+            .unwrap_or_default(),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::json::{self, Kind, Node};
+use crate::json::{self, Node};
 
 use crate::time::UnixMillis;
 
@@ -41,37 +41,31 @@ impl RevocationPage {
     /// unknown kinds skipped (a newer origin may add some); a malformed page is an error and
     /// changes nothing.
     pub fn from_json(body: &[u8]) -> Result<Self, String> {
-        fn present<'b>(v: Node<'b>, name: &str) -> Option<Node<'b>> {
-            v.get(name).filter(|m| m.kind() != Kind::Null)
-        }
-        fn text(v: Node<'_>, name: &str) -> Result<Option<String>, String> {
-            present(v, name)
-                .map(|m| m.as_str().map(|s| s.into_owned()))
-                .map(|s| s.ok_or(format!("revocation feed: {name} is not a string")))
+        Self::read(body).map_err(|problem| format!("revocation feed: {problem}"))
+    }
+
+    fn read(body: &[u8]) -> Result<Self, String> {
+        // `null` counts as absent, as the feed's optional members are written by the origin.
+        let text = |v: Node<'_>, name: &str| json::string_member(v.present(name), name);
+        let seconds = |v: Node<'_>, name: &str| {
+            v.present(name)
+                .map(|m| m.as_u64().ok_or(format!("{name} is not a unix time")))
                 .transpose()
-        }
-        fn seconds(v: Node<'_>, name: &str) -> Result<Option<u64>, String> {
-            present(v, name)
-                .map(|m| {
-                    m.as_u64()
-                        .ok_or(format!("revocation feed: {name} is not a unix time"))
-                })
-                .transpose()
-        }
-        let missing = |name: &str| format!("revocation feed: {name} is missing");
-        let doc = json::parse(body).map_err(|e| format!("revocation feed: {e}"))?;
-        let entries = present(doc, "revocations")
-            .ok_or_else(|| missing("revocations"))?
+        };
+        let doc = json::parse(body).map_err(|e| e.to_string())?;
+        let entries = doc
+            .present("revocations")
+            .ok_or("revocations is required")?
             .items()
-            .ok_or("revocation feed: revocations is not an array")?;
+            .ok_or("revocations is not an array")?;
         let mut page = RevocationPage {
-            next: text(doc, "next")?.ok_or_else(|| missing("next"))?,
+            next: json::required(text(doc, "next"), "next")?,
             ..Default::default()
         };
         for e in entries {
-            let kind = text(e, "kind")?.ok_or_else(|| missing("kind"))?;
-            let user = text(e, "user")?.ok_or_else(|| missing("user"))?;
-            let until = seconds(e, "until")?.ok_or_else(|| missing("until"))?;
+            let kind = json::required(text(e, "kind"), "kind")?;
+            let user = json::required(text(e, "user"), "user")?;
+            let until = json::required(seconds(e, "until"), "until")?;
             // An entry without what its kind needs is skipped, like an unknown kind.
             match (&*kind, text(e, "session")?, seconds(e, "issued_before")?) {
                 ("session", Some(sid), _) => page.sessions.push(SessionRevocation { sid, until }),
