@@ -202,6 +202,16 @@ impl RevocationList {
         before - (self.sessions.len() + self.users.len())
     }
 
+    /// Claims a sync to run *before* deciding a request, for a list that has never synced (a
+    /// fresh isolate must not admit a logged-out token): the first attempt at once, then — while
+    /// attempts keep failing — at most one per `interval_ms`, like the background polls. Between
+    /// them requests are decided on the never-synced list under their route's failure policy,
+    /// instead of each waiting for, and sending, another feed call to an origin that is down.
+    /// False once any poll has succeeded.
+    pub fn claim_first_sync(&mut self, now: UnixMillis, interval_ms: u64) -> bool {
+        self.last_success.is_none() && self.should_poll(now, interval_ms)
+    }
+
     /// Would [`should_poll`](Self::should_poll) start a poll now? Read-only.
     pub fn poll_due(&self, now: UnixMillis, interval_ms: u64) -> bool {
         let in_flight = self

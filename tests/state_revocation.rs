@@ -154,6 +154,35 @@ fn one_poll_is_in_flight_at_a_time_and_polls_are_spaced_by_the_interval() {
 }
 
 #[test]
+fn a_never_synced_list_syncs_before_deciding_at_most_once_per_interval() {
+    let mut r = RevocationList::new();
+    assert!(
+        r.claim_first_sync(at_s(0), 5_000),
+        "a fresh list syncs first"
+    );
+    assert!(!r.claim_first_sync(at_s(0), 5_000), "one attempt in flight");
+    r.poll_failed(at_s(3));
+    // The feed is down: requests in the next seconds are decided without a sync each (the
+    // regression: every authenticated request waited for, and sent, another feed call).
+    for s in [3, 4] {
+        assert!(
+            !r.claim_first_sync(at_s(s), 5_000),
+            "{s} s after the failed attempt"
+        );
+    }
+    assert!(
+        r.claim_first_sync(at_s(5), 5_000),
+        "the interval passed: try again"
+    );
+    r.apply(page(&[], &[], "c1"), at_s(6));
+    assert!(
+        !r.claim_first_sync(at_s(60), 5_000),
+        "synced once: background polls only"
+    );
+    assert!(r.should_poll(at_s(60), 5_000));
+}
+
+#[test]
 fn a_poll_that_never_reports_back_is_presumed_lost() {
     let mut r = RevocationList::new().with_in_flight_timeout(20_000);
     assert!(r.should_poll(at_s(0), 5_000));

@@ -296,10 +296,14 @@ pub(crate) fn check_revoked(
 }
 
 /// Claims a fresh isolate's first sync (see [`ensure_synced`]) for the synchronous path, which
-/// runs it through `edge_background` before deciding.
+/// runs it through `edge_background` before deciding. After a failed attempt, the next inline
+/// one waits for the poll interval ([`RevocationList::claim_first_sync`]).
+///
+/// [`RevocationList::claim_first_sync`]: crate::revocation::RevocationList::claim_first_sync
 pub(crate) fn claim_first_sync(cfg: &EdgeConfig, now: UnixMillis) -> bool {
     with(cfg, |s| {
-        s.revocations.last_success().is_none() && s.revocations.should_poll(now, 0)
+        s.revocations
+            .claim_first_sync(now, cfg.revocation_poll_secs * 1000)
     })
 }
 
@@ -327,8 +331,9 @@ pub(crate) fn maybe_poll(cfg: &std::rc::Rc<EdgeConfig>, ctx: &Context, now: Unix
 }
 
 /// A fresh isolate knows no revocations: before its first authenticated decision it syncs
-/// inline (once; concurrent first requests proceed under the route's failure policy), so a
-/// logged-out token cannot slip through a newly started isolate.
+/// inline (one request does; concurrent first requests proceed under the route's failure
+/// policy, and so do later ones until the poll interval allows another attempt, should this one
+/// fail), so a logged-out token cannot slip through a newly started isolate.
 pub(crate) async fn ensure_synced(cfg: &EdgeConfig, now: UnixMillis) {
     if claim_first_sync(cfg, now) {
         poll_and_apply(cfg).await;

@@ -36,10 +36,10 @@ def test_32_concurrent_clients_against_a_limit_of_10_get_exactly_10_through(syst
 
 class FlakyOrigin:
     """Counts the calls it receives (requests forwarded for clients, not the edge's own
-    revocation polls); answers 200, 500, or nothing (connection closed)."""
+    revocation polls); answers 200, 500, nothing (connection closed), or 200 too late ("slow")."""
 
     def __init__(self):
-        self.mode, self.calls = "ok", 0
+        self.mode, self.calls, self.feed_calls = "ok", 0, 0
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -51,12 +51,16 @@ class FlakyOrigin:
                 self.do_GET()
 
             def do_GET(self):
-                if not self.path.startswith("/internal/revocations"):
+                if self.path.startswith("/internal/revocations"):
+                    outer.feed_calls += 1  # not a feed: this stand-in's answer never parses as one
+                else:
                     outer.calls += 1
                 if outer.mode == "down":
                     self.close_connection = True
                     self.connection.close()
                     return
+                if outer.mode == "slow":
+                    time.sleep(3.5)  # after the edge's ORIGIN_TIMEOUT_MS (2 s)
                 status = 200 if outer.mode == "ok" else 500
                 body = json.dumps({"user": self.headers.get("x-auth-user")}).encode()
                 self.send_response(status)
@@ -66,7 +70,10 @@ class FlakyOrigin:
                 self.close_connection = True
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # "slow": the edge gave up and closed the connection
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", FLAKY_PORT), H)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -76,7 +83,8 @@ class FlakyOrigin:
 def flaky(system):
     origin = FlakyOrigin()
     vars_ = dict(system.edge_vars, ORIGIN_URL=f"http://127.0.0.1:{FLAKY_PORT}", BREAKER_FAILURES="3",
-                 BREAKER_COOL_DOWN_MS="2000", BREAKER_HALF_OPEN_PROBES="1", ORIGIN_TIMEOUT_MS="2000")
+                 BREAKER_COOL_DOWN_MS="2000", BREAKER_HALF_OPEN_PROBES="1", ORIGIN_TIMEOUT_MS="2000",
+                 REVOCATION_POLL_SECONDS="60")
     origin.mode = "ok"
     proc = start_edge(system.tmp, vars_, FLAKY_EDGE_PORT, "edge-flaky")
     yield origin
@@ -115,6 +123,30 @@ def test_the_breaker_opens_answers_fast_without_calling_the_origin_and_recovers(
     # origin closed while it was down, hence "at most 2").
     assert calls_when_opened < flaky.calls <= calls_when_opened + 2
     assert all(requests.get(url, headers=auth, timeout=10).status_code == 200 for _ in range(3))
+
+
+def test_an_origin_slower_than_origin_timeout_ms_gets_a_503_at_the_timeout(system, flaky):
+    """ORIGIN_TIMEOUT_MS=2000 here; the origin (its revocation feed too) answers after 3.5 s. The
+    edge gives up at 2 s and answers 503 origin_unavailable. This isolate's revocation list has
+    never synced (this stand-in serves no feed): its first authenticated request tried inline
+    and failed, so the next ones must not each wait for another feed call (they did: 5 s here,
+    the feed's 3 s timeout first) — the next attempt waits for REVOCATION_POLL_SECONDS (60)."""
+    url = f"http://127.0.0.1:{FLAKY_EDGE_PORT}/api/me"
+    auth = {"Authorization": f"Bearer {system.token(sub='slow-origin')}"}
+    assert requests.get(url, headers=auth, timeout=10).status_code == 200  # tried the first sync by now
+    feed_calls = flaky.feed_calls
+    flaky.mode = "slow"
+    try:
+        t = time.perf_counter()
+        r = requests.get(url, headers=auth, timeout=10)
+        elapsed = time.perf_counter() - t
+    finally:
+        flaky.mode = "ok"
+    print(f"\nslow origin: {r.status_code} after {elapsed * 1000:.0f} ms (ORIGIN_TIMEOUT_MS=2000)")
+    assert (r.status_code, r.json()["error"]) == (503, "origin_unavailable"), r.text
+    assert 1.9 <= elapsed < 3.4, elapsed
+    assert flaky.feed_calls == feed_calls, "no feed call: the last attempt is under 60 s old"
+    assert requests.get(url, headers=auth, timeout=10).status_code == 200  # a success resets the count
 
 
 def test_a_webhook_delivery_the_origin_did_not_take_is_no_duplicate_on_retry(system, flaky):
