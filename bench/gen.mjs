@@ -12,7 +12,7 @@ const build = resolve(process.argv[3] || "build");
 // The wasm floor (bench/wasm-floor/, built by bench/run.sh): start-up rows only, when it was built.
 const floorBuild = process.argv[4] ? resolve(process.argv[4]) : null;
 const P = JSON.parse(process.env.BENCH_PORTS_JSON || "{}");
-const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, floor: 18786, origin: 18790, ...P };
+const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, floor: 18786, floormac: 18787, origin: 18790, ...P };
 mkdirSync(`${out}/req`, { recursive: true });
 
 const ISS = "https://issuer.bench.invalid", AUD = "edge-auth-bench";
@@ -114,11 +114,12 @@ const config :Workerd.Config = (
     (name = "proxy", worker = .proxy),
     (name = "ratelimit", worker = .ratelimit),
     (name = "floor", worker = .floor),
+    (name = "floormac", worker = .floormac),
     (name = "origin", worker = .origin),
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-${["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "floor", "origin"].map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
+${["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "floor", "floormac", "origin"].map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
   ],
 );
 
@@ -129,6 +130,7 @@ const webhook :Workerd.Worker = ${jsWorker("webhook-worker.js", { ...jsShared, S
 const proxy :Workerd.Worker = ${jsWorker("proxy-worker.js", { ORIGIN_URL: origin })};
 const ratelimit :Workerd.Worker = ${jsWorker("ratelimit-worker.js", { ORIGIN_URL: origin, LIMIT: "1", PERIOD_SECS: "3600" })};
 const floor :Workerd.Worker = ${jsWorker("floor-worker.js", { ORIGIN_URL: origin, JWKS: JSON.stringify(jwks) })};
+const floormac :Workerd.Worker = ${jsWorker("floor-worker.js", { ...jsShared, JWKS: JSON.stringify(jwks), STRIPE_SECRET: stripeSecret, MACS: "1" })};
 const origin :Workerd.Worker = (modules = [(name = "worker.js", esModule = embed ${q(rel(`${out}/origin-worker.js`))})], ${compat});
 `;
 writeFileSync(`${out}/config.capnp`, capnp);
@@ -154,4 +156,4 @@ if (floorBuild && existsSync(`${floorBuild}/index_bg.wasm`)) {
   writeFileSync(`${out}/startup-wasm-hs256.capnp`, single("wasm-hs256", wasmWorker(floorBuild, { FLOOR: "hs256", HS256_KEY: b64u(hsSecret), ORIGIN_URL: origin })));
 }
 writeFileSync(`${out}/ports.json`, JSON.stringify(ports));
-console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, floor :${ports.floor}, origin :${ports.origin})`);
+console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, floor :${ports.floor}, floor + MACs :${ports.floormac}, origin :${ports.origin})`);

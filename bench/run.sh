@@ -29,6 +29,8 @@ done
 # name | edge worker | path | request (bench/out/req/<r>) | comparison worker | comparison request | expected status | feature check | floor request
 # The floor (bench/workers/floor.js) is the least any Worker doing the job can do here; run in the
 # same rounds, floor ÷ comparison bounds the ratio any edge can reach (empty: no floor for the row).
+# `floormac` is the same floor computing the MACs the job cannot skip (token HMAC, webhook HMAC,
+# envelope): the tight bound.
 # `edgev` is our edge with the decision caches off (every request verifies, like jose does);
 # `edge` is the default configuration. Goals per scenario live in bench/report.mjs.
 # A scenario whose probe (2 requests, the last must give the expected status) or feature check
@@ -123,7 +125,7 @@ run_wrk() { # label side round port path req
   printf '    %-46s %-11s round %s: %8.0f req/s\n' "$1" "$2" "$3" "$(node -e 'console.log(JSON.parse(process.argv[1]).rps)' "$line")"
 }
 
-step "Starting workerd (one process: edge, edge without caches, jose, webhook, proxy, ratelimit, floor, origin)"
+step "Starting workerd (one process: edge, edge without caches, jose, webhook, proxy, ratelimit, floor, floor + MACs, origin)"
 start_workerd
 note "workerd $("$WORKERD" --version) pid $WD_PID; log: $OUT/workerd.log"
 
@@ -136,8 +138,10 @@ for s in "${SCENARIOS[@]}"; do
   cres="$(probe "$(port "$comp")" "$path" "$creq")"
   [ "${cres%% *}" = "$expect" ] && { [ "$expect" != 200 ] || [ "${cres#* }" = "ok" ]; } || die "comparison worker '$comp' broken for '$name': expected $expect, got $cres"
   if [ -n "$freq" ]; then
-    fres="$(probe "$(port floor)" "$path" "$freq")"
-    [ "$fres" = "200 ok" ] || die "floor worker broken for '$name': expected 200 ok, got $fres"
+    for f in floor floormac; do
+      fres="$(probe "$(port $f)" "$path" "$freq")"
+      [ "$fres" = "200 ok" ] || die "$f worker broken for '$name': expected 200 ok, got $fres"
+    done
   fi
   why=""
   if [ -n "$feature" ] && ! (eval "$feature"); then
@@ -162,7 +166,9 @@ if [ "${#ACTIVE[@]}" -gt 0 ]; then
     IFS='|' read -r name edge path req comp creq expect feature freq <<<"$s"
     BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$req" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$edge")$path" >/dev/null
     BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$creq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$comp")$path" >/dev/null
-    [ -z "$freq" ] || BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$freq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port floor)$path" >/dev/null
+    for f in ${freq:+floor floormac}; do
+      BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$freq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port $f)$path" >/dev/null
+    done
   done
   step "Measuring: $ROUNDS interleaved rounds × ${DURATION}s, wrk -t1 -c$CONNS"
   for r in $(seq 1 "$ROUNDS"); do
@@ -172,9 +178,9 @@ if [ "${#ACTIVE[@]}" -gt 0 ]; then
       if [ $((r % 2)) = 1 ]; then
         run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
         run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
-        [ -z "$freq" ] || run_wrk "$name" floor "$r" "$(port floor)" "$path" "$freq"
+        for f in ${freq:+floor floormac}; do run_wrk "$name" $f "$r" "$(port $f)" "$path" "$freq"; done
       else
-        [ -z "$freq" ] || run_wrk "$name" floor "$r" "$(port floor)" "$path" "$freq"
+        for f in ${freq:+floormac floor}; do run_wrk "$name" $f "$r" "$(port $f)" "$path" "$freq"; done
         run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
         run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
       fi
