@@ -142,6 +142,12 @@ for s in "${SCENARIOS[@]}"; do
       fres="$(probe "$(port $f)" "$path" "$freq")"
       [ "$fres" = "200 ok" ] || die "$f worker broken for '$name': expected 200 ok, got $fres"
     done
+    # The tight floor's MACs are real: a forged HS256 signature and a tampered delivery are refused.
+    forged=""; case "$freq" in hs256) forged=invalid ;; stripe) forged=stripe-tampered ;; esac
+    if [ -n "$forged" ]; then
+      fres="$(probe "$(port floormac)" "$path" "$forged")"
+      [ "${fres%% *}" = 401 ] || die "floormac worker accepted '$forged' for '$name' (got $fres): its MAC check is not real"
+    fi
   fi
   why=""
   if [ -n "$feature" ] && ! (eval "$feature"); then
