@@ -6,7 +6,6 @@
 
 use core::fmt;
 
-use base64::Engine;
 
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
@@ -16,7 +15,6 @@ use crate::jwt::{IssuerPolicy, KeySet};
 use crate::policy::Access;
 use crate::policy::RoutePolicy;
 use crate::ratelimit::{default_rules, parse_rules, RateRule};
-use crate::secret::SecretBytes;
 use crate::webhook::WebhookConfig;
 
 /// Where an issuer's keys come from.
@@ -199,18 +197,9 @@ impl Loader<'_> {
     }
 }
 
-/// Decodes a secret given as hex (even length, all hex digits) or base64/base64url (padding optional).
+/// Decodes a secret given as hex or base64 (the shared [`crate::secret::decode`]).
 pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.trim();
-    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return crate::envelope::unhex(s).ok_or_else(|| "invalid hex".to_owned());
-    }
-    let unpadded = s.trim_end_matches('=');
-    let std = base64::engine::general_purpose::STANDARD_NO_PAD;
-    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    url.decode(unpadded)
-        .or_else(|_| std.decode(unpadded))
-        .map_err(|_| "is neither hex nor base64".to_owned())
+    crate::secret::decode(s).map_err(|e| e.to_string())
 }
 
 /// One `ISSUERS` entry as written, before its checks.
@@ -270,18 +259,9 @@ impl EdgeConfig {
         };
 
         let envelope_key = l.required("ENVELOPE_SECRET").and_then(|s| {
-            let key = decode_secret(&s)
-                .and_then(|b| {
-                    SecretBytes::new(b, crate::envelope::MIN_SECRET_LEN).map_err(|e| e.to_string())
-                })
-                .and_then(|b| EnvelopeKey::new(b).map_err(|e| e.to_string()));
-            key.map_err(|e| {
-                l.fail(
-                    "ENVELOPE_SECRET",
-                    format!("{e} (generate one with `openssl rand -hex 32`)"),
-                )
-            })
-            .ok()
+            crate::envelope::parse_secret(&s)
+                .map_err(|e| l.fail("ENVELOPE_SECRET", e))
+                .ok()
         });
 
         let issuers = l

@@ -78,6 +78,20 @@ impl EnvelopeKey {
     }
 }
 
+/// How to make a good `ENVELOPE_SECRET`, appended to every refusal of one.
+const SECRET_HINT: &str = "(generate one with `openssl rand -hex 32`)";
+
+/// `ENVELOPE_SECRET` as both the edge (`config.rs`) and the origin (`origin/src/config.rs`) read
+/// it: hex or base64 (standard or URL-safe, padding optional), at least [`MIN_SECRET_LEN`] bytes.
+/// One parser, so a deployment cannot configure a secret one side takes and the other refuses;
+/// the error is the problem text both sides print after the variable's name.
+pub fn parse_secret(text: &str) -> Result<EnvelopeKey, String> {
+    crate::secret::decode(text)
+        .and_then(|b| SecretBytes::new(b, MIN_SECRET_LEN))
+        .and_then(EnvelopeKey::new)
+        .map_err(|e| format!("{e} {SECRET_HINT}"))
+}
+
 /// Is `name` in the identity namespace? Matches any case and `_` in place of `-`
 /// (some proxies and CGI-style origins fold `x_auth_user` into `x-auth-user`).
 pub fn is_identity_header(name: &str) -> bool {

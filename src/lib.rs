@@ -12,6 +12,7 @@ pub mod identity;
 mod json;
 pub mod jwt;
 pub mod pipeline;
+pub mod plan;
 pub mod policy;
 pub mod ratelimit;
 pub mod reason;

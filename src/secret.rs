@@ -15,6 +15,8 @@ pub struct SecretBytes(Vec<u8>);
 pub enum SecretError {
     /// Shorter than the minimum (RFC 7518 §3.2: at least the hash output size).
     TooShort { min: usize, actual: usize },
+    /// The text is neither hex nor base64 (see [`decode`]).
+    NotEncoded,
 }
 
 impl fmt::Display for SecretError {
@@ -23,11 +25,29 @@ impl fmt::Display for SecretError {
             SecretError::TooShort { min, actual } => {
                 write!(f, "secret is {actual} bytes, at least {min} are required")
             }
+            SecretError::NotEncoded => f.write_str("is neither hex nor base64"),
         }
     }
 }
 
 impl std::error::Error for SecretError {}
+
+/// Decodes a secret given as text: hex (even length, all hex digits) or base64, standard or
+/// URL-safe alphabet, padding optional. The one decoder for every secret the edge and the origin
+/// read from their environment, so a value one side accepts the other never refuses.
+pub fn decode(text: &str) -> Result<Vec<u8>, SecretError> {
+    use base64::Engine;
+    let s = text.trim();
+    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return crate::envelope::unhex(s).ok_or(SecretError::NotEncoded);
+    }
+    let unpadded = s.trim_end_matches('=');
+    let std = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    url.decode(unpadded)
+        .or_else(|_| std.decode(unpadded))
+        .map_err(|_| SecretError::NotEncoded)
+}
 
 impl SecretBytes {
     /// Accepts `bytes` only if it has at least `min_len` bytes.
@@ -119,6 +139,18 @@ mod tests {
         );
         let s = SecretBytes::new(vec![7u8; 32], 32).unwrap();
         assert!(!format!("{s:?}").contains('7'));
+    }
+
+    #[test]
+    fn secrets_decode_from_hex_and_both_base64_alphabets() {
+        assert_eq!(decode("00ff").unwrap(), vec![0, 255]);
+        assert_eq!(decode("AP8").unwrap(), vec![0, 255]);
+        assert_eq!(decode("AP8=").unwrap(), vec![0, 255]);
+        // 0xfb 0xff: `+/` in the standard alphabet, `-_` in the URL-safe one.
+        assert_eq!(decode("+/8").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(decode("-_8").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(decode("not base64!"), Err(SecretError::NotEncoded));
+        assert_eq!(decode(""), Ok(vec![]));
     }
 
     #[test]

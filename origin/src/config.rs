@@ -7,8 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use base64::Engine;
-use edge_auth::envelope::{EnvelopeKey, MIN_SECRET_LEN};
+use edge_auth::envelope::EnvelopeKey;
 use edge_auth::secret::SecretBytes;
 
 /// Which algorithm new signing keys use.
@@ -67,7 +66,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: `postgres://…` switches to PostgreSQL; `sqlite://…` picks a file; unset → `DATA_DIR/origin.sqlite3`.
     pub database_url: Option<String>,
-    /// `ENVELOPE_SECRET` (required): the edge↔origin HMAC secret, hex or base64url, ≥ 32 bytes.
+    /// `ENVELOPE_SECRET` (required): the edge↔origin HMAC secret, hex or base64 (standard or URL-safe), ≥ 32 bytes; parsed by the edge core's `envelope::parse_secret`.
     pub envelope_key: EnvelopeKey,
     /// `ENVELOPE_MAX_AGE_SECS`: how old a signed envelope may be (default 60).
     pub envelope_max_age_secs: u64,
@@ -161,15 +160,10 @@ fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Decodes a secret given as hex or base64url (padded or not).
+/// Decodes a secret given as hex or base64 (standard or URL-safe, padded or not): the edge
+/// core's decoder, so both sides accept the same spellings.
 pub fn decode_secret(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return edge_auth::envelope::unhex(s);
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .ok()
+    edge_auth::secret::decode(s).ok()
 }
 
 impl Config {
@@ -216,20 +210,17 @@ impl Config {
             let raw = get("ENVELOPE_SECRET").ok_or_else(|| {
                 err(
                     "ENVELOPE_SECRET",
-                    "is required (hex or base64url, at least 32 bytes, shared with the edge)",
+                    "is required (hex or base64, at least 32 bytes, shared with the edge)",
                 )
             })?;
-            let bytes = decode_secret(raw)
-                .ok_or_else(|| err("ENVELOPE_SECRET", "is neither hex nor base64url"))?;
-            let secret = SecretBytes::new(bytes, MIN_SECRET_LEN)
-                .map_err(|e| err("ENVELOPE_SECRET", e.to_string()))?;
-            EnvelopeKey::new(secret).map_err(|e| err("ENVELOPE_SECRET", e.to_string()))?
+            // The edge's parser: same encodings, same refusals, same words.
+            edge_auth::envelope::parse_secret(raw).map_err(|e| err("ENVELOPE_SECRET", e))?
         };
         let key_encryption_key = match get("KEY_ENCRYPTION_KEY") {
             None => None,
             Some(raw) => {
                 let bytes = decode_secret(raw)
-                    .ok_or_else(|| err("KEY_ENCRYPTION_KEY", "is neither hex nor base64url"))?;
+                    .ok_or_else(|| err("KEY_ENCRYPTION_KEY", "is neither hex nor base64"))?;
                 if bytes.len() != 32 {
                     return Err(err(
                         "KEY_ENCRYPTION_KEY",
@@ -246,7 +237,7 @@ impl Config {
             None => None,
             Some(raw) => {
                 let bytes = decode_secret(raw)
-                    .ok_or_else(|| err("PASSWORD_PEPPER", "is neither hex nor base64url"))?;
+                    .ok_or_else(|| err("PASSWORD_PEPPER", "is neither hex nor base64"))?;
                 Some(
                     SecretBytes::new(bytes, 16)
                         .map_err(|e| err("PASSWORD_PEPPER", e.to_string()))?,
@@ -500,6 +491,62 @@ mod tests {
             assert_eq!(e.var, *var, "{vars:?} → {e}");
             assert!(e.to_string().starts_with(var));
         }
+    }
+
+    /// The edge's verdict on an `ENVELOPE_SECRET` value: `Ok` or its problem text.
+    fn edge_verdict(secret: &str) -> Result<(), String> {
+        let vars = [
+            ("ORIGIN_URL", "http://127.0.0.1:8788"),
+            ("ENVELOPE_SECRET", secret),
+            (
+                "ISSUERS",
+                r#"[{"issuer":"https://issuer.test","audiences":["edge-auth"],"jwks_url":"https://issuer.test/jwks"}]"#,
+            ),
+        ];
+        let get = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        match edge_auth::config::EdgeConfig::from_lookup(&get) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e
+                .0
+                .iter()
+                .map(|p| format!("{}: {}", p.variable, p.problem))
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
+    }
+
+    #[test]
+    fn edge_and_origin_accept_and_refuse_the_same_envelope_secrets_with_the_same_words() {
+        let accepted = [
+            SECRET,
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",   // base64url, unpadded
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",  // base64url, padded
+            "+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/s=", // standard base64 (`+`, `/`)
+            "-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s",  // the same bytes, URL-safe
+        ];
+        for s in accepted {
+            assert_eq!(edge_verdict(s), Ok(()), "edge refused {s}");
+            assert!(Config::from_map(&env(&[("ENVELOPE_SECRET", s)])).is_ok(), "origin refused {s}");
+        }
+        let refused = [
+            "00112233",           // hex, 4 bytes
+            "AAECAwQFBgcICQoLDA", // base64, 13 bytes
+            "not base64 !!",
+        ];
+        for s in refused {
+            let edge = edge_verdict(s).expect_err(s);
+            let origin = Config::from_map(&env(&[("ENVELOPE_SECRET", s)]))
+                .expect_err(s)
+                .to_string();
+            assert_eq!(edge, origin, "{s}");
+            assert!(origin.starts_with("ENVELOPE_SECRET: "), "{origin}");
+        }
+        assert!(edge_verdict("not base64 !!").unwrap_err().contains("neither hex nor base64"));
+        assert!(edge_verdict("00112233").unwrap_err().contains("at least 32"));
     }
 
     #[test]

@@ -1,10 +1,78 @@
-//! The request pipeline's pure steps: token extraction, authorization, request ids and the
-//! header plan for forwarding. The adapter calls these in order; it decides nothing itself.
+//! What the pipeline reads of a request: the fields the driver hands over ([`Incoming`]), and the
+//! pure checks on them — path shape, request id, token extraction, which headers may be forwarded.
 
 use crate::envelope::is_identity_header;
-use crate::identity::Identity;
-use crate::policy::{Access, Rule};
 use crate::reason::Reason;
+use crate::request_fields::{Header, RequestFields};
+
+/// A request as the decision sees it: the fields the driver sent ([`RequestFields`]) and its
+/// request id. Owned: a request waiting for I/O keeps it.
+#[derive(Debug)]
+pub struct Incoming {
+    pub(crate) fields: RequestFields,
+    /// The client's `x-request-id` if acceptable, else a fresh one.
+    pub(crate) request_id: String,
+}
+
+impl Incoming {
+    /// `fresh_id` makes a request id when the client's is missing or malformed.
+    pub fn new(fields: RequestFields, fresh_id: impl FnOnce() -> String) -> Incoming {
+        let request_id = match accept_request_id(fields.header(Header::RequestId)) {
+            Some(id) => id.to_owned(),
+            None => fresh_id(),
+        };
+        Incoming { fields, request_id }
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+    pub(crate) fn method(&self) -> &str {
+        self.fields.method()
+    }
+    pub(crate) fn url(&self) -> &str {
+        self.fields.url()
+    }
+    pub(crate) fn header(&self, h: Header) -> Option<&str> {
+        self.fields.header(h)
+    }
+    pub(crate) fn header_names(&self) -> &str {
+        self.fields.header_names()
+    }
+    /// Local runs have no `cf-connecting-ip`: every client then shares one key.
+    pub(crate) fn ip(&self) -> &str {
+        self.header(Header::ClientIp).unwrap_or("local")
+    }
+    /// `(path, path_and_query)` of the URL.
+    pub(crate) fn path_and_query(&self) -> (&str, &str) {
+        path_and_query(self.url())
+    }
+    /// `https` when the client reached us over TLS.
+    pub(crate) fn proto(&self) -> &'static str {
+        if self.url().starts_with("https:") {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Splits a request URL into `(path, path_and_query)` without a URL parser: the runtime hands
+/// us a serialized WHATWG URL (`scheme://host[:port]/path?query`).
+pub fn path_and_query(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let start = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    let pq = &url[start..];
+    let pq = pq.split('#').next().unwrap_or(pq);
+    let path = pq.split('?').next().unwrap_or(pq);
+    if pq.is_empty() {
+        ("/", "/")
+    } else {
+        (path, pq)
+    }
+}
 
 /// A refusal decided by a stage: the reason, and when an outage may be over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,25 +130,6 @@ pub fn extract_token<'a>(
     Err(Reason::TokenMissing)
 }
 
-/// Does the identity satisfy the rule? Only called with an identity built from verified input.
-pub fn authorize(rule: &Rule, identity: &Identity) -> Result<(), Reason> {
-    match (&rule.access, identity) {
-        (Access::Public, _) => Ok(()),
-        (Access::Authenticated, Identity::User(_)) => Ok(()),
-        (Access::Permissions(p), Identity::User(c)) => {
-            if p.is_satisfied_by(c.permissions()) {
-                Ok(())
-            } else {
-                Err(Reason::InsufficientPermissions)
-            }
-        }
-        (Access::Webhook(_), Identity::Webhook(_)) => Ok(()),
-        // A route that needs a user cannot be satisfied by anything else, and vice versa.
-        (Access::Authenticated | Access::Permissions(_), _) => Err(Reason::TokenMissing),
-        (Access::Webhook(_), _) => Err(Reason::WebhookSignatureMissing),
-    }
-}
-
 /// Refuses paths that the edge and the origin could read differently: empty segments (`//`),
 /// dot segments, backslashes and percent-encoded `/`, `\` or `.`. Route rules match the path
 /// literally, so one spelling per resource is what keeps a rule from being sidestepped.
@@ -135,7 +184,6 @@ pub fn forwardable_header(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::RoutePolicy;
 
     #[test]
     fn bearer_header_wins_and_cookie_is_the_browser_fallback() {
@@ -183,26 +231,6 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_identities_never_satisfy_user_or_webhook_routes() {
-        let p = RoutePolicy::from_json(
-            r#"[{"id":"pub","path":"/p","access":"public"},{"id":"wh","path":"/w","access":{"webhook":"stripe"}}]"#,
-        )
-        .unwrap();
-        assert_eq!(
-            authorize(p.route("GET", "/p"), &Identity::Anonymous),
-            Ok(())
-        );
-        assert_eq!(
-            authorize(p.route("GET", "/other"), &Identity::Anonymous),
-            Err(Reason::TokenMissing)
-        );
-        assert_eq!(
-            authorize(p.route("POST", "/w"), &Identity::Anonymous),
-            Err(Reason::WebhookSignatureMissing)
-        );
-    }
-
-    #[test]
     fn ambiguous_paths_are_refused() {
         for p in [
             "//admin/roles",
@@ -227,6 +255,13 @@ mod tests {
         ] {
             assert_eq!(check_path(p), Ok(()), "{p}");
         }
+    }
+
+    #[test]
+    fn urls_split_into_path_and_query() {
+        assert_eq!(path_and_query("https://e.test/a/b?c=1#f"), ("/a/b", "/a/b?c=1"));
+        assert_eq!(path_and_query("http://e.test"), ("/", "/"));
+        assert_eq!(path_and_query("http://e.test:8787/"), ("/", "/"));
     }
 
     #[test]

@@ -1,0 +1,425 @@
+//! Everything one isolate keeps between requests, in one value: the configuration, the
+//! rate-limit table, the decision cache, the revocation list, the circuit breaker, the JWKS
+//! caches, the webhook replay windows, the background work claimed for the driver, the log
+//! lines waiting to be written, and the request-id generator. The adapter holds one `Isolate`
+//! (one `thread_local!`); natively, tests make as many as they like.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::breaker::{Admission, Breaker};
+use crate::config::EdgeConfig;
+use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
+use crate::envelope;
+use crate::jwt::jwks::{JwksCache, JwksError, JwksPolicy};
+use crate::jwt::{KeySet, VerifiedClaims};
+use crate::policy::{FailurePolicy, Rule};
+use crate::ratelimit::{self, LocalLimiter};
+use crate::reason::Reason;
+use crate::revocation::{RevocationList, RevocationPage};
+use crate::time::UnixMillis;
+use crate::webhook::{ReplayStatus, ReplayWindow, VerifiedWebhook, WebhookConfig};
+
+use super::request::Denial;
+use super::waiting::Waiting;
+use super::{Io, Pipeline};
+
+/// I/O the pipeline claimed for after the answer (the driver runs it in `waitUntil`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    /// A revocation poll (claimed: one in flight).
+    Revocations,
+    /// A JWKS refresh for an issuer whose cached keys are still usable.
+    Jwks { issuer: String, url: String },
+}
+
+/// A line for the Worker's log: the driver writes it with `console.log` / `console.error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub error: bool,
+    pub line: String,
+}
+
+/// Request ids: SHA-256 of a per-isolate random seed and a counter, so a request costs no call
+/// into the runtime's RNG (ids are for correlation, yet still unguessable). One digest makes two
+/// 128-bit ids: the second half is kept for the next request.
+struct RequestIds {
+    seed: [u8; 32],
+    counter: u64,
+    spare: Option<[u8; 16]>,
+}
+
+impl RequestIds {
+    fn next(&mut self) -> String {
+        use sha2::{Digest, Sha256};
+        let id = match self.spare.take() {
+            Some(id) => id,
+            None => {
+                self.counter += 1;
+                let digest = Sha256::new()
+                    .chain_update(self.seed)
+                    .chain_update(self.counter.to_be_bytes())
+                    .finalize();
+                let mut first = [0u8; 16];
+                let mut second = [0u8; 16];
+                first.copy_from_slice(&digest[..16]);
+                second.copy_from_slice(&digest[16..]);
+                self.spare = Some(second);
+                first
+            }
+        };
+        envelope::hex(&id)
+    }
+}
+
+/// A revocation-feed request to make: where, and the envelope signature to send with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRequest {
+    pub url: String,
+    /// The value of [`envelope::SIGNATURE_HEADER`].
+    pub signature: String,
+}
+
+pub struct Isolate {
+    cfg: Rc<EdgeConfig>,
+    pub(crate) limiter: LocalLimiter,
+    pub(crate) cache: DecisionCache<VerifiedClaims>,
+    pub(crate) revocations: RevocationList,
+    pub(crate) breaker: Breaker,
+    jwks: HashMap<String, JwksCache>,
+    replay: HashMap<String, ReplayWindow>,
+    background: Vec<Task>,
+    logs: Vec<LogLine>,
+    ids: RequestIds,
+    parked: Waiting<(Pipeline, Io)>,
+}
+
+impl Isolate {
+    /// `seed`: random bytes from the runtime, for request ids.
+    pub fn new(cfg: Rc<EdgeConfig>, seed: [u8; 32]) -> Isolate {
+        Isolate {
+            limiter: LocalLimiter::new(cfg.rate_limit_max_keys),
+            cache: DecisionCache::new(cfg.decision_cache.clone()),
+            revocations: RevocationList::new(),
+            breaker: Breaker::new(cfg.breaker),
+            jwks: HashMap::new(),
+            replay: HashMap::new(),
+            background: Vec::new(),
+            logs: Vec::new(),
+            ids: RequestIds {
+                seed,
+                counter: 0,
+                spare: None,
+            },
+            parked: Waiting::new(),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &Rc<EdgeConfig> {
+        &self.cfg
+    }
+
+    pub fn new_request_id(&mut self) -> String {
+        self.ids.next()
+    }
+
+    // ------------------------------------------------------------ driver hand-offs
+
+    /// Keeps a request waiting for `io` while the driver performs it; the ticket finds it again.
+    pub fn park(&mut self, pipeline: Pipeline, io: Io) -> u32 {
+        self.parked.park((pipeline, io))
+    }
+
+    /// A waiting request (`None`: unknown, or evicted by newer ones).
+    pub fn parked(&self, ticket: u32) -> Option<&(Pipeline, Io)> {
+        self.parked.get(ticket)
+    }
+
+    pub fn unpark(&mut self, ticket: u32) -> Option<(Pipeline, Io)> {
+        self.parked.take(ticket)
+    }
+
+    pub(crate) fn queue(&mut self, task: Task) {
+        self.background.push(task);
+    }
+
+    /// Is background work waiting for the driver?
+    pub fn has_background(&self) -> bool {
+        !self.background.is_empty()
+    }
+
+    /// The background work claimed so far; the driver runs it after answering.
+    pub fn take_background(&mut self) -> Vec<Task> {
+        std::mem::take(&mut self.background)
+    }
+
+    pub(crate) fn log(&mut self, line: String) {
+        self.logs.push(LogLine { error: false, line });
+    }
+
+    pub(crate) fn log_error(&mut self, line: String) {
+        self.logs.push(LogLine { error: true, line });
+    }
+
+    /// The log lines written since the last call; the driver prints them.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        std::mem::take(&mut self.logs)
+    }
+
+    // ------------------------------------------------------------ decision cache
+
+    /// The decision cache's key for `token`, or `None` when the cache is configured off (then
+    /// the token is not even hashed). The one place the key is computed.
+    pub(crate) fn cache_key(&self, token: &str) -> Option<TokenHash> {
+        let c = &self.cfg.decision_cache;
+        (c.ttl_ms > 0 || c.negative_ttl_ms > 0).then(|| TokenHash::of(token))
+    }
+
+    pub(crate) fn cache_get(&mut self, key: &TokenHash, now: UnixMillis) -> Lookup<'_, VerifiedClaims> {
+        self.cache.get(key, now)
+    }
+
+    pub(crate) fn cache_put(&mut self, key: TokenHash, claims: &VerifiedClaims, now: UnixMillis) {
+        let exp = UnixMillis::from_secs(claims.expires_at());
+        let _ = self.cache.insert(key, claims.clone(), exp, now);
+    }
+
+    /// Only signature failures are cached negatively: a flood of one forged token costs one
+    /// verification, while an expired or mis-addressed token is cheap to refuse again.
+    pub(crate) fn cache_negative(&mut self, key: TokenHash, reason: Reason, now: UnixMillis) {
+        if reason == Reason::TokenSignatureInvalid {
+            self.cache.insert_negative(key, reason, now);
+        }
+    }
+
+    // ------------------------------------------------------------ revocations
+
+    /// Checked on every authenticated request, cache hit or not: a revoked session or user is
+    /// refused; a list staler than `REVOCATION_MAX_STALENESS_SECONDS` refuses `strict` routes.
+    pub(crate) fn check_revoked(
+        &self,
+        rule: &Rule,
+        claims: &VerifiedClaims,
+        now: UnixMillis,
+    ) -> Result<(), Denial> {
+        if self
+            .revocations
+            .is_revoked(claims.subject(), claims.session_id(), claims.issued_at())
+        {
+            return Err(Reason::TokenRevoked.into());
+        }
+        let stale = self.revocations.stale_for(now) > self.cfg.revocation_max_staleness_secs * 1000;
+        if stale && rule.failure == FailurePolicy::Strict {
+            return Err(Denial {
+                reason: Reason::RevocationsUnavailable,
+                retry_after_secs: Some(self.cfg.revocation_poll_secs),
+            });
+        }
+        Ok(())
+    }
+
+    /// A fresh isolate knows no revocations: before its first authenticated decision one
+    /// request syncs inline. After a failed attempt, the next inline one waits for the poll
+    /// interval ([`RevocationList::claim_first_sync`]).
+    pub(crate) fn claim_first_sync(&mut self, now: UnixMillis) -> bool {
+        self.revocations
+            .claim_first_sync(now, self.cfg.revocation_poll_secs * 1000)
+    }
+
+    /// Claims the next background poll if one is due (one in flight) and queues it.
+    pub(crate) fn maybe_poll(&mut self, now: UnixMillis) {
+        if self
+            .revocations
+            .should_poll(now, self.cfg.revocation_poll_secs * 1000)
+        {
+            self.queue(Task::Revocations);
+        }
+    }
+
+    /// The next page of the feed to ask for (the edge's own call: an anonymous identity,
+    /// signed like every forwarded request).
+    pub fn feed_request(&self, now: UnixMillis) -> Result<FeedRequest, String> {
+        let path = match self.revocations.cursor() {
+            Some(c) => format!("/internal/revocations?since={c}"),
+            None => "/internal/revocations".to_owned(),
+        };
+        let signature = envelope::sign(&self.cfg.envelope_key, now, "GET", &path, std::iter::empty())
+            .map_err(|e| e.to_string())?;
+        Ok(FeedRequest {
+            url: format!("{}{}", self.cfg.origin_url, path),
+            signature,
+        })
+    }
+
+    /// A feed page arrived (the body) or the poll failed. `true`: the page had entries, ask
+    /// for the next one.
+    pub fn feed_polled(&mut self, result: Result<Vec<u8>, String>, now: UnixMillis) -> bool {
+        match result.and_then(|body| RevocationPage::from_json(&body)) {
+            Ok(page) => {
+                let entries = page.sessions.len() + page.users.len();
+                let applied = self.revocations.apply(page, now);
+                if applied.sessions_added + applied.users_added > 0 {
+                    self.log(
+                        serde_json::json!({"event": "revocations_applied", "sessions": applied.sessions_added, "users": applied.users_added})
+                            .to_string(),
+                    );
+                }
+                entries > 0
+            }
+            Err(detail) => {
+                self.revocations.poll_failed(now);
+                let stale_ms = self.revocations.stale_for(now);
+                self.log_error(
+                    serde_json::json!({"event": "revocation_poll_failed", "detail": detail, "stale_ms": stale_ms})
+                        .to_string(),
+                );
+                false
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ JWKS
+
+    fn jwks_cache(&mut self, issuer: &str) -> &mut JwksCache {
+        let cfg = &self.cfg;
+        self.jwks.entry(issuer.to_owned()).or_insert_with(|| {
+            JwksCache::new(JwksPolicy {
+                min_ttl_secs: cfg.jwks.min_ttl_secs,
+                max_ttl_secs: cfg.jwks.max_ttl_secs,
+                max_staleness_secs: cfg.jwks.max_staleness_secs,
+                unknown_kid_interval_secs: cfg.jwks.refetch_interval_secs,
+                ..JwksPolicy::default()
+            })
+        })
+    }
+
+    /// The issuer's usable keys now; when a refresh is due it is claimed and queued as
+    /// background work.
+    pub(crate) fn jwks_keys(&mut self, issuer: &str, url: &str, now: UnixMillis) -> Option<Arc<KeySet>> {
+        let cache = self.jwks_cache(issuer);
+        let keys = cache.usable_keys(now).ok().cloned()?;
+        if cache.begin_fetch(now).is_some() {
+            self.queue(Task::Jwks {
+                issuer: issuer.to_owned(),
+                url: url.to_owned(),
+            });
+        }
+        Some(keys)
+    }
+
+    /// The issuer's keys if usable now, without claiming anything.
+    pub(crate) fn jwks_ready(&self, issuer: &str, now: UnixMillis) -> Option<Arc<KeySet>> {
+        self.jwks.get(issuer)?.usable_keys(now).ok().cloned()
+    }
+
+    /// Claims an inline fetch for an issuer with no usable keys (single flight).
+    pub(crate) fn jwks_claim_fetch(&mut self, issuer: &str, now: UnixMillis) -> bool {
+        self.jwks_cache(issuer).begin_fetch(now).is_some()
+    }
+
+    /// Claims a refetch for a token naming an unknown `kid` (at most once per interval).
+    pub(crate) fn jwks_claim_unknown_kid(&mut self, issuer: &str, now: UnixMillis) -> bool {
+        self.jwks_cache(issuer).begin_unknown_kid_fetch(now).is_some()
+    }
+
+    /// 503 `jwks_unavailable`, with the cache's idea of when to retry.
+    pub(crate) fn jwks_unavailable(&mut self, issuer: &str, now: UnixMillis) -> Denial {
+        let retry = match self.jwks_cache(issuer).usable_keys(now) {
+            Err(JwksError::Unavailable { retry_after_secs }) => retry_after_secs,
+            _ => 1,
+        };
+        Denial {
+            reason: Reason::JwksUnavailable,
+            retry_after_secs: Some(retry.max(1)),
+        }
+    }
+
+    /// A JWKS fetch finished: the body and its `Cache-Control`, or why it failed.
+    pub fn jwks_fetched(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        result: Result<(String, Option<String>), String>,
+        now: UnixMillis,
+    ) {
+        let cache = self.jwks_cache(issuer);
+        let line = match result {
+            Ok((body, cache_control)) => match cache.on_fetch_ok(now, &body, cache_control.as_deref()) {
+                Ok(n) => Ok(serde_json::json!({"event": "jwks_fetched", "issuer": issuer, "keys": n})),
+                Err(e) => Err(serde_json::json!({"event": "jwks_invalid", "issuer": issuer, "detail": e.to_string()})),
+            },
+            Err(detail) => {
+                cache.on_fetch_err(now);
+                Err(serde_json::json!({"event": "jwks_fetch_failed", "issuer": issuer, "url": url, "detail": detail}))
+            }
+        };
+        match line {
+            Ok(l) => self.log(l.to_string()),
+            Err(l) => self.log_error(l.to_string()),
+        }
+    }
+
+    // ------------------------------------------------------------ webhooks
+
+    /// The replay window's verdict on a verified delivery: `false` for an id already accepted
+    /// inside the window; a fresh id is recorded.
+    pub(crate) fn delivery_is_fresh(
+        &mut self,
+        id: &str,
+        cfg: &WebhookConfig,
+        verified: &VerifiedWebhook,
+        now: UnixMillis,
+    ) -> bool {
+        if !cfg.replay_window {
+            return true;
+        }
+        let window = self
+            .replay
+            .entry(id.to_owned())
+            .or_insert_with(|| ReplayWindow::for_config(cfg));
+        !matches!(
+            window.check_verified(verified, now),
+            Some(ReplayStatus::Duplicate)
+        )
+    }
+
+    /// The origin did not take the delivery: forget its id so the sender's retry is not a
+    /// duplicate.
+    pub(crate) fn forget_delivery(&mut self, id: &str, delivery: &str) {
+        let Some(wh) = self.cfg.webhooks.get(id) else {
+            return;
+        };
+        if let Some(w) = self.replay.get_mut(id) {
+            w.forget(wh.provider, delivery);
+        }
+    }
+
+    // ------------------------------------------------------------ circuit breaker
+
+    pub(crate) fn breaker_admit(&mut self, now: UnixMillis) -> Result<(), Denial> {
+        match self.breaker.before_call(now) {
+            Admission::Permit { transition, .. } => {
+                if let Some(t) = transition {
+                    self.log(serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string());
+                }
+                Ok(())
+            }
+            Admission::Rejected { retry_after_ms } => Err(Denial {
+                reason: Reason::OriginUnavailable,
+                retry_after_secs: Some(ratelimit::retry_after_secs(retry_after_ms)),
+            }),
+        }
+    }
+
+    pub(crate) fn breaker_report(&mut self, now: UnixMillis, success: bool) {
+        if let Some(t) = self.breaker.on_result(now, success) {
+            self.log(serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string());
+        }
+    }
+
+    pub(crate) fn breaker_state(&self) -> &'static str {
+        self.breaker.state().id()
+    }
+}

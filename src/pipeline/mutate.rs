@@ -1,0 +1,93 @@
+//! The mutate stage: identity → envelope → outgoing headers. What the origin receives: the
+//! client's headers minus the identity namespace and hop-by-hop headers, plus the edge's
+//! identity headers, the forwarding context and their HMAC signature.
+
+use crate::config::EdgeConfig;
+use crate::envelope;
+use crate::identity::Identity;
+use crate::time::UnixMillis;
+
+use super::request::{forwardable_header, Incoming};
+
+/// Headers given as newline-joined names and values (header values never contain a newline).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeaderSet {
+    pub names: String,
+    pub values: String,
+}
+
+impl HeaderSet {
+    pub fn push(&mut self, name: &str, value: &str) {
+        if !self.names.is_empty() {
+            self.names.push('\n');
+            self.values.push('\n');
+        }
+        self.names.push_str(name);
+        // A newline cannot be sent in a header; it would also break the joined form.
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            self.values.push_str(&value.replace(['\r', '\n'], " "));
+        } else {
+            self.values.push_str(value);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// What to send to the origin: the URL, the client headers to drop, the headers to set
+/// (identity, forwarding context and their signature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub url: String,
+    /// Newline-joined names of client headers that must not reach the origin.
+    pub drop: String,
+    pub set: HeaderSet,
+    pub timeout_ms: u32,
+}
+
+/// Builds the outgoing request for `identity`. Fails only if the envelope cannot be signed.
+pub fn outgoing(
+    cfg: &EdgeConfig,
+    req: &Incoming,
+    identity: &Identity,
+    now: UnixMillis,
+) -> Result<Outgoing, String> {
+    let mut drop = String::new();
+    for n in req.header_names().split('\n') {
+        if !n.is_empty() && !forwardable_header(n) {
+            if !drop.is_empty() {
+                drop.push('\n');
+            }
+            drop.push_str(n);
+        }
+    }
+    let (_, path_and_query) = req.path_and_query();
+    // Sorted by name, as the envelope signs them: x-auth-*, x-forwarded-*, x-request-id.
+    let mut signed = identity.envelope_headers();
+    if let Some(ip) = req.header(crate::request_fields::Header::ClientIp) {
+        signed.push((envelope::FORWARDED_FOR, ip.into()));
+    }
+    signed.push((envelope::FORWARDED_PROTO, req.proto().into()));
+    signed.push((envelope::REQUEST_ID, req.request_id().into()));
+    let sig = envelope::sign(
+        &cfg.envelope_key,
+        now,
+        req.method(),
+        path_and_query,
+        signed.iter().map(|(k, v)| (*k, v.as_ref())),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut set = HeaderSet::default();
+    for (k, v) in &signed {
+        set.push(k, v);
+    }
+    set.push(envelope::SIGNATURE_HEADER, &sig);
+    Ok(Outgoing {
+        url: format!("{}{}", cfg.origin_url, path_and_query),
+        drop,
+        set,
+        timeout_ms: cfg.origin_timeout_ms.min(u32::MAX as u64) as u32,
+    })
+}

@@ -1,0 +1,474 @@
+//! Native tests of the pipeline state machine: simulated time, no runtime. The driver's part
+//! (performing each `Io`) is played by the tests.
+
+use std::rc::Rc;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::*;
+use crate::request_fields::RequestFields;
+
+const HS_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-pipeline";
+const NOW_SECS: u64 = 1_800_000_000;
+const NOW: UnixMillis = UnixMillis(NOW_SECS * 1000);
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn ed_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+}
+
+fn config(extra: &[(&str, &str)]) -> Rc<EdgeConfig> {
+    let issuers = format!(
+        r#"[{{"issuer":"https://hs.test","audiences":["api"],"jwks":{{"keys":[{{"kty":"oct","alg":"HS256","kid":"h","k":"{}"}}]}}}},
+            {{"issuer":"https://ed.test","audiences":["api"],"jwks":{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}}},
+            {{"issuer":"https://url.test","audiences":["api"],"jwks_url":"https://url.test/jwks"}}]"#,
+        b64(HS_SECRET),
+        b64(ed_key().verifying_key().as_bytes())
+    );
+    let routes = r#"[
+        {"id":"pub","path":"/pub","access":"public"},
+        {"id":"strict","path":"/strict","access":"authenticated","failure":"strict"},
+        {"id":"admin","path":"/admin","access":{"permissions":{"any_of":["admin"]}}},
+        {"id":"limited","path":"/limited","access":"public","rate_limits":["two"]},
+        {"id":"login","path":"/login","methods":["POST"],"access":"public","rate_limits":["acct"]},
+        {"id":"remote","path":"/remote","access":"public","rate_limits":["global"]},
+        {"id":"hook","path":"/hook","methods":["POST"],"access":{"webhook":"stripe"}},
+        {"id":"pages","path":"/page","access":"public","upstream":"assets"}
+    ]"#;
+    let rate = r#"[{"id":"two","key":["ip"],"limit":2,"period_secs":60},
+                   {"id":"acct","key":["account"],"limit":5,"period_secs":60},
+                   {"id":"global","key":["ip"],"limit":5,"period_secs":60,"backend":"durable"}]"#;
+    let webhook = r#"{"provider":"stripe","secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}"#;
+    let mut vars: Vec<(String, String)> = vec![
+        ("ORIGIN_URL".into(), "http://origin.test".into()),
+        ("ENVELOPE_SECRET".into(), "00".repeat(32)),
+        ("ISSUERS".into(), issuers),
+        ("ROUTES".into(), routes.into()),
+        ("RATE_LIMITS".into(), rate.into()),
+        ("WEBHOOK_STRIPE".into(), webhook.into()),
+    ];
+    for (k, v) in extra {
+        vars.retain(|(n, _)| n != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    let cfg = EdgeConfig::from_lookup(&|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+        .expect("test config loads");
+    Rc::new(cfg)
+}
+
+/// An isolate whose revocation list has synced once (so requests do not wait for it).
+fn isolate(cfg: Rc<EdgeConfig>) -> Isolate {
+    let mut iso = Isolate::new(cfg, [3; 32]);
+    assert!(iso.claim_first_sync(NOW));
+    assert!(!iso.feed_polled(Ok(br#"{"revocations":[],"next":"c0"}"#.to_vec()), NOW));
+    assert!(iso.take_logs().is_empty(), "an empty page applies quietly");
+    iso
+}
+
+fn token(iss: &str, alg: &str, kid: &str, extra: &str) -> String {
+    let header = b64(format!(r#"{{"alg":"{alg}","kid":"{kid}","typ":"JWT"}}"#).as_bytes());
+    let payload = b64(
+        format!(
+            r#"{{"iss":"{iss}","aud":"api","sub":"u1","sid":"s1","iat":{},"exp":{}{extra}}}"#,
+            NOW_SECS - 10,
+            NOW_SECS + 600
+        )
+        .as_bytes(),
+    );
+    let input = format!("{header}.{payload}");
+    let sig = match alg {
+        "HS256" => {
+            let mut m = <Hmac<Sha256>>::new_from_slice(HS_SECRET).unwrap();
+            m.update(input.as_bytes());
+            m.finalize().into_bytes().to_vec()
+        }
+        _ => {
+            use ed25519_dalek::Signer;
+            ed_key().sign(input.as_bytes()).to_bytes().to_vec()
+        }
+    };
+    format!("{input}.{}", b64(&sig))
+}
+
+fn hs(extra: &str) -> String {
+    token("https://hs.test", "HS256", "h", extra)
+}
+
+/// A request as `planFields` in glue.js would send it.
+fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Incoming {
+    let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
+    let mut raw = format!("{method}\0https://edge.test{path}\0{}", names.join("\n"));
+    let mut absent = 0;
+    for (i, h) in ["authorization", "cookie", "cf-connecting-ip", "x-request-id", "accept"]
+        .iter()
+        .enumerate()
+    {
+        raw.push('\0');
+        match headers.iter().find(|(n, _)| n == h) {
+            Some((_, v)) => raw.push_str(v),
+            None => absent |= 1 << i,
+        }
+    }
+    let fields = RequestFields::parse(raw, absent).expect("well-formed fields");
+    Incoming::new(fields, || "fresh-id".to_owned())
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+fn run(iso: &mut Isolate, req: Incoming) -> (Pipeline, Step) {
+    Pipeline::start(req, iso, NOW)
+}
+
+fn status(step: &Step) -> u16 {
+    match step {
+        Step::Respond(spec) => spec.status,
+        Step::Forward(_) => 0,
+        Step::Need(io) => panic!("unexpected wait for {io:?}"),
+    }
+}
+
+fn error_of(step: &Step) -> String {
+    match step {
+        Step::Respond(spec) => serde_json::from_str::<serde_json::Value>(&spec.body).unwrap()["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        other => panic!("not an answer: {other:?}"),
+    }
+}
+
+fn header<'a>(step: &'a Step, name: &str) -> Option<&'a str> {
+    match step {
+        Step::Respond(spec) => spec.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()),
+        _ => None,
+    }
+}
+
+fn forwarded_identity(step: &Step) -> Option<String> {
+    match step {
+        Step::Forward(ForwardPlan {
+            target: Target::Origin(out),
+            ..
+        }) => {
+            let names: Vec<&str> = out.set.names.split('\n').collect();
+            let values: Vec<&str> = out.set.values.split('\n').collect();
+            names
+                .iter()
+                .position(|n| *n == "x-auth-user")
+                .map(|i| values[i].to_owned())
+                .or(Some(String::new()))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn a_public_request_is_forwarded_signed_and_without_user_headers() {
+    let mut iso = isolate(config(&[]));
+    let (p, step) = run(&mut iso, request("GET", "/pub?x=1", &[("x-auth-user", "spoof"), ("accept", "*/*")]));
+    let Step::Forward(plan) = &step else { panic!("{step:?}") };
+    let Target::Origin(out) = &plan.target else { panic!() };
+    assert_eq!(out.url, "http://origin.test/pub?x=1");
+    assert_eq!(out.drop, "x-auth-user", "the spoofed identity header is dropped");
+    assert!(out.set.names.contains("x-auth-signature"));
+    assert!(!out.set.names.contains("x-auth-user"));
+    assert_eq!(p.trace().request_id, "fresh-id");
+}
+
+#[test]
+fn an_hmac_token_is_decided_in_one_step_and_then_served_from_the_cache() {
+    let mut iso = isolate(config(&[]));
+    let t = hs("");
+    let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    assert_eq!(p.trace().cache, CacheUse::Miss);
+    let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    assert_eq!(p.trace().cache, CacheUse::Hit);
+}
+
+#[test]
+fn the_cache_key_is_not_computed_when_the_cache_is_off() {
+    let mut iso = isolate(config(&[("DECISION_CACHE_TTL_SECONDS", "0"), ("NEGATIVE_CACHE_TTL_SECONDS", "0")]));
+    assert!(iso.cache_key("a.b.c").is_none());
+    let t = hs("");
+    for _ in 0..2 {
+        let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+        assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+        assert_eq!(p.trace().cache, CacheUse::Miss);
+    }
+    assert!(iso.cache.is_empty());
+}
+
+#[test]
+fn routes_needing_a_user_refuse_anonymous_requests_with_a_challenge() {
+    let mut iso = isolate(config(&[]));
+    let (_, step) = run(&mut iso, request("GET", "/api", &[]));
+    assert_eq!((status(&step), error_of(&step).as_str()), (401, "token_missing"));
+    assert!(header(&step, "www-authenticate").is_some());
+    let logs = iso.take_logs();
+    assert!(logs.iter().any(|l| l.line.contains(r#""decision":"deny","reason":"token_missing""#)), "{logs:?}");
+    // A browser is sent to the login page instead.
+    let (_, step) = run(&mut iso, request("GET", "/api", &[("accept", "text/html")]));
+    assert_eq!(status(&step), 302);
+}
+
+#[test]
+fn permissions_are_checked_after_authentication() {
+    let mut iso = isolate(config(&[]));
+    let (_, step) = run(&mut iso, request("GET", "/admin", &[("authorization", &bearer(&hs(r#","permissions":["read"]"#)))]));
+    assert_eq!((status(&step), error_of(&step).as_str()), (403, "insufficient_permissions"));
+    let (_, step) = run(&mut iso, request("GET", "/admin", &[("authorization", &bearer(&hs(r#","permissions":["admin"]"#)))]));
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+}
+
+#[test]
+fn a_fresh_isolate_syncs_its_revocations_before_its_first_authenticated_decision() {
+    let cfg = config(&[]);
+    let mut iso = Isolate::new(cfg, [1; 32]);
+    let t = hs("");
+    let (mut p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    assert!(matches!(step, Step::Need(Io::RevocationSync)), "{step:?}");
+    // The driver polls: the feed revokes the token's session.
+    let feed = iso.feed_request(NOW).unwrap();
+    assert_eq!(feed.url, "http://origin.test/internal/revocations");
+    assert!(feed.signature.starts_with("t="));
+    let more = iso.feed_polled(
+        Ok(br#"{"revocations":[{"kind":"session","session":"s1","user":"u1","until":1900000000}],"next":"c1"}"#.to_vec()),
+        NOW,
+    );
+    assert!(more);
+    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    assert_eq!((status(&step), error_of(&step).as_str()), (401, "token_revoked"));
+    // Only the first request waits.
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+    assert!(matches!(step, Step::Forward(_)));
+}
+
+#[test]
+fn a_stale_revocation_list_refuses_strict_routes_only() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let t = hs("");
+    // The first sync fails; the list has never synced, so it is stale.
+    let (mut p, _) = run(&mut iso, request("GET", "/strict", &[("authorization", &bearer(&t))]));
+    iso.feed_polled(Err("connection refused".into()), NOW);
+    assert!(iso.take_logs().iter().any(|l| l.error && l.line.contains("revocation_poll_failed")));
+    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    assert_eq!((status(&step), error_of(&step).as_str()), (503, "revocations_unavailable"));
+    let (_, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+}
+
+#[test]
+fn an_asymmetric_signature_waits_for_webcrypto_and_a_forgery_is_cached_negatively() {
+    let mut iso = isolate(config(&[]));
+    let t = token("https://ed.test", "EdDSA", "e", "");
+    let (mut p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    let Step::Need(Io::Signature(job)) = &step else { panic!("{step:?}") };
+    assert_eq!(job.alg, "EdDSA");
+    assert_eq!(format!("{}.{}", job.signing_input, job.signature_b64url), t);
+    // The key to import, found again from the token.
+    let Some(KeyImport::Raw { alg, b64url }) = p.key_to_import(&iso, NOW) else { panic!() };
+    assert_eq!((alg, b64url), ("EdDSA", b64(ed_key().verifying_key().as_bytes())));
+    let step = p.resume(&mut iso, IoResult::Signature(true), UnixMillis(NOW.0 + 5));
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    assert_eq!(p.trace().auth_ms, 5.0);
+
+    let forged = format!("{}AAAA", &t[..t.len() - 4]);
+    let (mut p, _) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&forged))]));
+    let step = p.resume(&mut iso, IoResult::Signature(false), NOW);
+    assert_eq!(error_of(&step), "token_signature_invalid");
+    let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&forged))]));
+    assert_eq!(error_of(&step), "token_signature_invalid");
+    assert_eq!(p.trace().cache, CacheUse::Negative, "refused from the cache, no second verification");
+}
+
+#[test]
+fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
+    let mut iso = isolate(config(&[]));
+    let t = token("https://url.test", "EdDSA", "e", "");
+    let (mut p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    let Step::Need(Io::Jwks { issuer, url }) = &step else { panic!("{step:?}") };
+    assert_eq!((issuer.as_str(), url.as_str()), ("https://url.test", "https://url.test/jwks"));
+    assert_eq!(p.trace().path, DriverPath::Async);
+    let jwks = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}"#, b64(ed_key().verifying_key().as_bytes()));
+    iso.jwks_fetched("https://url.test", "https://url.test/jwks", Ok((jwks, Some("max-age=300".into()))), NOW);
+    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
+    let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+
+    // Another issuer whose fetch fails answers 503 jwks_unavailable.
+    let mut iso = isolate(config(&[]));
+    let (mut p, _) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    iso.jwks_fetched("https://url.test", "https://url.test/jwks", Err("HTTP 500".into()), NOW);
+    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    assert_eq!((status(&step), error_of(&step).as_str()), (503, "jwks_unavailable"));
+    assert!(header(&step, "retry-after").is_some());
+}
+
+#[test]
+fn local_limits_answer_429_with_rate_limit_headers() {
+    let mut iso = isolate(config(&[]));
+    let ip = [("cf-connecting-ip", "203.0.113.7")];
+    for _ in 0..2 {
+        let (_, step) = run(&mut iso, request("GET", "/limited", &ip));
+        let Step::Forward(plan) = &step else { panic!("{step:?}") };
+        assert!(plan.response_headers.names.contains("RateLimit"), "{:?}", plan.response_headers);
+    }
+    let (_, step) = run(&mut iso, request("GET", "/limited", &ip));
+    assert_eq!((status(&step), error_of(&step).as_str()), (429, "rate_limited"));
+    assert!(header(&step, "retry-after").is_some());
+}
+
+#[test]
+fn remote_limits_are_one_wait_and_an_unavailable_backend_falls_back_to_the_isolate() {
+    let mut iso = isolate(config(&[]));
+    let (mut p, step) = run(&mut iso, request("GET", "/remote", &[]));
+    let Step::Need(Io::RateLimits(checks)) = &step else { panic!("{step:?}") };
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].backend, RemoteBackend::Durable);
+    let step = p.resume(&mut iso, IoResult::RateLimits(vec![RemoteOutcome::Unavailable("down".into())]), NOW);
+    assert!(matches!(step, Step::Forward(_)));
+    assert!(iso.take_logs().iter().any(|l| l.line.contains("rate_limiter_unavailable")));
+}
+
+#[test]
+fn a_login_counted_by_account_reads_the_body_first_and_refuses_an_oversized_one() {
+    let mut iso = isolate(config(&[]));
+    let (mut p, step) = run(&mut iso, request("POST", "/login", &[]));
+    assert_eq!(step_need(&step), Some(Io::Body { max_bytes: ACCOUNT_BODY_LIMIT, headers: &[] }));
+    let body = BodyRead {
+        bytes: Some(br#"{"email":"A@example.com"}"#.to_vec()),
+        ..Default::default()
+    };
+    assert!(matches!(p.resume(&mut iso, IoResult::Body(body), NOW), Step::Forward(_)));
+    let (mut p, _) = run(&mut iso, request("POST", "/login", &[]));
+    let step = p.resume(&mut iso, IoResult::Body(BodyRead::default()), NOW);
+    assert_eq!((status(&step), error_of(&step).as_str()), (413, "body_too_large"));
+}
+
+fn step_need(step: &Step) -> Option<Io> {
+    match step {
+        Step::Need(io) => Some(io.clone()),
+        _ => None,
+    }
+}
+
+fn stripe_body(body: &[u8]) -> BodyRead {
+    let t = NOW_SECS.to_string();
+    let mut m = <Hmac<Sha256>>::new_from_slice(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    m.update(format!("{t}.").as_bytes());
+    m.update(body);
+    let sig = crate::envelope::hex(&m.finalize().into_bytes());
+    BodyRead {
+        headers: vec![("stripe-signature".into(), format!("t={t},v1={sig}"))],
+        content_length: Some(body.len().to_string()),
+        bytes: Some(body.to_vec()),
+    }
+}
+
+#[test]
+fn a_webhook_is_verified_from_its_body_and_a_replay_is_answered_as_a_duplicate() {
+    let mut iso = isolate(config(&[]));
+    let body = br#"{"id":"evt_1","type":"x"}"#;
+    let (mut p, step) = run(&mut iso, request("POST", "/hook", &[]));
+    let Some(Io::Body { headers, .. }) = step_need(&step) else { panic!("{step:?}") };
+    assert!(headers.contains(&"stripe-signature"));
+    let step = p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW);
+    let Step::Forward(plan) = &step else { panic!("{step:?}") };
+    let Target::Origin(out) = &plan.target else { panic!() };
+    assert!(out.set.names.contains("x-auth-webhook-id"));
+    let after = plan.after.clone();
+
+    let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
+    let step = p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW);
+    let Step::Respond(spec) = &step else { panic!("{step:?}") };
+    assert_eq!(spec.status, 200);
+    assert!(spec.body.contains("duplicate"));
+
+    // The origin failed to take the first one: its retry goes through.
+    let finished = forwarded(&mut iso, &after, 503, 2.0, NOW);
+    assert_eq!(finished, Finished::Decorate { server_timing: None });
+    let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
+    assert!(matches!(p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW), Step::Forward(_)));
+
+    // Too large: the reader gave up.
+    let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
+    let step = p.resume(&mut iso, IoResult::Body(BodyRead { bytes: None, ..stripe_body(body) }), NOW);
+    assert_eq!((status(&step), error_of(&step).as_str()), (413, "webhook_body_too_large"));
+}
+
+#[test]
+fn after_the_forward_the_breaker_hears_of_failures_and_an_unreachable_origin_gets_503() {
+    let mut iso = isolate(config(&[("BREAKER_FAILURES", "2")]));
+    for _ in 0..2 {
+        let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+        let Step::Forward(plan) = step else { panic!() };
+        let finished = forwarded(&mut iso, &plan.after, 0, 1.0, NOW);
+        let Finished::Respond(spec) = finished else { panic!() };
+        assert_eq!(spec.status, 503);
+    }
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+    assert_eq!((status(&step), error_of(&step).as_str()), (503, "origin_unavailable"));
+    let logs = iso.take_logs();
+    assert!(logs.iter().any(|l| l.line.contains(r#""event":"breaker""#)), "{logs:?}");
+}
+
+#[test]
+fn the_access_log_line_comes_after_the_forward_with_the_origin_time() {
+    let mut iso = isolate(config(&[("SERVER_TIMING", "on")]));
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[("x-request-id", "rid-7")]));
+    let Step::Forward(plan) = step else { panic!() };
+    let Finished::Decorate { server_timing: Some(st) } = forwarded(&mut iso, &plan.after, 200, 12.5, NOW) else { panic!() };
+    assert!(st.contains("origin;dur=12.5"), "{st}");
+    let logs = iso.take_logs();
+    let line = &logs.last().unwrap().line;
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!((v["request_id"].as_str(), v["decision"].as_str(), v["status"].as_u64()), (Some("rid-7"), Some("forward"), Some(200)));
+    assert_eq!(v["origin_ms"], 12.5);
+}
+
+#[test]
+fn asset_routes_forward_to_the_assets_binding_without_touching_the_breaker() {
+    let mut iso = isolate(config(&[]));
+    let (_, step) = run(&mut iso, request("GET", "/page", &[]));
+    let Step::Forward(plan) = step else { panic!() };
+    assert_eq!(plan.target, Target::Assets);
+    assert_eq!(forwarded(&mut iso, &plan.after, 0, 1.0, NOW), Finished::Decorate { server_timing: None });
+    assert_eq!(iso.breaker_state(), "closed");
+}
+
+#[test]
+fn a_resume_that_does_not_match_the_wait_is_an_internal_error_not_a_panic() {
+    let mut iso = isolate(config(&[]));
+    let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
+    let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
+    assert_eq!((status(&step), error_of(&step).as_str()), (500, "internal_error"));
+    assert!(iso.take_logs().iter().any(|l| l.error && l.line.contains("pipeline_resumed_wrongly")));
+}
+
+#[test]
+fn ambiguous_paths_are_refused_before_any_work() {
+    let mut iso = isolate(config(&[]));
+    let (_, step) = run(&mut iso, request("GET", "/a/../pub", &[("authorization", &bearer(&hs("")))]));
+    assert_eq!((status(&step), error_of(&step).as_str()), (400, "path_invalid"));
+}
+
+#[test]
+fn background_work_is_claimed_for_the_driver_once() {
+    let mut iso = isolate(config(&[("REVOCATION_POLL_SECONDS", "1")]));
+    let later = UnixMillis(NOW.0 + 5_000);
+    let _ = Pipeline::start(request("GET", "/pub", &[]), &mut iso, later);
+    assert!(iso.has_background());
+    assert_eq!(iso.take_background(), vec![Task::Revocations]);
+    let _ = Pipeline::start(request("GET", "/pub", &[]), &mut iso, later);
+    assert!(!iso.has_background(), "one poll in flight");
+}

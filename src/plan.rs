@@ -1,0 +1,210 @@
+//! The plan protocol: how a pipeline [`Step`] crosses from wasm to the Worker's JS, as one
+//! string. This module is its only encoder; `src/worker/plan.mjs` (`decodePlan`) its only
+//! decoder. Golden encodings live in `tests/vectors/plan/` and are checked by both (`cargo
+//! test`, `node --test tests/js/`).
+//!
+//! # Format, version 1
+//! Fields separated by NUL (`\0`), which no header name or value, URL, JSON body, base64url
+//! text or id produced here can hold. Lists inside a field are newline-joined (header values
+//! never hold a newline: [`HeaderSet`] replaces one with a space). The first three fields are
+//! always: the version (`1`), the kind, and the background flag (`1`: background work was
+//! queued, call `edge_background` in `waitUntil`; else `0`). Then, per kind:
+//!
+//! | kind | fields after the first three | JS does |
+//! | --- | --- | --- |
+//! | `respond` | status, header names, header values, body | answers |
+//! | `forward` | target (`origin`/`assets`), url, timeout ms, after, drop names, set names, set values, response header names, response header values | forwards, then `edge_forwarded(after, status, ms)` |
+//! | `verify` | ticket, key id, alg, signing input, signature (base64url) | WebCrypto, then `edge_verified(ticket, ok)` |
+//! | `read_body` | ticket, max bytes, header names | reads the body capped, then `edge_body(ticket, …)` |
+//! | `wasm_io` | ticket | `await edge_io(ticket, request, env)` (the async driver) |
+//! | `decorate` | server-timing value (may be empty) | answers the forwarded response with the plan's response headers |
+//! | `key` | format (`raw`/`jwk`), alg, data | imports the key for a `verify` |
+//! | `no_key` | — | the `verify` fails |
+//!
+//! A decoder meeting another version, an unknown kind or a wrong field count reports an error
+//! (the request gets a 500 and the log says why); it never guesses.
+
+use crate::pipeline::{Finished, ForwardPlan, HeaderSet, Io, KeyImport, Step, Target};
+use crate::respond::ResponseSpec;
+
+/// The protocol version this build speaks.
+pub const VERSION: &str = "1";
+
+/// Every kind, with its number of fields after the first three.
+pub const KINDS: &[(&str, usize)] = &[
+    ("respond", 4),
+    ("forward", 9),
+    ("verify", 5),
+    ("read_body", 3),
+    ("wasm_io", 1),
+    ("decorate", 1),
+    ("key", 3),
+    ("no_key", 0),
+];
+
+const SEP: char = '\0';
+
+struct Writer(String);
+
+impl Writer {
+    fn new(kind: &str, background: bool) -> Writer {
+        let mut s = String::with_capacity(512);
+        s.push_str(VERSION);
+        s.push(SEP);
+        s.push_str(kind);
+        s.push(SEP);
+        s.push(if background { '1' } else { '0' });
+        Writer(s)
+    }
+
+    fn field(&mut self, v: &str) -> &mut Self {
+        self.0.push(SEP);
+        self.0.push_str(v);
+        self
+    }
+
+    fn number(&mut self, v: impl core::fmt::Display) -> &mut Self {
+        use core::fmt::Write;
+        self.0.push(SEP);
+        let _ = write!(self.0, "{v}");
+        self
+    }
+}
+
+/// Encodes a step. `ticket`: where the driver parked the request, for a `Need`.
+pub fn encode(step: &Step, ticket: u32, background: bool) -> String {
+    match step {
+        Step::Respond(spec) => respond(spec, background),
+        Step::Forward(plan) => forward(plan, background),
+        Step::Need(io) => need(io, ticket, background),
+    }
+}
+
+/// A `respond` plan.
+pub fn respond(spec: &ResponseSpec, background: bool) -> String {
+    let mut h = HeaderSet::default();
+    for (k, v) in &spec.headers {
+        h.push(k, v);
+    }
+    let mut w = Writer::new("respond", background);
+    w.number(spec.status).field(&h.names).field(&h.values).field(&spec.body);
+    w.0
+}
+
+fn forward(plan: &ForwardPlan, background: bool) -> String {
+    let mut w = Writer::new("forward", background);
+    match &plan.target {
+        Target::Origin(out) => {
+            w.field("origin")
+                .field(&out.url)
+                .number(out.timeout_ms)
+                .field(&plan.after)
+                .field(&out.drop)
+                .field(&out.set.names)
+                .field(&out.set.values);
+        }
+        Target::Assets => {
+            w.field("assets").field("").number(0).field(&plan.after).field("").field("").field("");
+        }
+    }
+    w.field(&plan.response_headers.names)
+        .field(&plan.response_headers.values);
+    w.0
+}
+
+fn need(io: &Io, ticket: u32, background: bool) -> String {
+    match io {
+        Io::Signature(job) => {
+            let mut w = Writer::new("verify", background);
+            w.number(ticket)
+                .field(&job.key_id)
+                .field(job.alg)
+                .field(&job.signing_input)
+                .field(&job.signature_b64url);
+            w.0
+        }
+        Io::Body { max_bytes, headers } => {
+            let mut w = Writer::new("read_body", background);
+            w.number(ticket).number(max_bytes).field(&headers.join("\n"));
+            w.0
+        }
+        Io::RevocationSync | Io::Jwks { .. } | Io::RateLimits(_) | Io::Ed25519(_) => {
+            let mut w = Writer::new("wasm_io", background);
+            w.number(ticket);
+            w.0
+        }
+    }
+}
+
+/// The answer to `edge_forwarded`.
+pub fn finished(f: &Finished, background: bool) -> String {
+    match f {
+        Finished::Decorate { server_timing } => {
+            let mut w = Writer::new("decorate", background);
+            w.field(server_timing.as_deref().unwrap_or(""));
+            w.0
+        }
+        Finished::Respond(spec) => respond(spec, background),
+    }
+}
+
+/// The answer to `edge_key`.
+pub fn key(k: Option<&KeyImport>) -> String {
+    match k {
+        Some(KeyImport::Raw { alg, b64url }) => {
+            let mut w = Writer::new("key", false);
+            w.field("raw").field(alg).field(b64url);
+            w.0
+        }
+        Some(KeyImport::Jwk { alg, json }) => {
+            let mut w = Writer::new("key", false);
+            w.field("jwk").field(alg).field(json);
+            w.0
+        }
+        None => Writer::new("no_key", false).0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_encoding_has_the_field_count_its_kind_declares() {
+        let spec = ResponseSpec {
+            status: 401,
+            headers: vec![("content-type", "application/json".into()), ("x", "a\nb".into())],
+            body: "{}".into(),
+        };
+        let samples = [
+            respond(&spec, false),
+            finished(&Finished::Decorate { server_timing: None }, true),
+            key(None),
+            key(Some(&KeyImport::Raw { alg: "EdDSA", b64url: "AA".into() })),
+            encode(&Step::Need(Io::RevocationSync), 7, false),
+            encode(
+                &Step::Need(Io::Body { max_bytes: 10, headers: &["a", "b"] }),
+                8,
+                false,
+            ),
+            encode(
+                &Step::Forward(ForwardPlan {
+                    target: Target::Assets,
+                    after: "t".into(),
+                    response_headers: HeaderSet::default(),
+                }),
+                0,
+                false,
+            ),
+        ];
+        for s in samples {
+            let f: Vec<&str> = s.split(SEP).collect();
+            assert_eq!(f[0], VERSION, "{s:?}");
+            let (_, n) = KINDS.iter().find(|(k, _)| *k == f[1]).expect("a named kind");
+            assert_eq!(f.len(), 3 + n, "{s:?}");
+            assert!(f[2] == "0" || f[2] == "1");
+        }
+        // A newline in a header value would break the joined list: it is sent as a space.
+        assert!(respond(&spec, false).contains("application/json\na b"));
+    }
+}
