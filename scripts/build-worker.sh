@@ -45,6 +45,10 @@ if grep -q '"./snippets/glue.js"' "$ENTRY"; then
 else
   cp "$ENTRY" "$STAGE/entry.js"
 fi
+# The plan protocol's decoder sits next to the entry module (node's tests import it from there too).
+if grep -q '"./plan.mjs"' "$ENTRY"; then
+  cp "$(dirname "$ENTRY")/plan.mjs" "$STAGE/plan.mjs"
+fi
 # MINIFY=0 keeps JS names readable in CPU profiles (bench/cpuprofile.mjs).
 MINIFY_FLAG=--minify; [ "${MINIFY:-1}" = 0 ] && MINIFY_FLAG=
 "$ESBUILD" "$STAGE/entry.js" --bundle --format=esm $MINIFY_FLAG --log-level=warning \

@@ -12,6 +12,7 @@ run() { # name, command...
 }
 
 run "native unit + integration tests (edge core, origin on SQLite)" cargo test --workspace --quiet
+run "plan protocol: golden encodings against the Worker's JS decoder" node --test tests/js/
 
 step "postgres: starting a throwaway server on 127.0.0.1"
 PG_URL="$(bash scripts/pg-test-server.sh start)"

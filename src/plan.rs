@@ -112,7 +112,8 @@ fn forward(plan: &ForwardPlan, background: bool) -> String {
     w.0
 }
 
-fn need(io: &Io, ticket: u32, background: bool) -> String {
+/// A plan for a request waiting on `io`, parked under `ticket`.
+pub fn need(io: &Io, ticket: u32, background: bool) -> String {
     match io {
         Io::Signature(job) => {
             let mut w = Writer::new("verify", background);

@@ -1,18 +1,19 @@
 // The Worker's entry module (bundled by scripts/build-worker.sh with the wasm-bindgen output).
 //
-// Every request first asks wasm for a plan (`edge_plan`, one synchronous call with the few
-// request fields that matter; src/worker/fast.rs). The plan says: answer with this response,
-// forward with these headers, verify this signature with WebCrypto and ask again, read the
-// body of a webhook delivery and ask again, sync the revocation list first (a fresh isolate) and
-// ask again, or hand the request to the full async path (`fetch`, src/worker/mod.rs) — bodies
-// counted by account, durable limits, JWKS fetches, Ed25519 webhooks, pages.
-// JS decides nothing; it performs the I/O.
+// Every request starts with one synchronous call into wasm (`edge_plan`, src/worker/fast.rs),
+// which runs the core's request pipeline (src/pipeline/) and answers with a plan (the protocol
+// is src/plan.rs; plan.mjs decodes it): answer with this response, forward with these headers,
+// verify this signature with WebCrypto and call back, read the body (capped) and call back, or
+// let wasm's async driver carry out a wait (`edge_io`: JWKS fetches, Durable Object and binding
+// limits, Ed25519 webhooks, the first revocation sync) and give the next plan. JS decides
+// nothing; it performs the I/O. A plan it cannot read is an error (500, logged), never a guess.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
 import { cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./snippets/glue.js";
+import { decodePlan, PlanError } from "./plan.mjs";
 
 const init = wasm.__worker_init_state();
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
@@ -37,16 +38,13 @@ function noteCrash(e) {
 
 addEventListener("error", (e) => noteCrash(e.error));
 
-const SEP = "\0";
-
-function respond(f, at) {
-  const names = f[at + 1] ? f[at + 1].split("\n") : [];
-  const values = f[at + 2].split("\n");
+function respond(p) {
+  const names = p.headerNames ? p.headerNames.split("\n") : [];
+  const values = p.headerValues.split("\n");
   const headers = new Headers();
   for (let i = 0; i < names.length; i++) headers.append(names[i], values[i]);
-  const status = Number(f[at]);
-  const body = status === 204 || status === 304 || f[at + 3] === "" ? null : f[at + 3];
-  return new Response(body, { status, headers });
+  const body = p.status === 204 || p.status === 304 || p.body === "" ? null : p.body;
+  return new Response(body, { status: p.status, headers });
 }
 
 const utf8 = new TextEncoder();
@@ -58,26 +56,49 @@ function b64urlBytes(s) {
   return out;
 }
 
-// Checks the `V` plan's signature with WebCrypto (glue.js: the parameters and the key cache
-// both paths share), then lets wasm finish the decision.
-async function verify(f) {
-  const ticket = Number(f[1]);
-  const [keyId, alg, input, sig] = [f[2], f[3], f[4], f[5]];
+// A `verify` plan: checks the signature with WebCrypto (glue.js: the parameters and the key cache
+// both drivers share), then lets wasm finish the decision.
+async function verify(p) {
   let ok = false;
   try {
-    let key = cachedKey(keyId);
+    let key = cachedKey(p.keyId);
     if (!key) {
-      const spec = wasm.edge_key(ticket, Date.now()).split(SEP);
-      if (spec.length === 3) {
-        const data = spec[0] === "raw" ? b64urlBytes(spec[2]) : JSON.parse(spec[2]);
-        key = await importKey(alg, spec[0], data, keyId);
+      const k = decodePlan(wasm.edge_key(p.ticket, Date.now()));
+      if (k.kind === "key") {
+        key = await importKey(k.alg, k.format, k.format === "raw" ? b64urlBytes(k.data) : JSON.parse(k.data), p.keyId);
       }
     }
-    if (key) ok = await verifySignature(alg, key, b64urlBytes(sig), utf8.encode(input));
-  } catch {
+    if (key) ok = await verifySignature(p.alg, key, b64urlBytes(p.signature), utf8.encode(p.signingInput));
+  } catch (e) {
+    if (e instanceof PlanError) throw e;
     ok = false; // an unusable key or a malformed signature: a failed verification
   }
-  return wasm.edge_verified(ticket, ok, Date.now());
+  return wasm.edge_verified(p.ticket, ok, Date.now());
+}
+
+// A `forward` plan: to the origin (or the static assets), then wasm hears how it went.
+async function forwardTo(p, request, env, ctx, body) {
+  const start = Date.now();
+  if (p.target === "assets") {
+    const resp = await env.ASSETS.fetch(request);
+    const after = decodePlan(wasm.edge_forwarded(p.after, resp.status, Date.now() - start, Date.now()));
+    if (after.background) ctx.waitUntil(wasm.edge_background());
+    return resp;
+  }
+  let resp = null;
+  try {
+    resp = await forward(request, p.url, p.drop, p.setNames, p.setValues, body ?? undefined, p.timeoutMs);
+  } catch (e) {
+    console.error(JSON.stringify({ event: "origin_error", after: p.after, detail: String(e) }));
+  }
+  const after = decodePlan(wasm.edge_forwarded(p.after, resp ? resp.status : 0, Date.now() - start, Date.now()));
+  if (after.background) ctx.waitUntil(wasm.edge_background());
+  if (after.kind === "respond") return respond(after);
+  if (after.kind !== "decorate") throw new PlanError(`plan kind ${after.kind} does not follow a forward`);
+  if (!after.serverTiming) return decorate(resp, p.responseNames, p.responseValues); // as fetched if both are empty
+  const names = p.responseNames ? p.responseNames + "\nserver-timing" : "server-timing";
+  const values = p.responseNames ? p.responseValues + "\n" + after.serverTiming : after.serverTiming;
+  return decorate(resp, names, values);
 }
 
 async function handle(request, env, ctx) {
@@ -87,48 +108,32 @@ async function handle(request, env, ctx) {
   }
   const h = request.headers;
   const [fields, absent] = planFields(request);
-  const plan = (mayPrepare) => wasm.edge_plan(fields, absent, Date.now(), mayPrepare).split(SEP);
-  let f = plan(true);
-  if (f[0][0] === "P") {
-    // A fresh isolate's first revocation sync: run it now, then decide (once).
-    await wasm.edge_background();
-    f = plan(false);
-  }
-  if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
-  if (f[0][0] === "V") {
-    f = (await verify(f)).split(SEP);
-    if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
-  }
-  let body; // a webhook's, read here and forwarded as these exact bytes
-  if (f[0][0] === "B") {
-    const present = f[3] ? f[3].split("\n").filter((n) => h.has(n)) : [];
-    const length = h.get("content-length");
-    body = await readCapped(request, Number(f[2]), length);
-    f = wasm.edge_body(Number(f[1]), present.join("\n"), present.map((n) => h.get(n)).join("\n"), length,
-      body ?? undefined, Date.now()).split(SEP);
-    if (f[0][1] === "1") ctx.waitUntil(wasm.edge_background());
-  }
-  switch (f[0][0]) {
-    case "R":
-      return respond(f, 1);
-    case "F": {
-      const [url, timeout, trace, drop, setNames, setValues, respNames, respValues] = f.slice(1);
-      const start = Date.now();
-      let resp = null;
-      try {
-        resp = await forward(request, url, drop, setNames, setValues, body ?? undefined, Number(timeout));
-      } catch (e) {
-        console.error(JSON.stringify({ event: "origin_error", trace, detail: String(e) }));
+  let p = decodePlan(wasm.edge_plan(fields, absent, Date.now()));
+  let body; // a body read for the decision, forwarded as these exact bytes
+  for (;;) {
+    if (p.background) ctx.waitUntil(wasm.edge_background());
+    switch (p.kind) {
+      case "respond":
+        return respond(p);
+      case "forward":
+        return forwardTo(p, request, env, ctx, body);
+      case "verify":
+        p = decodePlan(await verify(p));
+        break;
+      case "read_body": {
+        const present = p.headers.filter((n) => h.has(n));
+        const length = h.get("content-length");
+        body = await readCapped(request, p.maxBytes, length);
+        p = decodePlan(wasm.edge_body(p.ticket, present.join("\n"), present.map((n) => h.get(n)).join("\n"), length,
+          body ?? undefined, Date.now()));
+        break;
       }
-      const after = wasm.edge_forwarded(trace, resp ? resp.status : 0, Date.now() - start, Date.now()).split(SEP);
-      if (after[0][0] !== "D") return respond(after, 1);
-      if (!after[1]) return decorate(resp, respNames, respValues); // as fetched if both are empty
-      const names = respNames ? respNames + "\nserver-timing" : "server-timing";
-      const values = respNames ? respValues + "\n" + after[1] : after[1];
-      return decorate(resp, names, values);
+      case "wasm_io":
+        p = decodePlan(await wasm.edge_io(p.ticket, request, env));
+        break;
+      default:
+        throw new PlanError(`plan kind ${p.kind} is not a step of a request`);
     }
-    default:
-      return wasm.fetch(request, env, ctx);
   }
 }
 
@@ -138,6 +143,14 @@ export default {
     try {
       return await handle(request, env, ctx);
     } catch (e) {
+      if (e instanceof PlanError) {
+        // wasm and this module disagree about the protocol: a build mismatch, said loudly.
+        console.error(JSON.stringify({ event: "plan_invalid", detail: e.message }));
+        return new Response(JSON.stringify({ error: "internal_error", message: "internal error" }), {
+          status: 500,
+          headers: { "content-type": "application/json", "cache-control": "no-store" },
+        });
+      }
       noteCrash(e);
       throw e;
     }

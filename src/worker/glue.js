@@ -49,7 +49,9 @@ export function forward(req, url, drop, setNames, setValues, body, timeoutMs) {
 /**
  * The request body as bytes, or null when it is longer than `max` (then reading stops at the
  * first chunk past it, and a declared `Content-Length` above `max` reads nothing). `declared`
- * is the raw header; like the Rust side, only plain digits count as a declared length.
+ * is the raw header; like the core (`BodyRead::declared`), only plain digits count as a declared
+ * length. The one body reader: entry.js's `read_body` plans and the async driver (`edge_io`)
+ * both use it, so an over-limit upload is drained the same way whichever driver reads it.
  */
 const DRAIN_BOUND = 8;
 

@@ -1,4 +1,6 @@
-//! Per-isolate state: the configuration, parsed once on the first request, and the caches.
+//! The isolate's one piece of state: the configuration, parsed from `env` on the first request,
+//! and the core's [`Isolate`] built from it (one `thread_local!`). Every call into the isolate
+//! goes through [`with`], which also writes the log lines the core produced.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -6,12 +8,11 @@ use std::rc::Rc;
 use worker::Env;
 
 use crate::config::EdgeConfig;
-
-/// The parsed configuration, or the reason the Worker refuses to serve.
-pub(crate) type Loaded = Result<Rc<EdgeConfig>, Rc<String>>;
+use crate::pipeline::Isolate;
 
 thread_local! {
-    static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// `None` until configured; `Some(None)` when the configuration is invalid.
+    static ISOLATE: RefCell<Option<Option<Isolate>>> = const { RefCell::new(None) };
 }
 
 /// Variables are read from Worker vars first, then secrets.
@@ -22,29 +23,48 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
     env.secret(name).ok().map(|s| s.to_string())
 }
 
-/// The configuration if an earlier request loaded it (the synchronous path has no `Env`).
-pub(crate) fn loaded() -> Option<Rc<EdgeConfig>> {
-    CONFIG.with(|c| match &*c.borrow() {
-        Some(Ok(cfg)) => Some(cfg.clone()),
-        _ => None,
-    })
+/// Random bytes from the runtime (the request-id seed); the clock if the RNG fails.
+pub(crate) fn seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if getrandom::getrandom(&mut seed).is_err() {
+        seed[..8].copy_from_slice(&(js_sys::Date::now() as u64).to_be_bytes());
+    }
+    seed
 }
 
-/// The isolate's configuration, parsed on first use.
-pub(crate) fn config(env: &Env) -> Loaded {
-    if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
-        return c;
+/// Parses the configuration once (later calls return at once). An invalid one is logged here;
+/// every request is then answered `config_invalid`.
+pub(crate) fn configure(env: &Env) {
+    if ISOLATE.with(|i| i.borrow().is_some()) {
+        return;
     }
-    let loaded = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
-        Ok(c) => Ok(Rc::new(c)),
+    let isolate = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
+        Ok(c) => Some(Isolate::new(Rc::new(c), seed())),
         Err(e) => {
             worker::console_error!(
                 "{}",
                 serde_json::json!({"event": "config_invalid", "detail": e.to_string()})
             );
-            Err(Rc::new(e.to_string()))
+            None
         }
     };
-    CONFIG.with(|c| *c.borrow_mut() = Some(loaded.clone()));
-    loaded
+    ISOLATE.with(|i| *i.borrow_mut() = Some(isolate));
+}
+
+/// Runs `f` on the isolate (`None`: not configured, or the configuration is invalid), then
+/// writes the log lines it produced. Never held across an `.await`.
+pub(crate) fn with<T>(f: impl FnOnce(&mut Isolate) -> T) -> Option<T> {
+    ISOLATE.with(|i| {
+        let mut i = i.borrow_mut();
+        let iso = i.as_mut()?.as_mut()?;
+        let out = f(iso);
+        for l in iso.take_logs() {
+            if l.error {
+                worker::console_error!("{}", l.line);
+            } else {
+                worker::console_log!("{}", l.line);
+            }
+        }
+        Some(out)
+    })
 }

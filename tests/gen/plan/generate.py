@@ -1,0 +1,117 @@
+"""Writes tests/vectors/plan/*.json: golden encodings of the plan protocol (src/plan.rs), computed
+here from the written spec, independently of both the Rust encoder and the JS decoder. Each case
+has the encoder's input (`step`), the exact string (`encoded`) and what the JS decoder returns
+(`decoded`); the invalid cases have the string and the error the decoder reports."""
+import json
+import pathlib
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "vectors" / "plan"
+SOURCE = "edge-auth plan protocol, version 1 (the spec in src/plan.rs's module docs)"
+
+
+def enc(kind, background, *fields):
+    return "\0".join(["1", kind, "1" if background else "0", *[str(f) for f in fields]])
+
+
+def joined(pairs):
+    # A newline in a header value is sent as a space (HeaderSet::push).
+    return "\n".join(n for n, _ in pairs), "\n".join(v.replace("\r", " ").replace("\n", " ") for _, v in pairs)
+
+
+cases = []
+
+def case(name, step, encoded, decoded):
+    cases.append({"name": name, "step": step, "encoded": encoded, "decoded": {"version": 1, **decoded}})
+
+body = '{"error":"token_missing","message":"no bearer token or session cookie was presented","request_id":"r-1"}'
+headers = [["content-type", "application/json"], ["cache-control", "no-store"], ["www-authenticate", 'Bearer realm="edge-auth"']]
+n, v = joined(headers)
+case("a 401 answered now", {"kind": "respond", "background": False, "status": 401, "headers": headers, "body": body},
+     enc("respond", False, 401, n, v, body),
+     {"kind": "respond", "background": False, "status": 401, "headerNames": n, "headerValues": v, "body": body})
+
+headers = [["content-type", "application/json"], ["x-note", "two\nlines"]]
+n, v = joined(headers)
+case("a header value's newline is sent as a space; background work queued",
+     {"kind": "respond", "background": True, "status": 429, "headers": headers, "body": "{}"},
+     enc("respond", True, 429, n, v, "{}"),
+     {"kind": "respond", "background": True, "status": 429, "headerNames": n, "headerValues": v, "body": "{}"})
+
+case("a 204 without headers or body", {"kind": "respond", "background": False, "status": 204, "headers": [], "body": ""},
+     enc("respond", False, 204, "", "", ""),
+     {"kind": "respond", "background": False, "status": 204, "headerNames": "", "headerValues": "", "body": ""})
+
+drop = ["x-auth-user", "host"]
+sets = [["x-auth-expires", "1800000600"], ["x-auth-user", "u1"], ["x-forwarded-proto", "https"], ["x-request-id", "r-2"], ["x-auth-signature", "t=1800000000,v1=ab"]]
+resp = [["RateLimit-Policy", '"api";q=100;w=60'], ["RateLimit", '"api";r=99;t=1']]
+after = "r-2\tapi\tmiss\tsync\t0\torigin"
+sn, sv = joined(sets)
+rn, rv = joined(resp)
+case("forward to the origin with identity headers and RateLimit headers",
+     {"kind": "forward", "background": False, "target": "origin", "url": "http://127.0.0.1:8788/api/me?x=1", "timeout_ms": 10000,
+      "after": after, "drop": drop, "set": sets, "response_headers": resp},
+     enc("forward", False, "origin", "http://127.0.0.1:8788/api/me?x=1", 10000, after, "\n".join(drop), sn, sv, rn, rv),
+     {"kind": "forward", "background": False, "target": "origin", "url": "http://127.0.0.1:8788/api/me?x=1", "timeoutMs": 10000,
+      "after": after, "drop": "\n".join(drop), "setNames": sn, "setValues": sv, "responseNames": rn, "responseValues": rv})
+
+after = "r-3\tpages\tnone\tsync\t0\tassets"
+case("forward to the static assets",
+     {"kind": "forward", "background": True, "target": "assets", "after": after, "response_headers": []},
+     enc("forward", True, "assets", "", 0, after, "", "", "", "", ""),
+     {"kind": "forward", "background": True, "target": "assets", "url": "", "timeoutMs": 0, "after": after, "drop": "",
+      "setNames": "", "setValues": "", "responseNames": "", "responseValues": ""})
+
+case("verify an EdDSA signature with WebCrypto",
+     {"kind": "verify", "background": False, "ticket": 7, "key_id": "00112233445566778899aabbccddeeff", "alg": "EdDSA",
+      "signing_input": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSJ9", "signature": "c2lnbmF0dXJl"},
+     enc("verify", False, 7, "00112233445566778899aabbccddeeff", "EdDSA", "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSJ9", "c2lnbmF0dXJl"),
+     {"kind": "verify", "background": False, "ticket": 7, "keyId": "00112233445566778899aabbccddeeff", "alg": "EdDSA",
+      "signingInput": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSJ9", "signature": "c2lnbmF0dXJl"})
+
+case("read a webhook's body, capped, with the headers its provider signs",
+     {"kind": "read_body", "background": False, "ticket": 12, "max_bytes": 1048576, "headers": ["webhook-id", "webhook-timestamp", "webhook-signature"]},
+     enc("read_body", False, 12, 1048576, "webhook-id\nwebhook-timestamp\nwebhook-signature"),
+     {"kind": "read_body", "background": False, "ticket": 12, "maxBytes": 1048576, "headers": ["webhook-id", "webhook-timestamp", "webhook-signature"]})
+
+case("read a body for an account-keyed limit, no headers",
+     {"kind": "read_body", "background": False, "ticket": 13, "max_bytes": 65536, "headers": []},
+     enc("read_body", False, 13, 65536, ""),
+     {"kind": "read_body", "background": False, "ticket": 13, "maxBytes": 65536, "headers": []})
+
+for ticket, io in [(4, "jwks"), (5, "rate_limits"), (6, "revocation_sync"), (8, "ed25519")]:
+    case(f"the async driver carries out a wait ({io})", {"kind": "wasm_io", "background": False, "ticket": ticket, "io": io},
+         enc("wasm_io", False, ticket), {"kind": "wasm_io", "background": False, "ticket": ticket})
+
+case("after the forward: pass the response on with Server-Timing",
+     {"kind": "decorate", "background": False, "server_timing": 'auth;dur=0.0;desc="cache hit", origin;dur=3.0'},
+     enc("decorate", False, 'auth;dur=0.0;desc="cache hit", origin;dur=3.0'),
+     {"kind": "decorate", "background": False, "serverTiming": 'auth;dur=0.0;desc="cache hit", origin;dur=3.0'})
+case("after the forward: pass the response on as it is", {"kind": "decorate", "background": True, "server_timing": None},
+     enc("decorate", True, ""), {"kind": "decorate", "background": True, "serverTiming": ""})
+
+case("a raw key to import", {"kind": "key", "format": "raw", "alg": "EdDSA", "data": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+     enc("key", False, "raw", "EdDSA", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+     {"kind": "key", "background": False, "format": "raw", "alg": "EdDSA", "data": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
+jwk = '{"kty":"RSA","n":"sXch","e":"AQAB"}'
+case("a JWK to import", {"kind": "key", "format": "jwk", "alg": "RS256", "data": jwk},
+     enc("key", False, "jwk", "RS256", jwk), {"kind": "key", "background": False, "format": "jwk", "alg": "RS256", "data": jwk})
+case("no key: the verification fails", {"kind": "no_key"}, enc("no_key", False), {"kind": "no_key", "background": False})
+
+invalid = [
+    {"name": "another version", "encoded": "2\0respond\x000\x00200\0\0\0ok", "error": "unknown plan version \"2\""},
+    {"name": "the unversioned format before version 1", "encoded": "R0\x00401\0content-type\0application/json\0{}", "error": "unknown plan version \"R0\""},
+    {"name": "a kind without a name in version 1 (the old silent fallback to the async path)", "encoded": "1\0full\x000", "error": "unknown plan kind \"full\""},
+    {"name": "a kind that is only a property name in JS", "encoded": "1\0constructor\x000", "error": "unknown plan kind \"constructor\""},
+    {"name": "a field missing", "encoded": "1\0respond\x000\x00200\0\0", "error": "plan kind respond has 3 fields, expected 4"},
+    {"name": "a field too many", "encoded": "1\0wasm_io\x000\x001\x002", "error": "plan kind wasm_io has 2 fields, expected 1"},
+    {"name": "a background flag that is neither 0 nor 1", "encoded": "1\0no_key\0yes", "error": "plan background flag \"yes\" is not 0 or 1"},
+    {"name": "a ticket that is not a number", "encoded": "1\0wasm_io\x000\0seven", "error": "plan ticket \"seven\" is not a number"},
+    {"name": "a forward target without a name", "encoded": "1\0forward\x000\0cache\0\x000\0\0\0\0\0\0", "error": "unknown forward target \"cache\""},
+]
+
+OUT.mkdir(parents=True, exist_ok=True)
+(OUT / "steps.json").write_text(json.dumps({"source": SOURCE, "generated_by": "tests/gen/plan/generate.py",
+    "description": "every plan kind: the encoder's input, the exact string, and what decodePlan returns", "cases": cases}, indent=2, ensure_ascii=False) + "\n")
+(OUT / "invalid.json").write_text(json.dumps({"source": SOURCE, "generated_by": "tests/gen/plan/generate.py",
+    "description": "strings a decoder must refuse with a PlanError (never guess, never fall back)", "cases": invalid}, indent=2, ensure_ascii=False) + "\n")
+print(f"{len(cases)} step cases, {len(invalid)} invalid cases")
