@@ -86,6 +86,9 @@ mod tests {
             issued_at: Some(1),
             roles: vec!["admin".into(), "user".into()],
             permissions: vec!["items:read".into()],
+            auth_time: None,
+            amr: vec![],
+            acr: None,
         };
         let user = Identity::User(claims.into());
         let names: Vec<_> = user.envelope_headers().iter().map(|(n, _)| *n).collect();

@@ -147,6 +147,62 @@ impl PathPattern {
     }
 }
 
+/// How recent and how strong the person's authentication must be on a route (RFC 9470):
+/// `"require_fresh_auth": <seconds>` and `"require_amr": [<RFC 8176 values>]`. Only on routes
+/// that need a user. A token falling short is refused with 401 `step_up_required` and
+/// `WWW-Authenticate: Bearer error="insufficient_user_authentication"` naming what is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepUp {
+    /// The token's `auth_time` must be at most this many seconds old (a missing one is too old).
+    pub max_age_secs: Option<u64>,
+    /// Every one of these must be among the token's `amr` values; `mfa` is also met by two or
+    /// more distinct methods (RFC 8176 §2 lists `mfa` for a multiple-factor authentication).
+    pub amr: Vec<String>,
+}
+
+impl StepUp {
+    pub fn is_required(&self) -> bool {
+        self.max_age_secs.is_some() || !self.amr.is_empty()
+    }
+
+    /// Does an authentication at `auth_time` (unix seconds) by the methods `amr` meet it at `now`?
+    pub fn is_met_by(&self, auth_time: Option<u64>, amr: &[String], now_secs: u64) -> bool {
+        let fresh = match self.max_age_secs {
+            None => true,
+            // A future auth_time (clock skew) counts as now.
+            Some(max) => auth_time.is_some_and(|t| now_secs.saturating_sub(t) <= max),
+        };
+        let methods = self.amr.iter().all(|need| {
+            amr.iter().any(|a| a == need) || (need == "mfa" && distinct(amr) >= 2)
+        });
+        fresh && methods
+    }
+
+    /// The RFC 9470 challenge parameters: `max_age=<n>` and `acr_values="<required amr values>"`
+    /// (this edge names its authentication contexts after the methods a route requires, so the
+    /// pages know which method to step up with).
+    pub fn challenge(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = self.max_age_secs {
+            parts.push(format!("max_age={n}"));
+        }
+        if !self.amr.is_empty() {
+            parts.push(format!(r#"acr_values="{}""#, self.amr.join(" ")));
+        }
+        parts.join(", ")
+    }
+}
+
+fn distinct(amr: &[String]) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for a in amr {
+        if a != "mfa" && !seen.contains(&a.as_str()) {
+            seen.push(a);
+        }
+    }
+    seen.len()
+}
+
 /// One route rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -160,6 +216,8 @@ pub struct Rule {
     pub rate_limits: Vec<String>,
     pub failure: FailurePolicy,
     pub upstream: Upstream,
+    /// `require_fresh_auth` / `require_amr`.
+    pub step_up: StepUp,
 }
 
 impl Rule {
@@ -192,6 +250,7 @@ impl RoutePolicy {
             rate_limits: Vec::new(),
             failure: FailurePolicy::Open,
             upstream: Upstream::Origin,
+            step_up: StepUp::default(),
         };
         RoutePolicy { rules, fallback }
     }
@@ -279,6 +338,23 @@ impl RoutePolicy {
                     Access::Webhook(webhook)
                 }
             };
+            let step_up = StepUp {
+                max_age_secs: r.require_fresh_auth,
+                amr: r.require_amr.unwrap_or_default(),
+            };
+            if step_up.is_required() && !matches!(access, Access::Authenticated | Access::Permissions(_)) {
+                return Err(err(
+                    "require_fresh_auth and require_amr need a route with access authenticated or permissions".into(),
+                ));
+            }
+            if step_up.max_age_secs == Some(0) {
+                return Err(err("require_fresh_auth must be a number of seconds above 0".into()));
+            }
+            if step_up.amr.iter().any(|a| {
+                a.is_empty() || !a.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            }) {
+                return Err(err("require_amr must be a list of method names ([A-Za-z0-9_.-])".into()));
+            }
             rules.push(Rule {
                 id: r.id,
                 methods,
@@ -287,6 +363,7 @@ impl RoutePolicy {
                 rate_limits: r.rate_limits,
                 failure: r.failure,
                 upstream: r.upstream,
+                step_up,
             });
         }
         Ok(RoutePolicy::new(rules))
@@ -317,6 +394,8 @@ struct RawRule {
     rate_limits: Vec<String>,
     failure: FailurePolicy,
     upstream: Upstream,
+    require_fresh_auth: Option<u64>,
+    require_amr: Option<Vec<String>>,
 }
 
 /// `access` as written: a name, `{"permissions": …}` or `{"webhook": "<id>"}`.
@@ -337,6 +416,8 @@ impl RawRule {
         "rate_limits",
         "failure",
         "upstream",
+        "require_fresh_auth",
+        "require_amr",
     ];
 
     fn from_node(v: Node<'_>) -> Result<RawRule, String> {
@@ -365,6 +446,14 @@ impl RawRule {
                 &[("origin", Upstream::Origin), ("assets", Upstream::Assets)],
             )?
             .unwrap_or_default(),
+            require_fresh_auth: match v.present("require_fresh_auth") {
+                None => None,
+                Some(n) => Some(
+                    n.as_u64()
+                        .ok_or("require_fresh_auth must be a whole number of seconds")?,
+                ),
+            },
+            require_amr: json::strings_member(v.present("require_amr"), "require_amr")?,
         })
     }
 }
@@ -412,6 +501,48 @@ impl RawAccess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_up_options_are_read_and_checked() {
+        let p = RoutePolicy::from_json(
+            r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":300,"require_amr":["mfa","hwk"]}]"#,
+        )
+        .unwrap();
+        let s = &p.route("GET", "/a").step_up;
+        assert_eq!(s.max_age_secs, Some(300));
+        assert_eq!(s.amr, ["mfa", "hwk"]);
+        assert_eq!(s.challenge(), r#"max_age=300, acr_values="mfa hwk""#);
+        assert!(!p.route("GET", "/other").step_up.is_required());
+        for (rules, problem) in [
+            (r#"[{"id":"a","path":"/a","access":"public","require_fresh_auth":60}]"#, "need a route with access authenticated"),
+            (r#"[{"id":"a","path":"/a","access":{"webhook":"w"},"require_amr":["mfa"]}]"#, "need a route with access authenticated"),
+            (r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":0}]"#, "above 0"),
+            (r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":"60"}]"#, "whole number"),
+            (r#"[{"id":"a","path":"/a","access":"authenticated","require_amr":["a b"]}]"#, "method names"),
+            (r#"[{"id":"a","path":"/a","access":"authenticated","require_amr":"mfa"}]"#, "require_amr"),
+        ] {
+            let e = RoutePolicy::from_json(rules).unwrap_err().to_string();
+            assert!(e.contains(problem), "{rules}: {e}");
+        }
+    }
+
+    #[test]
+    fn step_up_is_met_by_a_recent_enough_and_strong_enough_authentication() {
+        let fresh = StepUp { max_age_secs: Some(60), amr: vec![] };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(fresh.is_met_by(Some(1_000), &[], 1_060));
+        assert!(!fresh.is_met_by(Some(1_000), &[], 1_061), "older than max_age");
+        assert!(!fresh.is_met_by(None, &[], 1_000), "no auth_time is too old");
+        assert!(fresh.is_met_by(Some(2_000), &[], 1_000), "a future auth_time is now");
+        let mfa = StepUp { max_age_secs: None, amr: s(&["mfa"]) };
+        assert!(mfa.is_met_by(None, &s(&["mfa"]), 0));
+        assert!(mfa.is_met_by(None, &s(&["pwd", "otp"]), 0), "two methods are multi-factor");
+        assert!(!mfa.is_met_by(None, &s(&["pwd", "pwd"]), 0));
+        assert!(!mfa.is_met_by(None, &s(&["pwd"]), 0));
+        let hwk = StepUp { max_age_secs: Some(10), amr: s(&["hwk"]) };
+        assert!(hwk.is_met_by(Some(5), &s(&["hwk", "pwd"]), 10));
+        assert!(!hwk.is_met_by(Some(5), &s(&["swk", "pwd"]), 10));
+    }
 
     fn pat(p: &str) -> PathPattern {
         PathPattern::parse(p).unwrap()

@@ -31,6 +31,7 @@ pub enum Reason {
     TokenRevoked,
     // --- authorization ---
     InsufficientPermissions,
+    StepUpRequired,
     // --- webhooks ---
     WebhookSignatureMissing,
     WebhookSignatureInvalid,
@@ -80,6 +81,7 @@ impl Reason {
         Reason::TokenClaimsInvalid,
         Reason::TokenRevoked,
         Reason::InsufficientPermissions,
+        Reason::StepUpRequired,
         Reason::WebhookSignatureMissing,
         Reason::WebhookSignatureInvalid,
         Reason::WebhookHeaderMalformed,
@@ -114,6 +116,7 @@ impl Reason {
             Reason::TokenClaimsInvalid => "token_claims_invalid",
             Reason::TokenRevoked => "token_revoked",
             Reason::InsufficientPermissions => "insufficient_permissions",
+            Reason::StepUpRequired => "step_up_required",
             Reason::WebhookSignatureMissing => "webhook_signature_missing",
             Reason::WebhookSignatureInvalid => "webhook_signature_invalid",
             Reason::WebhookHeaderMalformed => "webhook_header_malformed",
@@ -167,6 +170,9 @@ impl Reason {
             Reason::TokenClaimsInvalid => "a required claim is missing or has the wrong type",
             Reason::TokenRevoked => "the token's session or user was revoked",
             Reason::InsufficientPermissions => "the token lacks a permission this route requires",
+            Reason::StepUpRequired => {
+                "the route requires a more recent or a stronger authentication"
+            }
             Reason::WebhookSignatureMissing => "the webhook signature header is missing",
             Reason::WebhookSignatureInvalid => {
                 "the webhook signature does not verify with any configured secret"

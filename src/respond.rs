@@ -27,6 +27,8 @@ pub struct DenyContext<'a> {
     pub retry_after_secs: Option<u64>,
     /// Space-separated permissions the route needs, for `insufficient_scope`.
     pub scope: Option<String>,
+    /// The RFC 9470 parameters (`max_age=…`, `acr_values="…"`) for `step_up_required`.
+    pub step_up: Option<String>,
     /// Extra headers decided elsewhere (e.g. `RateLimit`), appended as-is.
     pub extra_headers: Vec<(&'static str, String)>,
 }
@@ -52,7 +54,8 @@ pub fn status_of(reason: Reason) -> u16 {
         | TokenIssuerInvalid
         | TokenAudienceInvalid
         | TokenClaimsInvalid
-        | TokenRevoked => 401,
+        | TokenRevoked
+        | StepUpRequired => 401,
         WebhookSignatureMissing | WebhookSignatureInvalid | WebhookTimestampOutOfTolerance => 401,
         WebhookHeaderMalformed | PathInvalid => 400,
         WebhookBodyTooLarge | BodyTooLarge => 413,
@@ -98,6 +101,31 @@ pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
                     reason.id()
                 ),
             ));
+        }
+    } else if reason == Reason::StepUpRequired {
+        // RFC 9470 §3: the token is fine, the authentication behind it is not recent or strong
+        // enough. Browsers are sent to log in again, like for a token problem.
+        if ctx.browser_navigation && !ctx.login_path.is_empty() {
+            status = 302;
+            let next = if is_safe_next(ctx.path_and_query) {
+                ctx.path_and_query
+            } else {
+                "/"
+            };
+            headers.push((
+                "location",
+                format!("{}?next={}&step_up=1", ctx.login_path, percent_encode(next)),
+            ));
+        } else {
+            let mut challenge = format!(
+                r#"Bearer realm="edge-auth", error="insufficient_user_authentication", error_description="{}""#,
+                reason.description()
+            );
+            if let Some(params) = ctx.step_up.as_deref().filter(|p| !p.is_empty()) {
+                challenge.push_str(", ");
+                challenge.push_str(params);
+            }
+            headers.push(("www-authenticate", challenge));
         }
     } else if reason == Reason::InsufficientPermissions {
         let scope = ctx.scope.as_deref().unwrap_or("");

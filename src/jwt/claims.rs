@@ -20,6 +20,9 @@ pub(crate) struct PayloadMembers {
     pub(crate) roles: Option<Span>,
     pub(crate) permissions: Option<Span>,
     pub(crate) scope: Option<Span>,
+    pub(crate) auth_time: Option<Span>,
+    pub(crate) amr: Option<Span>,
+    pub(crate) acr: Option<Span>,
 }
 
 impl PayloadMembers {
@@ -37,6 +40,9 @@ impl PayloadMembers {
             b"roles" => &mut self.roles,
             b"permissions" => &mut self.permissions,
             b"scope" => &mut self.scope,
+            b"auth_time" => &mut self.auth_time,
+            b"amr" => &mut self.amr,
+            b"acr" => &mut self.acr,
             _ => return,
         };
         *slot = Some(v);
@@ -209,8 +215,18 @@ pub(crate) fn check(
         });
     }
 
+    // Authentication strength (OpenID Connect Core §2, RFC 8176): read leniently — a token whose
+    // `auth_time`/`amr`/`acr` is malformed is still valid, it just cannot satisfy a route that
+    // requires a recent or a particular authentication (`policy::StepUp`).
+    let auth_time = numeric_date(payload, m.auth_time, "auth_time").ok().flatten();
+    let amr = string_array(payload, m.amr, "amr").unwrap_or_default();
+    let acr = opt_string(payload, m.acr, "acr").ok().flatten();
+
     Ok(Claims {
         issuer: issuer.issuer.clone(),
+        auth_time,
+        amr,
+        acr,
         subject,
         session_id,
         token_id,

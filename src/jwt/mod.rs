@@ -216,6 +216,12 @@ pub(crate) struct Claims {
     pub(crate) issued_at: Option<u64>,
     pub(crate) roles: Vec<String>,
     pub(crate) permissions: Vec<String>,
+    /// `auth_time`: when the person last authenticated (unix seconds).
+    pub(crate) auth_time: Option<u64>,
+    /// `amr`: how (RFC 8176 values such as `pwd`, `otp`, `hwk`, `mfa`).
+    pub(crate) amr: Vec<String>,
+    /// `acr`: the authentication context class.
+    pub(crate) acr: Option<String>,
 }
 
 impl From<Claims> for VerifiedClaims {
@@ -254,6 +260,18 @@ impl VerifiedClaims {
     /// `permissions` array and `scope` words, merged, first occurrence order, no repeats.
     pub fn permissions(&self) -> &[String] {
         &self.0.claims.permissions
+    }
+    /// `auth_time`, unix seconds, when the token carries a well-formed one.
+    pub fn auth_time(&self) -> Option<u64> {
+        self.0.claims.auth_time
+    }
+    /// `amr` values (empty when absent or malformed).
+    pub fn amr(&self) -> &[String] {
+        &self.0.claims.amr
+    }
+    /// `acr`, when present.
+    pub fn acr(&self) -> Option<&str> {
+        self.0.claims.acr.as_deref()
     }
     /// The roles as the `x-auth-roles` header value (comma-joined).
     pub fn roles_header(&self) -> &str {

@@ -485,7 +485,7 @@ impl Pipeline {
 
     /// Authorize, the circuit breaker, then mutate: the forward.
     fn admit(&mut self, iso: &mut Isolate, identity: Identity, now: UnixMillis) -> Step {
-        if let Err(reason) = authorize(self.rule(), &identity) {
+        if let Err(reason) = authorize(self.rule(), &identity, now) {
             return self.deny(iso, reason.into());
         }
         if let Err(d) = iso.breaker_admit(now) {
@@ -551,16 +551,15 @@ fn deny_response(
         extra.push(("server-timing", trace.server_timing()));
     }
     let (_, path_and_query) = req.path_and_query();
+    let (scope, step_up) = authorize::challenge(rule);
     let d = DenyContext {
         browser_navigation: respond::is_browser_navigation(req.method(), req.header(Header::Accept)),
         path_and_query,
         login_path: &cfg.login_path,
         request_id: &trace.request_id,
         retry_after_secs: denial.retry_after_secs,
-        scope: match &rule.access {
-            Access::Permissions(p) => Some(p.scope()),
-            _ => None,
-        },
+        scope,
+        step_up,
         extra_headers: extra,
     };
     let spec = respond::deny(denial.reason, &d);

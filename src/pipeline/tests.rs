@@ -38,7 +38,9 @@ fn config(extra: &[(&str, &str)]) -> Rc<EdgeConfig> {
         {"id":"login","path":"/login","methods":["POST"],"access":"public","rate_limits":["acct"]},
         {"id":"remote","path":"/remote","access":"public","rate_limits":["global"]},
         {"id":"hook","path":"/hook","methods":["POST"],"access":{"webhook":"stripe"}},
-        {"id":"pages","path":"/page","access":"public","upstream":"assets"}
+        {"id":"pages","path":"/page","access":"public","upstream":"assets"},
+        {"id":"fresh","path":"/fresh","access":"authenticated","require_fresh_auth":60},
+        {"id":"mfa","path":"/mfa","access":{"permissions":["read"]},"require_amr":["mfa"]}
     ]"#;
     let rate = r#"[{"id":"two","key":["ip"],"limit":2,"period_secs":60},
                    {"id":"acct","key":["account"],"limit":5,"period_secs":60},
@@ -471,4 +473,53 @@ fn background_work_is_claimed_for_the_driver_once() {
     assert_eq!(iso.take_background(), vec![Task::Revocations]);
     let _ = Pipeline::start(request("GET", "/pub", &[]), &mut iso, later);
     assert!(!iso.has_background(), "one poll in flight");
+}
+
+#[test]
+fn a_route_requiring_a_fresh_authentication_challenges_old_and_missing_auth_times_cache_hit_or_not() {
+    let mut iso = isolate(config(&[]));
+    let recent = hs(&format!(r#","auth_time":{}"#, NOW_SECS - 50));
+    let (p, step) = run(&mut iso, request("GET", "/fresh", &[("authorization", &bearer(&recent))]));
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    assert_eq!(p.trace().cache, CacheUse::Miss);
+    // Twenty seconds later the same token comes from the decision cache, and is too old now.
+    let later = UnixMillis(NOW.0 + 20_000);
+    let (p, step) = Pipeline::start(request("GET", "/fresh", &[("authorization", &bearer(&recent))]), &mut iso, later);
+    assert_eq!(p.trace().cache, CacheUse::Hit);
+    assert_eq!((status(&step), error_of(&step).as_str()), (401, "step_up_required"));
+    let challenge = header(&step, "www-authenticate").unwrap();
+    assert!(challenge.starts_with(r#"Bearer realm="edge-auth", error="insufficient_user_authentication", error_description=""#), "{challenge}");
+    assert!(challenge.ends_with(", max_age=60"), "{challenge}");
+    // No auth_time at all: the same challenge.
+    let (_, step) = run(&mut iso, request("GET", "/fresh", &[("authorization", &bearer(&hs("")))]));
+    assert_eq!((status(&step), error_of(&step).as_str()), (401, "step_up_required"));
+    // Other routes do not care.
+    let (_, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&hs("")))]));
+    assert!(matches!(step, Step::Forward(_)));
+    // A browser is sent to log in again.
+    let (_, step) = run(&mut iso, request("GET", "/fresh", &[("authorization", &bearer(&hs(""))), ("accept", "text/html")]));
+    assert_eq!(status(&step), 302);
+    assert!(header(&step, "location").unwrap().contains("step_up=1"));
+}
+
+#[test]
+fn a_route_requiring_mfa_names_it_in_acr_values_after_checking_permissions() {
+    let mut iso = isolate(config(&[]));
+    let one = hs(r#","permissions":["read"],"amr":["pwd"]"#);
+    let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&one))]));
+    assert_eq!((status(&step), error_of(&step).as_str()), (401, "step_up_required"));
+    let challenge = header(&step, "www-authenticate").unwrap();
+    assert!(challenge.ends_with(r#", acr_values="mfa""#), "{challenge}");
+    // Lacking the permission is a 403 first: stepping up would not help.
+    let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&hs(r#","amr":["pwd"]"#)))]));
+    assert_eq!(status(&step), 403);
+    for amr in [r#"["pwd","otp"]"#, r#"["mfa"]"#] {
+        let t = hs(&format!(r#","permissions":["read"],"amr":{amr}"#));
+        let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&t))]));
+        assert!(matches!(step, Step::Forward(_)), "{amr}");
+    }
+    // A malformed amr does not invalidate the token; it only cannot satisfy the requirement.
+    let odd = hs(r#","permissions":["read"],"amr":"mfa""#);
+    let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&odd))]));
+    assert_eq!(error_of(&step), "step_up_required");
 }

@@ -234,6 +234,9 @@ mod tests {
             issued_at: None,
             roles: vec![],
             permissions: vec![],
+            auth_time: None,
+            amr: vec![],
+            acr: None,
         }
         .into()
     }
