@@ -42,7 +42,7 @@ SCENARIOS=(
   "ES256 + forward|edgev|/api/items|es256|jose|es256|200||es256"
   "RS256 + forward|edgev|/api/items|rs256|jose|rs256|200||rs256"
   "invalid token → 401|edgev|/api/items|invalid|jose|invalid|401||"
-  "cached decision + forward (vs no-auth proxy)|edge|/api/items|es256|proxy|plain|200|grep -rqs DecisionCache src/worker|plain"
+  "cached decision + forward (vs no-auth proxy)|edge|/api/items|es256|proxy|plain|200|grep -rqs DecisionCache src/pipeline src/worker|plain"
   "Stripe webhook 1 KiB + forward|edgev|/webhooks/stripe|stripe|webhook|stripe|200||stripe"
   "rate-limited → 429|edge|/limited/x|plain|ratelimit|plain|429||"
 )
