@@ -6,7 +6,8 @@
 #   3. esbuild bundles our entry module src/worker/entry.js with that glue into build/index.js.
 # Our own entry instead of worker-build's shim: the shim wrapped every request in a class
 # instance and Proxies, and routed everything through Rust's async executor; entry.js asks wasm
-# for a plan synchronously and only uses the async path when I/O is needed (src/worker/fast.rs).
+# for a plan synchronously (src/worker/fast.rs) and lets wasm's async driver carry out only the waits
+# it cannot do itself (src/worker/mod.rs). The plan decoder (src/worker/plan.mjs) is bundled with it.
 # Nothing is downloaded: wasm-bindgen comes from crates.io, esbuild from npm.
 #
 # The same steps build another cdylib of the workspace with its own entry module (bench/run.sh

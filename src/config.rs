@@ -6,7 +6,6 @@
 
 use core::fmt;
 
-
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
 use crate::envelope::EnvelopeKey;

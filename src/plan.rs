@@ -87,7 +87,10 @@ pub fn respond(spec: &ResponseSpec, background: bool) -> String {
         h.push(k, v);
     }
     let mut w = Writer::new("respond", background);
-    w.number(spec.status).field(&h.names).field(&h.values).field(&spec.body);
+    w.number(spec.status)
+        .field(&h.names)
+        .field(&h.values)
+        .field(&spec.body);
     w.0
 }
 
@@ -104,7 +107,13 @@ fn forward(plan: &ForwardPlan, background: bool) -> String {
                 .field(&out.set.values);
         }
         Target::Assets => {
-            w.field("assets").field("").number(0).field(&plan.after).field("").field("").field("");
+            w.field("assets")
+                .field("")
+                .number(0)
+                .field(&plan.after)
+                .field("")
+                .field("")
+                .field("");
         }
     }
     w.field(&plan.response_headers.names)
@@ -126,7 +135,9 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
         }
         Io::Body { max_bytes, headers } => {
             let mut w = Writer::new("read_body", background);
-            w.number(ticket).number(max_bytes).field(&headers.join("\n"));
+            w.number(ticket)
+                .number(max_bytes)
+                .field(&headers.join("\n"));
             w.0
         }
         Io::RevocationSync | Io::Jwks { .. } | Io::RateLimits(_) | Io::Ed25519(_) => {
@@ -174,17 +185,31 @@ mod tests {
     fn every_encoding_has_the_field_count_its_kind_declares() {
         let spec = ResponseSpec {
             status: 401,
-            headers: vec![("content-type", "application/json".into()), ("x", "a\nb".into())],
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("x", "a\nb".into()),
+            ],
             body: "{}".into(),
         };
         let samples = [
             respond(&spec, false),
-            finished(&Finished::Decorate { server_timing: None }, true),
+            finished(
+                &Finished::Decorate {
+                    server_timing: None,
+                },
+                true,
+            ),
             key(None),
-            key(Some(&KeyImport::Raw { alg: "EdDSA", b64url: "AA".into() })),
+            key(Some(&KeyImport::Raw {
+                alg: "EdDSA",
+                b64url: "AA".into(),
+            })),
             encode(&Step::Need(Io::RevocationSync), 7, false),
             encode(
-                &Step::Need(Io::Body { max_bytes: 10, headers: &["a", "b"] }),
+                &Step::Need(Io::Body {
+                    max_bytes: 10,
+                    headers: &["a", "b"],
+                }),
                 8,
                 false,
             ),
@@ -201,7 +226,10 @@ mod tests {
         for s in samples {
             let f: Vec<&str> = s.split(SEP).collect();
             assert_eq!(f[0], VERSION, "{s:?}");
-            let (_, n) = KINDS.iter().find(|(k, _)| *k == f[1]).expect("a named kind");
+            let (_, n) = KINDS
+                .iter()
+                .find(|(k, _)| *k == f[1])
+                .expect("a named kind");
             assert_eq!(f.len(), 3 + n, "{s:?}");
             assert!(f[2] == "0" || f[2] == "1");
         }

@@ -172,9 +172,10 @@ impl StepUp {
             // A future auth_time (clock skew) counts as now.
             Some(max) => auth_time.is_some_and(|t| now_secs.saturating_sub(t) <= max),
         };
-        let methods = self.amr.iter().all(|need| {
-            amr.iter().any(|a| a == need) || (need == "mfa" && distinct(amr) >= 2)
-        });
+        let methods = self
+            .amr
+            .iter()
+            .all(|need| amr.iter().any(|a| a == need) || (need == "mfa" && distinct(amr) >= 2));
         fresh && methods
     }
 
@@ -342,18 +343,27 @@ impl RoutePolicy {
                 max_age_secs: r.require_fresh_auth,
                 amr: r.require_amr.unwrap_or_default(),
             };
-            if step_up.is_required() && !matches!(access, Access::Authenticated | Access::Permissions(_)) {
+            if step_up.is_required()
+                && !matches!(access, Access::Authenticated | Access::Permissions(_))
+            {
                 return Err(err(
                     "require_fresh_auth and require_amr need a route with access authenticated or permissions".into(),
                 ));
             }
             if step_up.max_age_secs == Some(0) {
-                return Err(err("require_fresh_auth must be a number of seconds above 0".into()));
+                return Err(err(
+                    "require_fresh_auth must be a number of seconds above 0".into(),
+                ));
             }
             if step_up.amr.iter().any(|a| {
-                a.is_empty() || !a.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                a.is_empty()
+                    || !a
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
             }) {
-                return Err(err("require_amr must be a list of method names ([A-Za-z0-9_.-])".into()));
+                return Err(err(
+                    "require_amr must be a list of method names ([A-Za-z0-9_.-])".into(),
+                ));
             }
             rules.push(Rule {
                 id: r.id,
@@ -514,12 +524,30 @@ mod tests {
         assert_eq!(s.challenge(), r#"max_age=300, acr_values="mfa hwk""#);
         assert!(!p.route("GET", "/other").step_up.is_required());
         for (rules, problem) in [
-            (r#"[{"id":"a","path":"/a","access":"public","require_fresh_auth":60}]"#, "need a route with access authenticated"),
-            (r#"[{"id":"a","path":"/a","access":{"webhook":"w"},"require_amr":["mfa"]}]"#, "need a route with access authenticated"),
-            (r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":0}]"#, "above 0"),
-            (r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":"60"}]"#, "whole number"),
-            (r#"[{"id":"a","path":"/a","access":"authenticated","require_amr":["a b"]}]"#, "method names"),
-            (r#"[{"id":"a","path":"/a","access":"authenticated","require_amr":"mfa"}]"#, "require_amr"),
+            (
+                r#"[{"id":"a","path":"/a","access":"public","require_fresh_auth":60}]"#,
+                "need a route with access authenticated",
+            ),
+            (
+                r#"[{"id":"a","path":"/a","access":{"webhook":"w"},"require_amr":["mfa"]}]"#,
+                "need a route with access authenticated",
+            ),
+            (
+                r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":0}]"#,
+                "above 0",
+            ),
+            (
+                r#"[{"id":"a","path":"/a","access":"authenticated","require_fresh_auth":"60"}]"#,
+                "whole number",
+            ),
+            (
+                r#"[{"id":"a","path":"/a","access":"authenticated","require_amr":["a b"]}]"#,
+                "method names",
+            ),
+            (
+                r#"[{"id":"a","path":"/a","access":"authenticated","require_amr":"mfa"}]"#,
+                "require_amr",
+            ),
         ] {
             let e = RoutePolicy::from_json(rules).unwrap_err().to_string();
             assert!(e.contains(problem), "{rules}: {e}");
@@ -528,18 +556,39 @@ mod tests {
 
     #[test]
     fn step_up_is_met_by_a_recent_enough_and_strong_enough_authentication() {
-        let fresh = StepUp { max_age_secs: Some(60), amr: vec![] };
+        let fresh = StepUp {
+            max_age_secs: Some(60),
+            amr: vec![],
+        };
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(fresh.is_met_by(Some(1_000), &[], 1_060));
-        assert!(!fresh.is_met_by(Some(1_000), &[], 1_061), "older than max_age");
-        assert!(!fresh.is_met_by(None, &[], 1_000), "no auth_time is too old");
-        assert!(fresh.is_met_by(Some(2_000), &[], 1_000), "a future auth_time is now");
-        let mfa = StepUp { max_age_secs: None, amr: s(&["mfa"]) };
+        assert!(
+            !fresh.is_met_by(Some(1_000), &[], 1_061),
+            "older than max_age"
+        );
+        assert!(
+            !fresh.is_met_by(None, &[], 1_000),
+            "no auth_time is too old"
+        );
+        assert!(
+            fresh.is_met_by(Some(2_000), &[], 1_000),
+            "a future auth_time is now"
+        );
+        let mfa = StepUp {
+            max_age_secs: None,
+            amr: s(&["mfa"]),
+        };
         assert!(mfa.is_met_by(None, &s(&["mfa"]), 0));
-        assert!(mfa.is_met_by(None, &s(&["pwd", "otp"]), 0), "two methods are multi-factor");
+        assert!(
+            mfa.is_met_by(None, &s(&["pwd", "otp"]), 0),
+            "two methods are multi-factor"
+        );
         assert!(!mfa.is_met_by(None, &s(&["pwd", "pwd"]), 0));
         assert!(!mfa.is_met_by(None, &s(&["pwd"]), 0));
-        let hwk = StepUp { max_age_secs: Some(10), amr: s(&["hwk"]) };
+        let hwk = StepUp {
+            max_age_secs: Some(10),
+            amr: s(&["hwk"]),
+        };
         assert!(hwk.is_met_by(Some(5), &s(&["hwk", "pwd"]), 10));
         assert!(!hwk.is_met_by(Some(5), &s(&["swk", "pwd"]), 10));
     }

@@ -2,7 +2,8 @@
 //! (`edge_auth::plan`). `node --test tests/js/` checks the same files against the JS decoder.
 
 use edge_auth::pipeline::{
-    Ed25519Job, Finished, ForwardPlan, HeaderSet, Io, KeyImport, Outgoing, SignatureJob, Step, Target,
+    Ed25519Job, Finished, ForwardPlan, HeaderSet, Io, KeyImport, Outgoing, SignatureJob, Step,
+    Target,
 };
 use edge_auth::plan;
 use edge_auth::respond::ResponseSpec;
@@ -25,7 +26,12 @@ fn pairs(v: &Value) -> Vec<(String, String)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_owned(),
+                p[1].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -45,7 +51,10 @@ fn encode(step: &Value) -> String {
         "respond" => plan::respond(
             &ResponseSpec {
                 status: step["status"].as_u64().unwrap() as u16,
-                headers: pairs(&step["headers"]).into_iter().map(|(n, v)| (leak(&n), v)).collect(),
+                headers: pairs(&step["headers"])
+                    .into_iter()
+                    .map(|(n, v)| (leak(&n), v))
+                    .collect(),
                 body: str_of(step, "body").to_owned(),
             },
             background,
@@ -54,7 +63,13 @@ fn encode(step: &Value) -> String {
             let target = match str_of(step, "target") {
                 "origin" => Target::Origin(Outgoing {
                     url: str_of(step, "url").to_owned(),
-                    drop: step["drop"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect::<Vec<_>>().join("\n"),
+                    drop: step["drop"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
                     set: header_set(&step["set"]),
                     timeout_ms: step["timeout_ms"].as_u64().unwrap() as u32,
                 }),
@@ -78,8 +93,12 @@ fn encode(step: &Value) -> String {
             background,
         ),
         "read_body" => {
-            let headers: Vec<&'static str> =
-                step["headers"].as_array().unwrap().iter().map(|h| leak(h.as_str().unwrap())).collect();
+            let headers: Vec<&'static str> = step["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| leak(h.as_str().unwrap()))
+                .collect();
             let io = Io::Body {
                 max_bytes: step["max_bytes"].as_u64().unwrap(),
                 headers: Box::leak(headers.into_boxed_slice()),
@@ -129,7 +148,12 @@ fn the_encoder_writes_every_golden_case_exactly() {
     let cases = v["cases"].as_array().unwrap();
     let mut kinds = std::collections::BTreeSet::new();
     for c in cases {
-        assert_eq!(encode(&c["step"]), str_of(c, "encoded"), "{}", str_of(c, "name"));
+        assert_eq!(
+            encode(&c["step"]),
+            str_of(c, "encoded"),
+            "{}",
+            str_of(c, "name")
+        );
         kinds.insert(str_of(&c["step"], "kind").to_owned());
     }
     for (kind, _) in plan::KINDS {
@@ -147,7 +171,9 @@ fn the_invalid_cases_are_nothing_the_encoder_can_write() {
         let valid = f.len() >= 3
             && f[0] == plan::VERSION
             && (f[2] == "0" || f[2] == "1")
-            && plan::KINDS.iter().any(|(k, n)| *k == f[1] && f.len() == 3 + n)
+            && plan::KINDS
+                .iter()
+                .any(|(k, n)| *k == f[1] && f.len() == 3 + n)
             && !c["error"].as_str().unwrap().contains("ticket")
             && !c["error"].as_str().unwrap().contains("target");
         assert!(!valid, "{}", str_of(c, "name"));

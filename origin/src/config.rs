@@ -523,14 +523,17 @@ mod tests {
     fn edge_and_origin_accept_and_refuse_the_same_envelope_secrets_with_the_same_words() {
         let accepted = [
             SECRET,
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",   // base64url, unpadded
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",  // base64url, padded
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", // base64url, unpadded
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", // base64url, padded
             "+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/s=", // standard base64 (`+`, `/`)
-            "-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s",  // the same bytes, URL-safe
+            "-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s", // the same bytes, URL-safe
         ];
         for s in accepted {
             assert_eq!(edge_verdict(s), Ok(()), "edge refused {s}");
-            assert!(Config::from_map(&env(&[("ENVELOPE_SECRET", s)])).is_ok(), "origin refused {s}");
+            assert!(
+                Config::from_map(&env(&[("ENVELOPE_SECRET", s)])).is_ok(),
+                "origin refused {s}"
+            );
         }
         let refused = [
             "00112233",           // hex, 4 bytes
@@ -545,8 +548,12 @@ mod tests {
             assert_eq!(edge, origin, "{s}");
             assert!(origin.starts_with("ENVELOPE_SECRET: "), "{origin}");
         }
-        assert!(edge_verdict("not base64 !!").unwrap_err().contains("neither hex nor base64"));
-        assert!(edge_verdict("00112233").unwrap_err().contains("at least 32"));
+        assert!(edge_verdict("not base64 !!")
+            .unwrap_err()
+            .contains("neither hex nor base64"));
+        assert!(edge_verdict("00112233")
+            .unwrap_err()
+            .contains("at least 32"));
     }
 
     #[test]

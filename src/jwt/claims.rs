@@ -218,7 +218,9 @@ pub(crate) fn check(
     // Authentication strength (OpenID Connect Core §2, RFC 8176): read leniently — a token whose
     // `auth_time`/`amr`/`acr` is malformed is still valid, it just cannot satisfy a route that
     // requires a recent or a particular authentication (`policy::StepUp`).
-    let auth_time = numeric_date(payload, m.auth_time, "auth_time").ok().flatten();
+    let auth_time = numeric_date(payload, m.auth_time, "auth_time")
+        .ok()
+        .flatten();
     let amr = string_array(payload, m.amr, "amr").unwrap_or_default();
     let acr = opt_string(payload, m.acr, "acr").ok().flatten();
 

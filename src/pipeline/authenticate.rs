@@ -15,7 +15,9 @@ use crate::jwt::{
 use crate::reason::Reason;
 use crate::request_fields::Header;
 use crate::time::UnixMillis;
-use crate::webhook::{self, PendingEd25519, Prepared, VerifiedWebhook, WebhookConfig, WebhookError, WebhookHeaders};
+use crate::webhook::{
+    self, PendingEd25519, Prepared, VerifiedWebhook, WebhookConfig, WebhookError, WebhookHeaders,
+};
 
 use super::isolate::Isolate;
 use super::request::{extract_token, Denial, Incoming};
@@ -50,7 +52,10 @@ pub(crate) enum JwksWait {
     UnknownKid,
 }
 
-/// What a look at a token found.
+/// What a look at a token found. Lives for one call (moved into the pipeline's stage right
+/// away), so the large `Signature` variant is not boxed: boxing would cost an allocation per
+/// asymmetric token on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum TokenLook {
     Claims(jwt::VerifiedClaims),
     Denied(Denial),
@@ -215,7 +220,9 @@ fn validate(
         Ok(p) => p,
         Err(e) => return TokenLook::Denied(e.reason().into()),
     };
-    let Some((issuer_at, issuer)) = parsed.unverified_issuer().and_then(|iss| cfg.issuer_at(iss))
+    let Some((issuer_at, issuer)) = parsed
+        .unverified_issuer()
+        .and_then(|iss| cfg.issuer_at(iss))
     else {
         return TokenLook::Denied(Reason::TokenIssuerInvalid.into());
     };
@@ -255,7 +262,9 @@ fn validate(
                 webcrypto = Some(alg);
                 SignatureVerdict::Deferred
             }
-            None => SignatureVerdict::Checked(Err(JwtError::VerifierUnsupported { alg: check.alg })),
+            None => {
+                SignatureVerdict::Checked(Err(JwtError::VerifierUnsupported { alg: check.alg }))
+            }
         }
     });
     match result {
@@ -310,7 +319,9 @@ pub(crate) fn key_to_import(
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let token = token_of(cfg, req).ok()?;
     let parsed = UntrustedToken::parse(token, cfg.max_token_bytes).ok()?;
-    let (_, issuer) = parsed.unverified_issuer().and_then(|iss| cfg.issuer_at(iss))?;
+    let (_, issuer) = parsed
+        .unverified_issuer()
+        .and_then(|iss| cfg.issuer_at(iss))?;
     let keys = match &issuer.keys {
         KeySource::Static(keys) => IssuerKeys::Static(keys),
         KeySource::Url(_) => IssuerKeys::Fetched(iso.jwks_ready(&issuer.policy.issuer, now)?),
@@ -321,10 +332,17 @@ pub(crate) fn key_to_import(
     }
     let alg = webcrypto_alg(check.alg)?;
     Some(match check.key.material() {
-        KeyMaterial::Okp { x } => KeyImport::Raw { alg, b64url: b64(x) },
+        KeyMaterial::Okp { x } => KeyImport::Raw {
+            alg,
+            b64url: b64(x),
+        },
         KeyMaterial::Ec { x, y } => KeyImport::Jwk {
             alg,
-            json: format!(r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#, b64(x), b64(y)),
+            json: format!(
+                r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+                b64(x),
+                b64(y)
+            ),
         },
         KeyMaterial::Rsa { n, e } => KeyImport::Jwk {
             alg,
@@ -407,6 +425,9 @@ pub(crate) fn verify_webhook(wh: &WebhookConfig, body: &BodyRead, now: UnixMilli
 }
 
 /// WebCrypto answered an [`Ed25519Job`]: the index of the pair that verified, if any.
-pub(crate) fn finish_ed25519(pending: PendingEd25519, hit: Option<usize>) -> Result<VerifiedWebhook, Denial> {
+pub(crate) fn finish_ed25519(
+    pending: PendingEd25519,
+    hit: Option<usize>,
+) -> Result<VerifiedWebhook, Denial> {
     pending.finish(hit).map_err(|e| e.reason().into())
 }

@@ -31,7 +31,10 @@ pub fn challenge(rule: &Rule) -> (Option<String>, Option<String>) {
         Access::Permissions(p) => Some(p.scope()),
         _ => None,
     };
-    (scope, rule.step_up.is_required().then(|| rule.step_up.challenge()))
+    (
+        scope,
+        rule.step_up.is_required().then(|| rule.step_up.challenge()),
+    )
 }
 
 fn access(rule: &Rule, identity: &Identity) -> Result<(), Reason> {

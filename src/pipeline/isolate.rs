@@ -177,7 +177,11 @@ impl Isolate {
         (c.ttl_ms > 0 || c.negative_ttl_ms > 0).then(|| TokenHash::of(token))
     }
 
-    pub(crate) fn cache_get(&mut self, key: &TokenHash, now: UnixMillis) -> Lookup<'_, VerifiedClaims> {
+    pub(crate) fn cache_get(
+        &mut self,
+        key: &TokenHash,
+        now: UnixMillis,
+    ) -> Lookup<'_, VerifiedClaims> {
         self.cache.get(key, now)
     }
 
@@ -245,8 +249,14 @@ impl Isolate {
             Some(c) => format!("/internal/revocations?since={c}"),
             None => "/internal/revocations".to_owned(),
         };
-        let signature = envelope::sign(&self.cfg.envelope_key, now, "GET", &path, std::iter::empty())
-            .map_err(|e| e.to_string())?;
+        let signature = envelope::sign(
+            &self.cfg.envelope_key,
+            now,
+            "GET",
+            &path,
+            std::iter::empty(),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(FeedRequest {
             url: format!("{}{}", self.cfg.origin_url, path),
             signature,
@@ -297,7 +307,12 @@ impl Isolate {
 
     /// The issuer's usable keys now; when a refresh is due it is claimed and queued as
     /// background work.
-    pub(crate) fn jwks_keys(&mut self, issuer: &str, url: &str, now: UnixMillis) -> Option<Arc<KeySet>> {
+    pub(crate) fn jwks_keys(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        now: UnixMillis,
+    ) -> Option<Arc<KeySet>> {
         let cache = self.jwks_cache(issuer);
         let keys = cache.usable_keys(now).ok().cloned()?;
         if cache.begin_fetch(now).is_some() {
@@ -321,7 +336,9 @@ impl Isolate {
 
     /// Claims a refetch for a token naming an unknown `kid` (at most once per interval).
     pub(crate) fn jwks_claim_unknown_kid(&mut self, issuer: &str, now: UnixMillis) -> bool {
-        self.jwks_cache(issuer).begin_unknown_kid_fetch(now).is_some()
+        self.jwks_cache(issuer)
+            .begin_unknown_kid_fetch(now)
+            .is_some()
     }
 
     /// 503 `jwks_unavailable`, with the cache's idea of when to retry.
@@ -346,13 +363,21 @@ impl Isolate {
     ) {
         let cache = self.jwks_cache(issuer);
         let line = match result {
-            Ok((body, cache_control)) => match cache.on_fetch_ok(now, &body, cache_control.as_deref()) {
-                Ok(n) => Ok(serde_json::json!({"event": "jwks_fetched", "issuer": issuer, "keys": n})),
-                Err(e) => Err(serde_json::json!({"event": "jwks_invalid", "issuer": issuer, "detail": e.to_string()})),
-            },
+            Ok((body, cache_control)) => {
+                match cache.on_fetch_ok(now, &body, cache_control.as_deref()) {
+                    Ok(n) => Ok(
+                        serde_json::json!({"event": "jwks_fetched", "issuer": issuer, "keys": n}),
+                    ),
+                    Err(e) => Err(
+                        serde_json::json!({"event": "jwks_invalid", "issuer": issuer, "detail": e.to_string()}),
+                    ),
+                }
+            }
             Err(detail) => {
                 cache.on_fetch_err(now);
-                Err(serde_json::json!({"event": "jwks_fetch_failed", "issuer": issuer, "url": url, "detail": detail}))
+                Err(
+                    serde_json::json!({"event": "jwks_fetch_failed", "issuer": issuer, "url": url, "detail": detail}),
+                )
             }
         };
         match line {
@@ -402,7 +427,10 @@ impl Isolate {
         match self.breaker.before_call(now) {
             Admission::Permit { transition, .. } => {
                 if let Some(t) = transition {
-                    self.log(serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string());
+                    self.log(
+                        serde_json::json!({"event": "breaker", "transition": t.to_string()})
+                            .to_string(),
+                    );
                 }
                 Ok(())
             }
@@ -415,7 +443,9 @@ impl Isolate {
 
     pub(crate) fn breaker_report(&mut self, now: UnixMillis, success: bool) {
         if let Some(t) = self.breaker.on_result(now, success) {
-            self.log(serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string());
+            self.log(
+                serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string(),
+            );
         }
     }
 

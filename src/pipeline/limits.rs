@@ -108,16 +108,6 @@ pub fn counts_accounts(cfg: &EdgeConfig, rule: &Rule) -> bool {
         .any(|id| cfg.rate_rules.iter().any(|r| &r.id == id && r.key.account))
 }
 
-/// Can every limit of `rule` be decided without waiting (local backend, no body to read)?
-pub fn limits_are_local(cfg: &EdgeConfig, rule: &Rule) -> bool {
-    rule.rate_limits.iter().all(|id| {
-        cfg.rate_rules
-            .iter()
-            .find(|r| &r.id == id)
-            .is_none_or(|r| r.backend == Backend::Local && !r.key.account)
-    })
-}
-
 /// The rules of `rule` to check in `phase`, with their keys.
 pub fn keyed(
     cfg: &EdgeConfig,
@@ -181,7 +171,9 @@ pub fn count(
     let mut answers = answers.into_iter();
     for check in std::mem::take(&mut keyed.remote) {
         match answers.next() {
-            Some(RemoteOutcome::Durable(o)) => limits.outcomes.push((check.rule_id, check.quota, o)),
+            Some(RemoteOutcome::Durable(o)) => {
+                limits.outcomes.push((check.rule_id, check.quota, o))
+            }
             // The binding only answers yes/no: an admitted request adds no RateLimit header
             // (its remaining count is unknown); a refusal waits out the binding's window.
             Some(RemoteOutcome::Binding(true)) => {}
@@ -200,8 +192,12 @@ pub fn count(
                     _ => "no answer".to_owned(),
                 };
                 let event = match check.backend {
-                    RemoteBackend::Durable => serde_json::json!({"event": "rate_limiter_unavailable", "rule": check.rule_id, "detail": detail}),
-                    RemoteBackend::Binding(name) => serde_json::json!({"event": "rate_limit_binding_unavailable", "rule": check.rule_id, "binding": name, "detail": detail}),
+                    RemoteBackend::Durable => {
+                        serde_json::json!({"event": "rate_limiter_unavailable", "rule": check.rule_id, "detail": detail})
+                    }
+                    RemoteBackend::Binding(name) => {
+                        serde_json::json!({"event": "rate_limit_binding_unavailable", "rule": check.rule_id, "binding": name, "detail": detail})
+                    }
                 };
                 iso.log_error(event.to_string());
                 keyed.local.push((check.rule_id, check.key, check.quota));
@@ -250,11 +246,8 @@ mod tests {
     ]"#;
 
     #[test]
-    fn only_local_rules_without_a_body_are_local() {
+    fn only_account_keyed_rules_need_the_body() {
         let c = cfg(RULES, ROUTES);
-        assert!(limits_are_local(&c, c.routes.route("GET", "/l")));
-        assert!(!limits_are_local(&c, c.routes.route("GET", "/login")));
-        assert!(!limits_are_local(&c, c.routes.route("GET", "/r")));
         assert!(counts_accounts(&c, c.routes.route("GET", "/login")));
         assert!(!counts_accounts(&c, c.routes.route("GET", "/l")));
     }
@@ -270,21 +263,45 @@ mod tests {
         let mut limits = Limits::default();
         let now = UnixMillis(1_000_000);
         // The object is down: the isolate counts the rule, and says so in the log.
-        let r = count(&mut iso, k, vec![RemoteOutcome::Unavailable("down".into())], now, &mut limits);
+        let r = count(
+            &mut iso,
+            k,
+            vec![RemoteOutcome::Unavailable("down".into())],
+            now,
+            &mut limits,
+        );
         assert!(r.is_ok());
         let logs = iso.take_logs();
-        assert!(logs.iter().any(|l| l.error && l.line.contains("rate_limiter_unavailable")), "{logs:?}");
+        assert!(
+            logs.iter()
+                .any(|l| l.error && l.line.contains("rate_limiter_unavailable")),
+            "{logs:?}"
+        );
         assert_eq!(limits.outcomes.len(), 2);
         // The ip rule (2 per minute) refuses the third request.
         for expect_ok in [true, false] {
             let k = keyed(&c, rule, Phase::BeforeAuth, "1.2.3.4", None, None);
             let mut limits = Limits::default();
-            let outcome = Outcome::Allowed { new_tat: 0, remaining: 4, reset_after_ms: 1000 };
-            let r = count(&mut iso, k, vec![RemoteOutcome::Durable(outcome)], now, &mut limits);
+            let outcome = Outcome::Allowed {
+                new_tat: 0,
+                remaining: 4,
+                reset_after_ms: 1000,
+            };
+            let r = count(
+                &mut iso,
+                k,
+                vec![RemoteOutcome::Durable(outcome)],
+                now,
+                &mut limits,
+            );
             assert_eq!(r.is_ok(), expect_ok);
             if !expect_ok {
                 assert_eq!(r.unwrap_err().reason, Reason::RateLimited);
-                assert!(limits.headers().iter().any(|(n, _)| *n == "RateLimit"), "{:?}", limits.headers());
+                assert!(
+                    limits.headers().iter().any(|(n, _)| *n == "RateLimit"),
+                    "{:?}",
+                    limits.headers()
+                );
             }
         }
     }
@@ -300,7 +317,14 @@ mod tests {
         let k = keyed(&c, rule, Phase::BeforeAuth, "ip", None, None);
         assert_eq!(k.remote[0].backend, RemoteBackend::Binding("RL".into()));
         let mut limits = Limits::default();
-        let d = count(&mut iso, k, vec![RemoteOutcome::Binding(false)], UnixMillis(0), &mut limits).unwrap_err();
+        let d = count(
+            &mut iso,
+            k,
+            vec![RemoteOutcome::Binding(false)],
+            UnixMillis(0),
+            &mut limits,
+        )
+        .unwrap_err();
         assert_eq!(d.reason, Reason::RateLimited);
         assert_eq!(d.retry_after_secs, Some(60));
     }
@@ -313,6 +337,8 @@ mod tests {
         assert_eq!(before.local.len(), 1);
         assert_eq!(before.local[0].0, "ip");
         // No user yet: the user rule has nothing to count.
-        assert!(keyed(&c, rule, Phase::AfterAuth, "ip", None, None).local.is_empty());
+        assert!(keyed(&c, rule, Phase::AfterAuth, "ip", None, None)
+            .local
+            .is_empty());
     }
 }

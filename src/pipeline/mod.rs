@@ -28,7 +28,7 @@ mod tests;
 pub use authenticate::{BodyRead, Ed25519Job, KeyImport, SignatureJob};
 pub use authorize::{authorize, needs_user};
 pub use isolate::{FeedRequest, Isolate, LogLine, Task};
-pub use limits::{counts_accounts, limits_are_local, Limits, Phase, RemoteBackend, RemoteCheck, RemoteOutcome};
+pub use limits::{counts_accounts, Limits, Phase, RemoteBackend, RemoteCheck, RemoteOutcome};
 pub use mutate::{outgoing, HeaderSet, Outgoing};
 pub use request::{
     accept_request_id, check_path, extract_token, forwardable_header, path_and_query, Denial,
@@ -241,23 +241,47 @@ impl Pipeline {
                 }
                 self.limits_before_auth(iso, now)
             }
-            (Stage::RemoteLimits { phase, keyed, claims }, IoResult::RateLimits(answers)) => {
+            (
+                Stage::RemoteLimits {
+                    phase,
+                    keyed,
+                    claims,
+                },
+                IoResult::RateLimits(answers),
+            ) => {
                 if let Err(d) = limits::count(iso, keyed, answers, now, &mut self.limits) {
                     return self.deny(iso, d);
                 }
                 match (phase, claims) {
                     (Phase::BeforeAuth, _) => self.authenticate(iso, now),
-                    (Phase::AfterAuth, Some(claims)) => self.admit(iso, Identity::User(claims), now),
+                    (Phase::AfterAuth, Some(claims)) => {
+                        self.admit(iso, Identity::User(claims), now)
+                    }
                     (Phase::AfterAuth, None) => self.deny(iso, Reason::Internal.into()),
                 }
             }
             (Stage::Jwks(wait), IoResult::Done) => {
-                let look = authenticate::after_jwks(iso, &self.cfg, &self.req, now, wait, self.cache_key);
+                let look =
+                    authenticate::after_jwks(iso, &self.cfg, &self.req, now, wait, self.cache_key);
                 self.token_looked(iso, look, now)
             }
-            (Stage::Signature { awaiting, issuer_at }, IoResult::Signature(ok)) => {
+            (
+                Stage::Signature {
+                    awaiting,
+                    issuer_at,
+                },
+                IoResult::Signature(ok),
+            ) => {
                 let cfg = self.cfg.clone();
-                match authenticate::finish_signature(iso, &cfg, awaiting, issuer_at, ok, self.cache_key, now) {
+                match authenticate::finish_signature(
+                    iso,
+                    &cfg,
+                    awaiting,
+                    issuer_at,
+                    ok,
+                    self.cache_key,
+                    now,
+                ) {
                     Ok(claims) => self.authenticated(iso, claims, now),
                     Err(d) => {
                         self.stop_auth_clock(now);
@@ -350,7 +374,14 @@ impl Pipeline {
 
     fn limits_before_auth(&mut self, iso: &mut Isolate, now: UnixMillis) -> Step {
         let cfg = self.cfg.clone();
-        let keyed = limits::keyed(&cfg, self.rule(), Phase::BeforeAuth, self.req.ip(), None, self.account.as_deref());
+        let keyed = limits::keyed(
+            &cfg,
+            self.rule(),
+            Phase::BeforeAuth,
+            self.req.ip(),
+            None,
+            self.account.as_deref(),
+        );
         if !keyed.remote.is_empty() {
             let io = Io::RateLimits(keyed.remote.clone());
             let stage = Stage::RemoteLimits {
@@ -368,20 +399,20 @@ impl Pipeline {
 
     fn authenticate(&mut self, iso: &mut Isolate, now: UnixMillis) -> Step {
         let cfg = self.cfg.clone();
-        match &cfg.routes.rule(self.rule_at).access {
-            Access::Public => self.admit(iso, Identity::Anonymous, now),
-            Access::Authenticated | Access::Permissions(_) => {
-                self.auth_started = Some(now);
-                let look = authenticate::authenticate_token(
-                    iso,
-                    &cfg,
-                    &self.req,
-                    now,
-                    &mut self.trace.cache,
-                    &mut self.cache_key,
-                );
-                self.token_looked(iso, look, now)
-            }
+        let rule = cfg.routes.rule(self.rule_at);
+        if needs_user(rule) {
+            self.auth_started = Some(now);
+            let look = authenticate::authenticate_token(
+                iso,
+                &cfg,
+                &self.req,
+                now,
+                &mut self.trace.cache,
+                &mut self.cache_key,
+            );
+            return self.token_looked(iso, look, now);
+        }
+        match &rule.access {
             Access::Webhook(id) => {
                 self.auth_started = Some(now);
                 let Some(wh) = cfg.webhooks.get(id) else {
@@ -396,6 +427,8 @@ impl Pipeline {
                 };
                 self.wait(Stage::WebhookBody, io)
             }
+            // Public (authorize refuses an anonymous identity anywhere else).
+            _ => self.admit(iso, Identity::Anonymous, now),
         }
     }
 
@@ -410,19 +443,39 @@ impl Pipeline {
                 job,
                 awaiting,
                 issuer_at,
-            } => self.wait(Stage::Signature { awaiting, issuer_at }, Io::Signature(job)),
-            TokenLook::Jwks { issuer, url, wait } => self.wait(Stage::Jwks(wait), Io::Jwks { issuer, url }),
+            } => self.wait(
+                Stage::Signature {
+                    awaiting,
+                    issuer_at,
+                },
+                Io::Signature(job),
+            ),
+            TokenLook::Jwks { issuer, url, wait } => {
+                self.wait(Stage::Jwks(wait), Io::Jwks { issuer, url })
+            }
         }
     }
 
     /// A verified user: revocations (cache hit or not), then the user-keyed limits.
-    fn authenticated(&mut self, iso: &mut Isolate, claims: VerifiedClaims, now: UnixMillis) -> Step {
+    fn authenticated(
+        &mut self,
+        iso: &mut Isolate,
+        claims: VerifiedClaims,
+        now: UnixMillis,
+    ) -> Step {
         self.stop_auth_clock(now);
         if let Err(d) = iso.check_revoked(self.rule(), &claims, now) {
             return self.deny(iso, d);
         }
         let cfg = self.cfg.clone();
-        let keyed = limits::keyed(&cfg, self.rule(), Phase::AfterAuth, self.req.ip(), Some(&claims), self.account.as_deref());
+        let keyed = limits::keyed(
+            &cfg,
+            self.rule(),
+            Phase::AfterAuth,
+            self.req.ip(),
+            Some(&claims),
+            self.account.as_deref(),
+        );
         if !keyed.remote.is_empty() {
             let io = Io::RateLimits(keyed.remote.clone());
             let stage = Stage::RemoteLimits {
@@ -455,7 +508,9 @@ impl Pipeline {
                 self.stop_auth_clock(now);
                 self.deny(iso, d)
             }
-            WebhookLook::Ed25519(job, pending) => self.wait(Stage::Ed25519(pending), Io::Ed25519(job)),
+            WebhookLook::Ed25519(job, pending) => {
+                self.wait(Stage::Ed25519(pending), Io::Ed25519(job))
+            }
         }
     }
 
@@ -470,7 +525,9 @@ impl Pipeline {
         };
         if !iso.delivery_is_fresh(id, wh, &v, now) {
             let spec = respond::duplicate_delivery(&self.trace.request_id);
-            let line = self.trace.line("duplicate", None, spec.status, Some(iso.breaker_state()));
+            let line = self
+                .trace
+                .line("duplicate", None, spec.status, Some(iso.breaker_state()));
             iso.log(line);
             return Step::Respond(spec);
         }
@@ -518,7 +575,9 @@ impl Pipeline {
             auth_ms: self.trace.auth_ms,
             assets: target == Target::Assets,
             webhook: match (&self.rule().access, &identity) {
-                (Access::Webhook(id), Identity::Webhook(v)) => v.delivery_id().map(|d| (id.as_str(), d)),
+                (Access::Webhook(id), Identity::Webhook(v)) => {
+                    v.delivery_id().map(|d| (id.as_str(), d))
+                }
                 _ => None,
             },
         }
@@ -532,7 +591,15 @@ impl Pipeline {
 
     /// The denial's response (the one mapping in `respond`), logged.
     fn deny(&self, iso: &mut Isolate, denial: Denial) -> Step {
-        Step::Respond(deny_response(iso, &self.cfg, self.rule(), &self.req, &self.limits, &self.trace, denial))
+        Step::Respond(deny_response(
+            iso,
+            &self.cfg,
+            self.rule(),
+            &self.req,
+            &self.limits,
+            &self.trace,
+            denial,
+        ))
     }
 }
 
@@ -553,7 +620,10 @@ fn deny_response(
     let (_, path_and_query) = req.path_and_query();
     let (scope, step_up) = authorize::challenge(rule);
     let d = DenyContext {
-        browser_navigation: respond::is_browser_navigation(req.method(), req.header(Header::Accept)),
+        browser_navigation: respond::is_browser_navigation(
+            req.method(),
+            req.header(Header::Accept),
+        ),
         path_and_query,
         login_path: &cfg.login_path,
         request_id: &trace.request_id,
@@ -563,7 +633,12 @@ fn deny_response(
         extra_headers: extra,
     };
     let spec = respond::deny(denial.reason, &d);
-    iso.log(trace.line("deny", Some(denial.reason), spec.status, Some(iso.breaker_state())));
+    iso.log(trace.line(
+        "deny",
+        Some(denial.reason),
+        spec.status,
+        Some(iso.breaker_state()),
+    ));
     spec
 }
 
@@ -578,7 +653,12 @@ pub fn config_invalid(req: &Incoming) -> (ResponseSpec, String) {
             ..Default::default()
         },
     );
-    let line = Trace::new(req.request_id(), "-").line("deny", Some(Reason::ConfigInvalid), spec.status, None);
+    let line = Trace::new(req.request_id(), "-").line(
+        "deny",
+        Some(Reason::ConfigInvalid),
+        spec.status,
+        None,
+    );
     (spec, line)
 }
 
@@ -620,10 +700,17 @@ impl After<'_> {
 /// After a forward: the origin's status (0: it could not be reached) and how long it took.
 /// Reports to the circuit breaker, lets a webhook retry through when the origin did not take
 /// the delivery, logs the request, and says what to answer.
-pub fn forwarded(iso: &mut Isolate, after: &str, status: u16, origin_ms: f64, now: UnixMillis) -> Finished {
+pub fn forwarded(
+    iso: &mut Isolate,
+    after: &str,
+    status: u16,
+    origin_ms: f64,
+    now: UnixMillis,
+) -> Finished {
     let mut parts = after.split('\t');
     let mut next = || parts.next().unwrap_or("");
-    let (request_id, rule, cache, path, auth_ms, target) = (next(), next(), next(), next(), next(), next());
+    let (request_id, rule, cache, path, auth_ms, target) =
+        (next(), next(), next(), next(), next(), next());
     let webhook = (next(), next());
     let mut trace = Trace::new(request_id, rule);
     trace.cache = CacheUse::from_id(cache);
@@ -633,7 +720,9 @@ pub fn forwarded(iso: &mut Isolate, after: &str, status: u16, origin_ms: f64, no
     let cfg = iso.config().clone();
     if target == "assets" {
         iso.log(trace.line("assets", None, status, Some(iso.breaker_state())));
-        return Finished::Decorate { server_timing: None };
+        return Finished::Decorate {
+            server_timing: None,
+        };
     }
     let reached = status != 0;
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
@@ -662,6 +751,11 @@ pub fn forwarded(iso: &mut Isolate, after: &str, status: u16, origin_ms: f64, no
             ..Default::default()
         },
     );
-    iso.log(trace.line("deny", Some(Reason::OriginUnavailable), spec.status, Some(iso.breaker_state())));
+    iso.log(trace.line(
+        "deny",
+        Some(Reason::OriginUnavailable),
+        spec.status,
+        Some(iso.breaker_state()),
+    ));
     Finished::Respond(spec)
 }

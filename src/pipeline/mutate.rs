@@ -91,3 +91,71 @@ pub fn outgoing(
         timeout_ms: cfg.origin_timeout_ms.min(u32::MAX as u64) as u32,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request_fields::RequestFields;
+
+    #[test]
+    fn the_origin_verifies_what_mutate_signs_and_sees_no_client_identity_headers() {
+        let vars = [
+            ("ORIGIN_URL", "http://origin.test".to_owned()),
+            ("ENVELOPE_SECRET", "ab".repeat(32)),
+            ("ISSUERS", r#"[{"issuer":"https://i.test","audiences":["a"],"jwks_url":"https://i.test/jwks"}]"#.to_owned()),
+        ];
+        let cfg = EdgeConfig::from_lookup(&|n| {
+            vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let raw = [
+            "POST",
+            "https://edge.test/a/b?c=1",
+            "x-auth-user\nconnection\ncontent-type",
+            "",
+            "",
+            "203.0.113.9",
+            "rid-1",
+            "",
+        ]
+        .join("\0");
+        let req = Incoming::new(
+            RequestFields::parse(raw, 0b10011).unwrap(),
+            || unreachable!(),
+        );
+        let now = UnixMillis(1_800_000_000_000);
+        let out = outgoing(&cfg, &req, &Identity::Anonymous, now).unwrap();
+        assert_eq!(out.url, "http://origin.test/a/b?c=1");
+        assert_eq!(out.drop, "x-auth-user\nconnection");
+        assert_eq!(out.timeout_ms, 10_000);
+        let headers: Vec<(&str, &str)> = out
+            .set
+            .names
+            .split('\n')
+            .zip(out.set.values.split('\n'))
+            .collect();
+        assert!(headers.contains(&("x-forwarded-for", "203.0.113.9")));
+        assert!(headers.contains(&("x-forwarded-proto", "https")));
+        assert!(headers.contains(&("x-request-id", "rid-1")));
+        let verified = envelope::verify(
+            &cfg.envelope_key,
+            now,
+            60,
+            "POST",
+            "/a/b?c=1",
+            headers.iter().copied(),
+        );
+        assert!(verified.is_ok(), "{verified:?}");
+        assert_eq!(verified.unwrap().user(), None);
+        // Signed for this request only.
+        assert!(envelope::verify(
+            &cfg.envelope_key,
+            now,
+            60,
+            "GET",
+            "/a/b?c=1",
+            headers.iter().copied()
+        )
+        .is_err());
+    }
+}

@@ -259,7 +259,10 @@ mod tests {
 
     #[test]
     fn urls_split_into_path_and_query() {
-        assert_eq!(path_and_query("https://e.test/a/b?c=1#f"), ("/a/b", "/a/b?c=1"));
+        assert_eq!(
+            path_and_query("https://e.test/a/b?c=1#f"),
+            ("/a/b", "/a/b?c=1")
+        );
         assert_eq!(path_and_query("http://e.test"), ("/", "/"));
         assert_eq!(path_and_query("http://e.test:8787/"), ("/", "/"));
     }

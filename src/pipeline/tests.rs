@@ -58,8 +58,9 @@ fn config(extra: &[(&str, &str)]) -> Rc<EdgeConfig> {
         vars.retain(|(n, _)| n != k);
         vars.push((k.to_string(), v.to_string()));
     }
-    let cfg = EdgeConfig::from_lookup(&|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
-        .expect("test config loads");
+    let cfg =
+        EdgeConfig::from_lookup(&|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+            .expect("test config loads");
     Rc::new(cfg)
 }
 
@@ -74,14 +75,12 @@ fn isolate(cfg: Rc<EdgeConfig>) -> Isolate {
 
 fn token(iss: &str, alg: &str, kid: &str, extra: &str) -> String {
     let header = b64(format!(r#"{{"alg":"{alg}","kid":"{kid}","typ":"JWT"}}"#).as_bytes());
-    let payload = b64(
-        format!(
-            r#"{{"iss":"{iss}","aud":"api","sub":"u1","sid":"s1","iat":{},"exp":{}{extra}}}"#,
-            NOW_SECS - 10,
-            NOW_SECS + 600
-        )
-        .as_bytes(),
-    );
+    let payload = b64(format!(
+        r#"{{"iss":"{iss}","aud":"api","sub":"u1","sid":"s1","iat":{},"exp":{}{extra}}}"#,
+        NOW_SECS - 10,
+        NOW_SECS + 600
+    )
+    .as_bytes());
     let input = format!("{header}.{payload}");
     let sig = match alg {
         "HS256" => {
@@ -106,9 +105,15 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Incoming {
     let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
     let mut raw = format!("{method}\0https://edge.test{path}\0{}", names.join("\n"));
     let mut absent = 0;
-    for (i, h) in ["authorization", "cookie", "cf-connecting-ip", "x-request-id", "accept"]
-        .iter()
-        .enumerate()
+    for (i, h) in [
+        "authorization",
+        "cookie",
+        "cf-connecting-ip",
+        "x-request-id",
+        "accept",
+    ]
+    .iter()
+    .enumerate()
     {
         raw.push('\0');
         match headers.iter().find(|(n, _)| n == h) {
@@ -138,7 +143,8 @@ fn status(step: &Step) -> u16 {
 
 fn error_of(step: &Step) -> String {
     match step {
-        Step::Respond(spec) => serde_json::from_str::<serde_json::Value>(&spec.body).unwrap()["error"]
+        Step::Respond(spec) => serde_json::from_str::<serde_json::Value>(&spec.body).unwrap()
+            ["error"]
             .as_str()
             .unwrap_or("")
             .to_owned(),
@@ -148,7 +154,11 @@ fn error_of(step: &Step) -> String {
 
 fn header<'a>(step: &'a Step, name: &str) -> Option<&'a str> {
     match step {
-        Step::Respond(spec) => spec.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()),
+        Step::Respond(spec) => spec
+            .headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str()),
         _ => None,
     }
 }
@@ -174,11 +184,25 @@ fn forwarded_identity(step: &Step) -> Option<String> {
 #[test]
 fn a_public_request_is_forwarded_signed_and_without_user_headers() {
     let mut iso = isolate(config(&[]));
-    let (p, step) = run(&mut iso, request("GET", "/pub?x=1", &[("x-auth-user", "spoof"), ("accept", "*/*")]));
-    let Step::Forward(plan) = &step else { panic!("{step:?}") };
-    let Target::Origin(out) = &plan.target else { panic!() };
+    let (p, step) = run(
+        &mut iso,
+        request(
+            "GET",
+            "/pub?x=1",
+            &[("x-auth-user", "spoof"), ("accept", "*/*")],
+        ),
+    );
+    let Step::Forward(plan) = &step else {
+        panic!("{step:?}")
+    };
+    let Target::Origin(out) = &plan.target else {
+        panic!()
+    };
     assert_eq!(out.url, "http://origin.test/pub?x=1");
-    assert_eq!(out.drop, "x-auth-user", "the spoofed identity header is dropped");
+    assert_eq!(
+        out.drop, "x-auth-user",
+        "the spoofed identity header is dropped"
+    );
     assert!(out.set.names.contains("x-auth-signature"));
     assert!(!out.set.names.contains("x-auth-user"));
     assert_eq!(p.trace().request_id, "fresh-id");
@@ -188,21 +212,33 @@ fn a_public_request_is_forwarded_signed_and_without_user_headers() {
 fn an_hmac_token_is_decided_in_one_step_and_then_served_from_the_cache() {
     let mut iso = isolate(config(&[]));
     let t = hs("");
-    let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    let (p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
     assert_eq!(p.trace().cache, CacheUse::Miss);
-    let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    let (p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
     assert_eq!(p.trace().cache, CacheUse::Hit);
 }
 
 #[test]
 fn the_cache_key_is_not_computed_when_the_cache_is_off() {
-    let mut iso = isolate(config(&[("DECISION_CACHE_TTL_SECONDS", "0"), ("NEGATIVE_CACHE_TTL_SECONDS", "0")]));
+    let mut iso = isolate(config(&[
+        ("DECISION_CACHE_TTL_SECONDS", "0"),
+        ("NEGATIVE_CACHE_TTL_SECONDS", "0"),
+    ]));
     assert!(iso.cache_key("a.b.c").is_none());
     let t = hs("");
     for _ in 0..2 {
-        let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+        let (p, step) = run(
+            &mut iso,
+            request("GET", "/api", &[("authorization", &bearer(&t))]),
+        );
         assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
         assert_eq!(p.trace().cache, CacheUse::Miss);
     }
@@ -213,10 +249,18 @@ fn the_cache_key_is_not_computed_when_the_cache_is_off() {
 fn routes_needing_a_user_refuse_anonymous_requests_with_a_challenge() {
     let mut iso = isolate(config(&[]));
     let (_, step) = run(&mut iso, request("GET", "/api", &[]));
-    assert_eq!((status(&step), error_of(&step).as_str()), (401, "token_missing"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (401, "token_missing")
+    );
     assert!(header(&step, "www-authenticate").is_some());
     let logs = iso.take_logs();
-    assert!(logs.iter().any(|l| l.line.contains(r#""decision":"deny","reason":"token_missing""#)), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l
+            .line
+            .contains(r#""decision":"deny","reason":"token_missing""#)),
+        "{logs:?}"
+    );
     // A browser is sent to the login page instead.
     let (_, step) = run(&mut iso, request("GET", "/api", &[("accept", "text/html")]));
     assert_eq!(status(&step), 302);
@@ -225,9 +269,26 @@ fn routes_needing_a_user_refuse_anonymous_requests_with_a_challenge() {
 #[test]
 fn permissions_are_checked_after_authentication() {
     let mut iso = isolate(config(&[]));
-    let (_, step) = run(&mut iso, request("GET", "/admin", &[("authorization", &bearer(&hs(r#","permissions":["read"]"#)))]));
-    assert_eq!((status(&step), error_of(&step).as_str()), (403, "insufficient_permissions"));
-    let (_, step) = run(&mut iso, request("GET", "/admin", &[("authorization", &bearer(&hs(r#","permissions":["admin"]"#)))]));
+    let (_, step) = run(
+        &mut iso,
+        request(
+            "GET",
+            "/admin",
+            &[("authorization", &bearer(&hs(r#","permissions":["read"]"#)))],
+        ),
+    );
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (403, "insufficient_permissions")
+    );
+    let (_, step) = run(
+        &mut iso,
+        request(
+            "GET",
+            "/admin",
+            &[("authorization", &bearer(&hs(r#","permissions":["admin"]"#)))],
+        ),
+    );
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
 }
 
@@ -236,7 +297,10 @@ fn a_fresh_isolate_syncs_its_revocations_before_its_first_authenticated_decision
     let cfg = config(&[]);
     let mut iso = Isolate::new(cfg, [1; 32]);
     let t = hs("");
-    let (mut p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    let (mut p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
     assert!(matches!(step, Step::Need(Io::RevocationSync)), "{step:?}");
     // The driver polls: the feed revokes the token's session.
     let feed = iso.feed_request(NOW).unwrap();
@@ -248,7 +312,10 @@ fn a_fresh_isolate_syncs_its_revocations_before_its_first_authenticated_decision
     );
     assert!(more);
     let step = p.resume(&mut iso, IoResult::Done, NOW);
-    assert_eq!((status(&step), error_of(&step).as_str()), (401, "token_revoked"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (401, "token_revoked")
+    );
     // Only the first request waits.
     let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
     assert!(matches!(step, Step::Forward(_)));
@@ -259,12 +326,24 @@ fn a_stale_revocation_list_refuses_strict_routes_only() {
     let mut iso = Isolate::new(config(&[]), [1; 32]);
     let t = hs("");
     // The first sync fails; the list has never synced, so it is stale.
-    let (mut p, _) = run(&mut iso, request("GET", "/strict", &[("authorization", &bearer(&t))]));
+    let (mut p, _) = run(
+        &mut iso,
+        request("GET", "/strict", &[("authorization", &bearer(&t))]),
+    );
     iso.feed_polled(Err("connection refused".into()), NOW);
-    assert!(iso.take_logs().iter().any(|l| l.error && l.line.contains("revocation_poll_failed")));
+    assert!(iso
+        .take_logs()
+        .iter()
+        .any(|l| l.error && l.line.contains("revocation_poll_failed")));
     let step = p.resume(&mut iso, IoResult::Done, NOW);
-    assert_eq!((status(&step), error_of(&step).as_str()), (503, "revocations_unavailable"));
-    let (_, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (503, "revocations_unavailable")
+    );
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
 }
 
@@ -272,36 +351,72 @@ fn a_stale_revocation_list_refuses_strict_routes_only() {
 fn an_asymmetric_signature_waits_for_webcrypto_and_a_forgery_is_cached_negatively() {
     let mut iso = isolate(config(&[]));
     let t = token("https://ed.test", "EdDSA", "e", "");
-    let (mut p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
-    let Step::Need(Io::Signature(job)) = &step else { panic!("{step:?}") };
+    let (mut p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
+    let Step::Need(Io::Signature(job)) = &step else {
+        panic!("{step:?}")
+    };
     assert_eq!(job.alg, "EdDSA");
     assert_eq!(format!("{}.{}", job.signing_input, job.signature_b64url), t);
     // The key to import, found again from the token.
-    let Some(KeyImport::Raw { alg, b64url }) = p.key_to_import(&iso, NOW) else { panic!() };
-    assert_eq!((alg, b64url), ("EdDSA", b64(ed_key().verifying_key().as_bytes())));
+    let Some(KeyImport::Raw { alg, b64url }) = p.key_to_import(&iso, NOW) else {
+        panic!()
+    };
+    assert_eq!(
+        (alg, b64url),
+        ("EdDSA", b64(ed_key().verifying_key().as_bytes()))
+    );
     let step = p.resume(&mut iso, IoResult::Signature(true), UnixMillis(NOW.0 + 5));
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
     assert_eq!(p.trace().auth_ms, 5.0);
 
     let forged = format!("{}AAAA", &t[..t.len() - 4]);
-    let (mut p, _) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&forged))]));
+    let (mut p, _) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&forged))]),
+    );
     let step = p.resume(&mut iso, IoResult::Signature(false), NOW);
     assert_eq!(error_of(&step), "token_signature_invalid");
-    let (p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&forged))]));
+    let (p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&forged))]),
+    );
     assert_eq!(error_of(&step), "token_signature_invalid");
-    assert_eq!(p.trace().cache, CacheUse::Negative, "refused from the cache, no second verification");
+    assert_eq!(
+        p.trace().cache,
+        CacheUse::Negative,
+        "refused from the cache, no second verification"
+    );
 }
 
 #[test]
 fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
     let mut iso = isolate(config(&[]));
     let t = token("https://url.test", "EdDSA", "e", "");
-    let (mut p, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
-    let Step::Need(Io::Jwks { issuer, url }) = &step else { panic!("{step:?}") };
-    assert_eq!((issuer.as_str(), url.as_str()), ("https://url.test", "https://url.test/jwks"));
+    let (mut p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
+    let Step::Need(Io::Jwks { issuer, url }) = &step else {
+        panic!("{step:?}")
+    };
+    assert_eq!(
+        (issuer.as_str(), url.as_str()),
+        ("https://url.test", "https://url.test/jwks")
+    );
     assert_eq!(p.trace().path, DriverPath::Async);
-    let jwks = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}"#, b64(ed_key().verifying_key().as_bytes()));
-    iso.jwks_fetched("https://url.test", "https://url.test/jwks", Ok((jwks, Some("max-age=300".into()))), NOW);
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}"#,
+        b64(ed_key().verifying_key().as_bytes())
+    );
+    iso.jwks_fetched(
+        "https://url.test",
+        "https://url.test/jwks",
+        Ok((jwks, Some("max-age=300".into()))),
+        NOW,
+    );
     let step = p.resume(&mut iso, IoResult::Done, NOW);
     assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
     let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
@@ -309,10 +424,21 @@ fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
 
     // Another issuer whose fetch fails answers 503 jwks_unavailable.
     let mut iso = isolate(config(&[]));
-    let (mut p, _) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&t))]));
-    iso.jwks_fetched("https://url.test", "https://url.test/jwks", Err("HTTP 500".into()), NOW);
+    let (mut p, _) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
+    iso.jwks_fetched(
+        "https://url.test",
+        "https://url.test/jwks",
+        Err("HTTP 500".into()),
+        NOW,
+    );
     let step = p.resume(&mut iso, IoResult::Done, NOW);
-    assert_eq!((status(&step), error_of(&step).as_str()), (503, "jwks_unavailable"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (503, "jwks_unavailable")
+    );
     assert!(header(&step, "retry-after").is_some());
 }
 
@@ -322,11 +448,20 @@ fn local_limits_answer_429_with_rate_limit_headers() {
     let ip = [("cf-connecting-ip", "203.0.113.7")];
     for _ in 0..2 {
         let (_, step) = run(&mut iso, request("GET", "/limited", &ip));
-        let Step::Forward(plan) = &step else { panic!("{step:?}") };
-        assert!(plan.response_headers.names.contains("RateLimit"), "{:?}", plan.response_headers);
+        let Step::Forward(plan) = &step else {
+            panic!("{step:?}")
+        };
+        assert!(
+            plan.response_headers.names.contains("RateLimit"),
+            "{:?}",
+            plan.response_headers
+        );
     }
     let (_, step) = run(&mut iso, request("GET", "/limited", &ip));
-    assert_eq!((status(&step), error_of(&step).as_str()), (429, "rate_limited"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (429, "rate_limited")
+    );
     assert!(header(&step, "retry-after").is_some());
 }
 
@@ -334,27 +469,48 @@ fn local_limits_answer_429_with_rate_limit_headers() {
 fn remote_limits_are_one_wait_and_an_unavailable_backend_falls_back_to_the_isolate() {
     let mut iso = isolate(config(&[]));
     let (mut p, step) = run(&mut iso, request("GET", "/remote", &[]));
-    let Step::Need(Io::RateLimits(checks)) = &step else { panic!("{step:?}") };
+    let Step::Need(Io::RateLimits(checks)) = &step else {
+        panic!("{step:?}")
+    };
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].backend, RemoteBackend::Durable);
-    let step = p.resume(&mut iso, IoResult::RateLimits(vec![RemoteOutcome::Unavailable("down".into())]), NOW);
+    let step = p.resume(
+        &mut iso,
+        IoResult::RateLimits(vec![RemoteOutcome::Unavailable("down".into())]),
+        NOW,
+    );
     assert!(matches!(step, Step::Forward(_)));
-    assert!(iso.take_logs().iter().any(|l| l.line.contains("rate_limiter_unavailable")));
+    assert!(iso
+        .take_logs()
+        .iter()
+        .any(|l| l.line.contains("rate_limiter_unavailable")));
 }
 
 #[test]
 fn a_login_counted_by_account_reads_the_body_first_and_refuses_an_oversized_one() {
     let mut iso = isolate(config(&[]));
     let (mut p, step) = run(&mut iso, request("POST", "/login", &[]));
-    assert_eq!(step_need(&step), Some(Io::Body { max_bytes: ACCOUNT_BODY_LIMIT, headers: &[] }));
+    assert_eq!(
+        step_need(&step),
+        Some(Io::Body {
+            max_bytes: ACCOUNT_BODY_LIMIT,
+            headers: &[]
+        })
+    );
     let body = BodyRead {
         bytes: Some(br#"{"email":"A@example.com"}"#.to_vec()),
         ..Default::default()
     };
-    assert!(matches!(p.resume(&mut iso, IoResult::Body(body), NOW), Step::Forward(_)));
+    assert!(matches!(
+        p.resume(&mut iso, IoResult::Body(body), NOW),
+        Step::Forward(_)
+    ));
     let (mut p, _) = run(&mut iso, request("POST", "/login", &[]));
     let step = p.resume(&mut iso, IoResult::Body(BodyRead::default()), NOW);
-    assert_eq!((status(&step), error_of(&step).as_str()), (413, "body_too_large"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (413, "body_too_large")
+    );
 }
 
 fn step_need(step: &Step) -> Option<Io> {
@@ -382,30 +538,56 @@ fn a_webhook_is_verified_from_its_body_and_a_replay_is_answered_as_a_duplicate()
     let mut iso = isolate(config(&[]));
     let body = br#"{"id":"evt_1","type":"x"}"#;
     let (mut p, step) = run(&mut iso, request("POST", "/hook", &[]));
-    let Some(Io::Body { headers, .. }) = step_need(&step) else { panic!("{step:?}") };
+    let Some(Io::Body { headers, .. }) = step_need(&step) else {
+        panic!("{step:?}")
+    };
     assert!(headers.contains(&"stripe-signature"));
     let step = p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW);
-    let Step::Forward(plan) = &step else { panic!("{step:?}") };
-    let Target::Origin(out) = &plan.target else { panic!() };
+    let Step::Forward(plan) = &step else {
+        panic!("{step:?}")
+    };
+    let Target::Origin(out) = &plan.target else {
+        panic!()
+    };
     assert!(out.set.names.contains("x-auth-webhook-id"));
     let after = plan.after.clone();
 
     let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
     let step = p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW);
-    let Step::Respond(spec) = &step else { panic!("{step:?}") };
+    let Step::Respond(spec) = &step else {
+        panic!("{step:?}")
+    };
     assert_eq!(spec.status, 200);
     assert!(spec.body.contains("duplicate"));
 
     // The origin failed to take the first one: its retry goes through.
     let finished = forwarded(&mut iso, &after, 503, 2.0, NOW);
-    assert_eq!(finished, Finished::Decorate { server_timing: None });
+    assert_eq!(
+        finished,
+        Finished::Decorate {
+            server_timing: None
+        }
+    );
     let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
-    assert!(matches!(p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW), Step::Forward(_)));
+    assert!(matches!(
+        p.resume(&mut iso, IoResult::Body(stripe_body(body)), NOW),
+        Step::Forward(_)
+    ));
 
     // Too large: the reader gave up.
     let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
-    let step = p.resume(&mut iso, IoResult::Body(BodyRead { bytes: None, ..stripe_body(body) }), NOW);
-    assert_eq!((status(&step), error_of(&step).as_str()), (413, "webhook_body_too_large"));
+    let step = p.resume(
+        &mut iso,
+        IoResult::Body(BodyRead {
+            bytes: None,
+            ..stripe_body(body)
+        }),
+        NOW,
+    );
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (413, "webhook_body_too_large")
+    );
 }
 
 #[test]
@@ -415,26 +597,49 @@ fn after_the_forward_the_breaker_hears_of_failures_and_an_unreachable_origin_get
         let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
         let Step::Forward(plan) = step else { panic!() };
         let finished = forwarded(&mut iso, &plan.after, 0, 1.0, NOW);
-        let Finished::Respond(spec) = finished else { panic!() };
+        let Finished::Respond(spec) = finished else {
+            panic!()
+        };
         assert_eq!(spec.status, 503);
     }
     let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
-    assert_eq!((status(&step), error_of(&step).as_str()), (503, "origin_unavailable"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (503, "origin_unavailable")
+    );
     let logs = iso.take_logs();
-    assert!(logs.iter().any(|l| l.line.contains(r#""event":"breaker""#)), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.line.contains(r#""event":"breaker""#)),
+        "{logs:?}"
+    );
 }
 
 #[test]
 fn the_access_log_line_comes_after_the_forward_with_the_origin_time() {
     let mut iso = isolate(config(&[("SERVER_TIMING", "on")]));
-    let (_, step) = run(&mut iso, request("GET", "/pub", &[("x-request-id", "rid-7")]));
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/pub", &[("x-request-id", "rid-7")]),
+    );
     let Step::Forward(plan) = step else { panic!() };
-    let Finished::Decorate { server_timing: Some(st) } = forwarded(&mut iso, &plan.after, 200, 12.5, NOW) else { panic!() };
+    let Finished::Decorate {
+        server_timing: Some(st),
+    } = forwarded(&mut iso, &plan.after, 200, 12.5, NOW)
+    else {
+        panic!()
+    };
     assert!(st.contains("origin;dur=12.5"), "{st}");
     let logs = iso.take_logs();
     let line = &logs.last().unwrap().line;
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert_eq!((v["request_id"].as_str(), v["decision"].as_str(), v["status"].as_u64()), (Some("rid-7"), Some("forward"), Some(200)));
+    assert_eq!(
+        (
+            v["request_id"].as_str(),
+            v["decision"].as_str(),
+            v["status"].as_u64()
+        ),
+        (Some("rid-7"), Some("forward"), Some(200))
+    );
     assert_eq!(v["origin_ms"], 12.5);
 }
 
@@ -444,7 +649,12 @@ fn asset_routes_forward_to_the_assets_binding_without_touching_the_breaker() {
     let (_, step) = run(&mut iso, request("GET", "/page", &[]));
     let Step::Forward(plan) = step else { panic!() };
     assert_eq!(plan.target, Target::Assets);
-    assert_eq!(forwarded(&mut iso, &plan.after, 0, 1.0, NOW), Finished::Decorate { server_timing: None });
+    assert_eq!(
+        forwarded(&mut iso, &plan.after, 0, 1.0, NOW),
+        Finished::Decorate {
+            server_timing: None
+        }
+    );
     assert_eq!(iso.breaker_state(), "closed");
 }
 
@@ -453,15 +663,27 @@ fn a_resume_that_does_not_match_the_wait_is_an_internal_error_not_a_panic() {
     let mut iso = isolate(config(&[]));
     let (mut p, _) = run(&mut iso, request("POST", "/hook", &[]));
     let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
-    assert_eq!((status(&step), error_of(&step).as_str()), (500, "internal_error"));
-    assert!(iso.take_logs().iter().any(|l| l.error && l.line.contains("pipeline_resumed_wrongly")));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (500, "internal_error")
+    );
+    assert!(iso
+        .take_logs()
+        .iter()
+        .any(|l| l.error && l.line.contains("pipeline_resumed_wrongly")));
 }
 
 #[test]
 fn ambiguous_paths_are_refused_before_any_work() {
     let mut iso = isolate(config(&[]));
-    let (_, step) = run(&mut iso, request("GET", "/a/../pub", &[("authorization", &bearer(&hs("")))]));
-    assert_eq!((status(&step), error_of(&step).as_str()), (400, "path_invalid"));
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/a/../pub", &[("authorization", &bearer(&hs("")))]),
+    );
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (400, "path_invalid")
+    );
 }
 
 #[test]
@@ -476,28 +698,55 @@ fn background_work_is_claimed_for_the_driver_once() {
 }
 
 #[test]
-fn a_route_requiring_a_fresh_authentication_challenges_old_and_missing_auth_times_cache_hit_or_not() {
+fn a_route_requiring_a_fresh_authentication_challenges_old_and_missing_auth_times_cache_hit_or_not()
+{
     let mut iso = isolate(config(&[]));
     let recent = hs(&format!(r#","auth_time":{}"#, NOW_SECS - 50));
-    let (p, step) = run(&mut iso, request("GET", "/fresh", &[("authorization", &bearer(&recent))]));
+    let (p, step) = run(
+        &mut iso,
+        request("GET", "/fresh", &[("authorization", &bearer(&recent))]),
+    );
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
     assert_eq!(p.trace().cache, CacheUse::Miss);
     // Twenty seconds later the same token comes from the decision cache, and is too old now.
     let later = UnixMillis(NOW.0 + 20_000);
-    let (p, step) = Pipeline::start(request("GET", "/fresh", &[("authorization", &bearer(&recent))]), &mut iso, later);
+    let (p, step) = Pipeline::start(
+        request("GET", "/fresh", &[("authorization", &bearer(&recent))]),
+        &mut iso,
+        later,
+    );
     assert_eq!(p.trace().cache, CacheUse::Hit);
-    assert_eq!((status(&step), error_of(&step).as_str()), (401, "step_up_required"));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (401, "step_up_required")
+    );
     let challenge = header(&step, "www-authenticate").unwrap();
     assert!(challenge.starts_with(r#"Bearer realm="edge-auth", error="insufficient_user_authentication", error_description=""#), "{challenge}");
     assert!(challenge.ends_with(", max_age=60"), "{challenge}");
     // No auth_time at all: the same challenge.
-    let (_, step) = run(&mut iso, request("GET", "/fresh", &[("authorization", &bearer(&hs("")))]));
-    assert_eq!((status(&step), error_of(&step).as_str()), (401, "step_up_required"));
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/fresh", &[("authorization", &bearer(&hs("")))]),
+    );
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (401, "step_up_required")
+    );
     // Other routes do not care.
-    let (_, step) = run(&mut iso, request("GET", "/api", &[("authorization", &bearer(&hs("")))]));
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&hs("")))]),
+    );
     assert!(matches!(step, Step::Forward(_)));
     // A browser is sent to log in again.
-    let (_, step) = run(&mut iso, request("GET", "/fresh", &[("authorization", &bearer(&hs(""))), ("accept", "text/html")]));
+    let (_, step) = run(
+        &mut iso,
+        request(
+            "GET",
+            "/fresh",
+            &[("authorization", &bearer(&hs(""))), ("accept", "text/html")],
+        ),
+    );
     assert_eq!(status(&step), 302);
     assert!(header(&step, "location").unwrap().contains("step_up=1"));
 }
@@ -506,20 +755,39 @@ fn a_route_requiring_a_fresh_authentication_challenges_old_and_missing_auth_time
 fn a_route_requiring_mfa_names_it_in_acr_values_after_checking_permissions() {
     let mut iso = isolate(config(&[]));
     let one = hs(r#","permissions":["read"],"amr":["pwd"]"#);
-    let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&one))]));
-    assert_eq!((status(&step), error_of(&step).as_str()), (401, "step_up_required"));
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/mfa", &[("authorization", &bearer(&one))]),
+    );
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (401, "step_up_required")
+    );
     let challenge = header(&step, "www-authenticate").unwrap();
     assert!(challenge.ends_with(r#", acr_values="mfa""#), "{challenge}");
     // Lacking the permission is a 403 first: stepping up would not help.
-    let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&hs(r#","amr":["pwd"]"#)))]));
+    let (_, step) = run(
+        &mut iso,
+        request(
+            "GET",
+            "/mfa",
+            &[("authorization", &bearer(&hs(r#","amr":["pwd"]"#)))],
+        ),
+    );
     assert_eq!(status(&step), 403);
     for amr in [r#"["pwd","otp"]"#, r#"["mfa"]"#] {
         let t = hs(&format!(r#","permissions":["read"],"amr":{amr}"#));
-        let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&t))]));
+        let (_, step) = run(
+            &mut iso,
+            request("GET", "/mfa", &[("authorization", &bearer(&t))]),
+        );
         assert!(matches!(step, Step::Forward(_)), "{amr}");
     }
     // A malformed amr does not invalidate the token; it only cannot satisfy the requirement.
     let odd = hs(r#","permissions":["read"],"amr":"mfa""#);
-    let (_, step) = run(&mut iso, request("GET", "/mfa", &[("authorization", &bearer(&odd))]));
+    let (_, step) = run(
+        &mut iso,
+        request("GET", "/mfa", &[("authorization", &bearer(&odd))]),
+    );
     assert_eq!(error_of(&step), "step_up_required");
 }

@@ -74,7 +74,10 @@ pub fn edge_plan(fields: String, absent: u32, now_ms: f64) -> String {
     let Some(fields) = RequestFields::parse(fields, absent) else {
         // Only if entry.js and request_fields.rs disagree: a bug, answered loudly.
         worker::console_error!("{}", r#"{"event":"request_fields_malformed"}"#);
-        return plan::respond(&respond::deny(Reason::Internal, &DenyContext::default()), false);
+        return plan::respond(
+            &respond::deny(Reason::Internal, &DenyContext::default()),
+            false,
+        );
     };
     let now = at(now_ms);
     let mut fields = Some(fields);

@@ -4,7 +4,11 @@
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-async fn get(url: &str, header: Option<(&str, &str)>, timeout_ms: u32) -> Result<web_sys::Response, String> {
+async fn get(
+    url: &str,
+    header: Option<(&str, &str)>,
+    timeout_ms: u32,
+) -> Result<web_sys::Response, String> {
     let init = web_sys::RequestInit::new();
     if let Some((name, value)) = header {
         let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
@@ -35,7 +39,12 @@ pub(crate) async fn jwks(url: &str) -> Result<(String, Option<String>), String> 
 
 /// One page of the revocation feed, signed with the envelope header.
 pub(crate) async fn feed(url: &str, signature: &str) -> Result<Vec<u8>, String> {
-    let resp = get(url, Some((crate::envelope::SIGNATURE_HEADER, signature)), 3_000).await?;
+    let resp = get(
+        url,
+        Some((crate::envelope::SIGNATURE_HEADER, signature)),
+        3_000,
+    )
+    .await?;
     let buf = JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?)
         .await
         .map_err(|e| format!("{e:?}"))?;

@@ -91,11 +91,17 @@ async fn perform(ticket: u32, io: Io, request: &web_sys::Request, env: &worker::
         Io::Signature(job) => {
             let at = now();
             let key = || {
-                state::with(|iso| iso.parked(ticket).and_then(|(p, _)| p.key_to_import(iso, at))).flatten()
+                state::with(|iso| {
+                    iso.parked(ticket)
+                        .and_then(|(p, _)| p.key_to_import(iso, at))
+                })
+                .flatten()
             };
             IoResult::Signature(webcrypto::verify_jws(&job, key).await)
         }
-        Io::Body { max_bytes, headers } => IoResult::Body(read_body(request, max_bytes, headers).await),
+        Io::Body { max_bytes, headers } => {
+            IoResult::Body(read_body(request, max_bytes, headers).await)
+        }
     }
 }
 
@@ -104,12 +110,16 @@ async fn read_body(request: &web_sys::Request, max: u64, names: &[&str]) -> Body
     let h = request.headers();
     let get = |n: &str| h.get(n).ok().flatten();
     let content_length = get("content-length");
-    let bytes = match JsFuture::from(read_capped(request, max as f64, content_length.clone())).await {
+    let bytes = match JsFuture::from(read_capped(request, max as f64, content_length.clone())).await
+    {
         Ok(v) if v.is_null() => None,
         Ok(v) => Some(js_sys::Uint8Array::new(&v).to_vec()),
         Err(e) => {
             // A broken upload reads as one too large to take: refused, never half-verified.
-            worker::console_error!("{}", serde_json::json!({"event": "body_read_failed", "detail": format!("{e:?}")}));
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "body_read_failed", "detail": format!("{e:?}")})
+            );
             None
         }
     };
@@ -125,12 +135,16 @@ async fn read_body(request: &web_sys::Request, max: u64, names: &[&str]) -> Body
 
 async fn check_remote(env: &worker::Env, c: &RemoteCheck) -> RemoteOutcome {
     match &c.backend {
-        RemoteBackend::Durable => match rate_limiter::check_durable(env, &c.key, c.quota, 1).await {
-            Ok(o) => RemoteOutcome::Durable(o),
-            Err(e) => RemoteOutcome::Unavailable(e.to_string()),
-        },
+        RemoteBackend::Durable => {
+            match rate_limiter::check_durable(env, &c.key, c.quota, 1).await {
+                Ok(o) => RemoteOutcome::Durable(o),
+                Err(e) => RemoteOutcome::Unavailable(e.to_string()),
+            }
+        }
         RemoteBackend::Binding(name) => {
-            let limited = async { Ok::<_, worker::Error>(env.rate_limiter(name)?.limit(c.key.to_hex()).await?.success) };
+            let limited = async {
+                Ok::<_, worker::Error>(env.rate_limiter(name)?.limit(c.key.to_hex()).await?.success)
+            };
             match limited.await {
                 Ok(admitted) => RemoteOutcome::Binding(admitted),
                 Err(e) => RemoteOutcome::Unavailable(e.to_string()),

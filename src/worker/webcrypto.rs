@@ -23,13 +23,21 @@ extern "C" {
 
 fn b64url_bytes(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
 }
 
 /// Checks a JWS signature; `key` is asked for only when the key is not cached yet. False on
 /// any error (an unusable key, a malformed signature).
-pub(crate) async fn verify_jws(job: &SignatureJob, key: impl FnOnce() -> Option<KeyImport>) -> bool {
-    async fn run(job: &SignatureJob, key: impl FnOnce() -> Option<KeyImport>) -> Result<bool, JsValue> {
+pub(crate) async fn verify_jws(
+    job: &SignatureJob,
+    key: impl FnOnce() -> Option<KeyImport>,
+) -> bool {
+    async fn run(
+        job: &SignatureJob,
+        key: impl FnOnce() -> Option<KeyImport>,
+    ) -> Result<bool, JsValue> {
         let key = match cached_key(&job.key_id) {
             Some(k) => k,
             None => {
@@ -54,8 +62,16 @@ pub(crate) async fn verify_jws(job: &SignatureJob, key: impl FnOnce() -> Option<
 }
 
 /// Verifies an Ed25519 signature (Standard Webhooks `v1a`); false on any error.
-pub(crate) async fn ed25519_verify(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
-    async fn run(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<bool, JsValue> {
+pub(crate) async fn ed25519_verify(
+    public_key: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> bool {
+    async fn run(
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<bool, JsValue> {
         let data: JsValue = Uint8Array::from(&public_key[..]).into();
         let key: CryptoKey = JsFuture::from(import_key("EdDSA", "raw", &data, None))
             .await?
