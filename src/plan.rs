@@ -48,7 +48,8 @@ struct Writer(String);
 
 impl Writer {
     fn new(kind: &str, background: bool) -> Writer {
-        let mut s = String::with_capacity(512);
+        // Most plans are a forward (a few hundred bytes of headers) or a short answer.
+        let mut s = String::with_capacity(if kind == "forward" { 768 } else { 128 });
         s.push_str(VERSION);
         s.push(SEP);
         s.push_str(kind);

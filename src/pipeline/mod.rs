@@ -663,7 +663,7 @@ pub fn config_invalid(req: &Incoming) -> (ResponseSpec, String) {
 }
 
 /// What [`forwarded`] needs back after a forward, carried by the driver as one opaque string
-/// (`\t`-separated): the trace fields, the target, and for a webhook delivery its config id and
+/// (`\t`-separated): the trace fields (the auth time in whole µs), the target, and for a webhook delivery its config id and
 /// its delivery id in hex (forgotten by the replay window if the origin does not take it; hex:
 /// a delivery id is the sender's text and could hold a tab).
 struct After<'a> {
@@ -687,7 +687,7 @@ impl After<'_> {
             self.rule,
             self.cache.id(),
             self.path.id(),
-            self.auth_ms,
+            (self.auth_ms * 1000.0) as u64,
             if self.assets { "assets" } else { "origin" },
         );
         if let Some((id, delivery)) = self.webhook {
@@ -712,14 +712,18 @@ pub fn forwarded(
     let (request_id, rule, cache, path, auth_ms, target) =
         (next(), next(), next(), next(), next(), next());
     let webhook = (next(), next());
-    let mut trace = Trace::new(request_id, rule);
-    trace.cache = CacheUse::from_id(cache);
-    trace.path = DriverPath::from_id(path);
-    trace.auth_ms = auth_ms.parse().unwrap_or(0.0);
-    trace.origin_ms = Some(origin_ms);
+    // Built only when a line or a header needs it: most forwards log nothing (`ACCESS_LOG=denials`).
+    let trace = || {
+        let mut t = Trace::new(request_id, rule);
+        t.cache = CacheUse::from_id(cache);
+        t.path = DriverPath::from_id(path);
+        t.auth_ms = auth_ms.parse::<u64>().map_or(0.0, |us| us as f64 / 1000.0);
+        t.origin_ms = Some(origin_ms);
+        t
+    };
     let cfg = iso.config().clone();
     if target == "assets" {
-        iso.log(trace.line("assets", None, status, Some(iso.breaker_state())));
+        iso.log(trace().line("assets", None, status, Some(iso.breaker_state())));
         return Finished::Decorate {
             server_timing: None,
         };
@@ -737,10 +741,10 @@ pub fn forwarded(
     }
     if reached {
         if cfg.access_log.logs_forward(status) {
-            iso.log(trace.line("forward", None, status, Some(iso.breaker_state())));
+            iso.log(trace().line("forward", None, status, Some(iso.breaker_state())));
         }
         return Finished::Decorate {
-            server_timing: cfg.server_timing.then(|| trace.server_timing()),
+            server_timing: cfg.server_timing.then(|| trace().server_timing()),
         };
     }
     let spec = respond::deny(
@@ -751,7 +755,7 @@ pub fn forwarded(
             ..Default::default()
         },
     );
-    iso.log(trace.line(
+    iso.log(trace().line(
         "deny",
         Some(Reason::OriginUnavailable),
         spec.status,
