@@ -40,52 +40,29 @@ export function decodePlan(s) {
   if (n === undefined) throw new PlanError(`unknown plan kind ${JSON.stringify(kind)}`);
   if (f.length !== 3 + n) throw new PlanError(`plan kind ${kind} has ${f.length - 3} fields, expected ${n}`);
   if (f[2] !== "0" && f[2] !== "1") throw new PlanError(`plan background flag ${JSON.stringify(f[2])} is not 0 or 1`);
-  const p = { version: 1, kind, background: f[2] === "1" };
+  const background = f[2] === "1";
+  // One object literal per kind (V8 builds each with a fixed shape, no per-property transitions).
   switch (kind) {
     case "respond":
-      p.status = Number(f[3]);
-      p.headerNames = f[4];
-      p.headerValues = f[5];
-      p.body = f[6];
-      break;
+      return { version: 1, kind, background, status: Number(f[3]), headerNames: f[4], headerValues: f[5], body: f[6] };
     case "forward":
       if (f[3] !== "origin" && f[3] !== "assets") throw new PlanError(`unknown forward target ${JSON.stringify(f[3])}`);
-      p.target = f[3];
-      p.url = f[4];
-      p.timeoutMs = Number(f[5]);
-      p.after = f[6];
-      p.drop = f[7];
-      p.setNames = f[8];
-      p.setValues = f[9];
-      p.responseNames = f[10];
-      p.responseValues = f[11];
-      break;
+      return {
+        version: 1, kind, background, target: f[3], url: f[4], timeoutMs: Number(f[5]), after: f[6], drop: f[7],
+        setNames: f[8], setValues: f[9], responseNames: f[10], responseValues: f[11],
+      };
     case "verify":
-      p.ticket = ticket(f[3]);
-      p.keyId = f[4];
-      p.alg = f[5];
-      p.signingInput = f[6];
-      p.signature = f[7];
-      break;
+      return { version: 1, kind, background, ticket: ticket(f[3]), keyId: f[4], alg: f[5], signingInput: f[6], signature: f[7] };
     case "read_body":
-      p.ticket = ticket(f[3]);
-      p.maxBytes = Number(f[4]);
-      p.headers = f[5] ? f[5].split("\n") : [];
-      break;
+      return { version: 1, kind, background, ticket: ticket(f[3]), maxBytes: Number(f[4]), headers: f[5] ? f[5].split("\n") : [] };
     case "wasm_io":
-      p.ticket = ticket(f[3]);
-      break;
+      return { version: 1, kind, background, ticket: ticket(f[3]) };
     case "decorate":
-      p.serverTiming = f[3];
-      break;
+      return { version: 1, kind, background, serverTiming: f[3] };
     case "key":
       if (f[3] !== "raw" && f[3] !== "jwk") throw new PlanError(`unknown key format ${JSON.stringify(f[3])}`);
-      p.format = f[3];
-      p.alg = f[4];
-      p.data = f[5];
-      break;
-    case "no_key":
-      break;
+      return { version: 1, kind, background, format: f[3], alg: f[4], data: f[5] };
+    default: // no_key
+      return { version: 1, kind, background };
   }
-  return p;
 }
