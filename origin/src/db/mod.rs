@@ -78,6 +78,15 @@ impl Db {
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // A transaction left open holds back the revocation feed (see
+                        // domain::revocations::FeedCursor): never for longer than this.
+                        conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+                            .await?;
+                        Ok(())
+                    })
+                })
                 .connect_with(opts)
                 .await
                 .map_err(DbError::Connect)?,
