@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod extract;
 pub mod idempotency;
 pub mod internal;
+pub mod lifecycle;
 pub mod meta;
 pub mod observe;
 pub mod openapi;
@@ -28,6 +29,8 @@ use crate::domain::Core;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Arc<Core>,
+    /// Readiness flags (draining on shutdown), shared by every clone.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl Deref for AppState {
@@ -41,6 +44,7 @@ impl AppState {
     pub async fn new(config: Config, db: Db, clock: Clock) -> Result<AppState, String> {
         Ok(AppState {
             core: Arc::new(Core::new(config, db, clock).await?),
+            lifecycle: lifecycle::Lifecycle::default(),
         })
     }
 }
@@ -48,6 +52,7 @@ impl AppState {
 /// Every (method, path) the router serves; the OpenAPI test checks the document against it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/.well-known/jwks.json"),
@@ -91,6 +96,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(lifecycle::readyz))
         .route("/metrics", get(observe::metrics))
         .route("/openapi.json", get(openapi::openapi))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
