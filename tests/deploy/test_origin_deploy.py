@@ -44,3 +44,38 @@ def test_the_documented_production_env_is_a_valid_configuration():
     out = subprocess.run([str(BIN), "check-config"], env={**env, "SHUTDOWN_GRACE_SECS": "25s"},
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "SHUTDOWN_GRACE_SECS" in out.stderr, out.stderr
+
+
+def test_the_container_root_runs_the_service_with_nothing_but_what_it_ships(tmp_path):
+    import os
+    import socket
+    import time
+    import urllib.request
+    assert os.geteuid() == 0, "chroot needs root (CI runs as root)"
+    out = subprocess.run(["bash", str(ROOT / "deploy/container/build-rootfs.sh")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rootfs = ROOT / "target/container/rootfs"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"ENVELOPE_SECRET": secrets.token_hex(32), "KEY_ENCRYPTION_KEY": secrets.token_hex(32), "DATA_DIR": "/data",
+           "ORIGIN_ADDR": f"127.0.0.1:{port}", "WEBHOOK_WORKERS": "1"}
+    # As the image runs it: the unprivileged user, only the root the tar carries.
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    proc = subprocess.Popen([chroot, "--userspec=65534:65534", str(rootfs), "/usr/local/bin/edge-auth-origin", "serve"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        body, deadline = None, time.time() + 30
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert body and '"ready"' in body, (body, proc.poll())
+        proc.terminate()
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
