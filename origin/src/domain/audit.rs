@@ -1,7 +1,12 @@
-//! The audit log: who did what to whom, written in the same transaction as the change.
+//! The audit log: who did what to whom, written in the same transaction as the change (through
+//! [`super::work::Work`]), and its newest-first pages.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
+
+use super::error::DomainResult;
+use super::page::Page;
+use super::Core;
 
 /// The request context an audit entry (and a session) records.
 #[derive(Clone, Debug, Default)]
@@ -10,6 +15,24 @@ pub struct Ctx {
     pub request_id: Option<String>,
     pub ip: String,
     pub user_agent: String,
+}
+
+impl Ctx {
+    /// The same request, acted by `actor` (the verified caller).
+    pub fn acting(&self, actor: &str) -> Ctx {
+        Ctx {
+            actor: Some(actor.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// An operator at the command line.
+    pub fn cli() -> Ctx {
+        Ctx {
+            actor: Some("cli".into()),
+            ..Default::default()
+        }
+    }
 }
 
 pub async fn record(
@@ -43,6 +66,12 @@ pub struct Entry {
     pub target: Option<String>,
     pub detail: serde_json::Value,
     pub request_id: Option<String>,
+}
+
+/// Newest first, optionally one action only; the cursor is the last entry's id.
+pub async fn list(core: &Core, action: Option<&str>, page: Page) -> DomainResult<Vec<Entry>> {
+    let mut conn = core.db.pool.acquire().await?;
+    Ok(self::page(&mut conn, page.before, action, page.limit).await?)
 }
 
 /// Newest first; `before` is the id cursor from the previous page.

@@ -9,7 +9,6 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::RequestCtx;
 use super::AppState;
-use crate::domain::audit::Ctx;
 use crate::domain::sessions;
 use crate::error::AppResult;
 
@@ -27,10 +26,7 @@ pub async fn revoke(
     RequestCtx(ctx): RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let ctx = Ctx {
-        actor: Some(user.user_id.clone()),
-        ..ctx
-    };
-    sessions::revoke(&state, &user.user_id, &id, "revoked_by_user", &ctx).await?;
+    let ctx = ctx.acting(&user.user_id);
+    sessions::revoke(&state, &ctx, &user.user_id, &id, "revoked_by_user").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,6 +15,11 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::audit::Ctx;
+use super::error::{DomainError, DomainResult, What};
+use super::page::Page;
+use super::work::Work;
+use super::Core;
 use crate::db::{Backend, Db};
 
 pub const MAX_EVENT_ID_LEN: usize = 255;
@@ -169,6 +174,20 @@ pub async fn store(db: &Db, now: i64, ev: &NewEvent) -> Result<Stored, sqlx::Err
         Some(r) => Stored::Accepted(r.try_get("id")?),
         None => Stored::Duplicate,
     })
+}
+
+/// The operation behind `POST /webhooks/{provider}`: stores the delivery once, reports it, and
+/// wakes an idle worker for a new event.
+pub async fn receive(core: &Core, ev: &NewEvent) -> DomainResult<Stored> {
+    let stored = store(&core.db, core.clock.now_ms(), ev).await?;
+    match stored {
+        Stored::Accepted(_) => {
+            core.telemetry.webhook_event("received", ev.provider.id());
+            core.webhook_wakeup.notify_one();
+        }
+        Stored::Duplicate => core.telemetry.webhook_event("duplicates", ev.provider.id()),
+    }
+    Ok(stored)
 }
 
 /// A claimed event, as a handler sees it.
@@ -409,15 +428,18 @@ pub struct ListFilter {
     pub since: Option<i64>,
     /// received_at < until (ms)
     pub until: Option<i64>,
-    /// id < before: the cursor from the previous page
-    pub before: Option<i64>,
 }
 
-/// Newest first.
-pub async fn list(
+/// Newest first; the page cursor is the last event's row id.
+pub async fn list(core: &Core, f: &ListFilter, page: Page) -> DomainResult<Vec<EventSummary>> {
+    let mut conn = core.db.pool.acquire().await?;
+    Ok(list_in(&mut conn, f, page).await?)
+}
+
+async fn list_in(
     conn: &mut AnyConnection,
     f: &ListFilter,
-    limit: i64,
+    page: Page,
 ) -> Result<Vec<EventSummary>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {SUMMARY_COLS} FROM webhook_events \
@@ -425,13 +447,13 @@ pub async fn list(
          AND ($4 = '' OR status = $4) AND received_at >= $5 AND received_at < $6 \
          AND ($8 = '' OR event_id = $8) ORDER BY id DESC LIMIT $7"
     ))
-    .bind(f.before.unwrap_or(i64::MAX))
+    .bind(page.before.unwrap_or(i64::MAX))
     .bind(f.provider.clone().unwrap_or_default())
     .bind(f.event_type.clone().unwrap_or_default())
     .bind(f.status.map(Status::as_str).unwrap_or(""))
     .bind(f.since.unwrap_or(i64::MIN))
     .bind(f.until.unwrap_or(i64::MAX))
-    .bind(limit)
+    .bind(page.limit)
     .bind(f.event_id.clone().unwrap_or_default())
     .fetch_all(conn)
     .await?;
@@ -455,6 +477,14 @@ pub struct EventDetail {
     pub request_id: Option<String>,
     pub payload: Vec<u8>,
     pub attempt_log: Vec<Attempt>,
+}
+
+/// One event with its payload and attempt log.
+pub async fn event(core: &Core, id: i64) -> DomainResult<EventDetail> {
+    let mut conn = core.db.pool.acquire().await?;
+    get(&mut conn, id)
+        .await?
+        .ok_or(DomainError::NotFound(What::WebhookEvent))
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<EventDetail>, sqlx::Error> {
@@ -502,6 +532,26 @@ pub enum Requeue {
     NotRequeueable,
 }
 
+/// The operation behind the admin re-queue: [`requeue`] it, audit it, wake a worker.
+pub async fn requeue_event(core: &Core, ctx: &Ctx, id: i64) -> DomainResult<()> {
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
+    match requeue(w.conn(), id, now).await? {
+        Requeue::NotFound => return Err(DomainError::NotFound(What::WebhookEvent)),
+        Requeue::NotRequeueable => return Err(DomainError::WebhookNotRequeueable),
+        Requeue::Requeued => {}
+    }
+    w.audit(
+        "webhook.requeue",
+        Some(&id.to_string()),
+        serde_json::json!({}),
+    )
+    .await?;
+    w.commit().await?;
+    core.webhook_wakeup.notify_one();
+    Ok(())
+}
+
 /// A `dead` or `retry` event (not currently leased) becomes `pending`, due now, with a fresh
 /// attempt budget. The attempt log keeps the earlier attempts.
 pub async fn requeue(conn: &mut AnyConnection, id: i64, now: i64) -> Result<Requeue, sqlx::Error> {
@@ -541,6 +591,14 @@ pub struct Subscription {
     /// That event's `created` (unix seconds).
     pub event_created: i64,
     pub updated_at: i64,
+}
+
+/// The subscription of `customer` as the Stripe handlers last recorded it.
+pub async fn subscription_of(core: &Core, customer: &str) -> DomainResult<Subscription> {
+    let mut conn = core.db.pool.acquire().await?;
+    subscription(&mut conn, customer)
+        .await?
+        .ok_or(DomainError::NotFound(What::Subscription))
 }
 
 pub async fn subscription(
