@@ -247,3 +247,166 @@ impl IntoResponse for AppError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stable reason ids clients and the edge rely on, one row per domain refusal.
+    #[test]
+    fn each_domain_refusal_keeps_its_status_and_reason_id() {
+        let cases: Vec<(DomainError, u16, &str)> = vec![
+            (DomainError::NotFound(What::User), 404, "user_not_found"),
+            (DomainError::NotFound(What::Role), 404, "role_not_found"),
+            (
+                DomainError::NotFound(What::Permission),
+                404,
+                "permission_not_found",
+            ),
+            (
+                DomainError::NotFound(What::Session),
+                404,
+                "session_not_found",
+            ),
+            (
+                DomainError::NotFound(What::SodPair),
+                404,
+                "sod_pair_not_found",
+            ),
+            (
+                DomainError::NotFound(What::WebhookEvent),
+                404,
+                "webhook_event_not_found",
+            ),
+            (
+                DomainError::NotFound(What::Subscription),
+                404,
+                "subscription_not_found",
+            ),
+            (DomainError::AlreadyExists(What::Email), 409, "email_taken"),
+            (DomainError::AlreadyExists(What::Role), 409, "role_exists"),
+            (
+                DomainError::AlreadyExists(What::Permission),
+                409,
+                "permission_exists",
+            ),
+            (
+                DomainError::InvalidName(What::Role),
+                422,
+                "invalid_role_name",
+            ),
+            (
+                DomainError::InvalidName(What::Permission),
+                422,
+                "invalid_permission_name",
+            ),
+            (
+                DomainError::ParentRoleNotFound,
+                422,
+                "parent_role_not_found",
+            ),
+            (DomainError::RoleCycle, 409, "role_cycle"),
+            (DomainError::RoleProtected, 409, "role_protected"),
+            (DomainError::SodSameRole, 422, "sod_same_role"),
+            (
+                DomainError::SeparationOfDuty {
+                    a: "a".into(),
+                    b: "b".into(),
+                },
+                409,
+                "separation_of_duty",
+            ),
+            (DomainError::InvalidEmail, 422, "invalid_email"),
+            (
+                DomainError::WeakPassword {
+                    reason: "password_too_short",
+                },
+                422,
+                "password_too_short",
+            ),
+            (DomainError::InvalidCredentials, 401, "invalid_credentials"),
+            (
+                DomainError::LoginThrottled {
+                    retry_after_secs: 2,
+                },
+                429,
+                "login_throttled",
+            ),
+            (DomainError::AccountDisabled, 403, "account_disabled"),
+            (
+                DomainError::Refresh(RefreshRefused::Invalid),
+                401,
+                "invalid_refresh_token",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::SessionRevoked),
+                401,
+                "session_revoked",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::Reused),
+                401,
+                "refresh_token_reused",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::Expired),
+                401,
+                "refresh_token_expired",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::AccountDisabled),
+                401,
+                "account_disabled",
+            ),
+            (
+                DomainError::WebhookNotRequeueable,
+                409,
+                "webhook_event_not_requeueable",
+            ),
+            (
+                DomainError::Webhook(ReceiveError::UnknownProvider),
+                404,
+                "webhook_provider_unknown",
+            ),
+            (
+                DomainError::Webhook(ReceiveError::BodyNotJson),
+                400,
+                "webhook_body_not_json",
+            ),
+            (
+                DomainError::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
+            (
+                DomainError::IdempotencyInFlight,
+                409,
+                "idempotency_request_in_progress",
+            ),
+        ];
+        for (e, status, id) in cases {
+            let shown = format!("{e:?}");
+            match AppError::from(e) {
+                AppError::Problem(p) => {
+                    assert_eq!((p.status.as_u16(), p.id), (status, id), "{shown}")
+                }
+                other => panic!("{shown} became {other:?}"),
+            }
+        }
+        assert!(matches!(
+            AppError::from(DomainError::Storage(sqlx::Error::PoolTimedOut)),
+            AppError::Db(_)
+        ));
+        assert!(matches!(
+            AppError::from(DomainError::internal("bug")),
+            AppError::Internal(_)
+        ));
+        // The throttle's wait reaches the client as Retry-After.
+        let AppError::Problem(p) = AppError::from(DomainError::LoginThrottled {
+            retry_after_secs: 7,
+        }) else {
+            unreachable!()
+        };
+        assert_eq!(p.retry_after, Some(7));
+    }
+}

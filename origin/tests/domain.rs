@@ -330,12 +330,12 @@ async fn assigning_or_unassigning_a_role_voids_that_users_tokens_and_is_audited(
         !rbac::grant_role(&c, &a, &u, "admin").await.unwrap(),
         "idempotent"
     );
-    assert_eq!(voided_users(&c).await, [u.clone()]);
+    assert_eq!(voided_users(&c).await, [u.as_str()]);
     assert_eq!(audited(&c, "role.assign").await, 1);
     c.db.pool.execute("DELETE FROM revocations").await.unwrap();
     assert!(rbac::revoke_role(&c, &a, &u, "admin").await.unwrap());
     assert!(!rbac::revoke_role(&c, &a, &u, "admin").await.unwrap());
-    assert_eq!(voided_users(&c).await, [u.clone()]);
+    assert_eq!(voided_users(&c).await, [u.as_str()]);
     assert_eq!(audited(&c, "role.unassign").await, 1);
     // The audit entry names who acted, and the request they acted in.
     let (actor, rid): (Option<String>, Option<String>) =
@@ -477,7 +477,7 @@ async fn disabling_an_account_revokes_its_sessions_voids_its_tokens_and_refuses_
             1
         );
     }
-    assert_eq!(voided_users(&c).await, [u.id.clone()]);
+    assert_eq!(voided_users(&c).await, [u.id.as_str()]);
     assert_eq!(audited(&c, "user.disable").await, 1);
     assert!(matches!(
         accounts::authenticate(&c, &Ctx::default(), "dis@example.com", PASSWORD.into()).await,
