@@ -117,6 +117,7 @@ impl From<DomainError> for AppError {
         use StatusCode as S;
         let p = |status, id| Problem::new(status, id);
         AppError::Problem(match e {
+            DomainError::PermissionMissing { .. } => p(S::FORBIDDEN, "insufficient_permissions"),
             DomainError::NotFound(w) => p(S::NOT_FOUND, not_found_id(w)),
             DomainError::AlreadyExists(w) => p(S::CONFLICT, exists_id(w)),
             DomainError::InvalidName(What::Permission) => {
@@ -256,6 +257,13 @@ mod tests {
     #[test]
     fn each_domain_refusal_keeps_its_status_and_reason_id() {
         let cases: Vec<(DomainError, u16, &str)> = vec![
+            (
+                DomainError::PermissionMissing {
+                    permission: "rbac:admin",
+                },
+                403,
+                "insufficient_permissions",
+            ),
             (DomainError::NotFound(What::User), 404, "user_not_found"),
             (DomainError::NotFound(What::Role), 404, "role_not_found"),
             (

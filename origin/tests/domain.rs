@@ -31,12 +31,14 @@ async fn core() -> Core {
     core_with(&[]).await
 }
 
+/// An administrator as the edge vouched for them: both admin powers.
 fn admin() -> Ctx {
     Ctx {
         actor: Some("usr_root".into()),
         request_id: Some("req-domain-1".into()),
         ..Default::default()
     }
+    .with_permissions(["rbac:admin", "webhooks:admin", "profile:read"])
 }
 
 async fn count(core: &Core, sql: &str, arg: &str) -> i64 {
@@ -133,7 +135,10 @@ async fn separation_of_duty_refuses_an_assignment_that_completes_an_exclusive_pa
     );
     // Refused means nothing written: no assignment, no audit entry, no revocation mark.
     assert_eq!(
-        rbac::user_roles(&c, &u).await.unwrap().assigned_roles,
+        rbac::user_roles(&c, &admin(), &u)
+            .await
+            .unwrap()
+            .assigned_roles,
         ["payer", "user"]
     );
     assert_eq!(audited(&c, "role.assign").await, 1, "only the payer grant");
@@ -176,7 +181,7 @@ async fn a_parent_that_would_make_a_cycle_is_refused() {
             "{role} under {parent}: {e:?}"
         );
     }
-    let top = rbac::list_roles(&c)
+    let top = rbac::list_roles(&c, &admin())
         .await
         .unwrap()
         .into_iter()
@@ -202,7 +207,7 @@ async fn the_seeded_roles_are_protected() {
         let e = rbac::delete_role(&c, &admin(), r).await.unwrap_err();
         assert!(matches!(e, DomainError::RoleProtected), "{r}: {e:?}");
     }
-    let names: Vec<String> = rbac::list_roles(&c)
+    let names: Vec<String> = rbac::list_roles(&c, &admin())
         .await
         .unwrap()
         .into_iter()
@@ -309,10 +314,13 @@ async fn a_change_to_a_roles_permissions_voids_the_tokens_of_every_holder() {
     }
     // After the delete, nobody holds `base` any more, and `derived` lost its parent.
     assert_eq!(
-        rbac::user_roles(&c, &direct).await.unwrap().assigned_roles,
+        rbac::user_roles(&c, &admin(), &direct)
+            .await
+            .unwrap()
+            .assigned_roles,
         ["user"]
     );
-    assert!(!rbac::user_roles(&c, &inherited)
+    assert!(!rbac::user_roles(&c, &admin(), &inherited)
         .await
         .unwrap()
         .effective
@@ -347,6 +355,93 @@ async fn assigning_or_unassigning_a_role_voids_that_users_tokens_and_is_audited(
         (actor.as_deref(), rid.as_deref()),
         (Some("usr_root"), Some("req-domain-1"))
     );
+}
+
+#[tokio::test]
+async fn every_admin_operation_checks_the_callers_permission_itself() {
+    let c = core().await;
+    let u = user(&c, "plain@example.com").await;
+    // A signed-in user whose token carries ordinary permissions, and one with only the
+    // other admin power: whatever surface calls the operation, it refuses them.
+    let plain = Ctx::default().acting(&u).with_permissions(["profile:read"]);
+    let webhooks_only = Ctx::default()
+        .acting(&u)
+        .with_permissions(["webhooks:admin"]);
+    for who in [&plain, &webhooks_only, &Ctx::default()] {
+        let refusals: Vec<(&str, Result<(), DomainError>)> = vec![
+            (
+                "create_role",
+                rbac::create_role(&c, who, "sneaky", None, "").await,
+            ),
+            (
+                "grant_role",
+                rbac::grant_role(&c, who, &u, "admin").await.map(|_| ()),
+            ),
+            (
+                "grant_permission",
+                rbac::grant_permission(&c, who, "user", "rbac:admin")
+                    .await
+                    .map(|_| ()),
+            ),
+            ("delete_role", rbac::delete_role(&c, who, "user").await),
+            (
+                "set_disabled",
+                accounts::set_disabled(&c, who, &u, true).await,
+            ),
+            ("rotate", keys::rotate(&c, who).await.map(|_| ())),
+            ("list_roles", rbac::list_roles(&c, who).await.map(|_| ())),
+            (
+                "audit",
+                edge_auth_origin::domain::audit::list(&c, who, None, Page::default())
+                    .await
+                    .map(|_| ()),
+            ),
+        ];
+        for (op, r) in refusals {
+            assert!(
+                matches!(
+                    r,
+                    Err(DomainError::PermissionMissing {
+                        permission: "rbac:admin"
+                    })
+                ),
+                "{op} by {:?}: {r:?}",
+                who.authority
+            );
+        }
+    }
+    for who in [&plain, &admin_without_webhooks()] {
+        let r = webhooks::list(&c, who, &Default::default(), Page::default()).await;
+        assert!(
+            matches!(
+                r,
+                Err(DomainError::PermissionMissing {
+                    permission: "webhooks:admin"
+                })
+            ),
+            "{r:?}"
+        );
+    }
+    // Nothing was written by any refused call.
+    assert_eq!(
+        rbac::user_roles(&c, &admin(), &u)
+            .await
+            .unwrap()
+            .assigned_roles,
+        ["user"]
+    );
+    assert!(!accounts::by_id(&c, &u).await.unwrap().unwrap().disabled);
+    assert_eq!(voided_users(&c).await, Vec::<String>::new());
+    assert_eq!(
+        audited(&c, "role.create").await + audited(&c, "keys.rotate").await,
+        0
+    );
+}
+
+fn admin_without_webhooks() -> Ctx {
+    Ctx::default()
+        .acting("usr_root")
+        .with_permissions(["rbac:admin"])
 }
 
 // ---------------------------------------------------------------- one transaction
@@ -416,7 +511,10 @@ async fn a_failing_audit_write_rolls_back_the_change_and_its_revocations() {
     }
     allow_inserts(&c, "audit_log").await;
     assert_eq!(
-        rbac::user_roles(&c, &u).await.unwrap().assigned_roles,
+        rbac::user_roles(&c, &admin(), &u)
+            .await
+            .unwrap()
+            .assigned_roles,
         ["user"],
         "no admin role"
     );
@@ -576,7 +674,10 @@ async fn the_cli_admin_grant_goes_through_the_same_rules() {
         .unwrap();
     assert!(created);
     assert_eq!(
-        rbac::user_roles(&c, &made.id).await.unwrap().assigned_roles,
+        rbac::user_roles(&c, &admin(), &made.id)
+            .await
+            .unwrap()
+            .assigned_roles,
         ["admin", "user"]
     );
 }
@@ -609,7 +710,7 @@ async fn only_a_dead_or_failed_webhook_event_is_requeued() {
     let c = core().await;
     let a = admin();
     assert!(matches!(
-        webhooks::requeue_event(&c, &a, 4242).await,
+        webhooks::requeue_event(&c, &a, "4242").await,
         Err(DomainError::NotFound(What::WebhookEvent))
     ));
     let ev = webhooks::NewEvent {
@@ -628,7 +729,7 @@ async fn only_a_dead_or_failed_webhook_event_is_requeued() {
     );
     // Pending (never attempted) is not re-queueable.
     assert!(matches!(
-        webhooks::requeue_event(&c, &a, id).await,
+        webhooks::requeue_event(&c, &a, &id.to_string()).await,
         Err(DomainError::WebhookNotRequeueable)
     ));
     assert_eq!(audited(&c, "webhook.requeue").await, 0);
@@ -636,9 +737,11 @@ async fn only_a_dead_or_failed_webhook_event_is_requeued() {
         .execute("UPDATE webhook_events SET status = 'dead'")
         .await
         .unwrap();
-    webhooks::requeue_event(&c, &a, id).await.unwrap();
+    webhooks::requeue_event(&c, &a, &id.to_string())
+        .await
+        .unwrap();
     assert_eq!(audited(&c, "webhook.requeue").await, 1);
-    let listed = webhooks::list(&c, &Default::default(), Page::default())
+    let listed = webhooks::list(&c, &a, &Default::default(), Page::default())
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
@@ -660,7 +763,7 @@ async fn one_page_rule_walks_the_audit_log_newest_first_without_gaps() {
     };
     let mut seen = Vec::new();
     loop {
-        let entries = edge_auth_origin::domain::audit::list(&c, Some("role.create"), page)
+        let entries = edge_auth_origin::domain::audit::list(&c, &a, Some("role.create"), page)
             .await
             .unwrap();
         seen.extend(entries.iter().map(|e| e.target.clone().unwrap()));

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::audit::Ctx;
+use super::ctx::{Ctx, RBAC_ADMIN};
 use super::error::{DomainError, DomainResult, What};
 use super::work::Work;
 use super::{rbac, sessions, Core};
@@ -207,6 +207,7 @@ pub async fn set_disabled(
     user_id: &str,
     disabled: bool,
 ) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     let n = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")

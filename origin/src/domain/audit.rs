@@ -4,36 +4,12 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::ctx::RBAC_ADMIN;
 use super::error::DomainResult;
 use super::page::Page;
 use super::Core;
 
-/// The request context an audit entry (and a session) records.
-#[derive(Clone, Debug, Default)]
-pub struct Ctx {
-    pub actor: Option<String>,
-    pub request_id: Option<String>,
-    pub ip: String,
-    pub user_agent: String,
-}
-
-impl Ctx {
-    /// The same request, acted by `actor` (the verified caller).
-    pub fn acting(&self, actor: &str) -> Ctx {
-        Ctx {
-            actor: Some(actor.to_owned()),
-            ..self.clone()
-        }
-    }
-
-    /// An operator at the command line.
-    pub fn cli() -> Ctx {
-        Ctx {
-            actor: Some("cli".into()),
-            ..Default::default()
-        }
-    }
-}
+pub use super::ctx::Ctx;
 
 pub async fn record(
     conn: &mut AnyConnection,
@@ -69,7 +45,13 @@ pub struct Entry {
 }
 
 /// Newest first, optionally one action only; the cursor is the last entry's id.
-pub async fn list(core: &Core, action: Option<&str>, page: Page) -> DomainResult<Vec<Entry>> {
+pub async fn list(
+    core: &Core,
+    ctx: &Ctx,
+    action: Option<&str>,
+    page: Page,
+) -> DomainResult<Vec<Entry>> {
+    ctx.require(RBAC_ADMIN)?;
     let mut conn = core.db.pool.acquire().await?;
     Ok(self::page(&mut conn, page.before, action, page.limit).await?)
 }

@@ -37,6 +37,10 @@ pub enum RefreshRefused {
 #[non_exhaustive]
 pub enum DomainError {
     // ---- the caller's request is refused (downstream) ----
+    /// The caller's authority does not include `permission`.
+    PermissionMissing {
+        permission: &'static str,
+    },
     NotFound(What),
     AlreadyExists(What),
     /// A role or permission name outside the allowed shape.

@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
-use super::audit::Ctx;
+use super::ctx::{Ctx, RBAC_ADMIN};
 use super::error::DomainResult;
 use super::work::Work;
 use super::Core;
@@ -326,6 +326,7 @@ impl KeyStore {
 /// The operation behind the admin route and the `rotate-keys` CLI: retires the active key,
 /// creates a new one and audits it, in one transaction. Returns (new kid, retired kids).
 pub async fn rotate(core: &Core, ctx: &Ctx) -> DomainResult<(String, Vec<String>)> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     let (kid, retired) = core

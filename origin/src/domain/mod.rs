@@ -1,7 +1,8 @@
 //! Domain services: the rules of accounts, sessions, keys, RBAC, webhooks and friends, over `db`.
 //!
 //! Every change is an operation (`rbac::grant_role`, `accounts::set_disabled`, …) taking the
-//! [`Core`] and the caller's [`Ctx`]: it opens a [`work::Work`], enforces the invariants, writes
+//! [`Core`] and the caller's [`Ctx`]: it checks the caller's permission, opens a [`work::Work`],
+//! enforces the invariants, writes
 //! the audit entry and the revocation marks the change implies, and commits. Failures are one
 //! [`DomainError`]; nothing here knows HTTP. Module dependencies point one way:
 //! `accounts → sessions → users`, `accounts → rbac`, everything → `work` → `audit`/`revocations`.
@@ -9,6 +10,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod ctx;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
@@ -25,7 +27,7 @@ pub mod work;
 
 use std::sync::Arc;
 
-pub use audit::Ctx;
+pub use ctx::Ctx;
 pub use error::{DomainError, DomainResult, What};
 pub use page::Page;
 

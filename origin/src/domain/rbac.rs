@@ -2,7 +2,8 @@
 //! separation of duty refuses assigning both roles of an exclusive pair, the seeded roles are
 //! protected, and a user's effective roles/permissions are flattened into the access token.
 //!
-//! Every change is one operation (one [`Work`]): it checks the invariants, makes the change,
+//! Every operation needs `rbac:admin` (or the CLI operator). Every change is one operation
+//! (one [`Work`]): it checks the invariants, makes the change,
 //! writes its audit entry and voids the access tokens whose roles or permissions it changed — a
 //! change to a role's permissions or ancestry voids the tokens of every holder (direct or
 //! through a descendant role) — and commits.
@@ -13,7 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::Ctx;
+use super::ctx::{Ctx, RBAC_ADMIN};
 use super::error::{DomainError, DomainResult, What};
 use super::users::{self, User};
 use super::work::Work;
@@ -178,6 +179,7 @@ pub async fn create_role(
     parent: Option<&str>,
     description: &str,
 ) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     if !valid_name(name) {
         return Err(DomainError::InvalidName(What::Role));
     }
@@ -213,6 +215,7 @@ pub async fn set_parent(
     name: &str,
     parent: Option<&str>,
 ) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     if !role_exists(w.conn(), name).await? {
         return Err(DomainError::NotFound(What::Role));
@@ -240,6 +243,7 @@ pub async fn set_parent(
 /// roles are protected. Everyone who held it (directly or through a child) has their tokens
 /// voided.
 pub async fn delete_role(core: &Core, ctx: &Ctx, name: &str) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     if SEEDED_ROLES.contains(&name) {
         return Err(DomainError::RoleProtected);
     }
@@ -276,6 +280,7 @@ pub async fn create_permission(
     name: &str,
     description: &str,
 ) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     if !valid_name(name) {
         return Err(DomainError::InvalidName(What::Permission));
     }
@@ -305,6 +310,7 @@ pub async fn grant_permission(
     role: &str,
     permission: &str,
 ) -> DomainResult<bool> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     if !role_exists(w.conn(), role).await? {
         return Err(DomainError::NotFound(What::Role));
@@ -341,6 +347,7 @@ pub async fn revoke_permission(
     role: &str,
     permission: &str,
 ) -> DomainResult<bool> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     let n = sqlx::query("DELETE FROM role_permissions WHERE role = $1 AND permission = $2")
         .bind(role)
@@ -366,6 +373,7 @@ pub async fn revoke_permission(
 /// effective roles, so an inherited role counts). The user's tokens are voided (they carry the
 /// old roles). Returns false, changing nothing, if already assigned.
 pub async fn grant_role(core: &Core, ctx: &Ctx, user_id: &str, role: &str) -> DomainResult<bool> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     if !role_exists(w.conn(), role).await? {
         return Err(DomainError::NotFound(What::Role));
@@ -404,6 +412,7 @@ pub async fn grant_role(core: &Core, ctx: &Ctx, user_id: &str, role: &str) -> Do
 
 /// Takes `role` from `user_id`; the user's tokens are voided. Returns whether it changed.
 pub async fn revoke_role(core: &Core, ctx: &Ctx, user_id: &str, role: &str) -> DomainResult<bool> {
+    ctx.require(RBAC_ADMIN)?;
     let mut w = Work::begin(core, ctx).await?;
     let n = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = $2")
         .bind(user_id)
@@ -432,6 +441,7 @@ fn ordered<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 /// Makes two roles mutually exclusive from now on (existing holders of both are not touched:
 /// static separation of duty is checked at assignment).
 pub async fn add_sod(core: &Core, ctx: &Ctx, a: &str, b: &str) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     if a == b {
         return Err(DomainError::SodSameRole);
     }
@@ -452,6 +462,7 @@ pub async fn add_sod(core: &Core, ctx: &Ctx, a: &str, b: &str) -> DomainResult<(
 }
 
 pub async fn remove_sod(core: &Core, ctx: &Ctx, a: &str, b: &str) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
     let (x, y) = ordered(a, b);
     let mut w = Work::begin(core, ctx).await?;
     let n = sqlx::query("DELETE FROM sod_constraints WHERE role_a = $1 AND role_b = $2")
@@ -478,7 +489,8 @@ async fn sod_pairs_in(conn: &mut AnyConnection) -> Result<Vec<(String, String)>,
 }
 
 /// The exclusive pairs, each ordered by name.
-pub async fn sod_pairs(core: &Core) -> DomainResult<Vec<(String, String)>> {
+pub async fn sod_pairs(core: &Core, ctx: &Ctx) -> DomainResult<Vec<(String, String)>> {
+    ctx.require(RBAC_ADMIN)?;
     let mut conn = core.db.pool.acquire().await?;
     Ok(sod_pairs_in(&mut conn).await?)
 }
@@ -491,7 +503,8 @@ pub struct UserRoles {
     pub effective: Effective,
 }
 
-pub async fn user_roles(core: &Core, user_id: &str) -> DomainResult<UserRoles> {
+pub async fn user_roles(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResult<UserRoles> {
+    ctx.require(RBAC_ADMIN)?;
     let user = users::by_id(core, user_id)
         .await?
         .ok_or(DomainError::NotFound(What::User))?;
@@ -513,7 +526,8 @@ pub struct RoleView {
     pub permissions: Vec<String>,
 }
 
-pub async fn list_roles(core: &Core) -> DomainResult<Vec<RoleView>> {
+pub async fn list_roles(core: &Core, ctx: &Ctx) -> DomainResult<Vec<RoleView>> {
+    ctx.require(RBAC_ADMIN)?;
     let mut conn = core.db.pool.acquire().await?;
     let rows = sqlx::query("SELECT name, parent, description FROM roles ORDER BY name")
         .fetch_all(&mut *conn)
@@ -544,7 +558,8 @@ pub async fn list_roles(core: &Core) -> DomainResult<Vec<RoleView>> {
 }
 
 /// Every permission as (name, description), by name.
-pub async fn list_permissions(core: &Core) -> DomainResult<Vec<(String, String)>> {
+pub async fn list_permissions(core: &Core, ctx: &Ctx) -> DomainResult<Vec<(String, String)>> {
+    ctx.require(RBAC_ADMIN)?;
     let rows = sqlx::query("SELECT name, description FROM permissions ORDER BY name")
         .fetch_all(&core.db.pool)
         .await?;

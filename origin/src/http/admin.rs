@@ -1,6 +1,6 @@
-//! The admin API (`rbac:admin` required): roles, permissions, assignments, separation of
-//! duty, user disable/enable, key rotation, the audit log. Each handler parses, calls one
-//! domain operation (which owns the transaction, the audit row and the revocation marks), and
+//! The admin API: roles, permissions, assignments, separation of duty, user disable/enable,
+//! key rotation, the audit log. Each handler parses, calls one domain operation — which checks
+//! `rbac:admin` and owns the transaction, the audit entry and the revocation marks — and
 //! renders.
 
 use axum::extract::{Path, State};
@@ -13,16 +13,8 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::{ApiJson, ApiQuery, RequestCtx};
 use super::AppState;
-use crate::domain::{accounts, audit, keys, rbac, Ctx, Page};
+use crate::domain::{accounts, audit, keys, rbac, Page};
 use crate::error::AppResult;
-
-const ADMIN: &str = "rbac:admin";
-
-/// The admin caller's context (403 `insufficient_permissions` without `rbac:admin`).
-fn admin(user: &AuthUser, RequestCtx(ctx): RequestCtx) -> AppResult<Ctx> {
-    user.require(ADMIN)?;
-    Ok(ctx.acting(&user.user_id))
-}
 
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
@@ -35,9 +27,9 @@ fn created(body: serde_json::Value) -> Response {
 pub async fn list_roles(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(ADMIN)?;
-    let roles = rbac::list_roles(&state).await?;
+    let roles = rbac::list_roles(&state, &user.ctx(rc)).await?;
     Ok(Json(json!({ "roles": roles })))
 }
 
@@ -56,7 +48,7 @@ pub async fn create_role(
     rc: RequestCtx,
     ApiJson(b): ApiJson<NewRole>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::create_role(&state, &ctx, &b.name, b.parent.as_deref(), &b.description).await?;
     Ok(created(
         json!({ "name": b.name, "parent": b.parent, "description": b.description }),
@@ -76,7 +68,7 @@ pub async fn set_parent(
     Path(name): Path<String>,
     ApiJson(b): ApiJson<ParentBody>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::set_parent(&state, &ctx, &name, b.parent.as_deref()).await?;
     Ok(no_content())
 }
@@ -87,7 +79,7 @@ pub async fn delete_role(
     rc: RequestCtx,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::delete_role(&state, &ctx, &name).await?;
     Ok(no_content())
 }
@@ -95,9 +87,9 @@ pub async fn delete_role(
 pub async fn list_permissions(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(ADMIN)?;
-    let perms: Vec<_> = rbac::list_permissions(&state)
+    let perms: Vec<_> = rbac::list_permissions(&state, &user.ctx(rc))
         .await?
         .into_iter()
         .map(|(name, description)| json!({ "name": name, "description": description }))
@@ -119,7 +111,7 @@ pub async fn create_permission(
     rc: RequestCtx,
     ApiJson(b): ApiJson<NewPermission>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::create_permission(&state, &ctx, &b.name, &b.description).await?;
     Ok(created(
         json!({ "name": b.name, "description": b.description }),
@@ -132,7 +124,7 @@ pub async fn grant(
     rc: RequestCtx,
     Path((role, perm)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::grant_permission(&state, &ctx, &role, &perm).await?;
     Ok(no_content())
 }
@@ -143,7 +135,7 @@ pub async fn revoke(
     rc: RequestCtx,
     Path((role, perm)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::revoke_permission(&state, &ctx, &role, &perm).await?;
     Ok(no_content())
 }
@@ -151,10 +143,10 @@ pub async fn revoke(
 pub async fn get_user(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Json<rbac::UserRoles>> {
-    user.require(ADMIN)?;
-    Ok(Json(rbac::user_roles(&state, &id).await?))
+    Ok(Json(rbac::user_roles(&state, &user.ctx(rc), &id).await?))
 }
 
 pub async fn assign(
@@ -163,7 +155,7 @@ pub async fn assign(
     rc: RequestCtx,
     Path((id, role)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::grant_role(&state, &ctx, &id, &role).await?;
     Ok(no_content())
 }
@@ -174,7 +166,7 @@ pub async fn unassign(
     rc: RequestCtx,
     Path((id, role)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::revoke_role(&state, &ctx, &id, &role).await?;
     Ok(no_content())
 }
@@ -185,7 +177,7 @@ pub async fn disable(
     rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     accounts::set_disabled(&state, &ctx, &id, true).await?;
     Ok(no_content())
 }
@@ -196,7 +188,7 @@ pub async fn enable(
     rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     accounts::set_disabled(&state, &ctx, &id, false).await?;
     Ok(no_content())
 }
@@ -204,9 +196,9 @@ pub async fn enable(
 pub async fn list_sod(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(ADMIN)?;
-    let pairs: Vec<_> = rbac::sod_pairs(&state)
+    let pairs: Vec<_> = rbac::sod_pairs(&state, &user.ctx(rc))
         .await?
         .into_iter()
         .map(|(a, b)| json!([a, b]))
@@ -226,7 +218,7 @@ pub async fn add_sod(
     rc: RequestCtx,
     ApiJson(b): ApiJson<SodBody>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::add_sod(&state, &ctx, &b.roles[0], &b.roles[1]).await?;
     Ok(created(json!({ "roles": b.roles })))
 }
@@ -237,7 +229,7 @@ pub async fn remove_sod(
     rc: RequestCtx,
     Path((x, y)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     rbac::remove_sod(&state, &ctx, &x, &y).await?;
     Ok(no_content())
 }
@@ -247,7 +239,7 @@ pub async fn rotate_keys(
     user: AuthUser,
     rc: RequestCtx,
 ) -> AppResult<Json<serde_json::Value>> {
-    let ctx = admin(&user, rc)?;
+    let ctx = user.ctx(rc);
     let (kid, retired) = keys::rotate(&state, &ctx).await?;
     Ok(Json(json!({ "kid": kid, "retired": retired })))
 }
@@ -260,12 +252,12 @@ pub struct AuditQuery {
 pub async fn audit_log(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     page: Page,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(ADMIN)?;
     let action = q.action.filter(|a| !a.is_empty());
-    let entries = audit::list(&state, action.as_deref(), page).await?;
+    let entries = audit::list(&state, &user.ctx(rc), action.as_deref(), page).await?;
     let next = page.next_before(&entries, |e| e.id);
     Ok(Json(json!({ "entries": entries, "next_before": next })))
 }

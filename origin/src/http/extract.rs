@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use serde::Deserialize;
 
-use super::envelope::EdgeIdentity;
+use super::envelope::{AuthUser, EdgeIdentity};
 use crate::domain::audit::Ctx;
 use crate::domain::Page;
 use crate::error::{bad_request, AppError, Problem};
@@ -123,7 +123,19 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
             request_id: id.request_id.clone(),
             ip,
             user_agent: h(header::USER_AGENT.as_str()),
+            // Permissions count only for a caller signed in with our own tokens: see
+            // `AuthUser::ctx`.
+            authority: Default::default(),
         }))
+    }
+}
+
+impl AuthUser {
+    /// The domain context of this signed-in caller: their id as the actor and the permissions
+    /// their verified token carried as their authority (each operation checks what it needs).
+    pub fn ctx(&self, RequestCtx(ctx): RequestCtx) -> Ctx {
+        ctx.acting(&self.user_id)
+            .with_permissions(self.identity.permissions())
     }
 }
 

@@ -17,10 +17,11 @@ use super::extract::{ApiQuery, RequestCtx};
 use super::AppState;
 use crate::domain::webhooks::{self, ListFilter, NewEvent, ReceiveError, Status, Stored};
 use crate::domain::Page;
-use crate::error::{bad_request, forbidden, not_found, AppError, AppResult, Problem};
+use crate::error::{bad_request, forbidden, AppError, AppResult, Problem};
 
-/// Separate from `rbac:admin`: reading payment events and replaying them is its own power.
-pub const WEBHOOKS_ADMIN: &str = "webhooks:admin";
+/// Separate from `rbac:admin`: reading payment events and replaying them is its own power
+/// (checked by the domain operations).
+pub use crate::domain::ctx::WEBHOOKS_ADMIN;
 
 /// Checks in order: a webhook envelope (not a user, not anonymous) → 403
 /// `webhook_identity_required`; its provider is the path's → 403 `webhook_provider_mismatch`;
@@ -97,10 +98,10 @@ fn nonempty(v: Option<String>) -> Option<String> {
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     page: Page,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(WEBHOOKS_ADMIN)?;
     let time = |v: Option<String>, id: &'static str| -> AppResult<Option<i64>> {
         match nonempty(v) {
             None => Ok(None),
@@ -124,26 +125,18 @@ pub async fn list(
         since: time(q.since, "invalid_since")?,
         until: time(q.until, "invalid_until")?,
     };
-    let events = webhooks::list(&state, &f, page).await?;
+    let events = webhooks::list(&state, &user.ctx(rc), &f, page).await?;
     let next = page.next_before(&events, |e| e.id);
     Ok(Json(json!({ "events": events, "next_before": next })))
-}
-
-fn event_row_id(id: &str) -> AppResult<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| not_found("webhook_event_not_found"))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(WEBHOOKS_ADMIN)?;
-    let id = event_row_id(&id)?;
-    let d = webhooks::event(&state, id).await?;
+    let d = webhooks::event(&state, &user.ctx(rc), &id).await?;
     let mut v = serde_json::to_value(&d.summary).map_err(|e| AppError::Internal(e.to_string()))?;
     v["request_id"] = json!(d.request_id);
     v["attempt_log"] = json!(d.attempt_log);
@@ -161,12 +154,10 @@ pub async fn show(
 pub async fn requeue(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    user.require(WEBHOOKS_ADMIN)?;
-    let id = event_row_id(&id)?;
-    webhooks::requeue_event(&state, &ctx.acting(&user.user_id), id).await?;
+    let id = webhooks::requeue_event(&state, &user.ctx(rc), &id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": id, "status": "pending" })),
@@ -177,9 +168,9 @@ pub async fn requeue(
 pub async fn subscription(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     Path(customer): Path<String>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(WEBHOOKS_ADMIN)?;
-    let s = webhooks::subscription_of(&state, &customer).await?;
+    let s = webhooks::subscription_of(&state, &user.ctx(rc), &customer).await?;
     Ok(Json(json!(s)))
 }

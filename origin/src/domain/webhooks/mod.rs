@@ -15,7 +15,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::Ctx;
+use super::ctx::{Ctx, WEBHOOKS_ADMIN};
 use super::error::{DomainError, DomainResult, What};
 use super::page::Page;
 use super::work::Work;
@@ -431,7 +431,13 @@ pub struct ListFilter {
 }
 
 /// Newest first; the page cursor is the last event's row id.
-pub async fn list(core: &Core, f: &ListFilter, page: Page) -> DomainResult<Vec<EventSummary>> {
+pub async fn list(
+    core: &Core,
+    ctx: &Ctx,
+    f: &ListFilter,
+    page: Page,
+) -> DomainResult<Vec<EventSummary>> {
+    ctx.require(WEBHOOKS_ADMIN)?;
     let mut conn = core.db.pool.acquire().await?;
     Ok(list_in(&mut conn, f, page).await?)
 }
@@ -479,8 +485,18 @@ pub struct EventDetail {
     pub attempt_log: Vec<Attempt>,
 }
 
-/// One event with its payload and attempt log.
-pub async fn event(core: &Core, id: i64) -> DomainResult<EventDetail> {
+/// Our row ids are positive integers: anything else names no event.
+fn row_id(id: &str) -> DomainResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or(DomainError::NotFound(What::WebhookEvent))
+}
+
+/// One event (by our row id) with its payload and attempt log.
+pub async fn event(core: &Core, ctx: &Ctx, id: &str) -> DomainResult<EventDetail> {
+    ctx.require(WEBHOOKS_ADMIN)?;
+    let id = row_id(id)?;
     let mut conn = core.db.pool.acquire().await?;
     get(&mut conn, id)
         .await?
@@ -533,7 +549,10 @@ pub enum Requeue {
 }
 
 /// The operation behind the admin re-queue: [`requeue`] it, audit it, wake a worker.
-pub async fn requeue_event(core: &Core, ctx: &Ctx, id: i64) -> DomainResult<()> {
+/// Returns the event's row id.
+pub async fn requeue_event(core: &Core, ctx: &Ctx, id: &str) -> DomainResult<i64> {
+    ctx.require(WEBHOOKS_ADMIN)?;
+    let id = row_id(id)?;
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     match requeue(w.conn(), id, now).await? {
@@ -549,7 +568,7 @@ pub async fn requeue_event(core: &Core, ctx: &Ctx, id: i64) -> DomainResult<()> 
     .await?;
     w.commit().await?;
     core.webhook_wakeup.notify_one();
-    Ok(())
+    Ok(id)
 }
 
 /// A `dead` or `retry` event (not currently leased) becomes `pending`, due now, with a fresh
@@ -594,7 +613,8 @@ pub struct Subscription {
 }
 
 /// The subscription of `customer` as the Stripe handlers last recorded it.
-pub async fn subscription_of(core: &Core, customer: &str) -> DomainResult<Subscription> {
+pub async fn subscription_of(core: &Core, ctx: &Ctx, customer: &str) -> DomainResult<Subscription> {
+    ctx.require(WEBHOOKS_ADMIN)?;
     let mut conn = core.db.pool.acquire().await?;
     subscription(&mut conn, customer)
         .await?
