@@ -23,10 +23,9 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let ctx = ctx.acting(&user.user_id);
-    sessions::revoke(&state, &ctx, &user.user_id, &id, "revoked_by_user").await?;
+    sessions::revoke(&state, &user.ctx(rc), &user.user_id, &id, "revoked_by_user").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -87,14 +87,13 @@ pub async fn refresh(
 pub async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
 ) -> AppResult<Response> {
     let sid = user
         .session_id
         .clone()
         .ok_or_else(|| bad_request("session_missing"))?;
-    let ctx = ctx.acting(&user.user_id);
-    sessions::revoke(&state, &ctx, &user.user_id, &sid, "logout").await?;
+    sessions::revoke(&state, &user.ctx(rc), &user.user_id, &sid, "logout").await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     clear_cookies(&state, res.headers_mut());
     Ok(res)
@@ -103,10 +102,9 @@ pub async fn logout(
 pub async fn logout_all(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
 ) -> AppResult<Response> {
-    let ctx = ctx.acting(&user.user_id);
-    let n = sessions::revoke_all(&state, &ctx, &user.user_id, "logout_all").await?;
+    let n = sessions::revoke_all(&state, &user.ctx(rc), &user.user_id, "logout_all").await?;
     let mut res = Json(json!({ "revoked_sessions": n })).into_response();
     clear_cookies(&state, res.headers_mut());
     Ok(res)
