@@ -1,5 +1,5 @@
-//! The audit log: who did what to whom, written in the same transaction as the change (through
-//! [`super::work::Work`]), and its newest-first pages.
+//! The audit log: who did what to whom, written in the same transaction as the change (by the
+//! unit of work, `work::Work::audit`), and its newest-first pages.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};

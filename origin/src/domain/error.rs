@@ -1,9 +1,41 @@
 //! The one domain error: what an operation refuses, in domain words, plus storage and internal
-//! failures. It knows nothing of HTTP; `crate::error` maps it to problem+json, once.
+//! failures. It knows nothing of HTTP (the HTTP layer's `error.rs` maps it to problem+json,
+//! once), and it is a leaf: it depends on no other domain module; they all depend on it.
 
 use std::fmt;
 
-use super::webhooks::ReceiveError;
+/// Why a verified delivery cannot be stored. Downstream errors: the HTTP layer maps each to a
+/// problem with a stable id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The path names a provider this origin has no format for.
+    UnknownProvider,
+    /// The edge forwarded no `x-auth-webhook-id` (e.g. a Stripe body without a string `id`).
+    EventIdMissing,
+    /// Longer than `webhooks::MAX_EVENT_ID_LEN` or not printable ASCII.
+    EventIdInvalid,
+    /// The format carries its type in a JSON body, and the body is not a JSON object.
+    BodyNotJson,
+    /// No type where the format puts it (`type` in the body, or `X-GitHub-Event`).
+    EventTypeMissing,
+    /// Empty, too long, or with control characters.
+    EventTypeInvalid,
+}
+
+impl std::fmt::Display for ReceiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReceiveError::UnknownProvider => "unknown webhook provider",
+            ReceiveError::EventIdMissing => "the delivery has no event id",
+            ReceiveError::EventIdInvalid => "the event id is too long or not printable ascii",
+            ReceiveError::BodyNotJson => "the body is not a json object",
+            ReceiveError::EventTypeMissing => "the event type is missing",
+            ReceiveError::EventTypeInvalid => "the event type is empty, too long or not printable",
+        })
+    }
+}
+impl std::error::Error for ReceiveError {}
 
 /// The kinds of thing an operation can look up and not find (or find already there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,15 +128,6 @@ impl From<sqlx::Error> for DomainError {
 impl From<ReceiveError> for DomainError {
     fn from(e: ReceiveError) -> Self {
         DomainError::Webhook(e)
-    }
-}
-
-impl From<super::keys::KeyError> for DomainError {
-    fn from(e: super::keys::KeyError) -> Self {
-        match e {
-            super::keys::KeyError::Db(e) => DomainError::Storage(e),
-            e => DomainError::Internal(e.to_string()),
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
 use super::ctx::{Ctx, RBAC_ADMIN};
-use super::error::DomainResult;
+use super::error::{DomainError, DomainResult};
 use super::work::Work;
 use super::Core;
 use crate::config::SigningAlg;
@@ -79,6 +79,16 @@ impl std::error::Error for KeyError {}
 impl From<sqlx::Error> for KeyError {
     fn from(e: sqlx::Error) -> Self {
         KeyError::Db(e)
+    }
+}
+
+/// A storage failure stays one; anything else about keys is internal (never the caller's fault).
+impl From<KeyError> for DomainError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Db(e) => DomainError::Storage(e),
+            e => DomainError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::Ctx;
+use super::ctx::Ctx;
 use super::error::{DomainError, DomainResult, RefreshRefused, What};
 use super::ids::{new_id, new_secret_token, sha256_hex};
 use super::keys::AccessClaims;

@@ -65,38 +65,7 @@ impl Status {
     }
 }
 
-/// Why a verified delivery cannot be stored. Downstream errors: the HTTP layer maps each to a
-/// problem with a stable id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReceiveError {
-    /// The path names a provider this origin has no format for.
-    UnknownProvider,
-    /// The edge forwarded no `x-auth-webhook-id` (e.g. a Stripe body without a string `id`).
-    EventIdMissing,
-    /// Longer than [`MAX_EVENT_ID_LEN`] or not printable ASCII.
-    EventIdInvalid,
-    /// The format carries its type in a JSON body, and the body is not a JSON object.
-    BodyNotJson,
-    /// No type where the format puts it (`type` in the body, or `X-GitHub-Event`).
-    EventTypeMissing,
-    /// Empty, too long, or with control characters.
-    EventTypeInvalid,
-}
-
-impl std::fmt::Display for ReceiveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ReceiveError::UnknownProvider => "unknown webhook provider",
-            ReceiveError::EventIdMissing => "the delivery has no event id",
-            ReceiveError::EventIdInvalid => "the event id is too long or not printable ascii",
-            ReceiveError::BodyNotJson => "the body is not a json object",
-            ReceiveError::EventTypeMissing => "the event type is missing",
-            ReceiveError::EventTypeInvalid => "the event type is empty, too long or not printable",
-        })
-    }
-}
-impl std::error::Error for ReceiveError {}
+pub use super::error::ReceiveError;
 
 /// A delivery that passed the checks and can be stored.
 #[derive(Debug, Clone)]
