@@ -100,6 +100,40 @@ pub struct Config {
     pub cookie_secure: bool,
     /// `WEBHOOK_*`: the webhook store and its background processor.
     pub webhooks: WebhookSettings,
+    /// `DATABASE_POOL_SIZE`, `MIGRATE_ON_START`, `SHUTDOWN_*`: how `serve` runs as one of
+    /// several processes.
+    pub serve: ServeSettings,
+}
+
+/// How the `serve` process uses the database and stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeSettings {
+    /// `DATABASE_POOL_SIZE`: connections this process may open (default 4 on SQLite, 16 on
+    /// PostgreSQL). On PostgreSQL, processes × pool size + the webhook workers' share must stay
+    /// under the server's `max_connections` minus its reserved slots.
+    pub pool_size: Option<u32>,
+    /// `MIGRATE_ON_START` (default true): `serve` applies pending migrations before listening.
+    /// With several processes, set it false and run `edge-auth-origin migrate` once per
+    /// release; a process whose migrations are not applied answers `/readyz` with 503.
+    pub migrate_on_start: bool,
+    /// `SHUTDOWN_DRAIN_SECS` (default 0): after SIGTERM/SIGINT, how long `/readyz` answers 503
+    /// while requests are still served, so the load balancer stops sending new ones first.
+    pub drain_secs: u64,
+    /// `SHUTDOWN_GRACE_SECS` (default 25): then, how long in-flight requests and webhook
+    /// handlers get to finish before the process exits anyway (a handler cut off loses
+    /// nothing: its lease expires and another worker runs the event again).
+    pub grace_secs: u64,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            pool_size: None,
+            migrate_on_start: true,
+            drain_secs: 0,
+            grace_secs: 25,
+        }
+    }
 }
 
 /// How webhook events are received and processed.
@@ -375,6 +409,40 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        let sd = ServeSettings::default();
+        let serve = ServeSettings {
+            pool_size: match get("DATABASE_POOL_SIZE") {
+                None => None,
+                Some(v) => {
+                    let n: u32 = num("DATABASE_POOL_SIZE", Some(v), 0)?;
+                    if !(1..=1000).contains(&n) {
+                        return Err(err("DATABASE_POOL_SIZE", "must be between 1 and 1000"));
+                    }
+                    Some(n)
+                }
+            },
+            migrate_on_start: match get("MIGRATE_ON_START") {
+                None | Some("true") | Some("1") => true,
+                Some("false") | Some("0") => false,
+                Some(s) => return Err(err("MIGRATE_ON_START", format!("{s:?} is not true/false"))),
+            },
+            drain_secs: num(
+                "SHUTDOWN_DRAIN_SECS",
+                get("SHUTDOWN_DRAIN_SECS"),
+                sd.drain_secs,
+            )?,
+            grace_secs: num(
+                "SHUTDOWN_GRACE_SECS",
+                get("SHUTDOWN_GRACE_SECS"),
+                sd.grace_secs,
+            )?,
+        };
+        if serve.drain_secs > 300 {
+            return Err(err("SHUTDOWN_DRAIN_SECS", "must be between 0 and 300"));
+        }
+        if !(1..=600).contains(&serve.grace_secs) {
+            return Err(err("SHUTDOWN_GRACE_SECS", "must be between 1 and 600"));
+        }
         Ok(Config {
             addr,
             data_dir,
@@ -402,6 +470,7 @@ impl Config {
             jwks_max_age_secs: num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?,
             cookie_secure,
             webhooks,
+            serve,
         })
     }
 
@@ -439,6 +508,38 @@ mod tests {
         assert_eq!(c.session_policy, SessionPolicy::Multi);
         assert!(c.effective_database_url().starts_with("sqlite://"));
         assert_eq!(c.webhooks, WebhookSettings::default());
+        assert_eq!(c.serve, ServeSettings::default());
+    }
+
+    #[test]
+    fn serve_settings_are_read_and_bounded() {
+        let c = Config::from_map(&env(&[
+            ("ENVELOPE_SECRET", SECRET),
+            ("DATABASE_POOL_SIZE", "40"),
+            ("MIGRATE_ON_START", "false"),
+            ("SHUTDOWN_DRAIN_SECS", "5"),
+            ("SHUTDOWN_GRACE_SECS", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.serve,
+            ServeSettings {
+                pool_size: Some(40),
+                migrate_on_start: false,
+                drain_secs: 5,
+                grace_secs: 30
+            }
+        );
+        for (var, bad) in [
+            ("DATABASE_POOL_SIZE", "0"),
+            ("DATABASE_POOL_SIZE", "many"),
+            ("MIGRATE_ON_START", "sometimes"),
+            ("SHUTDOWN_DRAIN_SECS", "301"),
+            ("SHUTDOWN_GRACE_SECS", "0"),
+        ] {
+            let e = Config::from_map(&env(&[("ENVELOPE_SECRET", SECRET), (var, bad)])).unwrap_err();
+            assert_eq!(e.var, var, "{var}={bad}: {e}");
+        }
     }
 
     #[test]

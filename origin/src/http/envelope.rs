@@ -14,7 +14,8 @@ use crate::error::{AppError, Problem};
 /// Paths served without an envelope: liveness, the key set and discovery document the edge
 /// Worker fetches directly, and operator endpoints that carry no identity.
 pub fn is_exempt(path: &str) -> bool {
-    matches!(path, "/healthz" | "/metrics" | "/openapi.json") || path.starts_with("/.well-known/")
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
+        || path.starts_with("/.well-known/")
 }
 
 /// What the edge vouched for on this request. Only the middleware builds it.

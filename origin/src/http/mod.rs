@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod extract;
 pub mod idempotency;
 pub mod internal;
+pub mod lifecycle;
 pub mod meta;
 pub mod observe;
 pub mod openapi;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub core: Arc<Core>,
     /// The Prometheus registry; the core reports into it through its `Telemetry` trait.
     pub metrics: Arc<observe::Metrics>,
+    /// Readiness flags (draining on shutdown), shared by every clone.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl Deref for AppState {
@@ -46,6 +49,7 @@ impl AppState {
         Ok(AppState {
             core: Arc::new(core),
             metrics,
+            lifecycle: lifecycle::Lifecycle::default(),
         })
     }
 }
@@ -53,6 +57,7 @@ impl AppState {
 /// Every (method, path) the router serves; the OpenAPI test checks the document against it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/.well-known/jwks.json"),
@@ -96,6 +101,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(lifecycle::readyz))
         .route("/metrics", get(observe::metrics))
         .route("/openapi.json", get(openapi::openapi))
         .route("/.well-known/jwks.json", get(wellknown::jwks))

@@ -296,9 +296,28 @@ impl TestApp {
     }
 
     pub async fn feed(&self, since: i64) -> Value {
+        self.feed_from(&since.to_string()).await
+    }
+
+    /// One page of the revocation feed after an opaque cursor (the `next` of a previous page),
+    /// once nothing in it is held back. On PostgreSQL a page waits for every write transaction
+    /// in flight in the cluster — here, other tests' — so a page read right after a commit may
+    /// hold this test's entries back for a moment (see `tests/revocation_feed.rs`).
+    pub async fn feed_from(&self, cursor: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let page = self.feed_page(cursor).await;
+            if page["held_back"] != true || std::time::Instant::now() > deadline {
+                return page;
+            }
+        }
+    }
+
+    /// One page of the revocation feed as the origin answers it.
+    pub async fn feed_page(&self, cursor: &str) -> Value {
         let r = self
             .get(
-                &format!("/internal/revocations?since={since}"),
+                &format!("/internal/revocations?since={cursor}"),
                 &As::anonymous(),
             )
             .await;
