@@ -22,6 +22,13 @@ run "origin suite on PostgreSQL" env TEST_DATABASE_URL="$PG_URL" cargo test -p e
 bash scripts/build.sh
 run "end-to-end: Worker in workerd + origin (pytest)" .venv/bin/python -m pytest -q tests/e2e
 
+# The shipped production environment, with example public URLs in place of its placeholders:
+# the bundle wrangler would upload, its bindings, and the Worker's parser on its vars.
+EXAMPLE_ISSUERS='[{"issuer":"https://origin.example.com","audiences":["edge-auth"],"jwks_url":"https://origin.example.com/.well-known/jwks.json"}]'
+run "deploy check: wrangler dry run of env.production" bash scripts/deploy-check.sh --env production \
+  --var ORIGIN_URL:https://origin.example.com --var "ISSUERS:$EXAMPLE_ISSUERS"
+run "deploy check refusals (pytest)" .venv/bin/python -m pytest -q tests/deploy
+
 step "summary"
 if [ ${#failures[@]} -gt 0 ]; then
   printf '    failed: %s\n' "${failures[@]}"

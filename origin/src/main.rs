@@ -24,6 +24,7 @@ const USAGE: &str = "usage: edge-auth-origin <command>\n\
   serve                 run the HTTP service and the webhook workers (ORIGIN_ADDR, DATA_DIR,\n\
                         DATABASE_URL, ENVELOPE_SECRET, WEBHOOK_WORKERS, ...)\n\
   migrate               create/migrate the database and exit\n\
+  check-config          validate the configuration from the environment and exit (no database)\n\
   rotate-keys           create a new signing key; older keys stay in the JWKS until their tokens expire\n\
   create-admin <email>  create an admin account (password from ADMIN_PASSWORD or the first stdin line),\n\
                         or grant the admin role to an existing account";
@@ -96,6 +97,23 @@ async fn shutdown_signal() {
 
 async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    if cmd == "check-config" {
+        let database = match &config.database_url {
+            Some(u) if u.starts_with("postgres") => "postgresql",
+            _ => "sqlite",
+        };
+        println!(
+            "configuration ok: listen {}, {database} database, issuer {}, {} webhook workers, \
+             migrate on start {}, drain {} s + grace {} s",
+            config.addr,
+            config.issuer,
+            config.webhooks.workers,
+            config.serve.migrate_on_start,
+            config.serve.drain_secs,
+            config.serve.grace_secs
+        );
+        return Ok(());
+    }
     let db = open(&config, cmd != "serve" || config.serve.migrate_on_start).await?;
     match cmd {
         "migrate" => Ok(()),
