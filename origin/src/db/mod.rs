@@ -12,6 +12,11 @@ use sqlx::{AnyPool, Executor, Transaction};
 
 pub type Tx = Transaction<'static, sqlx::Any>;
 
+/// Is this a unique-constraint violation (same on SQLite and PostgreSQL)?
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -14,6 +14,10 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
+use super::ctx::{Ctx, RBAC_ADMIN};
+use super::error::{DomainError, DomainResult};
+use super::work::Work;
+use super::Core;
 use crate::config::SigningAlg;
 use crate::domain::ids::{b64url, random_bytes};
 
@@ -75,6 +79,16 @@ impl std::error::Error for KeyError {}
 impl From<sqlx::Error> for KeyError {
     fn from(e: sqlx::Error) -> Self {
         KeyError::Db(e)
+    }
+}
+
+/// A storage failure stays one; anything else about keys is internal (never the caller's fault).
+impl From<KeyError> for DomainError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Db(e) => DomainError::Storage(e),
+            e => DomainError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -317,6 +331,28 @@ impl KeyStore {
             .collect();
         Ok(json!({ "keys": keys }))
     }
+}
+
+/// The operation behind the admin route and the `rotate-keys` CLI: retires the active key,
+/// creates a new one and audits it, in one transaction. Returns (new kid, retired kids).
+pub async fn rotate(core: &Core, ctx: &Ctx) -> DomainResult<(String, Vec<String>)> {
+    ctx.require(RBAC_ADMIN)?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
+    let (kid, retired) = core
+        .keys
+        .rotate(w.conn(), core.config.signing_alg, now)
+        .await?;
+    w.audit("keys.rotate", Some(&kid), json!({ "retired": retired }))
+        .await?;
+    w.commit().await?;
+    Ok((kid, retired))
+}
+
+/// The published key set (`/.well-known/jwks.json`).
+pub async fn published(core: &Core) -> DomainResult<serde_json::Value> {
+    let mut conn = core.db.pool.acquire().await?;
+    Ok(KeyStore::jwks(&mut conn, core.clock.now_ms(), core.access_ttl_ms()).await?)
 }
 
 /// Loads KEY_ENCRYPTION_KEY, or (local runs) a key generated once into `DATA_DIR/key-encryption-key`.
