@@ -163,8 +163,13 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             // Webhook workers stop after their current event on shutdown; one killed mid-event
             // loses nothing (its lease expires and the event runs again).
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let workers = processor::spawn(state.core.clone(), stopped);
+            let mut workers = processor::spawn(state.core.clone(), stopped.clone());
             tracing::info!(workers = workers.len(), "webhook processor started");
+            // Every process runs the rotation timer; the SigningKeys lock makes them agree.
+            workers.extend(edge_auth_origin::domain::keys::spawn_rotation(
+                state.core.clone(),
+                stopped,
+            ));
             let (close, closed) = tokio::sync::oneshot::channel::<()>();
             let mut server = tokio::spawn(
                 axum::serve(listener, app(state))

@@ -57,6 +57,16 @@ impl Ctx {
     }
 
     /// The operator at the command line.
+    /// The origin's own timers (scheduled key rotation): an operator with its own name in the
+    /// audit log.
+    pub fn scheduler() -> Ctx {
+        Ctx {
+            actor: Some("scheduler".into()),
+            authority: Authority::Operator,
+            ..Default::default()
+        }
+    }
+
     pub fn cli() -> Ctx {
         Ctx {
             actor: Some("cli".into()),

@@ -69,14 +69,15 @@ impl Core {
             config.password_min_len,
         )?;
         {
-            let mut conn = db
-                .pool
-                .acquire()
+            // Several processes may start at once on an empty database: one key, not three.
+            let mut tx = db.begin().await.map_err(|e| format!("database: {e}"))?;
+            db.lock(&mut tx, crate::db::LockKey::SigningKeys)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
-            keys.ensure(&mut conn, config.signing_alg, clock.now_ms())
+            keys.ensure(&mut tx, config.signing_alg, clock.now_ms())
                 .await
                 .map_err(|e| format!("signing keys: {e}"))?;
+            tx.commit().await.map_err(|e| format!("database: {e}"))?;
         }
         let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
         Ok(Core {
