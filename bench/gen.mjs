@@ -64,6 +64,7 @@ req("stripe-tampered", { "Stripe-Signature": `t=${now},v1=${sig}`, "Content-Type
 // ---- workerd config ----
 const origin = `http://127.0.0.1:${ports.origin}`;
 const edgeVars = {
+  DEPLOY_ENV: "development", // the bench origin is on loopback
   ORIGIN_URL: origin,
   ENVELOPE_SECRET: envelopeSecret,
   ISSUERS: JSON.stringify([{ issuer: ISS, audiences: [AUD], jwks }]),

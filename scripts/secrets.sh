@@ -21,6 +21,9 @@ fi
 # wrangler reads secrets for local runs from .dev.vars (values there override wrangler.toml's
 # [vars]): the secrets, plus a demo HS256 issuer whose tokens scripts/mint_token.py mints.
 {
+  # Local runs reach the origin on loopback, which a production Worker refuses (DEPLOY_ENV).
+  echo 'DEPLOY_ENV=development'
+  echo 'ORIGIN_URL=http://127.0.0.1:8788'
   grep -E '^(ENVELOPE_SECRET|DEMO_HS_JWKS|WEBHOOK_[A-Z_]+)=' data/dev.env
   echo 'ISSUERS=[{"issuer":"http://127.0.0.1:8788","audiences":["edge-auth"],"jwks_url":"http://127.0.0.1:8788/.well-known/jwks.json"},{"issuer":"edge-auth-demo","audiences":["edge-auth"],"jwks_secret":"DEMO_HS_JWKS"}]'
 } > .dev.vars

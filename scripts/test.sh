@@ -15,13 +15,22 @@ run "native unit + integration tests (edge core, origin on SQLite)" cargo test -
 run "plan protocol: golden encodings against the Worker's JS decoder" node --test tests/js/
 
 step "postgres: starting a throwaway server on 127.0.0.1"
-PG_URL="$(bash scripts/pg-test-server.sh start)"
+bash scripts/pg-test-server.sh start >/dev/null
+# Over TLS, verifying the server's certificate against the throwaway CA (as in production).
+PG_URL="$(bash scripts/pg-test-server.sh tls-url)"
 note "$PG_URL"
 trap 'bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true' EXIT
-run "origin suite on PostgreSQL" env TEST_DATABASE_URL="$PG_URL" cargo test -p edge-auth-origin --quiet
+run "origin suite on PostgreSQL (TLS, verify-full)" env TEST_DATABASE_URL="$PG_URL" cargo test -p edge-auth-origin --quiet
 
 bash scripts/build.sh
 run "end-to-end: Worker in workerd + origin (pytest)" .venv/bin/python -m pytest -q tests/e2e
+
+# The shipped production environment, with example public URLs in place of its placeholders:
+# the bundle wrangler would upload, its bindings, and the Worker's parser on its vars.
+EXAMPLE_ISSUERS='[{"issuer":"https://origin.example.com","audiences":["edge-auth"],"jwks_url":"https://origin.example.com/.well-known/jwks.json"}]'
+run "deploy check: wrangler dry run of env.production" bash scripts/deploy-check.sh --env production \
+  --var ORIGIN_URL:https://origin.example.com --var "ISSUERS:$EXAMPLE_ISSUERS"
+run "deploy check refusals (pytest)" .venv/bin/python -m pytest -q tests/deploy
 
 step "summary"
 if [ ${#failures[@]} -gt 0 ]; then

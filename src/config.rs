@@ -8,6 +8,7 @@ use core::fmt;
 
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
+use crate::deployment::DeployEnv;
 use crate::envelope::EnvelopeKey;
 use crate::json::{self, Node};
 use crate::jwt::{IssuerPolicy, KeySet};
@@ -42,6 +43,9 @@ pub struct JwksSettings {
 
 #[derive(Debug)]
 pub struct EdgeConfig {
+    /// `DEPLOY_ENV` (default `production`): production refuses http and internal hosts in
+    /// `ORIGIN_URL` and JWKS URLs.
+    pub deploy_env: DeployEnv,
     /// `ORIGIN_URL`: scheme + host (+ port), no trailing slash.
     pub origin_url: String,
     /// `ENVELOPE_SECRET`: shared with the origin.
@@ -245,8 +249,19 @@ impl EdgeConfig {
             problems: Vec::new(),
         };
 
+        let deploy_env = DeployEnv::parse(l.raw("DEPLOY_ENV").as_deref()).unwrap_or_else(|e| {
+            l.fail("DEPLOY_ENV", e);
+            DeployEnv::Production
+        });
+
         let origin_url = match l.required("ORIGIN_URL") {
-            Some(u) if valid_http_url(&u) => Some(u.trim_end_matches('/').to_owned()),
+            Some(u) if valid_http_url(&u) => match deploy_env.refuses(&u) {
+                None => Some(u.trim_end_matches('/').to_owned()),
+                Some(why) => {
+                    l.fail("ORIGIN_URL", format!("{u:?} {why}"));
+                    None
+                }
+            },
             Some(u) => {
                 l.fail(
                     "ORIGIN_URL",
@@ -265,7 +280,7 @@ impl EdgeConfig {
 
         let issuers = l
             .required("ISSUERS")
-            .map(|s| parse_issuers(&mut l, &s))
+            .map(|s| parse_issuers(&mut l, &s, deploy_env))
             .unwrap_or_default();
 
         let routes = match l.raw("ROUTES") {
@@ -396,6 +411,7 @@ impl EdgeConfig {
 
         match (origin_url, envelope_key) {
             (Some(origin_url), Some(envelope_key)) if l.problems.is_empty() => Ok(EdgeConfig {
+                deploy_env,
                 origin_url,
                 envelope_key,
                 issuers,
@@ -434,7 +450,7 @@ impl EdgeConfig {
     }
 }
 
-fn parse_issuers(l: &mut Loader<'_>, s: &str) -> Vec<IssuerConfig> {
+fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<IssuerConfig> {
     let entries = match json::parse(s.as_bytes()).map(|doc| doc.items()) {
         Ok(Some(entries)) => entries,
         Ok(None) => {
@@ -477,7 +493,13 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str) -> Vec<IssuerConfig> {
             continue;
         }
         let keys = match (r.jwks_url, r.jwks, r.jwks_secret) {
-            (Some(u), None, None) if valid_http_url(&u) => KeySource::Url(u),
+            (Some(u), None, None) if valid_http_url(&u) => match deploy_env.refuses(&u) {
+                None => KeySource::Url(u),
+                Some(why) => {
+                    l.fail(&var, format!("jwks_url {u:?} {why}"));
+                    continue;
+                }
+            },
             (Some(u), None, None) => {
                 l.fail(&var, format!("jwks_url {u:?} is not an http(s) URL"));
                 continue;
@@ -526,9 +548,10 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    /// The three settings every configuration needs.
-    fn minimal() -> [(&'static str, &'static str); 3] {
+    /// The settings every configuration needs (a local one: its origin is on loopback).
+    fn minimal() -> [(&'static str, &'static str); 4] {
         [
+            ("DEPLOY_ENV", "development"),
             ("ORIGIN_URL", "http://127.0.0.1:8788"),
             ("ENVELOPE_SECRET", SECRET),
             ("ISSUERS", ISSUERS),
@@ -554,14 +577,66 @@ mod tests {
     const ISSUERS: &str = r#"[{"issuer":"https://id.example","audiences":["api"],"jwks_url":"https://id.example/jwks"}]"#;
 
     #[test]
+    fn a_production_worker_refuses_a_loopback_origin_and_jwks_url_naming_each_variable() {
+        let local_issuer = r#"[{"issuer":"https://id.example","audiences":["api"],"jwks_url":"http://127.0.0.1:8788/.well-known/jwks.json"}]"#;
+        let e = load(&[
+            ("ORIGIN_URL", "http://127.0.0.1:8788"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", local_issuer),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = e.0.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(vars, ["ORIGIN_URL", "ISSUERS[0]"], "{e}");
+        assert!(
+            e.to_string().contains(
+                "jwks_url \"http://127.0.0.1:8788/.well-known/jwks.json\" must be an https URL"
+            ),
+            "{e}"
+        );
+        let e = load(&[
+            ("DEPLOY_ENV", "production"),
+            ("ORIGIN_URL", "https://10.1.2.3"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("ORIGIN_URL: \"https://10.1.2.3\" names \"10.1.2.3\""),
+            "{e}"
+        );
+        let c = load(&[
+            ("ORIGIN_URL", "https://origin.example.com"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.deploy_env,
+            DeployEnv::Production,
+            "unset means production"
+        );
+        let e = load(&[
+            ("DEPLOY_ENV", "staging"),
+            ("ORIGIN_URL", "https://origin.example.com"),
+            ("ENVELOPE_SECRET", SECRET),
+            ("ISSUERS", ISSUERS),
+        ])
+        .unwrap_err();
+        assert_eq!(e.0[0].variable, "DEPLOY_ENV", "{e}");
+    }
+
+    #[test]
     fn a_minimal_config_loads_with_documented_defaults() {
         let c = load(&[
+            ("DEPLOY_ENV", "development"),
             ("ORIGIN_URL", "http://127.0.0.1:8788/"),
             ("ENVELOPE_SECRET", SECRET),
             ("ISSUERS", ISSUERS),
         ])
         .unwrap();
         assert_eq!(c.origin_url, "http://127.0.0.1:8788");
+        assert_eq!(c.deploy_env, DeployEnv::Development);
         assert_eq!((c.leeway_secs, c.max_token_bytes), (30, 8192));
         assert_eq!(c.session_cookie, "access_token");
         assert!(matches!(
@@ -630,7 +705,7 @@ mod tests {
     #[test]
     fn short_envelope_secrets_are_refused() {
         let e = load(&[
-            ("ORIGIN_URL", "http://o"),
+            ("ORIGIN_URL", "https://origin.example"),
             ("ENVELOPE_SECRET", "00112233"),
             ("ISSUERS", ISSUERS),
         ])
@@ -646,7 +721,7 @@ mod tests {
                       {"issuer":"c","audiences":["x"]},
                       {"issuer":"d","audiences":["x"],"jwks_secret":"D_JWKS"}]"#;
         let e = load(&[
-            ("ORIGIN_URL", "http://o"),
+            ("ORIGIN_URL", "https://origin.example"),
             ("ENVELOPE_SECRET", SECRET),
             ("ISSUERS", bad),
         ])
@@ -672,7 +747,7 @@ mod tests {
         }
         let problem = |issuers: &str| {
             let e = load(&[
-                ("ORIGIN_URL", "http://o"),
+                ("ORIGIN_URL", "https://origin.example"),
                 ("ENVELOPE_SECRET", SECRET),
                 ("ISSUERS", issuers),
             ])
@@ -709,7 +784,7 @@ mod tests {
     fn routes_may_only_name_defined_rate_limits() {
         let routes = r#"[{"id":"login","path":"/auth/login","access":"public","rate_limits":["login_ip","nope"]}]"#;
         let e = load(&[
-            ("ORIGIN_URL", "http://o"),
+            ("ORIGIN_URL", "https://origin.example"),
             ("ENVELOPE_SECRET", SECRET),
             ("ISSUERS", ISSUERS),
             ("ROUTES", routes),
@@ -723,7 +798,7 @@ mod tests {
     fn webhook_routes_cannot_count_by_account() {
         let routes = r#"[{"id":"wh","path":"/webhooks/stripe","access":{"webhook":"stripe"},"rate_limits":["login_account"]}]"#;
         let e = load(&[
-            ("ORIGIN_URL", "http://o"),
+            ("ORIGIN_URL", "https://origin.example"),
             ("ENVELOPE_SECRET", SECRET),
             ("ISSUERS", ISSUERS),
             ("ROUTES", routes),
@@ -741,7 +816,7 @@ mod tests {
         let routes =
             r#"[{"id":"stripe-in","path":"/webhooks/stripe","access":{"webhook":"stripe-live"}}]"#;
         let base = [
-            ("ORIGIN_URL", "http://o"),
+            ("ORIGIN_URL", "https://origin.example"),
             ("ENVELOPE_SECRET", SECRET),
             ("ISSUERS", ISSUERS),
             ("ROUTES", routes),

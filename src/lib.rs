@@ -7,6 +7,7 @@
 pub mod breaker;
 pub mod config;
 pub mod decision_cache;
+pub mod deployment;
 pub mod envelope;
 pub mod identity;
 mod json;

@@ -99,6 +99,53 @@ pub struct Config {
     pub cookie_secure: bool,
     /// `WEBHOOK_*`: the webhook store and its background processor.
     pub webhooks: WebhookSettings,
+    /// `DATABASE_POOL_SIZE`, `MIGRATE_ON_START`, `SHUTDOWN_*`: how `serve` runs as one of
+    /// several processes.
+    pub serve: ServeSettings,
+    /// `KEY_ROTATION_DAYS`, `KEY_PREPUBLISH_SECS`: routine signing-key rotation.
+    pub key_rotation: KeyRotation,
+}
+
+/// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// `KEY_ROTATION_DAYS` (default 30; 0 = only by hand): how long a key signs.
+    pub every_secs: Option<u64>,
+    /// `KEY_PREPUBLISH_SECS` (default twice `JWKS_MAX_AGE_SECS`): how long the successor is in
+    /// the JWKS before it signs — at least `JWKS_MAX_AGE_SECS`, so every edge's cached key set
+    /// has it before its first token arrives.
+    pub prepublish_secs: u64,
+}
+
+/// How the `serve` process uses the database and stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeSettings {
+    /// `DATABASE_POOL_SIZE`: connections this process may open (default 4 on SQLite, 16 on
+    /// PostgreSQL). On PostgreSQL, processes × pool size + the webhook workers' share must stay
+    /// under the server's `max_connections` minus its reserved slots.
+    pub pool_size: Option<u32>,
+    /// `MIGRATE_ON_START` (default true): `serve` applies pending migrations before listening.
+    /// With several processes, set it false and run `edge-auth-origin migrate` once per
+    /// release; a process whose migrations are not applied answers `/readyz` with 503.
+    pub migrate_on_start: bool,
+    /// `SHUTDOWN_DRAIN_SECS` (default 0): after SIGTERM/SIGINT, how long `/readyz` answers 503
+    /// while requests are still served, so the load balancer stops sending new ones first.
+    pub drain_secs: u64,
+    /// `SHUTDOWN_GRACE_SECS` (default 25): then, how long in-flight requests and webhook
+    /// handlers get to finish before the process exits anyway (a handler cut off loses
+    /// nothing: its lease expires and another worker runs the event again).
+    pub grace_secs: u64,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            pool_size: None,
+            migrate_on_start: true,
+            drain_secs: 0,
+            grace_secs: 25,
+        }
+    }
 }
 
 /// How webhook events are received and processed.
@@ -366,6 +413,68 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        let jwks_max_age_secs = num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?;
+        let key_rotation = {
+            let days = num("KEY_ROTATION_DAYS", get("KEY_ROTATION_DAYS"), 30u64)?;
+            if days > 3650 {
+                return Err(err("KEY_ROTATION_DAYS", "must be between 0 (off) and 3650"));
+            }
+            let prepublish_secs = num(
+                "KEY_PREPUBLISH_SECS",
+                get("KEY_PREPUBLISH_SECS"),
+                2 * jwks_max_age_secs,
+            )?;
+            if prepublish_secs < jwks_max_age_secs {
+                return Err(err(
+                    "KEY_PREPUBLISH_SECS",
+                    format!(
+                        "must be at least JWKS_MAX_AGE_SECS ({jwks_max_age_secs}): edges cache the key set that long"
+                    ),
+                ));
+            }
+            let every_secs = (days > 0).then_some(days * 86_400);
+            if every_secs.is_some_and(|e| prepublish_secs >= e) {
+                return Err(err(
+                    "KEY_PREPUBLISH_SECS",
+                    "must be shorter than KEY_ROTATION_DAYS",
+                ));
+            }
+            KeyRotation { every_secs, prepublish_secs }
+        };
+        let sd = ServeSettings::default();
+        let serve = ServeSettings {
+            pool_size: match get("DATABASE_POOL_SIZE") {
+                None => None,
+                Some(v) => {
+                    let n: u32 = num("DATABASE_POOL_SIZE", Some(v), 0)?;
+                    if !(1..=1000).contains(&n) {
+                        return Err(err("DATABASE_POOL_SIZE", "must be between 1 and 1000"));
+                    }
+                    Some(n)
+                }
+            },
+            migrate_on_start: match get("MIGRATE_ON_START") {
+                None | Some("true") | Some("1") => true,
+                Some("false") | Some("0") => false,
+                Some(s) => return Err(err("MIGRATE_ON_START", format!("{s:?} is not true/false"))),
+            },
+            drain_secs: num(
+                "SHUTDOWN_DRAIN_SECS",
+                get("SHUTDOWN_DRAIN_SECS"),
+                sd.drain_secs,
+            )?,
+            grace_secs: num(
+                "SHUTDOWN_GRACE_SECS",
+                get("SHUTDOWN_GRACE_SECS"),
+                sd.grace_secs,
+            )?,
+        };
+        if serve.drain_secs > 300 {
+            return Err(err("SHUTDOWN_DRAIN_SECS", "must be between 0 and 300"));
+        }
+        if !(1..=600).contains(&serve.grace_secs) {
+            return Err(err("SHUTDOWN_GRACE_SECS", "must be between 1 and 600"));
+        }
         Ok(Config {
             addr,
             data_dir,
@@ -390,9 +499,11 @@ impl Config {
             pepper,
             password_min_len,
             throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
-            jwks_max_age_secs: num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?,
+            jwks_max_age_secs,
             cookie_secure,
             webhooks,
+            serve,
+            key_rotation,
         })
     }
 
@@ -430,6 +541,38 @@ mod tests {
         assert_eq!(c.session_policy, SessionPolicy::Multi);
         assert!(c.effective_database_url().starts_with("sqlite://"));
         assert_eq!(c.webhooks, WebhookSettings::default());
+        assert_eq!(c.serve, ServeSettings::default());
+    }
+
+    #[test]
+    fn serve_settings_are_read_and_bounded() {
+        let c = Config::from_map(&env(&[
+            ("ENVELOPE_SECRET", SECRET),
+            ("DATABASE_POOL_SIZE", "40"),
+            ("MIGRATE_ON_START", "false"),
+            ("SHUTDOWN_DRAIN_SECS", "5"),
+            ("SHUTDOWN_GRACE_SECS", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.serve,
+            ServeSettings {
+                pool_size: Some(40),
+                migrate_on_start: false,
+                drain_secs: 5,
+                grace_secs: 30
+            }
+        );
+        for (var, bad) in [
+            ("DATABASE_POOL_SIZE", "0"),
+            ("DATABASE_POOL_SIZE", "many"),
+            ("MIGRATE_ON_START", "sometimes"),
+            ("SHUTDOWN_DRAIN_SECS", "301"),
+            ("SHUTDOWN_GRACE_SECS", "0"),
+        ] {
+            let e = Config::from_map(&env(&[("ENVELOPE_SECRET", SECRET), (var, bad)])).unwrap_err();
+            assert_eq!(e.var, var, "{var}={bad}: {e}");
+        }
     }
 
     #[test]
@@ -496,6 +639,7 @@ mod tests {
     /// The edge's verdict on an `ENVELOPE_SECRET` value: `Ok` or its problem text.
     fn edge_verdict(secret: &str) -> Result<(), String> {
         let vars = [
+            ("DEPLOY_ENV", "development"),
             ("ORIGIN_URL", "http://127.0.0.1:8788"),
             ("ENVELOPE_SECRET", secret),
             (

@@ -1,5 +1,6 @@
 //! `edge-auth-origin`: the origin service binary (serve, rotate-keys, create-admin, migrate).
 
+use std::future::IntoFuture;
 use std::process::ExitCode;
 
 use edge_auth_origin::config::Config;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage: edge-auth-origin <command>\n\
   serve                 run the HTTP service and the webhook workers (ORIGIN_ADDR, DATA_DIR,\n\
                         DATABASE_URL, ENVELOPE_SECRET, WEBHOOK_WORKERS, ...)\n\
   migrate               create/migrate the database and exit\n\
+  check-config          validate the configuration from the environment and exit (no database)\n\
   rotate-keys           create a new signing key; older keys stay in the JWKS until their tokens expire\n\
   create-admin <email>  create an admin account (password from ADMIN_PASSWORD or the first stdin line),\n\
                         or grant the admin role to an existing account";
@@ -41,30 +43,85 @@ fn init_logs() {
         .init();
 }
 
-async fn open(config: &Config) -> Result<Db, String> {
+/// Opens the database; migrates it unless this is `serve` with `MIGRATE_ON_START=false`, in
+/// which case it waits (logging) until `edge-auth-origin migrate` has applied this binary's
+/// migrations.
+async fn open(config: &Config, migrate: bool) -> Result<Db, String> {
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
     }
-    Db::connect(&config.effective_database_url())
+    let db = Db::open(&config.effective_database_url(), config.serve.pool_size)
         .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    if migrate {
+        db.migrate()
+            .await
+            .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        return Ok(db);
+    }
+    loop {
+        match db.migration_state().await {
+            Ok(m) if m.pending.is_empty() => return Ok(db),
+            Ok(m) => tracing::warn!(
+                pending = ?m.pending,
+                "MIGRATE_ON_START=false: waiting for `edge-auth-origin migrate` to apply these migrations"
+            ),
+            Err(e) => tracing::warn!(error = %e, "waiting for the database"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// Resolves on SIGTERM (systemd, a container runtime, a rolling restart) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let db = open(&config).await?;
+    if cmd == "check-config" {
+        let database = match &config.database_url {
+            Some(u) if u.starts_with("postgres") => "postgresql",
+            _ => "sqlite",
+        };
+        println!(
+            "configuration ok: listen {}, {database} database, issuer {}, {} webhook workers, \
+             migrate on start {}, drain {} s + grace {} s",
+            config.addr,
+            config.issuer,
+            config.webhooks.workers,
+            config.serve.migrate_on_start,
+            config.serve.drain_secs,
+            config.serve.grace_secs
+        );
+        return Ok(());
+    }
+    let db = open(&config, cmd != "serve" || config.serve.migrate_on_start).await?;
     match cmd {
         "migrate" => Ok(()),
         "rotate-keys" => {
             let state = AppState::new(config, db, Clock::system()).await?;
-            let ctx = Ctx {
-                actor: Some("cli".into()),
-                ..Default::default()
-            };
-            let (kid, retired) = edge_auth_origin::http::admin::rotate(&state, &ctx)
+            let (kid, retired) = edge_auth_origin::domain::keys::rotate(&state, &Ctx::cli())
                 .await
-                .map_err(|e| format!("rotate-keys: {e:?}"))?;
+                .map_err(|e| format!("rotate-keys: {}", describe(e.into())))?;
             println!("new signing key {kid}; retired {retired:?} (still published until their tokens expire)");
             Ok(())
         }
@@ -83,7 +140,7 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             let state = AppState::new(config, db, Clock::system()).await?;
             let (user, created) = accounts::create_admin(&state, email, password)
                 .await
-                .map_err(|e| format!("create-admin: {}", describe(e)))?;
+                .map_err(|e| format!("create-admin: {}", describe(e.into())))?;
             if created {
                 println!("created admin {} ({})", user.email, user.id);
             } else {
@@ -96,7 +153,9 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
         }
         "serve" => {
             let addr = config.addr;
+            let (drain, grace) = (config.serve.drain_secs, config.serve.grace_secs);
             let state = AppState::new(config, db, Clock::system()).await?;
+            let lifecycle = state.lifecycle.clone();
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("ORIGIN_ADDR: cannot listen on {addr}: {e}"))?;
@@ -104,19 +163,63 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             // Webhook workers stop after their current event on shutdown; one killed mid-event
             // loses nothing (its lease expires and the event runs again).
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let workers = processor::spawn(state.core.clone(), stopped);
+            let mut workers = processor::spawn(state.core.clone(), stopped.clone());
             tracing::info!(workers = workers.len(), "webhook processor started");
-            let served = axum::serve(listener, app(state))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-                .map_err(|e| format!("server error: {e}"));
-            let _ = stop.send(true);
-            for w in workers {
-                let _ = w.await;
+            // Every process runs the rotation timer; the SigningKeys lock makes them agree.
+            workers.extend(edge_auth_origin::domain::keys::spawn_rotation(
+                state.core.clone(),
+                stopped,
+            ));
+            let (close, closed) = tokio::sync::oneshot::channel::<()>();
+            let mut server = tokio::spawn(
+                axum::serve(listener, app(state))
+                    .with_graceful_shutdown(async {
+                        let _ = closed.await;
+                    })
+                    .into_future(),
+            );
+            let early = tokio::select! {
+                r = &mut server => Some(r),
+                _ = shutdown_signal() => None,
+            };
+            // Shutdown: readiness fails first (the load balancer stops sending), then the
+            // listener closes; in-flight requests and webhook handlers finish within the grace.
+            if early.is_none() {
+                lifecycle.start_draining();
+                tracing::info!(
+                    drain_secs = drain,
+                    grace_secs = grace,
+                    "shutting down: draining"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(drain)).await;
+                let _ = close.send(());
             }
-            served
+            let _ = stop.send(true);
+            let finishing = async {
+                let served = match early {
+                    Some(r) => r,
+                    None => server.await,
+                };
+                for w in workers {
+                    let _ = w.await;
+                }
+                served
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(grace), finishing).await {
+                Ok(Ok(Ok(()))) => {
+                    tracing::info!("shut down cleanly");
+                    Ok(())
+                }
+                Ok(Ok(Err(e))) => Err(format!("server error: {e}")),
+                Ok(Err(e)) => Err(format!("server task failed: {e}")),
+                Err(_) => {
+                    tracing::warn!(
+                        grace_secs = grace,
+                        "shutdown grace period over: exiting with work in flight"
+                    );
+                    Ok(())
+                }
+            }
         }
         _ => Err(USAGE.to_owned()),
     }

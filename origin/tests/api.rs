@@ -112,20 +112,24 @@ async fn the_revocation_feed_pages_by_cursor_and_refuses_bad_input() {
     let (_, who) = t.signup_login("abe@example.com").await;
     let empty = t.feed(0).await;
     assert_eq!(empty["revocations"], serde_json::json!([]));
-    assert_eq!(empty["next"], "0");
+    assert_eq!(
+        empty["next"], "0.0",
+        "an empty feed keeps the cursor where it was"
+    );
     t.call(Method::POST, "/auth/logout", &who, None).await;
     let f = t.feed(0).await;
     assert_eq!(f["revocations"].as_array().unwrap().len(), 1);
-    let next: i64 = f["next"].as_str().unwrap().parse().unwrap();
+    let next = f["next"].as_str().unwrap();
+    assert_ne!(next, "0.0", "the cursor moved past the entry");
     assert_eq!(
-        t.feed(next).await["revocations"],
+        t.feed_from(next).await["revocations"],
         serde_json::json!([]),
         "nothing new after the cursor"
     );
     // Entries stop mattering once every affected token has expired.
     t.state.clock.advance_secs(900 + 61);
     assert_eq!(t.feed(0).await["revocations"], serde_json::json!([]));
-    for bad in ["-1", "abc", "1.5"] {
+    for bad in ["-1", "abc", "1.5.2", "1.-5", "1x"] {
         let r = t
             .get(
                 &format!("/internal/revocations?since={bad}"),

@@ -220,6 +220,7 @@ mod tests {
 
     fn cfg(rate_limits: &str, routes: &str) -> EdgeConfig {
         let vars = [
+            ("DEPLOY_ENV", "development".to_owned()),
             ("ORIGIN_URL", "http://127.0.0.1:8788".to_owned()),
             ("ENVELOPE_SECRET", "00".repeat(32)),
             (

@@ -100,6 +100,7 @@ mod tests {
     #[test]
     fn the_origin_verifies_what_mutate_signs_and_sees_no_client_identity_headers() {
         let vars = [
+            ("DEPLOY_ENV", "development".to_owned()),
             ("ORIGIN_URL", "http://origin.test".to_owned()),
             ("ENVELOPE_SECRET", "ab".repeat(32)),
             ("ISSUERS", r#"[{"issuer":"https://i.test","audiences":["a"],"jwks_url":"https://i.test/jwks"}]"#.to_owned()),

@@ -47,6 +47,7 @@ fn config(extra: &[(&str, &str)]) -> Rc<EdgeConfig> {
                    {"id":"global","key":["ip"],"limit":5,"period_secs":60,"backend":"durable"}]"#;
     let webhook = r#"{"provider":"stripe","secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}"#;
     let mut vars: Vec<(String, String)> = vec![
+        ("DEPLOY_ENV".into(), "development".into()),
         ("ORIGIN_URL".into(), "http://origin.test".into()),
         ("ENVELOPE_SECRET".into(), "00".repeat(32)),
         ("ISSUERS".into(), issuers),

@@ -118,7 +118,9 @@ def stop(proc: subprocess.Popen):
 
 
 def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str) -> subprocess.Popen:
-    """`wrangler dev` with every config value from an env file (they override wrangler.toml)."""
+    """`wrangler dev` with every config value from an env file (they override wrangler.toml).
+    Local runs talk to loopback, so DEPLOY_ENV is development unless the test says otherwise."""
+    env_vars = {"DEPLOY_ENV": "development", **env_vars}
     env_file = tmp / f"{name}.env"
     env_file.write_text("".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}\n" for k, v in env_vars.items()))
     log = tmp / f"{name}.log"

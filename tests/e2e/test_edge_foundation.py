@@ -182,6 +182,32 @@ def test_an_invalid_configuration_answers_500_config_invalid(system):
             stop(proc)
 
 
+def test_a_production_worker_refuses_a_loopback_origin_naming_the_variable(system):
+    # What a deploy that kept a laptop's configuration gets: not a Worker whose every forward
+    # fails, but config_invalid with the setting to fix in the log.
+    prod = {**system.edge_vars, "DEPLOY_ENV": "production"}
+    proc = None
+    try:
+        proc = start_edge(system.tmp, prod, 28798, "edge-prod-loopback")
+    except RuntimeError:
+        pass
+    try:
+        r = requests.get("http://127.0.0.1:28798/healthz", timeout=10)
+        assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
+        log_file, log = system.tmp / "edge-prod-loopback.log", ""
+        for _ in range(50):
+            log = log_file.read_text()
+            if "config_invalid" in log:
+                break
+            time.sleep(0.1)
+        assert f'ORIGIN_URL: \\"{ORIGIN}\\" must be an https URL in production' in log or \
+            f'ORIGIN_URL: "{ORIGIN}" must be an https URL in production' in log, log[-2000:]
+        assert "jwks_url" in log and "ISSUERS[0]" in log, log[-2000:]
+    finally:
+        if proc:
+            stop(proc)
+
+
 def test_ambiguous_paths_are_refused_before_routing(system):
     token = system.token(permissions=["profile:read"])
     # (A literal `%2e%2e` segment is resolved by the URL parser itself: /api/%2e%2e/admin → /admin.)

@@ -4,6 +4,8 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use crate::db::{Backend, Db};
+
 /// Leeway added to the access-token lifetime (the edge's clock may lag ours).
 pub const LEEWAY_MS: i64 = 60_000;
 
@@ -61,33 +63,122 @@ pub struct Entry {
     pub until: i64,
 }
 
-pub async fn since(
+/// Where an edge is in the feed: the last entry it received, in commit order.
+///
+/// Entries are ordered by the writing transaction's id, then `seq`. On PostgreSQL `seq` alone is
+/// not commit order (an identity value is drawn at insert; the transaction may commit much later),
+/// so a cursor on `seq` could step over an entry still in flight and the edge would never learn
+/// of that revocation. A page never goes past the oldest transaction still running, so every
+/// entry at or below a cursor is final. On SQLite (one writer at a time) `txid` is always 0.
+///
+/// Written `<txid>.<seq>`: digits and a dot only, as the edge puts it into a query string
+/// unencoded. A bare `<seq>` (what earlier origins handed out) reads as txid 0: exact on
+/// SQLite; on PostgreSQL it replays the entries that still matter, which the edge merges
+/// idempotently — a replay is harmless, a skip is not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedCursor {
+    pub txid: i64,
+    pub seq: i64,
+}
+
+impl FeedCursor {
+    /// The cursor in a `since` parameter; `None` for anything but `<seq>` or `<txid>.<seq>` in
+    /// non-negative decimal.
+    pub fn parse(text: &str) -> Option<FeedCursor> {
+        let number = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        };
+        match text.split_once('.') {
+            None => Some(FeedCursor {
+                txid: 0,
+                seq: number(text)?,
+            }),
+            Some((txid, seq)) => Some(FeedCursor {
+                txid: number(txid)?,
+                seq: number(seq)?,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for FeedCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.txid, self.seq)
+    }
+}
+
+/// The lowest transaction id whose entries may not be final yet, as SQL for the backend. On
+/// PostgreSQL every transaction below the snapshot's xmin has ended and a new one can only get a
+/// larger id; it is evaluated in the same statement as the read, so it is that read's snapshot.
+fn horizon_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+        // One writer at a time: everything committed is final.
+        Backend::Sqlite => "9223372036854775807",
+    }
+}
+
+/// One page of the feed.
+#[derive(Debug)]
+pub struct FeedPage {
+    /// Entries after the cursor that still matter, in commit order.
+    pub entries: Vec<Entry>,
+    /// The cursor for the next page (unchanged when there is nothing new).
+    pub next: FeedCursor,
+    /// Committed entries exist past a transaction still in flight: they come in a later page,
+    /// once it ends. The edge polls again on its interval.
+    pub held_back: bool,
+}
+
+/// How long a poll waits for in-flight writers to end before answering with what is final.
+/// Write transactions here last milliseconds; this keeps a logout from waiting a whole poll
+/// interval behind some other request's transaction.
+pub const HOLD_BACK_WAIT_MS: u64 = 250;
+
+/// One read of the feed: entries after `cursor` that still matter at `now`, at most `limit`,
+/// up to the first one that is not final.
+pub async fn read(
     conn: &mut AnyConnection,
-    cursor: i64,
+    backend: Backend,
+    cursor: FeedCursor,
     now: i64,
     limit: i64,
-) -> Result<(Vec<Entry>, i64), sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT seq, kind, session_id, user_id, issued_before, relevant_until FROM revocations \
-         WHERE seq > $1 AND relevant_until > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(cursor)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    let mut next = cursor;
-    let mut out = Vec::with_capacity(rows.len());
+) -> Result<FeedPage, sqlx::Error> {
+    // Rows past the horizon sort after every final one, so the final ones are a prefix.
+    let sql = format!(
+        "SELECT txid, seq, kind, session_id, user_id, issued_before, relevant_until, \
+         {horizon} AS horizon FROM revocations \
+         WHERE (txid > $1 OR (txid = $1 AND seq > $2)) AND relevant_until > $3 \
+         ORDER BY txid, seq LIMIT $4",
+        horizon = horizon_sql(backend)
+    );
+    let rows = sqlx::query(&sql)
+        .bind(cursor.txid)
+        .bind(cursor.seq)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    let mut page = FeedPage {
+        entries: Vec::with_capacity(rows.len()),
+        next: cursor,
+        held_back: false,
+    };
     for r in rows {
-        let seq: i64 = r.try_get("seq")?;
-        next = next.max(seq);
-        let until: i64 = r.try_get("relevant_until")?;
-        if until <= now {
-            continue; // expired entries still advance the cursor
+        let txid: i64 = r.try_get("txid")?;
+        let horizon: i64 = r.try_get("horizon")?;
+        if txid >= horizon {
+            page.held_back = true;
+            break;
         }
+        let seq: i64 = r.try_get("seq")?;
+        page.next = page.next.max(FeedCursor { txid, seq });
+        let until: i64 = r.try_get("relevant_until")?;
         let kind: String = r.try_get("kind")?;
         let issued_before: i64 = r.try_get("issued_before")?;
-        out.push(Entry {
+        page.entries.push(Entry {
             seq,
             // Rounded up: a token minted earlier in the same second is void too (its `iat`,
             // whole seconds, would otherwise equal `before` and pass `iat < before`).
@@ -98,5 +189,74 @@ pub async fn since(
             until: until / 1000,
         });
     }
-    Ok((out, next))
+    Ok(page)
+}
+
+/// The page an edge gets: [`read`], re-read for up to [`HOLD_BACK_WAIT_MS`] while entries are
+/// held back behind a writer still in flight.
+///
+/// On PostgreSQL a long write transaction anywhere in the cluster holds back every entry
+/// committed after it started, until it ends: the feed is delayed, never incomplete
+/// (`idle_in_transaction_session_timeout` bounds a forgotten one).
+pub async fn since(
+    db: &Db,
+    cursor: FeedCursor,
+    now: i64,
+    limit: i64,
+) -> Result<FeedPage, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    let started = std::time::Instant::now();
+    loop {
+        let page = read(&mut conn, db.backend, cursor, now, limit).await?;
+        let waited = started.elapsed().as_millis() as u64;
+        if !page.held_back || waited >= HOLD_BACK_WAIT_MS {
+            return Ok(page);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeedCursor;
+
+    #[test]
+    fn a_cursor_reads_seq_or_txid_dot_seq_in_plain_decimal_and_nothing_else() {
+        let c = |txid, seq| Some(FeedCursor { txid, seq });
+        assert_eq!(FeedCursor::parse("0"), c(0, 0));
+        assert_eq!(
+            FeedCursor::parse("17"),
+            c(0, 17),
+            "an earlier origin's seq cursor"
+        );
+        assert_eq!(FeedCursor::parse("812.17"), c(812, 17));
+        for bad in [
+            "",
+            "-1",
+            "abc",
+            "1.",
+            ".1",
+            "1.2.3",
+            "1.-5",
+            "+1",
+            "1x",
+            " 1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(FeedCursor::parse(bad), None, "{bad:?}");
+        }
+        let written = FeedCursor { txid: 812, seq: 17 }.to_string();
+        assert_eq!(
+            FeedCursor::parse(&written),
+            c(812, 17),
+            "round trip of {written}"
+        );
+    }
+
+    #[test]
+    fn cursors_order_by_transaction_first() {
+        let a = FeedCursor { txid: 5, seq: 90 };
+        let b = FeedCursor { txid: 6, seq: 10 };
+        assert!(a < b, "a later transaction comes after, whatever its seq");
+    }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::envelope::EdgeIdentity;
 use super::extract::ApiQuery;
 use super::AppState;
-use crate::domain::revocations;
+use crate::domain::revocations::{self, FeedCursor};
 use crate::error::{bad_request, forbidden, AppResult};
 
 #[derive(Deserialize)]
@@ -28,12 +28,8 @@ pub async fn feed(
         return Err(forbidden("internal_only"));
     }
     let since = match q.since.as_deref() {
-        None | Some("") => 0,
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|v| *v >= 0)
-            .ok_or_else(|| bad_request("invalid_cursor"))?,
+        None | Some("") => FeedCursor::default(),
+        Some(s) => FeedCursor::parse(s).ok_or_else(|| bad_request("invalid_cursor"))?,
     };
     let limit = match q.limit.as_deref() {
         None => 500,
@@ -44,11 +40,11 @@ pub async fn feed(
             .ok_or_else(|| bad_request("invalid_limit"))?,
     };
     let now = state.clock.now_ms();
-    let mut conn = state.db.pool.acquire().await?;
-    let (entries, next) = revocations::since(&mut conn, since, now, limit).await?;
+    let page = revocations::since(&state.db, since, now, limit).await?;
     Ok(Json(json!({
-        "revocations": entries,
-        "next": next.to_string(),
+        "revocations": page.entries,
+        "next": page.next.to_string(),
+        "held_back": page.held_back,
         "now": now / 1000,
     })))
 }

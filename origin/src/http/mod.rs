@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod extract;
 pub mod idempotency;
 pub mod internal;
+pub mod lifecycle;
 pub mod meta;
 pub mod observe;
 pub mod openapi;
@@ -28,6 +29,10 @@ use crate::domain::Core;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Arc<Core>,
+    /// The Prometheus registry; the core reports into it through its `Telemetry` trait.
+    pub metrics: Arc<observe::Metrics>,
+    /// Readiness flags (draining on shutdown), shared by every clone.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl Deref for AppState {
@@ -39,8 +44,12 @@ impl Deref for AppState {
 
 impl AppState {
     pub async fn new(config: Config, db: Db, clock: Clock) -> Result<AppState, String> {
+        let metrics = Arc::new(observe::Metrics::default());
+        let core = Core::with_telemetry(config, db, clock, metrics.clone()).await?;
         Ok(AppState {
-            core: Arc::new(Core::new(config, db, clock).await?),
+            core: Arc::new(core),
+            metrics,
+            lifecycle: lifecycle::Lifecycle::default(),
         })
     }
 }
@@ -48,6 +57,7 @@ impl AppState {
 /// Every (method, path) the router serves; the OpenAPI test checks the document against it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/.well-known/jwks.json"),
@@ -91,6 +101,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(lifecycle::readyz))
         .route("/metrics", get(observe::metrics))
         .route("/openapi.json", get(openapi::openapi))
         .route("/.well-known/jwks.json", get(wellknown::jwks))

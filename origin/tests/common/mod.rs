@@ -40,9 +40,20 @@ pub async fn test_db() -> Db {
                 .expect("create test schema");
             let sep = if url.contains('?') { '&' } else { '?' };
             let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-            Db::connect(&scoped)
+            let db = Db::connect(&scoped)
                 .await
-                .expect("connect + migrate postgres test schema")
+                .expect("connect + migrate postgres test schema");
+            if url.contains("sslmode=verify-full") {
+                // The suite runs over TLS (scripts/test.sh): prove the pool's sessions use it.
+                let tls: bool = sqlx::query_scalar(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                )
+                .fetch_one(&db.pool)
+                .await
+                .expect("read pg_stat_ssl");
+                assert!(tls, "TEST_DATABASE_URL asks for verify-full but the session is not TLS");
+            }
+            db
         }
         _ => {
             let dir = std::env::temp_dir().join("edge-auth-origin-tests");
@@ -296,9 +307,28 @@ impl TestApp {
     }
 
     pub async fn feed(&self, since: i64) -> Value {
+        self.feed_from(&since.to_string()).await
+    }
+
+    /// One page of the revocation feed after an opaque cursor (the `next` of a previous page),
+    /// once nothing in it is held back. On PostgreSQL a page waits for every write transaction
+    /// in flight in the cluster — here, other tests' — so a page read right after a commit may
+    /// hold this test's entries back for a moment (see `tests/revocation_feed.rs`).
+    pub async fn feed_from(&self, cursor: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let page = self.feed_page(cursor).await;
+            if page["held_back"] != true || std::time::Instant::now() > deadline {
+                return page;
+            }
+        }
+    }
+
+    /// One page of the revocation feed as the origin answers it.
+    pub async fn feed_page(&self, cursor: &str) -> Value {
         let r = self
             .get(
-                &format!("/internal/revocations?since={since}"),
+                &format!("/internal/revocations?since={cursor}"),
                 &As::anonymous(),
             )
             .await;

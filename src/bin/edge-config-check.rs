@@ -1,0 +1,92 @@
+//! `edge-config-check VARS.json [--assume-secrets]`: runs the Worker's own configuration parser
+//! (`EdgeConfig::from_lookup`, the code that decides `config_invalid` in workerd) on a set of
+//! Worker vars, offline, so a deploy is refused before it uploads a Worker that cannot start.
+//!
+//! `VARS.json` is one JSON object, name → value (strings as they are, other JSON values as
+//! their text, the way wrangler turns `[vars]` into bindings). Secrets are not in wrangler.toml:
+//! with `--assume-secrets`, `ENVELOPE_SECRET` and every `WEBHOOK_<ID>` the routes ask for read
+//! as well-formed placeholders, and the output lists them as secrets to set.
+//! Exit status: 0 valid, 1 invalid (one line per problem, naming the variable), 2 usage.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use edge_auth::config::EdgeConfig;
+
+fn placeholder(name: &str) -> Option<String> {
+    if name == "ENVELOPE_SECRET" {
+        return Some("ab".repeat(32));
+    }
+    // Shaped like a real Standard Webhooks secret: the routes are what is being checked.
+    name.starts_with("WEBHOOK_").then(|| {
+        r#"{"provider": "standard", "secrets": ["whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="]}"#.to_owned()
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let assume = args.iter().any(|a| a == "--assume-secrets");
+    let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
+        eprintln!("usage: edge-config-check VARS.json [--assume-secrets]");
+        return ExitCode::from(2);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("edge-config-check: cannot read {path}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let vars: BTreeMap<String, String> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect(),
+        _ => {
+            eprintln!("edge-config-check: {path} is not a JSON object of variables");
+            return ExitCode::from(2);
+        }
+    };
+    let assumed = RefCell::new(std::collections::BTreeSet::new());
+    let lookup = |name: &str| -> Option<String> {
+        if let Some(v) = vars.get(name) {
+            return Some(v.clone());
+        }
+        let p = if assume { placeholder(name) } else { None };
+        if p.is_some() {
+            assumed.borrow_mut().insert(name.to_owned());
+        }
+        p
+    };
+    match EdgeConfig::from_lookup(&lookup) {
+        Ok(c) => {
+            println!(
+                "configuration ok: {:?}, origin {}, {} issuer(s), {} route rule(s), {} webhook(s)",
+                c.deploy_env,
+                c.origin_url,
+                c.issuers.len(),
+                c.routes.rules().len(),
+                c.webhooks.len()
+            );
+            let secrets = assumed.borrow();
+            if !secrets.is_empty() {
+                let list: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                println!(
+                    "secrets it reads (wrangler secret put NAME): {}",
+                    list.join(", ")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for p in &e.0 {
+                println!("{}: {}", p.variable, p.problem);
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+"""scripts/deploy_check.py refuses what would break a deploy, naming the environment and the
+setting (configuration only: the bundle half runs in scripts/test.sh's deploy-check stage)."""
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ORIGIN = "https://origin.example.com"
+ISSUERS = '[{"issuer":"https://origin.example.com","audiences":["edge-auth"],"jwks_url":"https://origin.example.com/.well-known/jwks.json"}]'
+
+
+def check(*args, config=None):
+    cmd = [sys.executable, str(ROOT / "scripts/deploy_check.py"), "--env", "production", *args]
+    if config:
+        cmd += ["--config", str(config)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return out.returncode, out.stdout
+
+
+def test_the_shipped_production_env_passes_once_its_urls_are_given():
+    code, out = check("--var", f"ORIGIN_URL:{ORIGIN}", "--var", f"ISSUERS:{ISSUERS}")
+    assert code == 0, out
+    assert "configuration ok: Production" in out
+    assert "ENVELOPE_SECRET" in out and "WEBHOOK_STRIPE" in out, "lists the secrets to put"
+
+
+def test_the_shipped_placeholders_are_refused_naming_each_variable():
+    code, out = check()
+    assert code == 2, out
+    assert "env.production: the Worker would answer config_invalid: ORIGIN_URL: is required but not set" in out
+    assert "ISSUERS: is required but not set" in out
+
+
+def test_loopback_private_and_plain_http_urls_are_refused():
+    for origin, why in [("http://127.0.0.1:8788", "must be an https URL"), ("https://10.0.0.7", "names \"10.0.0.7\""),
+                        ("https://localhost:8443", "names \"localhost\"")]:
+        code, out = check("--var", f"ORIGIN_URL:{origin}", "--var", f"ISSUERS:{ISSUERS}")
+        assert code == 1, out
+        assert f'ORIGIN_URL: "{origin}" {why}' in out, out
+    local_jwks = ISSUERS.replace("https://origin.example.com/.well-known", "http://127.0.0.1:8788/.well-known")
+    code, out = check("--var", f"ORIGIN_URL:{ORIGIN}", "--var", f"ISSUERS:{local_jwks}")
+    assert code == 1 and "ISSUERS[0]: jwks_url" in out, out
+
+
+def test_an_environment_drifting_from_the_top_level_is_refused(tmp_path):
+    text = (ROOT / "wrangler.toml").read_text()
+    # Production loses its Durable Object binding and gets its own LEEWAY_SECONDS.
+    drifted = text.replace('[env.production.durable_objects]\nbindings = [{ name = "RATE_LIMITER", class_name = "RateLimiter" }]\n', "")
+    drifted = drifted.replace('[env.production.vars]\nDEPLOY_ENV = "production"\n', '[env.production.vars]\nDEPLOY_ENV = "production"\nEXTRA = "1"\n')
+    assert drifted != text
+    cfg = tmp_path / "wrangler.toml"
+    cfg.write_text(drifted)
+    code, out = check("--var", f"ORIGIN_URL:{ORIGIN}", "--var", f"ISSUERS:{ISSUERS}", config=cfg)
+    assert code >= 2, out
+    assert "env.production: durable_objects differ from the top level" in out
+    assert "env.production: var EXTRA is only set here" in out
+
+
+def test_an_unknown_environment_is_refused():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts/deploy_check.py"), "--env", "staging"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 1 and "env.staging: is not defined in wrangler.toml" in out.stdout
