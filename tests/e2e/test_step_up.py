@@ -76,8 +76,12 @@ def test_a_cached_decision_is_held_to_the_requirement(system, edge):
     assert 'desc="cache hit"' in r.headers["server-timing"], r.headers.get("server-timing")
     assert_challenge(r, f", max_age={MAX_AGE}")
     assert r.json()["error"] == "step_up_required"
-    log = (edge / "edge-step-up.log").read_text()
-    assert re.search(r'"rule":"stepup-fresh","path":"sync","decision":"deny","reason":"step_up_required"[^}]*"cache":"hit"', log)
+    # wrangler writes the Worker's log lines a moment later: wait for the line (5 s at most).
+    pattern = r'"rule":"stepup-fresh","path":"sync","decision":"deny","reason":"step_up_required"[^}]*"cache":"hit"'
+    deadline = time.time() + 5
+    while not re.search(pattern, (edge / "edge-step-up.log").read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert re.search(pattern, (edge / "edge-step-up.log").read_text()), "no deny line for the cached decision"
 
 
 def test_a_route_requiring_mfa_names_it_in_acr_values(system, edge):
