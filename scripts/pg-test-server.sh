@@ -65,7 +65,9 @@ PY
 
 case "${1:-}" in
   start)
-    if running; then url; exit 0; fi
+    # Reuse a running server only if it serves TLS (one started by an older checkout does not).
+    if running && [ -f "$BASE/tls/ca.crt" ]; then url; exit 0; fi
+    if running; then "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi
     rm -rf "$BASE"
     mkdir -p "$BASE"
     [ "$(id -u)" = 0 ] && chown postgres "$BASE"
