@@ -439,7 +439,10 @@ impl Config {
                     "must be shorter than KEY_ROTATION_DAYS",
                 ));
             }
-            KeyRotation { every_secs, prepublish_secs }
+            KeyRotation {
+                every_secs,
+                prepublish_secs,
+            }
         };
         let sd = ServeSettings::default();
         let serve = ServeSettings {
