@@ -74,8 +74,12 @@ pub struct EdgeConfig {
     /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
     pub jwks: JwksSettings,
     /// One per webhook id named by a route, each from the secret `WEBHOOK_<ID>` (a JSON
-    /// object: provider, secrets, tolerance_secs, max_body_bytes).
+    /// object: provider, secrets, tolerance_secs, max_body_bytes). A route whose secret is not
+    /// set has no entry and answers 503 `webhook_not_configured`.
     pub webhooks: std::collections::BTreeMap<String, WebhookConfig>,
+    /// What loaded but deserves an operator's eye (a webhook route without its secret);
+    /// logged once when the isolate starts.
+    pub warnings: Vec<ConfigProblem>,
     /// `RATE_LIMITS` (JSON rules; default: strict on login/signup/refresh, generous on APIs).
     pub rate_rules: Vec<RateRule>,
     /// `RATE_LIMIT_MAX_KEYS` (default 50000): bound of the per-isolate key table.
@@ -292,6 +296,7 @@ impl EdgeConfig {
         };
 
         let mut webhooks = std::collections::BTreeMap::new();
+        let mut warnings = Vec::new();
         for rule in routes.rules() {
             let Access::Webhook(id) = &rule.access else {
                 continue;
@@ -301,13 +306,15 @@ impl EdgeConfig {
             }
             let var = webhook_variable(id);
             match l.raw(&var) {
-                None => l.fail(
-                    &var,
-                    format!(
-                        "is required by route {:?} (webhook {id:?}) but not set",
+                // Not deployed yet (or on purpose): that route answers 503
+                // webhook_not_configured; the rest of the Worker runs.
+                None => warnings.push(ConfigProblem {
+                    variable: var.clone(),
+                    problem: format!(
+                        "is not set: route {:?} (webhook {id:?}) answers 503 webhook_not_configured until it is",
                         rule.id
                     ),
-                ),
+                }),
                 Some(json) => match WebhookConfig::from_json(&json) {
                     Ok(c) => {
                         webhooks.insert(id.clone(), c);
@@ -425,6 +432,7 @@ impl EdgeConfig {
                 access_log,
                 jwks,
                 webhooks,
+                warnings,
                 rate_rules,
                 rate_limit_max_keys,
                 decision_cache,
@@ -812,7 +820,7 @@ mod tests {
     }
 
     #[test]
-    fn webhook_routes_need_their_secret_config() {
+    fn a_webhook_route_without_its_secret_is_switched_off_not_the_worker() {
         let routes =
             r#"[{"id":"stripe-in","path":"/webhooks/stripe","access":{"webhook":"stripe-live"}}]"#;
         let base = [
@@ -821,8 +829,16 @@ mod tests {
             ("ISSUERS", ISSUERS),
             ("ROUTES", routes),
         ];
-        let e = load(&base).unwrap_err();
-        assert_eq!(e.0[0].variable, "WEBHOOK_STRIPE_LIVE", "{e}");
+        let c = load(&base).expect("the rest of the Worker runs");
+        assert!(c.webhooks.is_empty());
+        assert_eq!(c.warnings.len(), 1);
+        assert_eq!(c.warnings[0].variable, "WEBHOOK_STRIPE_LIVE");
+        assert!(
+            c.warnings[0].problem.contains("route \"stripe-in\"")
+                && c.warnings[0].problem.contains("503 webhook_not_configured"),
+            "{:?}",
+            c.warnings[0]
+        );
         let mut with = base.to_vec();
         with.push((
             "WEBHOOK_STRIPE_LIVE",
@@ -833,11 +849,13 @@ mod tests {
             c.webhooks["stripe-live"].provider,
             crate::webhook::Provider::Stripe
         );
+        assert!(c.warnings.is_empty());
         let mut bad = base.to_vec();
         bad.push((
             "WEBHOOK_STRIPE_LIVE",
             r#"{"provider":"stripe","secrets":["short"]}"#,
         ));
+        // Set but wrong is an operator error: the whole configuration is refused, loudly.
         assert_eq!(load(&bad).unwrap_err().0[0].variable, "WEBHOOK_STRIPE_LIVE");
     }
 

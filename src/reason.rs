@@ -38,6 +38,7 @@ pub enum Reason {
     WebhookHeaderMalformed,
     WebhookTimestampOutOfTolerance,
     WebhookBodyTooLarge,
+    WebhookNotConfigured,
     // --- protection ---
     RateLimited,
     // --- dependencies (upstream) ---
@@ -87,6 +88,7 @@ impl Reason {
         Reason::WebhookHeaderMalformed,
         Reason::WebhookTimestampOutOfTolerance,
         Reason::WebhookBodyTooLarge,
+        Reason::WebhookNotConfigured,
         Reason::RateLimited,
         Reason::JwksUnavailable,
         Reason::OriginUnavailable,
@@ -122,6 +124,7 @@ impl Reason {
             Reason::WebhookHeaderMalformed => "webhook_header_malformed",
             Reason::WebhookTimestampOutOfTolerance => "webhook_timestamp_out_of_tolerance",
             Reason::WebhookBodyTooLarge => "webhook_body_too_large",
+            Reason::WebhookNotConfigured => "webhook_not_configured",
             Reason::RateLimited => "rate_limited",
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::OriginUnavailable => "origin_unavailable",
@@ -132,7 +135,9 @@ impl Reason {
 
     pub const fn side(self) -> Side {
         match self {
-            Reason::ConfigInvalid | Reason::Internal => Side::Internal,
+            Reason::ConfigInvalid | Reason::Internal | Reason::WebhookNotConfigured => {
+                Side::Internal
+            }
             Reason::JwksUnavailable
             | Reason::OriginUnavailable
             | Reason::RevocationsUnavailable => Side::Upstream,
@@ -184,6 +189,9 @@ impl Reason {
                 "the webhook timestamp is outside the tolerance window"
             }
             Reason::WebhookBodyTooLarge => "the webhook body exceeds the size limit",
+            Reason::WebhookNotConfigured => {
+                "this webhook route has no secret configured; the log names the variable"
+            }
             Reason::RateLimited => "too many requests; retry after the indicated delay",
             Reason::JwksUnavailable => "no usable signing keys could be loaded for the issuer",
             Reason::OriginUnavailable => {

@@ -61,7 +61,8 @@ pub fn status_of(reason: Reason) -> u16 {
         WebhookBodyTooLarge | BodyTooLarge => 413,
         InsufficientPermissions | EdgeSignatureInvalid => 403,
         RateLimited => 429,
-        JwksUnavailable | OriginUnavailable | RevocationsUnavailable => 503,
+        // A route switched off for want of its secret: unavailable, not broken (senders retry).
+        JwksUnavailable | OriginUnavailable | RevocationsUnavailable | WebhookNotConfigured => 503,
         ConfigInvalid | Internal => 500,
     }
 }

@@ -416,7 +416,8 @@ impl Pipeline {
             Access::Webhook(id) => {
                 self.auth_started = Some(now);
                 let Some(wh) = cfg.webhooks.get(id) else {
-                    return self.deny(iso, Reason::ConfigInvalid.into());
+                    // Its secret is not set (logged at start): this route only is off.
+                    return self.deny(iso, Reason::WebhookNotConfigured.into());
                 };
                 if let Some(body) = self.body.take() {
                     return self.webhook_body(iso, &body, now);

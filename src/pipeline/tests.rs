@@ -535,6 +535,26 @@ fn stripe_body(body: &[u8]) -> BodyRead {
 }
 
 #[test]
+fn a_webhook_route_without_its_secret_answers_503_before_reading_and_the_rest_still_works() {
+    // An empty variable is an unset one (wrangler cannot delete a var in `--env-file`).
+    let cfg = config(&[("WEBHOOK_STRIPE", "")]);
+    assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
+    let mut iso = isolate(cfg);
+    let (_, step) = run(&mut iso, request("POST", "/hook", &[]));
+    assert!(
+        step_need(&step).is_none(),
+        "no body is read for a route that is off: {step:?}"
+    );
+    assert_eq!(
+        (status(&step), error_of(&step)),
+        (503, "webhook_not_configured".to_owned())
+    );
+    assert!(header(&step, "retry-after").is_some());
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
+}
+
+#[test]
 fn a_webhook_is_verified_from_its_body_and_a_replay_is_answered_as_a_duplicate() {
     let mut iso = isolate(config(&[]));
     let body = br#"{"id":"evt_1","type":"x"}"#;

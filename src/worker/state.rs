@@ -39,7 +39,15 @@ pub(crate) fn configure(env: &Env) {
         return;
     }
     let isolate = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
-        Ok(c) => Some(Isolate::new(Rc::new(c), seed())),
+        Ok(c) => {
+            for w in &c.warnings {
+                worker::console_warn!(
+                    "{}",
+                    serde_json::json!({"event": "config_warning", "variable": w.variable, "detail": w.problem})
+                );
+            }
+            Some(Isolate::new(Rc::new(c), seed()))
+        }
         Err(e) => {
             worker::console_error!(
                 "{}",

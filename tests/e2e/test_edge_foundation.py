@@ -208,6 +208,27 @@ def test_a_production_worker_refuses_a_loopback_origin_naming_the_variable(syste
             stop(proc)
 
 
+def test_a_webhook_route_without_its_secret_is_off_and_the_rest_of_the_worker_runs(system):
+    # A deploy that has not put WEBHOOK_GITHUB yet: that route answers 503, nothing else breaks.
+    partial = {k: v for k, v in system.edge_vars.items() if k != "WEBHOOK_GITHUB"}
+    proc = start_edge(system.tmp, partial, 28799, "edge-no-github")
+    try:
+        r = requests.post("http://127.0.0.1:28799/webhooks/github", data=b"{}", timeout=10,
+                          headers={"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "d-1"})
+        assert (r.status_code, error_of(r)) == (503, "webhook_not_configured"), r.text
+        assert int(r.headers["retry-after"]) >= 1
+        assert requests.get("http://127.0.0.1:28799/healthz", timeout=10).status_code == 200
+        log_file, log = system.tmp / "edge-no-github.log", ""
+        for _ in range(50):
+            log = log_file.read_text()
+            if "config_warning" in log:
+                break
+            time.sleep(0.1)
+        assert "WEBHOOK_GITHUB" in log and "webhook_not_configured" in log, log[-2000:]
+    finally:
+        stop(proc)
+
+
 def test_ambiguous_paths_are_refused_before_routing(system):
     token = system.token(permissions=["profile:read"])
     # (A literal `%2e%2e` segment is resolved by the URL parser itself: /api/%2e%2e/admin → /admin.)
