@@ -8,7 +8,7 @@ Started by scripts/scale-test.sh, which provides (environment):
   SCALE_OLD_ORIGIN_BIN the origin built from the commit before migration 0003 (rolling upgrade)
   SCALE_TMP            where logs, configs and the pid list go (the script's trap kills what is listed)
 """
-import base64, json, os, pathlib, re, secrets, signal, socket, subprocess, threading, time
+import base64, hashlib, hmac, json, os, pathlib, re, secrets, signal, socket, subprocess, threading, time
 
 import requests
 
@@ -281,6 +281,26 @@ http {{
         stop(self.nginx, signal.SIGQUIT)
         for o in self.origins:
             o.stop(signal.SIGKILL)
+
+    # --- the edge's side of the envelope, for load aimed at the origin tier directly ----------
+    def identity_of(self, access_token: str) -> dict:
+        """The x-auth-* headers the edge sets for a verified access token of the origin."""
+        import jwt
+        c = jwt.decode(access_token, options={"verify_signature": False})
+        return {"x-auth-user": c["sub"], "x-auth-session": c.get("sid", ""), "x-auth-roles": ",".join(c.get("roles", [])),
+                "x-auth-permissions": ",".join(c.get("permissions", [])), "x-auth-issuer": c["iss"],
+                "x-auth-issued-at": str(c["iat"]), "x-auth-expires": str(c["exp"])}
+
+    def sign(self, method: str, path_and_query: str, identity: dict, request_id: str) -> dict:
+        """Headers of a request as the edge forwards it: the identity envelope (src/envelope.rs:
+        HMAC-SHA256 over `edge-auth-envelope-v1\n<t>\n<METHOD>\n<path?query>\n` + sorted
+        `name:value\n` lines), valid for the origin's ENVELOPE_MAX_AGE_SECS (60 s)."""
+        headers = {**{k.lower(): v for k, v in identity.items() if v != ""}, "x-request-id": request_id}
+        t = int(time.time())
+        canon = f"edge-auth-envelope-v1\n{t}\n{method}\n{path_and_query}\n" + \
+            "".join(f"{n}:{v}\n" for n, v in sorted(headers.items()))
+        mac = hmac.new(bytes.fromhex(self.envelope_secret), canon.encode(), hashlib.sha256).hexdigest()
+        return {**headers, "x-auth-signature": f"t={t},v1={mac}"}
 
     # --- attribution ----------------------------------------------------------------------
     def origin_lines(self, index: int) -> list[dict]:

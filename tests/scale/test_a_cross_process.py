@@ -2,12 +2,14 @@
 front. Each check is something a single process cannot show: state written by one process and
 used by another, races between processes, and one process dying mid-load."""
 import concurrent.futures as cf
-import json, secrets, threading, time
+import json, secrets, socket, threading, time
 
 import requests
 import stripe
 
-from stack import EDGE, LEASE_SECS, Load, login, new_rid, signup_and_login
+import pytest
+
+from stack import EDGE, LEASE_SECS, NGINX, NGINX_PORT, Load, login, new_rid, signup_and_login
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -127,15 +129,67 @@ def test_1_refresh_token_reuse_is_detected_whatever_process_answers(stack):
 
 # --- 2. idempotency keys racing across processes ----------------------------------------------
 
-def race(stack, path: str, body: dict | None, n: int = 24):
+class RawPost:
+    """A POST over a plain socket (Python's HTTP clients take ~1 ms of GIL time per request, enough
+    to serialize a "race"): connect and build first, `send()` writes it all at once."""
+
+    def __init__(self, port: int, path: str, body: dict | None, headers: dict):
+        data = json.dumps(body).encode() if body is not None else b""
+        head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close",
+                f"Content-Length: {len(data)}", "Content-Type: application/json"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        self.raw = ("\r\n".join(head) + "\r\n\r\n").encode() + data
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+
+    def send(self):
+        self.sock.sendall(self.raw)
+        buf = b""
+        while chunk := self.sock.recv(65536):
+            buf += chunk
+        self.sock.close()
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status_code = int(lines[0].split()[1])
+        self.headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        if self.headers.get("transfer-encoding") == "chunked":
+            out = b""
+            while True:
+                size, _, rest = body.partition(b"\r\n")
+                n = int(size, 16)
+                if n == 0:
+                    break
+                out, body = out + rest[:n], rest[n + 2:]
+            body = out
+        self.content = body
+        self.text = body.decode()
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def race(stack, path: str, body: dict | None, via: str, n: int = 24):
+    """n POSTs with one Idempotency-Key, released together by a barrier. via "edge": through the
+    Worker (one workerd isolate handles them one after another, ~1–5 ms apart, so at the origin
+    they mostly arrive after the first has finished: the cross-process replay path). via
+    "origins": straight to nginx with the envelope the edge would sign, so they reach the three
+    processes at the same moment (the in-flight path: 409 until the first has finished)."""
     key = "scale-" + secrets.token_hex(8)
     barrier = threading.Barrier(n)
+    ident = stack.identity_of(stack.admin["Authorization"].split()[1])
 
     def send(_):
         rid = new_rid()
-        barrier.wait(10)
-        r = requests.post(f"{EDGE}{path}", json=body, timeout=30,
-                          headers={**stack.admin, "Idempotency-Key": key, "x-request-id": rid})
+        if via == "edge":
+            with requests.Session() as s:
+                s.get(f"{EDGE}/healthz", timeout=10)  # connection open before the barrier
+                barrier.wait(10)
+                r = s.post(f"{EDGE}{path}", json=body, timeout=30,
+                           headers={**stack.admin, "x-request-id": rid, "Idempotency-Key": key})
+        else:
+            # Bytes ready and socket connected before the barrier: after it, one sendall each.
+            r = RawPost(NGINX_PORT, path, body, {**stack.sign("POST", path, ident, rid), "Idempotency-Key": key})
+            barrier.wait(10)
+            r.send()
         r.rid = rid
         return r
 
@@ -163,19 +217,21 @@ def check_race(stack, answers, ok_status: int):
     assert len(procs) >= 2, f"all racing requests reached one process: {procs}"
 
 
-def test_2a_racing_role_creations_with_one_idempotency_key_have_one_effect(stack):
+@pytest.mark.parametrize("via", ["edge", "origins"])
+def test_2a_racing_role_creations_with_one_idempotency_key_have_one_effect(stack, via):
     name = "scale-role-" + secrets.token_hex(4)
-    key, answers = race(stack, "/admin/roles", {"name": name, "description": "scale test"})
+    key, answers = race(stack, "/admin/roles", {"name": name, "description": "scale test"}, via)
     check_race(stack, answers, 201)
     assert stack.db.one(f"SELECT count(*) FROM roles WHERE name = '{name}'") == "1"
     assert stack.db.one(f"SELECT count(*) FROM audit_log WHERE action = 'role.create' AND target = '{name}'") == "1"
     assert stack.db.one(f"SELECT count(*) FROM idempotency_keys WHERE key = '{key}'") == "1"
 
 
-def test_2b_racing_key_rotations_with_one_idempotency_key_rotate_once(stack):
+@pytest.mark.parametrize("via", ["edge", "origins"])
+def test_2b_racing_key_rotations_with_one_idempotency_key_rotate_once(stack, via):
     """Rotation has no natural uniqueness: without the key, 24 calls would make 24 keys."""
     before = int(stack.db.one("SELECT count(*) FROM signing_keys"))
-    key, answers = race(stack, "/admin/keys/rotate", None)
+    key, answers = race(stack, "/admin/keys/rotate", None, via)
     check_race(stack, answers, 200)
     assert int(stack.db.one("SELECT count(*) FROM signing_keys")) == before + 1
     assert stack.db.one("SELECT count(*) FROM audit_log WHERE action LIKE 'key%rotat%'") != "0"
