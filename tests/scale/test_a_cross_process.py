@@ -143,6 +143,9 @@ class RawPost:
 
     def send(self):
         self.sock.sendall(self.raw)
+        self.read()
+
+    def read(self):
         buf = b""
         while chunk := self.sock.recv(65536):
             buf += chunk
@@ -168,28 +171,35 @@ class RawPost:
 
 
 def race(stack, path: str, body: dict | None, via: str, n: int = 24):
-    """n POSTs with one Idempotency-Key, released together by a barrier. via "edge": through the
-    Worker (one workerd isolate handles them one after another, ~1–5 ms apart, so at the origin
-    they mostly arrive after the first has finished: the cross-process replay path). via
-    "origins": straight to nginx with the envelope the edge would sign, so they reach the three
-    processes at the same moment (the in-flight path: 409 until the first has finished)."""
+    """n POSTs with one Idempotency-Key at once. via "edge": through the Worker, released together
+    by a barrier (one workerd isolate handles them one after another, ~1–5 ms apart, so at the
+    origin they mostly arrive after the first has finished: the cross-process replay path). via
+    "origins": straight to nginx with the envelope the edge would sign, all n written by one
+    thread in a tight loop on connections opened beforehand, so they reach the three processes
+    within a fraction of a millisecond (the in-flight path: 409 while the first runs)."""
     key = "scale-" + secrets.token_hex(8)
+    if via == "origins":
+        ident = stack.identity_of(stack.admin["Authorization"].split()[1])
+        posts = []
+        for _ in range(n):
+            rid = new_rid()
+            p = RawPost(NGINX_PORT, path, body, {**stack.sign("POST", path, ident, rid), "Idempotency-Key": key})
+            p.rid = rid
+            posts.append(p)
+        for p in posts:
+            p.sock.sendall(p.raw)
+        for p in posts:
+            p.read()
+        return key, posts
     barrier = threading.Barrier(n)
-    ident = stack.identity_of(stack.admin["Authorization"].split()[1])
 
     def send(_):
         rid = new_rid()
-        if via == "edge":
-            with requests.Session() as s:
-                s.get(f"{EDGE}/healthz", timeout=10)  # connection open before the barrier
-                barrier.wait(10)
-                r = s.post(f"{EDGE}{path}", json=body, timeout=30,
-                           headers={**stack.admin, "x-request-id": rid, "Idempotency-Key": key})
-        else:
-            # Bytes ready and socket connected before the barrier: after it, one sendall each.
-            r = RawPost(NGINX_PORT, path, body, {**stack.sign("POST", path, ident, rid), "Idempotency-Key": key})
+        with requests.Session() as s:
+            s.get(f"{EDGE}/healthz", timeout=10)  # connection open before the barrier
             barrier.wait(10)
-            r.send()
+            r = s.post(f"{EDGE}{path}", json=body, timeout=30,
+                       headers={**stack.admin, "x-request-id": rid, "Idempotency-Key": key})
         r.rid = rid
         return r
 
