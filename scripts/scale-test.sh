@@ -72,6 +72,11 @@ modules=(tests/scale/test_a_cross_process.py tests/scale/test_b_rolling_upgrade.
 [ "$SHORT" = 1 ] || modules+=(tests/scale/test_c_throughput.py)
 step "scale test: ${modules[*]##*/}"
 start=$(date +%s)
+# In the background and waited for, so that INT/TERM reach the trap at once (bash runs traps only
+# between foreground commands); the EXIT trap then stops every process the test started.
 timeout --signal=INT $(( SHORT == 1 ? 900 : 1500 )) \
-  .venv/bin/python -m pytest -q -s -p no:cacheprovider -c tests/scale/pytest.ini "${modules[@]}"
+  .venv/bin/python -m pytest -q -s -p no:cacheprovider -c tests/scale/pytest.ini "${modules[@]}" &
+TEST_PID=$!
+trap 'kill -TERM "$TEST_PID" 2>/dev/null; exit 130' INT TERM
+wait "$TEST_PID" || die "scale test failed after $(( $(date +%s) - start )) s (rc $?)"
 note "scale test passed in $(( $(date +%s) - start )) s"
