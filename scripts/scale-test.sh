@@ -78,5 +78,6 @@ timeout --signal=INT $(( SHORT == 1 ? 900 : 1500 )) \
   .venv/bin/python -m pytest -q -s -p no:cacheprovider -c tests/scale/pytest.ini "${modules[@]}" &
 TEST_PID=$!
 trap 'kill -TERM "$TEST_PID" 2>/dev/null; exit 130' INT TERM
-wait "$TEST_PID" || die "scale test failed after $(( $(date +%s) - start )) s (rc $?)"
+rc=0; wait "$TEST_PID" || rc=$?
+[ "$rc" = 0 ] || die "scale test failed (exit $rc) after $(( $(date +%s) - start )) s"
 note "scale test passed in $(( $(date +%s) - start )) s"

@@ -234,7 +234,8 @@ http {{
         if not path.exists():
             return out
         for line in path.read_text().splitlines():
-            m = re.match(r"(\S+) (\S+) (\S+) (\d+) up=(\S*) ups=(\S*) rt=(\S*) rid=(\S*)", line)
+            # A request nginx re-sent lists every upstream tried: "up=A:1, B:2 ups=502, 200".
+            m = re.match(r"(\S+) (\S+) (\S+) (\d+) up=(.*?) ups=(.*?) rt=(.*?) rid=(\S*)$", line)
             if m:
                 out.append({"t": float(m[1]), "method": m[2], "uri": m[3], "status": int(m[4]),
                             "upstream": m[5], "upstream_status": m[6], "rid": m[8]})

@@ -366,6 +366,15 @@ def test_4_a_process_killed_mid_load_loses_and_duplicates_nothing(stack):
     assert not [r for r in bad if r[1] == "get"], "an authenticated GET failed"
     assert len(bad) <= HOOK_THREADS, bad
     assert all(t_kill - 0.5 <= t <= t_kill + 2.0 for t, _, _ in bad), bad
+    # The load balancer did feel the kill: requests it sent to the dead process and then to another
+    # one (two upstream addresses in one log line), or the 502s above.
+    victim_addr = f"127.0.0.1:{victim.port}"
+    retried = [e for e in stack.nginx_log() if t_kill <= e["t"] <= t_back and "," in e["upstream"]
+               and victim_addr in e["upstream"]]
+    failed_at_victim = [e for e in stack.nginx_log() if t_kill - 0.5 <= e["t"] <= t_back and e["status"] >= 500]
+    print(f"nginx while the victim was down: {len(retried)} requests re-sent to another process "
+          f"({', '.join(sorted({e['method'] + ' ' + e['uri'] for e in retried}))}), {len(failed_at_victim)} answered 5xx")
+    assert retried or failed_at_victim, "nginx never tried the killed process: the kill was not exercised"
 
     # Nothing lost, nothing twice.
     ids = {e["id"] for e in sleepers} | set(delivered)
