@@ -14,10 +14,12 @@ run() { # name, command...
 run "native unit + integration tests (edge core, origin on SQLite)" cargo test --workspace --quiet
 
 step "postgres: starting a throwaway server on 127.0.0.1"
-PG_URL="$(bash scripts/pg-test-server.sh start)"
+bash scripts/pg-test-server.sh start >/dev/null
+# Over TLS, verifying the server's certificate against the throwaway CA (as in production).
+PG_URL="$(bash scripts/pg-test-server.sh tls-url)"
 note "$PG_URL"
 trap 'bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true' EXIT
-run "origin suite on PostgreSQL" env TEST_DATABASE_URL="$PG_URL" cargo test -p edge-auth-origin --quiet
+run "origin suite on PostgreSQL (TLS, verify-full)" env TEST_DATABASE_URL="$PG_URL" cargo test -p edge-auth-origin --quiet
 
 bash scripts/build.sh
 run "end-to-end: Worker in workerd + origin (pytest)" .venv/bin/python -m pytest -q tests/e2e

@@ -103,6 +103,19 @@ pub struct Config {
     /// `DATABASE_POOL_SIZE`, `MIGRATE_ON_START`, `SHUTDOWN_*`: how `serve` runs as one of
     /// several processes.
     pub serve: ServeSettings,
+    /// `KEY_ROTATION_DAYS`, `KEY_PREPUBLISH_SECS`: routine signing-key rotation.
+    pub key_rotation: KeyRotation,
+}
+
+/// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// `KEY_ROTATION_DAYS` (default 30; 0 = only by hand): how long a key signs.
+    pub every_secs: Option<u64>,
+    /// `KEY_PREPUBLISH_SECS` (default twice `JWKS_MAX_AGE_SECS`): how long the successor is in
+    /// the JWKS before it signs — at least `JWKS_MAX_AGE_SECS`, so every edge's cached key set
+    /// has it before its first token arrives.
+    pub prepublish_secs: u64,
 }
 
 /// How the `serve` process uses the database and stops.
@@ -409,6 +422,34 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        let jwks_max_age_secs = num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?;
+        let key_rotation = {
+            let days = num("KEY_ROTATION_DAYS", get("KEY_ROTATION_DAYS"), 30u64)?;
+            if days > 3650 {
+                return Err(err("KEY_ROTATION_DAYS", "must be between 0 (off) and 3650"));
+            }
+            let prepublish_secs = num(
+                "KEY_PREPUBLISH_SECS",
+                get("KEY_PREPUBLISH_SECS"),
+                2 * jwks_max_age_secs,
+            )?;
+            if prepublish_secs < jwks_max_age_secs {
+                return Err(err(
+                    "KEY_PREPUBLISH_SECS",
+                    format!(
+                        "must be at least JWKS_MAX_AGE_SECS ({jwks_max_age_secs}): edges cache the key set that long"
+                    ),
+                ));
+            }
+            let every_secs = (days > 0).then_some(days * 86_400);
+            if every_secs.is_some_and(|e| prepublish_secs >= e) {
+                return Err(err(
+                    "KEY_PREPUBLISH_SECS",
+                    "must be shorter than KEY_ROTATION_DAYS",
+                ));
+            }
+            KeyRotation { every_secs, prepublish_secs }
+        };
         let sd = ServeSettings::default();
         let serve = ServeSettings {
             pool_size: match get("DATABASE_POOL_SIZE") {
@@ -467,10 +508,11 @@ impl Config {
             pepper,
             password_min_len,
             throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
-            jwks_max_age_secs: num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?,
+            jwks_max_age_secs,
             cookie_secure,
             webhooks,
             serve,
+            key_rotation,
         })
     }
 

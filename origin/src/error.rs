@@ -1,10 +1,14 @@
-//! The one application error type and its single HTTP mapping: RFC 9457 problem+json.
+//! The one application error type and its single HTTP mapping: RFC 9457 problem+json. The
+//! domain's errors get their status and stable reason id here, and only here.
 //!
 //! Downstream errors (the client's fault) carry a stable reason id; upstream/internal details
 //! go to the log, never to the client.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use crate::domain::error::{DomainError, RefreshRefused, What};
+use crate::domain::webhooks::ReceiveError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -60,6 +64,109 @@ impl From<sqlx::Error> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+fn not_found_id(w: What) -> &'static str {
+    match w {
+        What::User | What::Email => "user_not_found",
+        What::Role => "role_not_found",
+        What::Permission => "permission_not_found",
+        What::Session => "session_not_found",
+        What::SodPair => "sod_pair_not_found",
+        What::WebhookEvent => "webhook_event_not_found",
+        What::Subscription => "subscription_not_found",
+    }
+}
+
+fn exists_id(w: What) -> &'static str {
+    match w {
+        What::Email => "email_taken",
+        What::Role => "role_exists",
+        What::Permission => "permission_exists",
+        What::User => "user_exists",
+        What::Session => "session_exists",
+        What::SodPair => "sod_pair_exists",
+        What::WebhookEvent => "webhook_event_exists",
+        What::Subscription => "subscription_exists",
+    }
+}
+
+fn receive_problem(e: &ReceiveError) -> Problem {
+    let (status, id) = match e {
+        ReceiveError::UnknownProvider => (StatusCode::NOT_FOUND, "webhook_provider_unknown"),
+        ReceiveError::EventIdMissing => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "webhook_event_id_missing")
+        }
+        ReceiveError::EventIdInvalid => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "webhook_event_id_invalid")
+        }
+        ReceiveError::BodyNotJson => (StatusCode::BAD_REQUEST, "webhook_body_not_json"),
+        ReceiveError::EventTypeMissing => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "webhook_event_type_missing",
+        ),
+        ReceiveError::EventTypeInvalid => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "webhook_event_type_invalid",
+        ),
+    };
+    Problem::new(status, id).detail(e.to_string())
+}
+
+/// The one place a domain refusal becomes a status and a stable reason id.
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        use StatusCode as S;
+        let p = |status, id| Problem::new(status, id);
+        AppError::Problem(match e {
+            DomainError::PermissionMissing { .. } => p(S::FORBIDDEN, "insufficient_permissions"),
+            DomainError::NotFound(w) => p(S::NOT_FOUND, not_found_id(w)),
+            DomainError::AlreadyExists(w) => p(S::CONFLICT, exists_id(w)),
+            DomainError::InvalidName(What::Permission) => {
+                p(S::UNPROCESSABLE_ENTITY, "invalid_permission_name")
+            }
+            DomainError::InvalidName(_) => p(S::UNPROCESSABLE_ENTITY, "invalid_role_name"),
+            DomainError::ParentRoleNotFound => p(S::UNPROCESSABLE_ENTITY, "parent_role_not_found"),
+            DomainError::RoleCycle => p(S::CONFLICT, "role_cycle"),
+            DomainError::RoleProtected => p(S::CONFLICT, "role_protected"),
+            DomainError::SodSameRole => p(S::UNPROCESSABLE_ENTITY, "sod_same_role"),
+            DomainError::SeparationOfDuty { a, b } => p(S::CONFLICT, "separation_of_duty")
+                .detail(format!("roles {a} and {b} are mutually exclusive")),
+            DomainError::InvalidEmail => p(S::UNPROCESSABLE_ENTITY, "invalid_email"),
+            DomainError::WeakPassword { reason } => p(S::UNPROCESSABLE_ENTITY, reason),
+            DomainError::InvalidCredentials => p(S::UNAUTHORIZED, "invalid_credentials"),
+            DomainError::LoginThrottled { retry_after_secs } => {
+                p(S::TOO_MANY_REQUESTS, "login_throttled").retry_after(retry_after_secs)
+            }
+            DomainError::AccountDisabled => p(S::FORBIDDEN, "account_disabled"),
+            // A refresh is refused with 401 whatever the reason: the client must sign in again.
+            DomainError::Refresh(r) => p(
+                S::UNAUTHORIZED,
+                match r {
+                    RefreshRefused::Invalid => "invalid_refresh_token",
+                    RefreshRefused::SessionRevoked => "session_revoked",
+                    RefreshRefused::Reused => "refresh_token_reused",
+                    RefreshRefused::Expired => "refresh_token_expired",
+                    RefreshRefused::AccountDisabled => "account_disabled",
+                },
+            ),
+            DomainError::WebhookNotRequeueable => p(S::CONFLICT, "webhook_event_not_requeueable")
+                .detail("only a dead or failed (retry) event that is not running can be re-queued"),
+            DomainError::Webhook(e) => receive_problem(&e),
+            DomainError::IdempotencyKeyReused => {
+                p(S::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            DomainError::IdempotencyInFlight => p(S::CONFLICT, "idempotency_request_in_progress"),
+            DomainError::Storage(e) => return AppError::Db(e),
+            DomainError::Internal(m) => return AppError::Internal(m),
+        })
+    }
+}
+
+impl From<ReceiveError> for AppError {
+    fn from(e: ReceiveError) -> Self {
+        AppError::Problem(receive_problem(&e))
+    }
+}
+
 pub fn bad_request(id: &'static str) -> AppError {
     Problem::new(StatusCode::BAD_REQUEST, id).into()
 }
@@ -80,11 +187,6 @@ pub fn forbidden(id: &'static str) -> AppError {
 }
 pub fn internal(msg: impl Into<String>) -> AppError {
     AppError::Internal(msg.into())
-}
-
-/// Is this a unique-constraint violation (same on SQLite and PostgreSQL)?
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 fn title(id: &str) -> String {
@@ -144,5 +246,175 @@ impl IntoResponse for AppError {
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stable reason ids clients and the edge rely on, one row per domain refusal.
+    #[test]
+    fn each_domain_refusal_keeps_its_status_and_reason_id() {
+        let cases: Vec<(DomainError, u16, &str)> = vec![
+            (
+                DomainError::PermissionMissing {
+                    permission: "rbac:admin",
+                },
+                403,
+                "insufficient_permissions",
+            ),
+            (DomainError::NotFound(What::User), 404, "user_not_found"),
+            (DomainError::NotFound(What::Role), 404, "role_not_found"),
+            (
+                DomainError::NotFound(What::Permission),
+                404,
+                "permission_not_found",
+            ),
+            (
+                DomainError::NotFound(What::Session),
+                404,
+                "session_not_found",
+            ),
+            (
+                DomainError::NotFound(What::SodPair),
+                404,
+                "sod_pair_not_found",
+            ),
+            (
+                DomainError::NotFound(What::WebhookEvent),
+                404,
+                "webhook_event_not_found",
+            ),
+            (
+                DomainError::NotFound(What::Subscription),
+                404,
+                "subscription_not_found",
+            ),
+            (DomainError::AlreadyExists(What::Email), 409, "email_taken"),
+            (DomainError::AlreadyExists(What::Role), 409, "role_exists"),
+            (
+                DomainError::AlreadyExists(What::Permission),
+                409,
+                "permission_exists",
+            ),
+            (
+                DomainError::InvalidName(What::Role),
+                422,
+                "invalid_role_name",
+            ),
+            (
+                DomainError::InvalidName(What::Permission),
+                422,
+                "invalid_permission_name",
+            ),
+            (
+                DomainError::ParentRoleNotFound,
+                422,
+                "parent_role_not_found",
+            ),
+            (DomainError::RoleCycle, 409, "role_cycle"),
+            (DomainError::RoleProtected, 409, "role_protected"),
+            (DomainError::SodSameRole, 422, "sod_same_role"),
+            (
+                DomainError::SeparationOfDuty {
+                    a: "a".into(),
+                    b: "b".into(),
+                },
+                409,
+                "separation_of_duty",
+            ),
+            (DomainError::InvalidEmail, 422, "invalid_email"),
+            (
+                DomainError::WeakPassword {
+                    reason: "password_too_short",
+                },
+                422,
+                "password_too_short",
+            ),
+            (DomainError::InvalidCredentials, 401, "invalid_credentials"),
+            (
+                DomainError::LoginThrottled {
+                    retry_after_secs: 2,
+                },
+                429,
+                "login_throttled",
+            ),
+            (DomainError::AccountDisabled, 403, "account_disabled"),
+            (
+                DomainError::Refresh(RefreshRefused::Invalid),
+                401,
+                "invalid_refresh_token",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::SessionRevoked),
+                401,
+                "session_revoked",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::Reused),
+                401,
+                "refresh_token_reused",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::Expired),
+                401,
+                "refresh_token_expired",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::AccountDisabled),
+                401,
+                "account_disabled",
+            ),
+            (
+                DomainError::WebhookNotRequeueable,
+                409,
+                "webhook_event_not_requeueable",
+            ),
+            (
+                DomainError::Webhook(ReceiveError::UnknownProvider),
+                404,
+                "webhook_provider_unknown",
+            ),
+            (
+                DomainError::Webhook(ReceiveError::BodyNotJson),
+                400,
+                "webhook_body_not_json",
+            ),
+            (
+                DomainError::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
+            (
+                DomainError::IdempotencyInFlight,
+                409,
+                "idempotency_request_in_progress",
+            ),
+        ];
+        for (e, status, id) in cases {
+            let shown = format!("{e:?}");
+            match AppError::from(e) {
+                AppError::Problem(p) => {
+                    assert_eq!((p.status.as_u16(), p.id), (status, id), "{shown}")
+                }
+                other => panic!("{shown} became {other:?}"),
+            }
+        }
+        assert!(matches!(
+            AppError::from(DomainError::Storage(sqlx::Error::PoolTimedOut)),
+            AppError::Db(_)
+        ));
+        assert!(matches!(
+            AppError::from(DomainError::internal("bug")),
+            AppError::Internal(_)
+        ));
+        // The throttle's wait reaches the client as Retry-After.
+        let AppError::Problem(p) = AppError::from(DomainError::LoginThrottled {
+            retry_after_secs: 7,
+        }) else {
+            unreachable!()
+        };
+        assert_eq!(p.retry_after, Some(7));
     }
 }

@@ -119,13 +119,9 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
         "migrate" => Ok(()),
         "rotate-keys" => {
             let state = AppState::new(config, db, Clock::system()).await?;
-            let ctx = Ctx {
-                actor: Some("cli".into()),
-                ..Default::default()
-            };
-            let (kid, retired) = edge_auth_origin::http::admin::rotate(&state, &ctx)
+            let (kid, retired) = edge_auth_origin::domain::keys::rotate(&state, &Ctx::cli())
                 .await
-                .map_err(|e| format!("rotate-keys: {e:?}"))?;
+                .map_err(|e| format!("rotate-keys: {}", describe(e.into())))?;
             println!("new signing key {kid}; retired {retired:?} (still published until their tokens expire)");
             Ok(())
         }
@@ -144,7 +140,7 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             let state = AppState::new(config, db, Clock::system()).await?;
             let (user, created) = accounts::create_admin(&state, email, password)
                 .await
-                .map_err(|e| format!("create-admin: {}", describe(e)))?;
+                .map_err(|e| format!("create-admin: {}", describe(e.into())))?;
             if created {
                 println!("created admin {} ({})", user.email, user.id);
             } else {
@@ -167,8 +163,13 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             // Webhook workers stop after their current event on shutdown; one killed mid-event
             // loses nothing (its lease expires and the event runs again).
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let workers = processor::spawn(state.core.clone(), stopped);
+            let mut workers = processor::spawn(state.core.clone(), stopped.clone());
             tracing::info!(workers = workers.len(), "webhook processor started");
+            // Every process runs the rotation timer; the SigningKeys lock makes them agree.
+            workers.extend(edge_auth_origin::domain::keys::spawn_rotation(
+                state.core.clone(),
+                stopped,
+            ));
             let (close, closed) = tokio::sync::oneshot::channel::<()>();
             let mut server = tokio::spawn(
                 axum::serve(listener, app(state))

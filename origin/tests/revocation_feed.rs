@@ -54,7 +54,7 @@ async fn sync(t: &TestApp, edge: &mut RevocationList) -> usize {
 
 async fn revoke_in(tx: &mut edge_auth_origin::db::Tx, t: &TestApp, sid: &str) {
     revocations::session_revoked(
-        &mut **tx,
+        tx,
         sid,
         "usr_x",
         t.state.clock.now_ms(),
@@ -80,7 +80,7 @@ async fn an_entry_committed_after_a_later_numbered_one_still_reaches_the_edge() 
         let (db, now) = (db.clone(), t.state.clock.now_ms());
         tokio::spawn(async move {
             let mut b = db.begin().await.unwrap();
-            revocations::session_revoked(&mut *b, "ses_b", "usr_x", now, ACCESS_TTL_MS)
+            revocations::session_revoked(&mut b, "ses_b", "usr_x", now, ACCESS_TTL_MS)
                 .await
                 .unwrap();
             b.commit().await.unwrap();

@@ -12,6 +12,11 @@ use sqlx::{AnyPool, Executor, Transaction};
 
 pub type Tx = Transaction<'static, sqlx::Any>;
 
+/// Is this a unique-constraint violation (same on SQLite and PostgreSQL)?
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -45,6 +50,14 @@ impl std::fmt::Display for DbError {
     }
 }
 impl std::error::Error for DbError {}
+
+/// The advisory locks the origin takes (one number each, so they never collide).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum LockKey {
+    /// Creating, activating and retiring signing keys.
+    SigningKeys = 0x6564_6765_6b65_7973, // "edgekeys"
+}
 
 /// What the database's migration history says next to the migrations this binary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +167,23 @@ impl Db {
                 .filter(|v| !known.contains(v))
                 .collect(),
         })
+    }
+
+    /// Serialises the writers of one kind of state across processes until `tx` ends: a
+    /// PostgreSQL advisory transaction lock on `key`. On SQLite every write transaction already
+    /// holds the database's write lock (`BEGIN IMMEDIATE`), so there is nothing to add.
+    pub async fn lock(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        key: LockKey,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key as i64)
+                .execute(tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock up front

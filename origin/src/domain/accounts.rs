@@ -1,28 +1,20 @@
 //! Accounts: sign-up, password log-in with equal-time failures and per-account throttling,
 //! rehash on parameter change, disable/enable.
 
-use axum::http::StatusCode;
-use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
-use super::audit::{self, Ctx};
-use super::Core;
-use crate::error::{
-    conflict, internal, is_unique_violation, unauthorized, unprocessable, AppResult, Problem,
-};
+use super::ctx::{Ctx, RBAC_ADMIN};
+use super::error::{DomainError, DomainResult, What};
+use super::work::Work;
+use super::{rbac, sessions, Core};
+use crate::db::is_unique_violation;
+
+pub use super::users::{by_email, by_id, User};
 
 /// Cap on the growing lock-out delay.
 const MAX_DELAY_SECS: i64 = 900;
 /// Failures older than this no longer count.
 const FAILURE_WINDOW_MS: i64 = 24 * 3600 * 1000;
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    pub disabled: bool,
-}
 
 /// Trims, lowercases and checks the shape (one `@`, non-empty parts, a dot in the domain, no spaces).
 pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
@@ -46,35 +38,40 @@ pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
     }
 }
 
-pub async fn signup(core: &Core, email: &str, password: String, ctx: &Ctx) -> AppResult<User> {
-    let email = normalize_email(email).map_err(unprocessable)?;
+/// A new account with the `user` role (e-mail normalized, password policy applied).
+pub async fn signup(core: &Core, ctx: &Ctx, email: &str, password: String) -> DomainResult<User> {
+    let email = normalize_email(email).map_err(|_| DomainError::InvalidEmail)?;
     core.passwords
         .check_policy(&password, &email)
-        .map_err(unprocessable)?;
-    let hash = core.passwords.hash(password).await.map_err(internal)?;
-    create_user(core, &email, &hash, &["user"], ctx).await
+        .map_err(|reason| DomainError::WeakPassword { reason })?;
+    let hash = core
+        .passwords
+        .hash(password)
+        .await
+        .map_err(DomainError::internal)?;
+    create_user(core, ctx, &email, &hash, &["user"]).await
 }
 
 /// Inserts a user with `roles`, in one transaction (no half-created account).
 pub async fn create_user(
     core: &Core,
+    ctx: &Ctx,
     email: &str,
     hash: &str,
     roles: &[&str],
-    ctx: &Ctx,
-) -> AppResult<User> {
-    let now = core.clock.now_ms();
+) -> DomainResult<User> {
     let id = super::ids::new_id("usr");
-    let mut tx = core.db.begin().await?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
     let r = sqlx::query("INSERT INTO users (id, email, password_hash, disabled, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)")
         .bind(&id)
         .bind(email)
         .bind(hash)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await;
     match r {
-        Err(e) if is_unique_violation(&e) => return Err(conflict("email_taken")),
+        Err(e) if is_unique_violation(&e) => return Err(DomainError::AlreadyExists(What::Email)),
         r => r?,
     };
     for role in roles {
@@ -82,19 +79,12 @@ pub async fn create_user(
             .bind(&id)
             .bind(*role)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await?;
     }
-    audit::record(
-        &mut tx,
-        now,
-        ctx,
-        "user.signup",
-        Some(&id),
-        json!({ "roles": roles }),
-    )
-    .await?;
-    tx.commit().await?;
+    w.audit("user.signup", Some(&id), json!({ "roles": roles }))
+        .await?;
+    w.commit().await?;
     Ok(User {
         id,
         email: email.to_owned(),
@@ -102,55 +92,18 @@ pub async fn create_user(
     })
 }
 
-pub async fn by_email(core: &Core, email: &str) -> AppResult<Option<(User, String)>> {
-    let row = sqlx::query("SELECT id, email, password_hash, disabled FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(&core.db.pool)
-        .await?;
-    Ok(match row {
-        None => None,
-        Some(r) => Some((
-            User {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                disabled: r.try_get::<i64, _>("disabled")? != 0,
-            },
-            r.try_get("password_hash")?,
-        )),
-    })
-}
-
-pub async fn by_id(core: &Core, id: &str) -> AppResult<Option<User>> {
-    let row = sqlx::query("SELECT id, email, disabled FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&core.db.pool)
-        .await?;
-    Ok(match row {
-        None => None,
-        Some(r) => Some(User {
-            id: r.try_get("id")?,
-            email: r.try_get("email")?,
-            disabled: r.try_get::<i64, _>("disabled")? != 0,
-        }),
-    })
-}
-
-fn invalid_credentials() -> crate::error::AppError {
-    unauthorized("invalid_credentials")
-}
-
 /// Checks email + password. Unknown email and wrong password do the same work (a hash
 /// verification, one throttle upsert, one audit row) and give the same answer.
 pub async fn authenticate(
     core: &Core,
+    ctx: &Ctx,
     email: &str,
     password: String,
-    ctx: &Ctx,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let now = core.clock.now_ms();
     let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
     if password.len() > super::passwords::MAX_PASSWORD_BYTES || email.len() > 254 {
-        return Err(invalid_credentials());
+        return Err(DomainError::InvalidCredentials);
     }
     let locked_until: Option<i64> =
         sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE email = $1")
@@ -158,12 +111,10 @@ pub async fn authenticate(
             .fetch_optional(&core.db.pool)
             .await?;
     if let Some(until) = locked_until.filter(|u| *u > now) {
-        core.metrics.login("throttled");
-        return Err(
-            Problem::new(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
-                .retry_after(((until - now + 999) / 1000) as u64)
-                .into(),
-        );
+        core.telemetry.login("throttled");
+        return Err(DomainError::LoginThrottled {
+            retry_after_secs: ((until - now + 999) / 1000) as u64,
+        });
     }
     let found = by_email(core, &email).await?;
     let v = core
@@ -171,26 +122,28 @@ pub async fn authenticate(
         .verify(password.clone(), found.as_ref().map(|(_, h)| h.clone()))
         .await;
     let Some((user, _)) = found.filter(|_| v.ok) else {
-        record_failure(core, &email, now, ctx).await?;
-        core.metrics.login("failure");
-        return Err(invalid_credentials());
+        record_failure(core, ctx, &email).await?;
+        core.telemetry.login("failure");
+        return Err(DomainError::InvalidCredentials);
     };
     if user.disabled {
-        let mut conn = core.db.pool.acquire().await?;
-        audit::record(
-            &mut conn,
-            now,
-            ctx,
+        let mut w = Work::begin(core, ctx).await?;
+        w.audit(
             "login.failure",
             Some(&user.id),
             json!({ "reason": "account_disabled" }),
         )
         .await?;
-        core.metrics.login("disabled");
-        return Err(Problem::new(StatusCode::FORBIDDEN, "account_disabled").into());
+        w.commit().await?;
+        core.telemetry.login("disabled");
+        return Err(DomainError::AccountDisabled);
     }
     if v.needs_rehash {
-        let hash = core.passwords.hash(password).await.map_err(internal)?;
+        let hash = core
+            .passwords
+            .hash(password)
+            .await
+            .map_err(DomainError::internal)?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash)
             .bind(now)
@@ -203,12 +156,15 @@ pub async fn authenticate(
         .bind(&email)
         .execute(&core.db.pool)
         .await?;
-    core.metrics.login("success");
+    core.telemetry.login("success");
     Ok(user)
 }
 
-async fn record_failure(core: &Core, email: &str, now: i64, ctx: &Ctx) -> AppResult<()> {
-    let mut tx = core.db.begin().await?;
+/// Counts a failure for `email` (the address as typed, normalized, whether or not an account
+/// has it) and locks further attempts out for a delay that doubles per failure over the limit.
+async fn record_failure(core: &Core, ctx: &Ctx, email: &str) -> DomainResult<()> {
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
     let failures: i64 = sqlx::query_scalar(
         "INSERT INTO login_throttle (email, failures, locked_until, updated_at) VALUES ($1, 1, 0, $2) \
          ON CONFLICT (email) DO UPDATE SET \
@@ -219,7 +175,7 @@ async fn record_failure(core: &Core, email: &str, now: i64, ctx: &Ctx) -> AppRes
     .bind(email)
     .bind(now)
     .bind(now - FAILURE_WINDOW_MS)
-    .fetch_one(&mut *tx)
+    .fetch_one(w.conn())
     .await?;
     let over = failures - core.config.throttle_after;
     if over >= 0 {
@@ -231,101 +187,81 @@ async fn record_failure(core: &Core, email: &str, now: i64, ctx: &Ctx) -> AppRes
         sqlx::query("UPDATE login_throttle SET locked_until = $1 WHERE email = $2")
             .bind(now + delay * 1000)
             .bind(email)
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await?;
     }
-    // The target is the email as typed (normalized), whether or not an account exists.
-    audit::record(
-        &mut tx,
-        now,
-        ctx,
+    w.audit(
         "login.failure",
         Some(email),
         json!({ "reason": "invalid_credentials", "failures": failures }),
     )
     .await?;
-    tx.commit().await?;
-    Ok(())
+    w.commit().await
 }
 
-/// Disables (revoking every session) or re-enables an account.
-pub async fn set_disabled(core: &Core, user_id: &str, disabled: bool, ctx: &Ctx) -> AppResult<()> {
-    let now = core.clock.now_ms();
-    let mut tx = core.db.begin().await?;
+/// Disables an account — every session revoked and every access token voided, in the same
+/// transaction — or re-enables it.
+pub async fn set_disabled(
+    core: &Core,
+    ctx: &Ctx,
+    user_id: &str,
+    disabled: bool,
+) -> DomainResult<()> {
+    ctx.require(RBAC_ADMIN)?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
     let n = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
         .bind(disabled as i64)
         .bind(now)
         .bind(user_id)
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await?
         .rows_affected();
     if n == 0 {
-        return Err(crate::error::not_found("user_not_found"));
+        return Err(DomainError::NotFound(What::User));
     }
     if disabled {
-        super::sessions::revoke_all_in(
-            core,
-            &mut tx,
+        sessions::revoke_all_in(
+            &mut w,
             user_id,
             "account_disabled",
-            ctx,
             None,
-            super::sessions::Void::UserTokens,
+            sessions::Void::UserTokens,
         )
         .await?;
     }
-    audit::record(
-        &mut tx,
-        now,
-        ctx,
-        if disabled {
-            "user.disable"
-        } else {
-            "user.enable"
-        },
-        Some(user_id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
+    w.audit(action, Some(user_id), json!({})).await?;
+    w.commit().await
 }
 
-/// CLI: creates the first admin (or promotes an existing account).
-pub async fn create_admin(core: &Core, email: &str, password: String) -> AppResult<(User, bool)> {
-    let ctx = Ctx {
-        actor: Some("cli".into()),
-        ..Default::default()
-    };
-    let email = normalize_email(email).map_err(unprocessable)?;
+/// CLI: creates the first admin (or grants `admin` to an existing account, through the same
+/// operation as the admin API: separation of duty checked, old tokens voided, audited).
+pub async fn create_admin(
+    core: &Core,
+    email: &str,
+    password: String,
+) -> DomainResult<(User, bool)> {
+    let ctx = Ctx::cli();
+    let email = normalize_email(email).map_err(|_| DomainError::InvalidEmail)?;
     if let Some((user, _)) = by_email(core, &email).await? {
-        let mut tx = core.db.begin().await?;
-        super::rbac::assign(&mut tx, &user.id, "admin", core.clock.now_ms()).await?;
-        super::revocations::user_tokens_void(
-            &mut tx,
-            &user.id,
-            core.clock.now_ms(),
-            core.access_ttl_ms(),
-        )
-        .await?;
-        audit::record(
-            &mut tx,
-            core.clock.now_ms(),
-            &ctx,
-            "role.assign",
-            Some(&user.id),
-            json!({ "role": "admin" }),
-        )
-        .await?;
-        tx.commit().await?;
+        rbac::grant_role(core, &ctx, &user.id, "admin").await?;
         return Ok((user, false));
     }
     core.passwords
         .check_policy(&password, &email)
-        .map_err(unprocessable)?;
-    let hash = core.passwords.hash(password).await.map_err(internal)?;
+        .map_err(|reason| DomainError::WeakPassword { reason })?;
+    let hash = core
+        .passwords
+        .hash(password)
+        .await
+        .map_err(DomainError::internal)?;
     Ok((
-        create_user(core, &email, &hash, &["user", "admin"], &ctx).await?,
+        create_user(core, &ctx, &email, &hash, &["user", "admin"]).await?,
         true,
     ))
 }

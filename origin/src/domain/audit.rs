@@ -1,16 +1,15 @@
-//! The audit log: who did what to whom, written in the same transaction as the change.
+//! The audit log: who did what to whom, written in the same transaction as the change (by the
+//! unit of work, `work::Work::audit`), and its newest-first pages.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-/// The request context an audit entry (and a session) records.
-#[derive(Clone, Debug, Default)]
-pub struct Ctx {
-    pub actor: Option<String>,
-    pub request_id: Option<String>,
-    pub ip: String,
-    pub user_agent: String,
-}
+use super::ctx::RBAC_ADMIN;
+use super::error::DomainResult;
+use super::page::Page;
+use super::Core;
+
+pub use super::ctx::Ctx;
 
 pub async fn record(
     conn: &mut AnyConnection,
@@ -43,6 +42,18 @@ pub struct Entry {
     pub target: Option<String>,
     pub detail: serde_json::Value,
     pub request_id: Option<String>,
+}
+
+/// Newest first, optionally one action only; the cursor is the last entry's id.
+pub async fn list(
+    core: &Core,
+    ctx: &Ctx,
+    action: Option<&str>,
+    page: Page,
+) -> DomainResult<Vec<Entry>> {
+    ctx.require(RBAC_ADMIN)?;
+    let mut conn = core.db.pool.acquire().await?;
+    Ok(self::page(&mut conn, page.before, action, page.limit).await?)
 }
 
 /// Newest first; `before` is the id cursor from the previous page.

@@ -4,8 +4,8 @@
 
 use sqlx::Row;
 
+use super::error::DomainResult;
 use super::Core;
-use crate::error::AppResult;
 
 pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
 
@@ -22,7 +22,7 @@ pub enum Begin {
     Mismatch,
 }
 
-pub async fn begin(core: &Core, scope: &str, key: &str, request_hash: &str) -> AppResult<Begin> {
+pub async fn begin(core: &Core, scope: &str, key: &str, request_hash: &str) -> DomainResult<Begin> {
     let now = core.clock.now_ms();
     for _ in 0..2 {
         let n = sqlx::query(
@@ -83,7 +83,7 @@ pub async fn finish(
     status: u16,
     content_type: Option<String>,
     body: Vec<u8>,
-) -> AppResult<()> {
+) -> DomainResult<()> {
     sqlx::query("UPDATE idempotency_keys SET status = $1, content_type = $2, body = $3 WHERE scope = $4 AND key = $5")
         .bind(status as i64)
         .bind(content_type)
@@ -96,7 +96,7 @@ pub async fn finish(
 }
 
 /// The request failed on our side: forget the key so the client may retry.
-pub async fn abandon(core: &Core, scope: &str, key: &str) -> AppResult<()> {
+pub async fn abandon(core: &Core, scope: &str, key: &str) -> DomainResult<()> {
     sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL")
         .bind(scope)
         .bind(key)

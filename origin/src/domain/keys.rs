@@ -1,6 +1,8 @@
 //! Signing keys: generated here, private parts encrypted at rest (XChaCha20-Poly1305 under
-//! KEY_ENCRYPTION_KEY, AAD = kid), rotated on demand, published in the JWKS until every token
-//! they signed has expired. Also mints access tokens with the current key.
+//! KEY_ENCRYPTION_KEY, AAD = kid), rotated on a schedule (the next key published before it
+//! signs) or on demand, published in the JWKS until every token they signed has expired. Also
+//! mints access tokens with the current key. Every change of the key set holds the
+//! `SigningKeys` lock, so several origin processes never create or retire keys twice.
 
 use std::sync::{Arc, RwLock};
 
@@ -14,7 +16,12 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
+use super::ctx::{Ctx, RBAC_ADMIN};
+use super::error::{DomainError, DomainResult};
+use super::work::Work;
+use super::Core;
 use crate::config::SigningAlg;
+use crate::db::LockKey;
 use crate::domain::ids::{b64url, random_bytes};
 
 enum Signer {
@@ -75,6 +82,16 @@ impl std::error::Error for KeyError {}
 impl From<sqlx::Error> for KeyError {
     fn from(e: sqlx::Error) -> Self {
         KeyError::Db(e)
+    }
+}
+
+/// A storage failure stays one; anything else about keys is internal (never the caller's fault).
+impl From<KeyError> for DomainError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Db(e) => DomainError::Storage(e),
+            e => DomainError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -156,12 +173,14 @@ impl KeyStore {
             .expect("KEY_ENCRYPTION_KEY is 32 bytes")
     }
 
-    /// Creates a key and stores it (encrypted). Returns its kid.
+    /// Creates a key and stores it (encrypted), signing from `activates_at` (None: at once).
+    /// Returns its kid.
     pub async fn create(
         &self,
         conn: &mut AnyConnection,
         alg: SigningAlg,
         now: i64,
+        activates_at: Option<i64>,
     ) -> Result<String, KeyError> {
         let (signer, raw) = generate(alg);
         let kid = format!(
@@ -181,8 +200,8 @@ impl KeyStore {
             )
             .map_err(|_| KeyError::Sign("encryption failed".into()))?;
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_enc, nonce, created_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_enc, nonce, created_at, retired_at, activates_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
         )
         .bind(&kid)
         .bind(alg.jose())
@@ -190,12 +209,14 @@ impl KeyStore {
         .bind(enc)
         .bind(nonce.to_vec())
         .bind(now)
+        .bind(activates_at)
         .execute(conn)
         .await?;
         Ok(kid)
     }
 
-    /// Makes sure one active key exists (first start).
+    /// Makes sure one active key exists (first start), in the caller's transaction, which
+    /// holds the `SigningKeys` lock (several processes may start at once on an empty database).
     pub async fn ensure(
         &self,
         conn: &mut AnyConnection,
@@ -207,7 +228,7 @@ impl KeyStore {
                 .fetch_one(&mut *conn)
                 .await?;
         if n == 0 {
-            self.create(conn, alg, now).await?;
+            self.create(conn, alg, now, None).await?;
         }
         Ok(())
     }
@@ -228,14 +249,70 @@ impl KeyStore {
             .bind(now)
             .execute(&mut *conn)
             .await?;
-        let kid = self.create(conn, alg, now).await?;
+        let kid = self.create(conn, alg, now, None).await?;
         Ok((kid, retired))
     }
 
-    async fn active(&self, conn: &mut AnyConnection) -> Result<Arc<ActiveKey>, KeyError> {
-        let kid: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
+    /// One step of scheduled rotation at `now`, in the caller's transaction (which holds the
+    /// `SigningKeys` lock). A key signs for `every_ms`; `prepublish_ms` before that ends, its
+    /// successor is created with `activates_at` = now + `prepublish_ms` and published at once,
+    /// so every edge has it in its cached JWKS before the first token it signs arrives. Once
+    /// the successor signs, the older keys are retired (and stay published while their tokens
+    /// live).
+    pub async fn schedule(
+        &self,
+        conn: &mut AnyConnection,
+        alg: SigningAlg,
+        now: i64,
+        every_ms: i64,
+        prepublish_ms: i64,
+    ) -> Result<Option<Scheduled>, KeyError> {
+        // (kid, from when it signs), newest first.
+        let rows = sqlx::query(
+            "SELECT kid, COALESCE(activates_at, created_at) AS since FROM signing_keys \
+             WHERE retired_at IS NULL ORDER BY COALESCE(activates_at, created_at) DESC, kid DESC",
         )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in rows {
+            keys.push((r.try_get::<String, _>("kid")?, r.try_get::<i64, _>("since")?));
+        }
+        let signing: Vec<&(String, i64)> = keys.iter().filter(|(_, since)| *since <= now).collect();
+        let pending = keys.iter().any(|(_, since)| *since > now);
+        match signing.as_slice() {
+            [] => {
+                let kid = self.create(conn, alg, now, None).await?;
+                Ok(Some(Scheduled::Created { kid }))
+            }
+            [(newest, since), older @ ..] if !older.is_empty() => {
+                let retired: Vec<String> = older.iter().map(|(k, _)| k.clone()).collect();
+                for kid in &retired {
+                    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2")
+                        .bind(*since)
+                        .bind(kid)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(Some(Scheduled::Activated { kid: newest.clone(), retired }))
+            }
+            [(_, since)] if !pending && now - since >= every_ms - prepublish_ms => {
+                let activates_at = now + prepublish_ms;
+                let kid = self.create(conn, alg, now, Some(activates_at)).await?;
+                Ok(Some(Scheduled::Prepublished { kid, activates_at }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn active(&self, conn: &mut AnyConnection, now: i64) -> Result<Arc<ActiveKey>, KeyError> {
+        // The newest key that signs by now; a published successor waits for its activates_at.
+        let kid: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL \
+             AND (activates_at IS NULL OR activates_at <= $1) \
+             ORDER BY COALESCE(activates_at, created_at) DESC, kid DESC LIMIT 1",
+        )
+        .bind(now)
         .fetch_optional(&mut *conn)
         .await?;
         let kid = kid.ok_or(KeyError::NoActiveKey)?;
@@ -281,7 +358,7 @@ impl KeyStore {
         now_ms: i64,
         ttl_secs: u64,
     ) -> Result<String, KeyError> {
-        let key = self.active(conn).await?;
+        let key = self.active(conn, now_ms).await?;
         let now = chrono::DateTime::from_timestamp_millis(now_ms)
             .ok_or_else(|| KeyError::Sign("clock out of range".into()))?;
         let opts = TimeOptions::new(chrono::Duration::zero(), move || now);
@@ -317,6 +394,102 @@ impl KeyStore {
             .collect();
         Ok(json!({ "keys": keys }))
     }
+}
+
+/// What one step of scheduled rotation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scheduled {
+    /// No key signed (an empty table): one was created, signing at once.
+    Created { kid: String },
+    /// The successor is published and signs from `activates_at` (unix ms).
+    Prepublished { kid: String, activates_at: i64 },
+    /// The successor signs now; these older keys are retired.
+    Activated { kid: String, retired: Vec<String> },
+}
+
+/// The operation behind the admin route and the `rotate-keys` CLI: retires the active key
+/// (and a published successor), creates a new one that signs at once and audits it, in one
+/// transaction. For a compromised key; routine rotation is [`rotate_on_schedule`]. Returns
+/// (new kid, retired kids).
+pub async fn rotate(core: &Core, ctx: &Ctx) -> DomainResult<(String, Vec<String>)> {
+    ctx.require(RBAC_ADMIN)?;
+    let mut w = Work::begin(core, ctx).await?;
+    core.db.lock(w.conn(), LockKey::SigningKeys).await?;
+    let now = w.now;
+    let (kid, retired) = core
+        .keys
+        .rotate(w.conn(), core.config.signing_alg, now)
+        .await?;
+    w.audit("keys.rotate", Some(&kid), json!({ "retired": retired }))
+        .await?;
+    w.commit().await?;
+    Ok((kid, retired))
+}
+
+/// One step of routine rotation (`KEY_ROTATION_DAYS`), run by every `serve` process on a
+/// timer: under the `SigningKeys` lock, so concurrent processes agree on one successor.
+/// `None` when rotation is off or nothing is due; each step is audited.
+pub async fn rotate_on_schedule(core: &Core, ctx: &Ctx) -> DomainResult<Option<Scheduled>> {
+    ctx.require(RBAC_ADMIN)?;
+    let Some(every) = core.config.key_rotation.every_secs else {
+        return Ok(None);
+    };
+    let prepublish_ms = core.config.key_rotation.prepublish_secs as i64 * 1000;
+    let mut w = Work::begin(core, ctx).await?;
+    core.db.lock(w.conn(), LockKey::SigningKeys).await?;
+    let now = w.now;
+    let step = core
+        .keys
+        .schedule(w.conn(), core.config.signing_alg, now, every as i64 * 1000, prepublish_ms)
+        .await?;
+    match &step {
+        None => return Ok(None),
+        Some(Scheduled::Created { kid }) => w.audit("keys.create", Some(kid), json!({})).await?,
+        Some(Scheduled::Prepublished { kid, activates_at }) => {
+            w.audit("keys.prepublish", Some(kid), json!({ "activates_at": activates_at }))
+                .await?
+        }
+        Some(Scheduled::Activated { kid, retired }) => {
+            w.audit("keys.activate", Some(kid), json!({ "retired": retired })).await?
+        }
+    }
+    w.commit().await?;
+    Ok(step)
+}
+
+/// How often each `serve` process checks the rotation schedule.
+pub const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The rotation timer of one `serve` process: a step at start and every [`ROTATION_CHECK`],
+/// until `shutdown`. Off when `KEY_ROTATION_DAYS` is 0.
+pub fn spawn_rotation(
+    core: Arc<Core>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    core.config.key_rotation.every_secs?;
+    Some(tokio::spawn(async move {
+        let ctx = Ctx::scheduler();
+        loop {
+            match rotate_on_schedule(&core, &ctx).await {
+                Ok(None) => {}
+                Ok(Some(step)) => tracing::info!(?step, "signing keys: scheduled rotation"),
+                Err(e) => tracing::warn!(error = %e, "signing keys: scheduled rotation failed; next try in a minute"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(ROTATION_CHECK) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }))
+}
+
+/// The published key set (`/.well-known/jwks.json`).
+pub async fn published(core: &Core) -> DomainResult<serde_json::Value> {
+    let mut conn = core.db.pool.acquire().await?;
+    Ok(KeyStore::jwks(&mut conn, core.clock.now_ms(), core.access_ttl_ms()).await?)
 }
 
 /// Loads KEY_ENCRYPTION_KEY, or (local runs) a key generated once into `DATA_DIR/key-encryption-key`.

@@ -1,16 +1,35 @@
 //! Domain services: the rules of accounts, sessions, keys, RBAC, webhooks and friends, over `db`.
+//!
+//! Every change is an operation (`rbac::grant_role`, `accounts::set_disabled`, …) taking the
+//! [`Core`] and the caller's [`Ctx`]: it checks the caller's permission, opens a [`work::Work`],
+//! enforces the invariants, writes
+//! the audit entry and the revocation marks the change implies, and commits. Failures are one
+//! [`DomainError`]; nothing here knows HTTP. Module dependencies point one way:
+//! `accounts → sessions → users`, `accounts → rbac`, everything → `work` → `audit`/`revocations`.
 
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod ctx;
+pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod page;
 pub mod passwords;
 pub mod rbac;
 pub mod revocations;
 pub mod sessions;
+pub mod telemetry;
+pub mod users;
 pub mod webhooks;
+pub mod work;
+
+use std::sync::Arc;
+
+pub use ctx::Ctx;
+pub use error::{DomainError, DomainResult, What};
+pub use page::Page;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -22,7 +41,8 @@ pub struct Core {
     pub clock: clock::Clock,
     pub keys: keys::KeyStore,
     pub passwords: passwords::Passwords,
-    pub metrics: crate::http::observe::Metrics,
+    /// Where outcomes are reported (the HTTP layer's metrics, or nothing).
+    pub telemetry: Arc<dyn telemetry::Telemetry>,
     /// Handlers by (provider, event type).
     pub webhook_handlers: webhooks::handlers::Registry,
     /// Wakes an idle webhook worker when this instance stores a new event.
@@ -30,7 +50,17 @@ pub struct Core {
 }
 
 impl Core {
+    /// A core that reports nothing (CLI commands, domain tests).
     pub async fn new(config: Config, db: Db, clock: clock::Clock) -> Result<Core, String> {
+        Core::with_telemetry(config, db, clock, Arc::new(telemetry::Silent)).await
+    }
+
+    pub async fn with_telemetry(
+        config: Config,
+        db: Db,
+        clock: clock::Clock,
+        telemetry: Arc<dyn telemetry::Telemetry>,
+    ) -> Result<Core, String> {
         let kek = keys::load_or_create_kek(config.key_encryption_key.clone(), &config.data_dir)?;
         let keys = keys::KeyStore::new(kek);
         let passwords = passwords::Passwords::new(
@@ -39,14 +69,15 @@ impl Core {
             config.password_min_len,
         )?;
         {
-            let mut conn = db
-                .pool
-                .acquire()
+            // Several processes may start at once on an empty database: one key, not three.
+            let mut tx = db.begin().await.map_err(|e| format!("database: {e}"))?;
+            db.lock(&mut tx, crate::db::LockKey::SigningKeys)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
-            keys.ensure(&mut conn, config.signing_alg, clock.now_ms())
+            keys.ensure(&mut tx, config.signing_alg, clock.now_ms())
                 .await
                 .map_err(|e| format!("signing keys: {e}"))?;
+            tx.commit().await.map_err(|e| format!("database: {e}"))?;
         }
         let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
         Ok(Core {
@@ -55,7 +86,7 @@ impl Core {
             clock,
             keys,
             passwords,
-            metrics: Default::default(),
+            telemetry,
             webhook_handlers,
             webhook_wakeup: tokio::sync::Notify::new(),
         })

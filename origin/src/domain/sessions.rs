@@ -1,19 +1,18 @@
 //! Sessions, access tokens and rotating refresh tokens. A refresh token is 256 random bits,
 //! stored only as its SHA-256, valid once: presenting a rotated one again revokes the session.
 
-use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
-use super::accounts::User;
-use super::audit::{self, Ctx};
+use super::ctx::Ctx;
+use super::error::{DomainError, DomainResult, RefreshRefused, What};
 use super::ids::{new_id, new_secret_token, sha256_hex};
 use super::keys::AccessClaims;
-use super::{rbac, revocations, Core};
+use super::users::User;
+use super::work::Work;
+use super::{rbac, Core};
 use crate::config::SessionPolicy;
-use crate::db::Tx;
-use crate::error::{internal, AppResult, Problem};
 
 /// What a login or a refresh hands out.
 #[derive(Debug, Clone)]
@@ -29,8 +28,8 @@ pub struct Issued {
     pub permissions: Vec<String>,
 }
 
-fn unauthorized(id: &'static str) -> crate::error::AppError {
-    Problem::new(StatusCode::UNAUTHORIZED, id).into()
+fn refused(why: RefreshRefused) -> DomainError {
+    DomainError::Refresh(why)
 }
 
 async fn mint(
@@ -40,7 +39,8 @@ async fn mint(
     session_id: &str,
     refresh_token: String,
     refresh_expires_at: i64,
-) -> AppResult<Issued> {
+    now: i64,
+) -> DomainResult<Issued> {
     let eff = rbac::effective(&mut *conn, user_id).await?;
     let claims = AccessClaims {
         iss: core.config.issuer.clone(),
@@ -53,14 +53,8 @@ async fn mint(
     };
     let access_token = core
         .keys
-        .mint(
-            conn,
-            claims,
-            core.clock.now_ms(),
-            core.config.access_ttl_secs,
-        )
-        .await
-        .map_err(|e| internal(e.to_string()))?;
+        .mint(conn, claims, now, core.config.access_ttl_secs)
+        .await?;
     Ok(Issued {
         access_token,
         access_expires_in: core.config.access_ttl_secs,
@@ -92,18 +86,16 @@ async fn insert_refresh(
 
 /// Starts a session for an authenticated user. Under the `single` policy every other
 /// session of the user is revoked in the same transaction.
-pub async fn create(core: &Core, user: &User, ctx: &Ctx) -> AppResult<Issued> {
-    let now = core.clock.now_ms();
+pub async fn create(core: &Core, ctx: &Ctx, user: &User) -> DomainResult<Issued> {
     let session_id = new_id("ses");
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
     let expires_at = now + core.config.refresh_ttl_secs as i64 * 1000;
-    let mut tx = core.db.begin().await?;
     if core.config.session_policy == SessionPolicy::Single {
         revoke_all_in(
-            core,
-            &mut tx,
+            &mut w,
             &user.id,
             "single_session_policy",
-            ctx,
             None,
             Void::SessionsOnly,
         )
@@ -119,23 +111,28 @@ pub async fn create(core: &Core, user: &User, ctx: &Ctx) -> AppResult<Issued> {
     .bind(truncate(&ctx.ip, 64))
     .bind(now)
     .bind(expires_at)
-    .execute(&mut *tx)
+    .execute(w.conn())
     .await?;
-    let refresh = insert_refresh(&mut tx, &session_id, now, expires_at).await?;
-    audit::record(
-        &mut tx,
-        now,
-        &Ctx {
-            actor: Some(user.id.clone()),
-            ..ctx.clone()
-        },
+    let refresh = insert_refresh(w.conn(), &session_id, now, expires_at).await?;
+    // The log-in is the user's own act, whoever the request came from.
+    w.audit_as(
+        &ctx.acting(&user.id),
         "login.success",
         Some(&session_id),
         json!({}),
     )
     .await?;
-    let issued = mint(core, &mut tx, &user.id, &session_id, refresh, expires_at).await?;
-    tx.commit().await?;
+    let issued = mint(
+        core,
+        w.conn(),
+        &user.id,
+        &session_id,
+        refresh,
+        expires_at,
+        now,
+    )
+    .await?;
+    w.commit().await?;
     Ok(issued)
 }
 
@@ -144,25 +141,25 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Rotates a refresh token. A token that was already rotated is reuse: the session is revoked
-/// (committed) and the caller gets 401 `refresh_token_reused`.
-pub async fn refresh(core: &Core, token: &str, ctx: &Ctx) -> AppResult<Issued> {
+/// (committed) and the caller is refused with [`RefreshRefused::Reused`].
+pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued> {
     if token.is_empty() || token.len() > 128 {
-        return Err(unauthorized("invalid_refresh_token"));
+        return Err(refused(RefreshRefused::Invalid));
     }
     let hash = sha256_hex(token.as_bytes());
-    let now = core.clock.now_ms();
-    let mut tx = core.db.begin().await?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
     let row = sqlx::query(
         "SELECT rt.session_id, rt.used_at, s.user_id, s.revoked_at, s.expires_at, u.disabled \
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id \
          WHERE rt.token_hash = $1",
     )
     .bind(&hash)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(w.conn())
     .await?;
     let Some(row) = row else {
-        core.metrics.refresh("invalid");
-        return Err(unauthorized("invalid_refresh_token"));
+        core.telemetry.refresh("invalid");
+        return Err(refused(RefreshRefused::Invalid));
     };
     let session_id: String = row.try_get("session_id")?;
     let user_id: String = row.try_get("user_id")?;
@@ -171,19 +168,19 @@ pub async fn refresh(core: &Core, token: &str, ctx: &Ctx) -> AppResult<Issued> {
     let expires_at: i64 = row.try_get("expires_at")?;
     let disabled = row.try_get::<i64, _>("disabled")? != 0;
     if revoked_at.is_some() {
-        core.metrics.refresh("revoked");
-        return Err(unauthorized("session_revoked"));
+        core.telemetry.refresh("revoked");
+        return Err(refused(RefreshRefused::SessionRevoked));
     }
     if used_at.is_some() {
-        return reuse_detected(core, tx, &session_id, &user_id, ctx).await;
+        return reuse_detected(w, &session_id, &user_id).await;
     }
     if expires_at <= now {
-        core.metrics.refresh("expired");
-        return Err(unauthorized("refresh_token_expired"));
+        core.telemetry.refresh("expired");
+        return Err(refused(RefreshRefused::Expired));
     }
     if disabled {
-        core.metrics.refresh("disabled");
-        return Err(unauthorized("account_disabled"));
+        core.telemetry.refresh("disabled");
+        return Err(refused(RefreshRefused::AccountDisabled));
     }
     // Only one rotation can win; a concurrent second one sees 0 rows and is reuse.
     let n = sqlx::query(
@@ -191,89 +188,70 @@ pub async fn refresh(core: &Core, token: &str, ctx: &Ctx) -> AppResult<Issued> {
     )
     .bind(now)
     .bind(&hash)
-    .execute(&mut *tx)
+    .execute(w.conn())
     .await?
     .rows_affected();
     if n != 1 {
-        return reuse_detected(core, tx, &session_id, &user_id, ctx).await;
+        return reuse_detected(w, &session_id, &user_id).await;
     }
-    let new_refresh = insert_refresh(&mut tx, &session_id, now, expires_at).await?;
+    let new_refresh = insert_refresh(w.conn(), &session_id, now, expires_at).await?;
     sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
         .bind(now)
         .bind(&session_id)
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await?;
     let issued = mint(
         core,
-        &mut tx,
+        w.conn(),
         &user_id,
         &session_id,
         new_refresh,
         expires_at,
+        now,
     )
     .await?;
-    tx.commit().await?;
-    core.metrics.refresh("rotated");
+    w.commit().await?;
+    core.telemetry.refresh("rotated");
     Ok(issued)
 }
 
-async fn reuse_detected(
-    core: &Core,
-    mut tx: Tx,
-    session_id: &str,
-    user_id: &str,
-    ctx: &Ctx,
-) -> AppResult<Issued> {
-    let now = core.clock.now_ms();
-    revoke_in(
-        core,
-        &mut tx,
-        session_id,
-        user_id,
-        "refresh_token_reuse",
-        ctx,
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        now,
-        ctx,
+/// Reuse of a rotated refresh token: the session is revoked and that is committed, then the
+/// caller is refused.
+async fn reuse_detected(mut w: Work<'_>, session_id: &str, user_id: &str) -> DomainResult<Issued> {
+    revoke_in(&mut w, session_id, user_id, "refresh_token_reuse").await?;
+    w.audit(
         "refresh.reuse_detected",
         Some(session_id),
         json!({ "user": user_id }),
     )
     .await?;
-    tx.commit().await?;
-    core.metrics.refresh("reuse_detected");
+    let core = w.core();
+    w.commit().await?;
+    core.telemetry.refresh("reuse_detected");
     tracing::warn!(session = %session_id, user = %user_id, "refresh token reuse: session revoked");
-    Err(unauthorized("refresh_token_reused"))
+    Err(refused(RefreshRefused::Reused))
 }
 
-/// Revokes one session inside `tx` (feed entry + audit). False if it was already revoked.
+/// Revokes one session inside the unit of work (feed entry + audit). False if it was already
+/// revoked.
 pub async fn revoke_in(
-    core: &Core,
-    tx: &mut Tx,
+    w: &mut Work<'_>,
     session_id: &str,
     user_id: &str,
     reason: &str,
-    ctx: &Ctx,
-) -> AppResult<bool> {
-    let now = core.clock.now_ms();
+) -> DomainResult<bool> {
+    let now = w.now;
     let n = sqlx::query("UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL")
         .bind(now)
         .bind(reason)
         .bind(session_id)
         .bind(user_id)
-        .execute(&mut **tx)
+        .execute(w.conn())
         .await?
         .rows_affected();
     if n == 1 {
-        revocations::session_revoked(&mut *tx, session_id, user_id, now, core.access_ttl_ms())
-            .await?;
-        audit::record(
-            &mut *tx,
-            now,
-            ctx,
+        w.void_session(session_id, user_id).await?;
+        w.audit(
             "session.revoke",
             Some(session_id),
             json!({ "user": user_id, "reason": reason }),
@@ -296,59 +274,63 @@ pub enum Void {
 /// Revokes every active session of a user (except `keep`); `void` says whether every access
 /// token of the user issued until now is voided too.
 pub async fn revoke_all_in(
-    core: &Core,
-    tx: &mut Tx,
+    w: &mut Work<'_>,
     user_id: &str,
     reason: &str,
-    ctx: &Ctx,
     keep: Option<&str>,
     void: Void,
-) -> AppResult<usize> {
-    let now = core.clock.now_ms();
+) -> DomainResult<usize> {
+    let now = w.now;
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(user_id)
     .bind(now)
-    .fetch_all(&mut **tx)
+    .fetch_all(w.conn())
     .await?;
     let mut n = 0;
     for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
-        if revoke_in(core, tx, id, user_id, reason, ctx).await? {
+        if revoke_in(w, id, user_id, reason).await? {
             n += 1;
         }
     }
     if keep.is_none() && void == Void::UserTokens {
-        revocations::user_tokens_void(tx, user_id, now, core.access_ttl_ms()).await?;
+        w.void_user_tokens(user_id).await?;
     }
     Ok(n)
 }
 
-/// Logout of one session: 404 `session_not_found` when it is not the user's.
+/// Logout of one session: [`What::Session`] not found when it is not the user's.
 pub async fn revoke(
     core: &Core,
+    ctx: &Ctx,
     user_id: &str,
     session_id: &str,
     reason: &str,
-    ctx: &Ctx,
-) -> AppResult<bool> {
-    let mut tx = core.db.begin().await?;
+) -> DomainResult<bool> {
+    let mut w = Work::begin(core, ctx).await?;
     let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
         .bind(session_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(w.conn())
         .await?;
     if owner.as_deref() != Some(user_id) {
-        return Err(crate::error::not_found("session_not_found"));
+        return Err(DomainError::NotFound(What::Session));
     }
-    let done = revoke_in(core, &mut tx, session_id, user_id, reason, ctx).await?;
-    tx.commit().await?;
+    let done = revoke_in(&mut w, session_id, user_id, reason).await?;
+    w.commit().await?;
     Ok(done)
 }
 
-pub async fn revoke_all(core: &Core, user_id: &str, reason: &str, ctx: &Ctx) -> AppResult<usize> {
-    let mut tx = core.db.begin().await?;
-    let n = revoke_all_in(core, &mut tx, user_id, reason, ctx, None, Void::UserTokens).await?;
-    tx.commit().await?;
+/// Logout everywhere: every session revoked and every access token of the user voided.
+pub async fn revoke_all(
+    core: &Core,
+    ctx: &Ctx,
+    user_id: &str,
+    reason: &str,
+) -> DomainResult<usize> {
+    let mut w = Work::begin(core, ctx).await?;
+    let n = revoke_all_in(&mut w, user_id, reason, None, Void::UserTokens).await?;
+    w.commit().await?;
     Ok(n)
 }
 
@@ -368,7 +350,7 @@ pub async fn list(
     core: &Core,
     user_id: &str,
     current: Option<&str>,
-) -> AppResult<Vec<SessionView>> {
+) -> DomainResult<Vec<SessionView>> {
     let rows = sqlx::query(
         "SELECT id, user_agent, ip, created_at, last_used_at, expires_at FROM sessions \
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id",
@@ -395,7 +377,7 @@ pub async fn list(
 }
 
 /// Is this session live (not revoked, not expired)?
-pub async fn is_live(core: &Core, session_id: &str) -> AppResult<bool> {
+pub async fn is_live(core: &Core, session_id: &str) -> DomainResult<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
     )

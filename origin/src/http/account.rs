@@ -9,7 +9,6 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::RequestCtx;
 use super::AppState;
-use crate::domain::audit::Ctx;
 use crate::domain::sessions;
 use crate::error::AppResult;
 
@@ -24,13 +23,9 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let ctx = Ctx {
-        actor: Some(user.user_id.clone()),
-        ..ctx
-    };
-    sessions::revoke(&state, &user.user_id, &id, "revoked_by_user", &ctx).await?;
+    sessions::revoke(&state, &user.ctx(rc), &user.user_id, &id, "revoked_by_user").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

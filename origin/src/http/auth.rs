@@ -12,9 +12,9 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::{cookie, is_browser, ApiJson, RequestCtx};
 use super::AppState;
+use crate::domain::accounts;
 use crate::domain::sessions::{self, Issued};
-use crate::domain::{accounts, audit::Ctx};
-use crate::error::{bad_request, AppResult, Problem};
+use crate::error::{bad_request, AppError, AppResult, Problem};
 
 pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";
@@ -32,7 +32,7 @@ pub async fn signup(
     RequestCtx(ctx): RequestCtx,
     ApiJson(c): ApiJson<Credentials>,
 ) -> AppResult<Response> {
-    let user = accounts::signup(&state, &c.email, c.password, &ctx).await?;
+    let user = accounts::signup(&state, &ctx, &c.email, c.password).await?;
     Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
 }
 
@@ -42,8 +42,8 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(c): ApiJson<Credentials>,
 ) -> AppResult<Response> {
-    let user = accounts::authenticate(&state, &c.email, c.password, &ctx).await?;
-    let issued = sessions::create(&state, &user, &ctx).await?;
+    let user = accounts::authenticate(&state, &ctx, &c.email, c.password).await?;
+    let issued = sessions::create(&state, &ctx, &user).await?;
     Ok(token_response(&state, &issued, is_browser(&headers)))
 }
 
@@ -71,11 +71,11 @@ pub async fn refresh(
         .or_else(|| cookie(&headers, REFRESH_COOKIE).map(str::to_owned))
         .ok_or_else(|| bad_request("refresh_token_missing"))?;
     let browser = is_browser(&headers);
-    match sessions::refresh(&state, &token, &ctx).await {
+    match sessions::refresh(&state, &ctx, &token).await {
         Ok(issued) => Ok(token_response(&state, &issued, browser)),
         Err(e) => {
             // A dead refresh cookie is cleared so the browser stops presenting it.
-            let mut res = e.into_response();
+            let mut res = AppError::from(e).into_response();
             if browser {
                 clear_cookies(&state, res.headers_mut());
             }
@@ -84,23 +84,16 @@ pub async fn refresh(
     }
 }
 
-fn ctx_for(user: &AuthUser, ctx: Ctx) -> Ctx {
-    Ctx {
-        actor: Some(user.user_id.clone()),
-        ..ctx
-    }
-}
-
 pub async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
 ) -> AppResult<Response> {
     let sid = user
         .session_id
         .clone()
         .ok_or_else(|| bad_request("session_missing"))?;
-    sessions::revoke(&state, &user.user_id, &sid, "logout", &ctx_for(&user, ctx)).await?;
+    sessions::revoke(&state, &user.ctx(rc), &user.user_id, &sid, "logout").await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     clear_cookies(&state, res.headers_mut());
     Ok(res)
@@ -109,9 +102,9 @@ pub async fn logout(
 pub async fn logout_all(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
 ) -> AppResult<Response> {
-    let n = sessions::revoke_all(&state, &user.user_id, "logout_all", &ctx_for(&user, ctx)).await?;
+    let n = sessions::revoke_all(&state, &user.ctx(rc), &user.user_id, "logout_all").await?;
     let mut res = Json(json!({ "revoked_sessions": n })).into_response();
     clear_cookies(&state, res.headers_mut());
     Ok(res)

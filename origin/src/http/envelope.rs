@@ -136,22 +136,12 @@ impl<S: Send + Sync> FromRequestParts<S> for EdgeIdentity {
 }
 
 /// A signed-in user as vouched for by the edge (401 `authentication_required` otherwise).
+/// What they may do is decided by the domain operations, from [`AuthUser::ctx`].
 #[derive(Clone, Debug)]
 pub struct AuthUser {
     pub user_id: String,
     pub session_id: Option<String>,
     pub identity: EdgeIdentity,
-}
-
-impl AuthUser {
-    /// 403 `insufficient_permissions` unless the verified token carried `perm`.
-    pub fn require(&self, perm: &str) -> Result<(), AppError> {
-        if self.identity.has_permission(perm) {
-            Ok(())
-        } else {
-            Err(Problem::new(StatusCode::FORBIDDEN, "insufficient_permissions").into())
-        }
-    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthUser {

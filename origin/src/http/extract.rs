@@ -1,4 +1,5 @@
-//! Extractors whose rejections are problem+json with stable ids, and the request context.
+//! Extractors whose rejections are problem+json with stable ids, the one paging rule, and the
+//! request context.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -6,9 +7,12 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::envelope::EdgeIdentity;
+use serde::Deserialize;
+
+use super::envelope::{AuthUser, EdgeIdentity};
 use crate::domain::audit::Ctx;
-use crate::error::{AppError, Problem};
+use crate::domain::Page;
+use crate::error::{bad_request, AppError, Problem};
 
 /// JSON body: 415 `unsupported_media_type`, 400 `malformed_json`, 422 `invalid_body`, 413 `body_too_large`.
 pub struct ApiJson<T>(pub T);
@@ -57,6 +61,41 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+#[derive(Deserialize)]
+struct PageQuery {
+    before: Option<String>,
+    limit: Option<String>,
+}
+
+/// `?before=<id>&limit=<n>` on every newest-first listing, one rule: an absent or empty value
+/// means the default (first page; 50 entries), like every other empty filter; otherwise
+/// `before` is a positive id (400 `invalid_cursor`) and `limit` is 1–500 (400 `invalid_limit`).
+/// Other query parameters are left to the listing's own filter.
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiQuery(q) = ApiQuery::<PageQuery>::from_request_parts(parts, state).await?;
+        let before = match q.before.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(
+                s.parse::<i64>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| bad_request("invalid_cursor"))?,
+            ),
+        };
+        let limit = match q.limit.as_deref() {
+            None | Some("") => Page::DEFAULT_LIMIT,
+            Some(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|v| (1..=Page::MAX_LIMIT).contains(v))
+                .ok_or_else(|| bad_request("invalid_limit"))?,
+        };
+        Ok(Page { before, limit })
+    }
+}
+
 /// Who/where for audit rows and session records: the verified user (if any), the edge's
 /// request id, the client IP the edge put in `X-Forwarded-For`, the user agent.
 pub struct RequestCtx(pub Ctx);
@@ -84,7 +123,19 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
             request_id: id.request_id.clone(),
             ip,
             user_agent: h(header::USER_AGENT.as_str()),
+            // Permissions count only for a caller signed in with our own tokens: see
+            // `AuthUser::ctx`.
+            authority: Default::default(),
         }))
+    }
+}
+
+impl AuthUser {
+    /// The domain context of this signed-in caller: their id as the actor and the permissions
+    /// their verified token carried as their authority (each operation checks what it needs).
+    pub fn ctx(&self, RequestCtx(ctx): RequestCtx) -> Ctx {
+        ctx.acting(&self.user_id)
+            .with_permissions(self.identity.permissions())
     }
 }
 

@@ -11,6 +11,7 @@ use super::envelope::EdgeIdentity;
 use super::AppState;
 use crate::domain::idempotency::{self, Begin};
 use crate::domain::ids::sha256_hex;
+use crate::domain::DomainError;
 use crate::error::{AppError, Problem};
 
 pub const HEADER: &str = "idempotency-key";
@@ -51,12 +52,12 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     fingerprint.extend_from_slice(&bytes);
     let hash = sha256_hex(&fingerprint);
     match idempotency::begin(&state, &user, &key, &hash).await {
-        Err(e) => return e.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
         Ok(Begin::Mismatch) => {
-            return problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            return AppError::from(DomainError::IdempotencyKeyReused).into_response()
         }
         Ok(Begin::InFlight) => {
-            return problem(StatusCode::CONFLICT, "idempotency_request_in_progress")
+            return AppError::from(DomainError::IdempotencyInFlight).into_response()
         }
         Ok(Begin::Replay {
             status,

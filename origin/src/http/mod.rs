@@ -29,6 +29,8 @@ use crate::domain::Core;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Arc<Core>,
+    /// The Prometheus registry; the core reports into it through its `Telemetry` trait.
+    pub metrics: Arc<observe::Metrics>,
     /// Readiness flags (draining on shutdown), shared by every clone.
     pub lifecycle: lifecycle::Lifecycle,
 }
@@ -42,8 +44,11 @@ impl Deref for AppState {
 
 impl AppState {
     pub async fn new(config: Config, db: Db, clock: Clock) -> Result<AppState, String> {
+        let metrics = Arc::new(observe::Metrics::default());
+        let core = Core::with_telemetry(config, db, clock, metrics.clone()).await?;
         Ok(AppState {
-            core: Arc::new(Core::new(config, db, clock).await?),
+            core: Arc::new(core),
+            metrics,
             lifecycle: lifecycle::Lifecycle::default(),
         })
     }

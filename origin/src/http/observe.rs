@@ -87,8 +87,9 @@ pub struct Metrics {
     webhook_total: Mutex<Histogram>,
 }
 
-impl Metrics {
-    pub fn login(&self, result: &'static str) {
+/// The domain reports its outcomes here.
+impl crate::domain::telemetry::Telemetry for Metrics {
+    fn login(&self, result: &'static str) {
         *self
             .logins
             .lock()
@@ -96,7 +97,7 @@ impl Metrics {
             .entry(result)
             .or_default() += 1;
     }
-    pub fn refresh(&self, result: &'static str) {
+    fn refresh(&self, result: &'static str) {
         *self
             .refreshes
             .lock()
@@ -105,7 +106,7 @@ impl Metrics {
             .or_default() += 1;
     }
     /// `kind` is one of the names in `WEBHOOK_COUNTERS`.
-    pub fn webhook_event(&self, kind: &'static str, provider: &str) {
+    fn webhook_event(&self, kind: &'static str, provider: &str) {
         *self
             .webhooks
             .lock()
@@ -113,20 +114,21 @@ impl Metrics {
             .entry((kind, provider.to_owned()))
             .or_default() += 1;
     }
-    /// How long one handler run took.
-    pub fn webhook_handler_seconds(&self, secs: f64) {
+    fn webhook_handler_seconds(&self, secs: f64) {
         self.webhook_handler
             .lock()
             .expect("metrics")
             .observe(&BUCKETS, secs);
     }
-    /// From receipt to done, retries included.
-    pub fn webhook_total_seconds(&self, secs: f64) {
+    fn webhook_total_seconds(&self, secs: f64) {
         self.webhook_total
             .lock()
             .expect("metrics")
             .observe(&E2E_BUCKETS, secs);
     }
+}
+
+impl Metrics {
     fn request(&self, method: &str, route: &str, status: u16, secs: f64) {
         *self
             .requests

@@ -15,36 +15,13 @@ use serde_json::json;
 use super::envelope::{AuthUser, EdgeIdentity};
 use super::extract::{ApiQuery, RequestCtx};
 use super::AppState;
-use crate::domain::audit;
-use crate::domain::webhooks::{self, ListFilter, NewEvent, ReceiveError, Requeue, Status, Stored};
-use crate::error::{bad_request, forbidden, not_found, AppError, AppResult, Problem};
+use crate::domain::webhooks::{self, ListFilter, NewEvent, ReceiveError, Status, Stored};
+use crate::domain::Page;
+use crate::error::{bad_request, forbidden, AppError, AppResult, Problem};
 
-/// Separate from `rbac:admin`: reading payment events and replaying them is its own power.
-pub const WEBHOOKS_ADMIN: &str = "webhooks:admin";
-
-impl From<ReceiveError> for AppError {
-    fn from(e: ReceiveError) -> Self {
-        let (status, id) = match e {
-            ReceiveError::UnknownProvider => (StatusCode::NOT_FOUND, "webhook_provider_unknown"),
-            ReceiveError::EventIdMissing => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "webhook_event_id_missing")
-            }
-            ReceiveError::EventIdInvalid => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "webhook_event_id_invalid")
-            }
-            ReceiveError::BodyNotJson => (StatusCode::BAD_REQUEST, "webhook_body_not_json"),
-            ReceiveError::EventTypeMissing => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "webhook_event_type_missing",
-            ),
-            ReceiveError::EventTypeInvalid => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "webhook_event_type_invalid",
-            ),
-        };
-        Problem::new(status, id).detail(e.to_string()).into()
-    }
-}
+/// Separate from `rbac:admin`: reading payment events and replaying them is its own power
+/// (checked by the domain operations).
+pub use crate::domain::ctx::WEBHOOKS_ADMIN;
 
 /// Checks in order: a webhook envelope (not a user, not anonymous) → 403
 /// `webhook_identity_required`; its provider is the path's → 403 `webhook_provider_mismatch`;
@@ -85,17 +62,12 @@ pub async fn receive(
         payload: payload.to_vec(),
         request_id: identity.request_id.clone(),
     };
-    match webhooks::store(&state.db, state.clock.now_ms(), &ev).await? {
+    Ok(match webhooks::receive(&state, &ev).await? {
         Stored::Accepted(_) => {
-            state.metrics.webhook_event("received", provider.id());
-            state.webhook_wakeup.notify_one();
-            Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response())
+            (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response()
         }
-        Stored::Duplicate => {
-            state.metrics.webhook_event("duplicates", provider.id());
-            Ok((StatusCode::OK, Json(json!({"status": "duplicate"}))).into_response())
-        }
-    }
+        Stored::Duplicate => (StatusCode::OK, Json(json!({"status": "duplicate"}))).into_response(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -107,8 +79,6 @@ pub struct ListQuery {
     status: Option<String>,
     since: Option<String>,
     until: Option<String>,
-    before: Option<String>,
-    limit: Option<String>,
 }
 
 /// Unix milliseconds, or an RFC 3339 date-time.
@@ -128,9 +98,10 @@ fn nonempty(v: Option<String>) -> Option<String> {
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
+    page: Page,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(WEBHOOKS_ADMIN)?;
     let time = |v: Option<String>, id: &'static str| -> AppResult<Option<i64>> {
         match nonempty(v) {
             None => Ok(None),
@@ -146,23 +117,6 @@ pub async fn list(
             )
         })?),
     };
-    let before = match nonempty(q.before) {
-        None => None,
-        Some(s) => Some(
-            s.parse::<i64>()
-                .ok()
-                .filter(|v| *v > 0)
-                .ok_or_else(|| bad_request("invalid_cursor"))?,
-        ),
-    };
-    let limit = match q.limit.as_deref() {
-        None | Some("") => 50,
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|v| (1..=500).contains(v))
-            .ok_or_else(|| bad_request("invalid_limit"))?,
-    };
     let f = ListFilter {
         provider: nonempty(q.provider),
         event_id: nonempty(q.event_id),
@@ -170,36 +124,19 @@ pub async fn list(
         status,
         since: time(q.since, "invalid_since")?,
         until: time(q.until, "invalid_until")?,
-        before,
     };
-    let mut conn = state.db.pool.acquire().await?;
-    let events = webhooks::list(&mut conn, &f, limit).await?;
-    let next = if events.len() as i64 == limit {
-        events.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let events = webhooks::list(&state, &user.ctx(rc), &f, page).await?;
+    let next = page.next_before(&events, |e| e.id);
     Ok(Json(json!({ "events": events, "next_before": next })))
-}
-
-fn event_row_id(id: &str) -> AppResult<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| not_found("webhook_event_not_found"))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(WEBHOOKS_ADMIN)?;
-    let id = event_row_id(&id)?;
-    let mut conn = state.db.pool.acquire().await?;
-    let d = webhooks::get(&mut conn, id)
-        .await?
-        .ok_or_else(|| not_found("webhook_event_not_found"))?;
+    let d = webhooks::event(&state, &user.ctx(rc), &id).await?;
     let mut v = serde_json::to_value(&d.summary).map_err(|e| AppError::Internal(e.to_string()))?;
     v["request_id"] = json!(d.request_id);
     v["attempt_log"] = json!(d.attempt_log);
@@ -217,41 +154,10 @@ pub async fn show(
 pub async fn requeue(
     State(state): State<AppState>,
     user: AuthUser,
-    RequestCtx(ctx): RequestCtx,
+    rc: RequestCtx,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    user.require(WEBHOOKS_ADMIN)?;
-    let id = event_row_id(&id)?;
-    let now = state.clock.now_ms();
-    let mut tx = state.db.begin().await?;
-    match webhooks::requeue(&mut tx, id, now).await? {
-        Requeue::NotFound => return Err(not_found("webhook_event_not_found")),
-        Requeue::NotRequeueable => {
-            return Err(
-                Problem::new(StatusCode::CONFLICT, "webhook_event_not_requeueable")
-                    .detail(
-                        "only a dead or failed (retry) event that is not running can be re-queued",
-                    )
-                    .into(),
-            )
-        }
-        Requeue::Requeued => {}
-    }
-    let ctx = audit::Ctx {
-        actor: Some(user.user_id.clone()),
-        ..ctx
-    };
-    audit::record(
-        &mut tx,
-        now,
-        &ctx,
-        "webhook.requeue",
-        Some(&id.to_string()),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.webhook_wakeup.notify_one();
+    let id = webhooks::requeue_event(&state, &user.ctx(rc), &id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": id, "status": "pending" })),
@@ -262,12 +168,9 @@ pub async fn requeue(
 pub async fn subscription(
     State(state): State<AppState>,
     user: AuthUser,
+    rc: RequestCtx,
     Path(customer): Path<String>,
 ) -> AppResult<Json<serde_json::Value>> {
-    user.require(WEBHOOKS_ADMIN)?;
-    let mut conn = state.db.pool.acquire().await?;
-    let s = webhooks::subscription(&mut conn, &customer)
-        .await?
-        .ok_or_else(|| not_found("subscription_not_found"))?;
+    let s = webhooks::subscription_of(&state, &user.ctx(rc), &customer).await?;
     Ok(Json(json!(s)))
 }

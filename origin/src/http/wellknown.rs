@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
-use crate::domain::keys::KeyStore;
+use crate::domain::keys;
 use crate::error::AppResult;
 
 fn cached(state: &AppState, body: serde_json::Value) -> Response {
@@ -22,8 +22,7 @@ fn cached(state: &AppState, body: serde_json::Value) -> Response {
 }
 
 pub async fn jwks(State(state): State<AppState>) -> AppResult<Response> {
-    let mut conn = state.db.pool.acquire().await?;
-    let set = KeyStore::jwks(&mut conn, state.clock.now_ms(), state.access_ttl_ms()).await?;
+    let set = keys::published(&state).await?;
     Ok(cached(&state, set))
 }
 

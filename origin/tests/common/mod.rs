@@ -40,9 +40,20 @@ pub async fn test_db() -> Db {
                 .expect("create test schema");
             let sep = if url.contains('?') { '&' } else { '?' };
             let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-            Db::connect(&scoped)
+            let db = Db::connect(&scoped)
                 .await
-                .expect("connect + migrate postgres test schema")
+                .expect("connect + migrate postgres test schema");
+            if url.contains("sslmode=verify-full") {
+                // The suite runs over TLS (scripts/test.sh): prove the pool's sessions use it.
+                let tls: bool = sqlx::query_scalar(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                )
+                .fetch_one(&db.pool)
+                .await
+                .expect("read pg_stat_ssl");
+                assert!(tls, "TEST_DATABASE_URL asks for verify-full but the session is not TLS");
+            }
+            db
         }
         _ => {
             let dir = std::env::temp_dir().join("edge-auth-origin-tests");

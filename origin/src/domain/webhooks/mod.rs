@@ -15,6 +15,11 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::ctx::{Ctx, WEBHOOKS_ADMIN};
+use super::error::{DomainError, DomainResult, What};
+use super::page::Page;
+use super::work::Work;
+use super::Core;
 use crate::db::{Backend, Db};
 
 pub const MAX_EVENT_ID_LEN: usize = 255;
@@ -60,38 +65,7 @@ impl Status {
     }
 }
 
-/// Why a verified delivery cannot be stored. Downstream errors: the HTTP layer maps each to a
-/// problem with a stable id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReceiveError {
-    /// The path names a provider this origin has no format for.
-    UnknownProvider,
-    /// The edge forwarded no `x-auth-webhook-id` (e.g. a Stripe body without a string `id`).
-    EventIdMissing,
-    /// Longer than [`MAX_EVENT_ID_LEN`] or not printable ASCII.
-    EventIdInvalid,
-    /// The format carries its type in a JSON body, and the body is not a JSON object.
-    BodyNotJson,
-    /// No type where the format puts it (`type` in the body, or `X-GitHub-Event`).
-    EventTypeMissing,
-    /// Empty, too long, or with control characters.
-    EventTypeInvalid,
-}
-
-impl std::fmt::Display for ReceiveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ReceiveError::UnknownProvider => "unknown webhook provider",
-            ReceiveError::EventIdMissing => "the delivery has no event id",
-            ReceiveError::EventIdInvalid => "the event id is too long or not printable ascii",
-            ReceiveError::BodyNotJson => "the body is not a json object",
-            ReceiveError::EventTypeMissing => "the event type is missing",
-            ReceiveError::EventTypeInvalid => "the event type is empty, too long or not printable",
-        })
-    }
-}
-impl std::error::Error for ReceiveError {}
+pub use super::error::ReceiveError;
 
 /// A delivery that passed the checks and can be stored.
 #[derive(Debug, Clone)]
@@ -169,6 +143,20 @@ pub async fn store(db: &Db, now: i64, ev: &NewEvent) -> Result<Stored, sqlx::Err
         Some(r) => Stored::Accepted(r.try_get("id")?),
         None => Stored::Duplicate,
     })
+}
+
+/// The operation behind `POST /webhooks/{provider}`: stores the delivery once, reports it, and
+/// wakes an idle worker for a new event.
+pub async fn receive(core: &Core, ev: &NewEvent) -> DomainResult<Stored> {
+    let stored = store(&core.db, core.clock.now_ms(), ev).await?;
+    match stored {
+        Stored::Accepted(_) => {
+            core.telemetry.webhook_event("received", ev.provider.id());
+            core.webhook_wakeup.notify_one();
+        }
+        Stored::Duplicate => core.telemetry.webhook_event("duplicates", ev.provider.id()),
+    }
+    Ok(stored)
 }
 
 /// A claimed event, as a handler sees it.
@@ -409,15 +397,24 @@ pub struct ListFilter {
     pub since: Option<i64>,
     /// received_at < until (ms)
     pub until: Option<i64>,
-    /// id < before: the cursor from the previous page
-    pub before: Option<i64>,
 }
 
-/// Newest first.
+/// Newest first; the page cursor is the last event's row id.
 pub async fn list(
+    core: &Core,
+    ctx: &Ctx,
+    f: &ListFilter,
+    page: Page,
+) -> DomainResult<Vec<EventSummary>> {
+    ctx.require(WEBHOOKS_ADMIN)?;
+    let mut conn = core.db.pool.acquire().await?;
+    Ok(list_in(&mut conn, f, page).await?)
+}
+
+async fn list_in(
     conn: &mut AnyConnection,
     f: &ListFilter,
-    limit: i64,
+    page: Page,
 ) -> Result<Vec<EventSummary>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {SUMMARY_COLS} FROM webhook_events \
@@ -425,13 +422,13 @@ pub async fn list(
          AND ($4 = '' OR status = $4) AND received_at >= $5 AND received_at < $6 \
          AND ($8 = '' OR event_id = $8) ORDER BY id DESC LIMIT $7"
     ))
-    .bind(f.before.unwrap_or(i64::MAX))
+    .bind(page.before.unwrap_or(i64::MAX))
     .bind(f.provider.clone().unwrap_or_default())
     .bind(f.event_type.clone().unwrap_or_default())
     .bind(f.status.map(Status::as_str).unwrap_or(""))
     .bind(f.since.unwrap_or(i64::MIN))
     .bind(f.until.unwrap_or(i64::MAX))
-    .bind(limit)
+    .bind(page.limit)
     .bind(f.event_id.clone().unwrap_or_default())
     .fetch_all(conn)
     .await?;
@@ -455,6 +452,24 @@ pub struct EventDetail {
     pub request_id: Option<String>,
     pub payload: Vec<u8>,
     pub attempt_log: Vec<Attempt>,
+}
+
+/// Our row ids are positive integers: anything else names no event.
+fn row_id(id: &str) -> DomainResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or(DomainError::NotFound(What::WebhookEvent))
+}
+
+/// One event (by our row id) with its payload and attempt log.
+pub async fn event(core: &Core, ctx: &Ctx, id: &str) -> DomainResult<EventDetail> {
+    ctx.require(WEBHOOKS_ADMIN)?;
+    let id = row_id(id)?;
+    let mut conn = core.db.pool.acquire().await?;
+    get(&mut conn, id)
+        .await?
+        .ok_or(DomainError::NotFound(What::WebhookEvent))
 }
 
 pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<EventDetail>, sqlx::Error> {
@@ -502,6 +517,29 @@ pub enum Requeue {
     NotRequeueable,
 }
 
+/// The operation behind the admin re-queue: [`requeue`] it, audit it, wake a worker.
+/// Returns the event's row id.
+pub async fn requeue_event(core: &Core, ctx: &Ctx, id: &str) -> DomainResult<i64> {
+    ctx.require(WEBHOOKS_ADMIN)?;
+    let id = row_id(id)?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
+    match requeue(w.conn(), id, now).await? {
+        Requeue::NotFound => return Err(DomainError::NotFound(What::WebhookEvent)),
+        Requeue::NotRequeueable => return Err(DomainError::WebhookNotRequeueable),
+        Requeue::Requeued => {}
+    }
+    w.audit(
+        "webhook.requeue",
+        Some(&id.to_string()),
+        serde_json::json!({}),
+    )
+    .await?;
+    w.commit().await?;
+    core.webhook_wakeup.notify_one();
+    Ok(id)
+}
+
 /// A `dead` or `retry` event (not currently leased) becomes `pending`, due now, with a fresh
 /// attempt budget. The attempt log keeps the earlier attempts.
 pub async fn requeue(conn: &mut AnyConnection, id: i64, now: i64) -> Result<Requeue, sqlx::Error> {
@@ -541,6 +579,15 @@ pub struct Subscription {
     /// That event's `created` (unix seconds).
     pub event_created: i64,
     pub updated_at: i64,
+}
+
+/// The subscription of `customer` as the Stripe handlers last recorded it.
+pub async fn subscription_of(core: &Core, ctx: &Ctx, customer: &str) -> DomainResult<Subscription> {
+    ctx.require(WEBHOOKS_ADMIN)?;
+    let mut conn = core.db.pool.acquire().await?;
+    subscription(&mut conn, customer)
+        .await?
+        .ok_or(DomainError::NotFound(What::Subscription))
 }
 
 pub async fn subscription(

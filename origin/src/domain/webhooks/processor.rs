@@ -89,7 +89,7 @@ impl Processor {
     async fn process_inner(&self, ev: Event, token: &str) -> Result<Processed, sqlx::Error> {
         let core = &self.core;
         let s = &core.config.webhooks;
-        let m = &core.metrics;
+        let m = &core.telemetry;
         let fin = if ev.attempt > s.max_attempts {
             // Only reachable when earlier claims died without recording anything (e.g. a
             // handler that crashes the process): stop instead of crashing forever.

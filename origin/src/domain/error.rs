@@ -1,0 +1,158 @@
+//! The one domain error: what an operation refuses, in domain words, plus storage and internal
+//! failures. It knows nothing of HTTP (the HTTP layer's `error.rs` maps it to problem+json,
+//! once), and it is a leaf: it depends on no other domain module; they all depend on it.
+
+use std::fmt;
+
+/// Why a verified delivery cannot be stored. Downstream errors: the HTTP layer maps each to a
+/// problem with a stable id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The path names a provider this origin has no format for.
+    UnknownProvider,
+    /// The edge forwarded no `x-auth-webhook-id` (e.g. a Stripe body without a string `id`).
+    EventIdMissing,
+    /// Longer than `webhooks::MAX_EVENT_ID_LEN` or not printable ASCII.
+    EventIdInvalid,
+    /// The format carries its type in a JSON body, and the body is not a JSON object.
+    BodyNotJson,
+    /// No type where the format puts it (`type` in the body, or `X-GitHub-Event`).
+    EventTypeMissing,
+    /// Empty, too long, or with control characters.
+    EventTypeInvalid,
+}
+
+impl std::fmt::Display for ReceiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReceiveError::UnknownProvider => "unknown webhook provider",
+            ReceiveError::EventIdMissing => "the delivery has no event id",
+            ReceiveError::EventIdInvalid => "the event id is too long or not printable ascii",
+            ReceiveError::BodyNotJson => "the body is not a json object",
+            ReceiveError::EventTypeMissing => "the event type is missing",
+            ReceiveError::EventTypeInvalid => "the event type is empty, too long or not printable",
+        })
+    }
+}
+impl std::error::Error for ReceiveError {}
+
+/// The kinds of thing an operation can look up and not find (or find already there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    User,
+    Role,
+    Permission,
+    Session,
+    SodPair,
+    WebhookEvent,
+    Subscription,
+    /// An e-mail address already held by an account.
+    Email,
+}
+
+/// Why a refresh token does not buy new tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshRefused {
+    /// Unknown, empty or oversized token.
+    Invalid,
+    /// Its session was revoked (logout, reuse, disable, single-session policy).
+    SessionRevoked,
+    /// The token was already rotated: reuse detected, the session is now revoked.
+    Reused,
+    Expired,
+    /// The account was disabled after the session started.
+    AccountDisabled,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DomainError {
+    // ---- the caller's request is refused (downstream) ----
+    /// The caller's authority does not include `permission`.
+    PermissionMissing {
+        permission: &'static str,
+    },
+    NotFound(What),
+    AlreadyExists(What),
+    /// A role or permission name outside the allowed shape.
+    InvalidName(What),
+    /// `create_role` / `set_parent` named a parent that does not exist.
+    ParentRoleNotFound,
+    /// The parent change would make a role its own ancestor.
+    RoleCycle,
+    /// The seeded roles (`admin`, `user`) cannot be deleted.
+    RoleProtected,
+    /// A separation-of-duty pair needs two different roles.
+    SodSameRole,
+    /// The assignment would give the user both roles of an exclusive pair.
+    SeparationOfDuty {
+        a: String,
+        b: String,
+    },
+    InvalidEmail,
+    /// The password policy refused it; `reason` is the stable id (`password_too_short`, …).
+    WeakPassword {
+        reason: &'static str,
+    },
+    /// Unknown e-mail or wrong password: one answer for both.
+    InvalidCredentials,
+    /// Too many recent failures for this e-mail.
+    LoginThrottled {
+        retry_after_secs: u64,
+    },
+    AccountDisabled,
+    Refresh(RefreshRefused),
+    /// Only a dead or failed, un-leased event can be re-queued.
+    WebhookNotRequeueable,
+    /// A verified delivery that cannot be stored.
+    Webhook(ReceiveError),
+    /// Idempotency: the same key with another request.
+    IdempotencyKeyReused,
+    /// Idempotency: the first request with this key is still running.
+    IdempotencyInFlight,
+    // ---- a dependency failed (upstream) ----
+    Storage(sqlx::Error),
+    // ---- a bug or broken invariant (internal; the message is logged, never shown) ----
+    Internal(String),
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+impl From<sqlx::Error> for DomainError {
+    fn from(e: sqlx::Error) -> Self {
+        DomainError::Storage(e)
+    }
+}
+
+impl From<ReceiveError> for DomainError {
+    fn from(e: ReceiveError) -> Self {
+        DomainError::Webhook(e)
+    }
+}
+
+impl DomainError {
+    pub fn internal(msg: impl Into<String>) -> Self {
+        DomainError::Internal(msg.into())
+    }
+}
+
+impl fmt::Display for DomainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DomainError::NotFound(w) => write!(f, "{w:?} not found"),
+            DomainError::AlreadyExists(w) => write!(f, "{w:?} already exists"),
+            DomainError::InvalidName(w) => write!(f, "invalid {w:?} name"),
+            DomainError::SeparationOfDuty { a, b } => {
+                write!(f, "roles {a} and {b} are mutually exclusive")
+            }
+            DomainError::WeakPassword { reason } => write!(f, "password refused: {reason}"),
+            DomainError::Webhook(e) => write!(f, "{e}"),
+            DomainError::Storage(e) => write!(f, "storage: {e}"),
+            DomainError::Internal(m) => write!(f, "internal: {m}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for DomainError {}

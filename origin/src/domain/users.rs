@@ -1,0 +1,44 @@
+//! The user record and its lookups: what accounts, sessions and RBAC all need, owned by none of
+//! them (so `accounts → sessions` has no way back).
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::error::DomainResult;
+use super::Core;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub disabled: bool,
+}
+
+fn user(r: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+/// The user with this (normalized) e-mail and their password hash.
+pub async fn by_email(core: &Core, email: &str) -> DomainResult<Option<(User, String)>> {
+    let row = sqlx::query("SELECT id, email, password_hash, disabled FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(&core.db.pool)
+        .await?;
+    Ok(match row {
+        None => None,
+        Some(r) => Some((user(&r)?, r.try_get("password_hash")?)),
+    })
+}
+
+pub async fn by_id(core: &Core, id: &str) -> DomainResult<Option<User>> {
+    let row = sqlx::query("SELECT id, email, disabled FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&core.db.pool)
+        .await?;
+    Ok(row.as_ref().map(user).transpose()?)
+}
