@@ -35,7 +35,8 @@ def group_cpu_secs(pgid: int) -> float:
 
 
 def postgres_cpu_secs() -> float:
-    """The scale test's own PostgreSQL: its postmaster and the backends it forked."""
+    """The scale test's own PostgreSQL: its postmaster, the backends alive now, and (through the
+    postmaster's cutime/cstime) the backends that have exited."""
     pm = int((pathlib.Path(os.environ.get("PG_TEST_DIR", "/tmp/edge-auth-pg-scale")) / "data/postmaster.pid").read_text().split()[0])
     tick, total = os.sysconf("SC_CLK_TCK"), 0
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
@@ -45,7 +46,9 @@ def postgres_cpu_secs() -> float:
         except (OSError, ValueError):
             continue
         if pid == pm or int(fields[1]) == pm:  # ppid
-            total += int(fields[11]) + int(fields[12])
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        if pid == pm:
+            total += int(fields[13]) + int(fields[14])  # cutime + cstime: backends that have exited
     return total / tick
 
 
