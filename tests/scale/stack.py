@@ -219,7 +219,10 @@ http {{
     def start_nginx(self, upstreams: list[int] | None = None):
         conf = self.write_nginx_conf(upstreams or [o.port for o in self.origins])
         log = self.tmp / "nginx.out"
-        self.nginx = spawn(["nginx", "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"], log)
+        # -e: the error log from the very start (before the config is read) goes here too, not to
+        # the packaged /var/log/nginx.
+        self.nginx = spawn(["nginx", "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "error.log"),
+                            "-g", "daemon off;"], log)
         wait_status(f"{NGINX}/healthz", self.nginx, log, timeout=30)
 
     def reload_nginx(self, upstreams: list[int]):

@@ -301,7 +301,9 @@ def test_4_a_process_killed_mid_load_loses_and_duplicates_nothing(stack):
     victim = stack.origins[1]
 
     # Every worker of every process busy on a slow event: the victim dies holding two leases.
-    sleepers = [stripe_event(prefix, "test.sleep", sleep_ms=2500) for _ in range(8)]
+    # 3.5 s: long enough to still run when the kill comes (~0.5 s after all six are running, on a
+    # loaded machine maybe 1–2 s), short of the handler limit (90 % of the 5 s lease).
+    sleepers = [stripe_event(prefix, "test.sleep", sleep_ms=3500) for _ in range(8)]
     for ev in sleepers:
         assert deliver(stack, ev).status_code == 202
     workers = 2 * len(stack.origins)
@@ -339,7 +341,7 @@ def test_4_a_process_killed_mid_load_loses_and_duplicates_nothing(stack):
         load.loop("get", lambda s: s.get(f"{EDGE}/api/sessions", headers=auth, timeout=20), max_requests=400)
     for batch in batches:
         load.loop("hook", sender(batch), max_requests=300)
-    time.sleep(1.0)
+    time.sleep(0.5)
     t_kill = time.time()
     victim.kill9()
     time.sleep(4.0)
