@@ -158,3 +158,25 @@ def test_5_rolling_restart_with_a_new_migration_fails_no_request(roll):
     # After the upgrade the revocation feed still reaches the edge.
     delay = logout_is_enforced(limit_s=3.0)
     print(f"after the upgrade: a logout reached the edge in {delay:.2f} s (poll interval 1 s)")
+
+
+def test_5b_a_process_of_this_release_restarts_after_a_later_release_migrated(roll):
+    """The other half of a rolling upgrade (and of rolling back): the next release migrates while
+    processes of this one still run, and one of them restarts (crash, host reboot). With
+    MIGRATE_ON_START=false it must start and be ready, reporting the newer migration — the
+    7c5ac22 origin cannot (it migrates on start and sqlx refuses "migration 3 was previously
+    applied but is missing"). The later release is simulated by a row in _sqlx_migrations."""
+    roll.db.rows("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) "
+                 "VALUES (9999, 'scale test: a later release', now(), true, '\\x00'::bytea, 0)")
+    try:
+        o = roll.origins[2]
+        o.stop(signal.SIGTERM)
+        o.start()  # waits for /readyz 200
+        r = requests.get(f"http://{o.addr}/readyz", timeout=5)
+        assert r.status_code == 200, r.text
+        assert [str(v) for v in r.json().get("newer_migrations", [])] == ["9999"], r.text
+        _, _, t = signup_and_login()
+        assert requests.get(f"{EDGE}/api/sessions", headers={"Authorization": f"Bearer {t['access_token']}"},
+                            timeout=10).status_code == 200
+    finally:
+        roll.db.rows("DELETE FROM _sqlx_migrations WHERE version = 9999")
