@@ -1,6 +1,6 @@
 """Fixtures of the scale test: each module gets its own whole system (see stack.py) on a fresh
 database, so modules never see each other's state and the ports are free again between them."""
-import os, secrets, sys, pathlib
+import pathlib, secrets, sys
 
 import pytest
 import requests

@@ -381,6 +381,3 @@ class Load:
         for t in self.threads:
             t.join(timeout)
         assert not any(t.is_alive() for t in self.threads), "a load thread did not stop"
-
-    def failures(self, since: float = 0) -> list[tuple[float, str, str]]:
-        return [r for r in self.results if r[0] >= since and not r[2].startswith(("2", "4"))]

@@ -9,7 +9,7 @@ import stripe
 
 import pytest
 
-from stack import EDGE, LEASE_SECS, NGINX, NGINX_PORT, Load, login, new_rid, signup_and_login
+from stack import EDGE, NGINX, NGINX_PORT, Load, new_rid, signup_and_login
 
 
 # --- helpers -------------------------------------------------------------------------------
