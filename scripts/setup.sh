@@ -9,6 +9,8 @@ WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,"
 
 need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
+# The load balancer of the scale test (scripts/scale-test.sh), run unprivileged from a temp prefix.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need_apt+=(nginx)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

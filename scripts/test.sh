@@ -24,6 +24,10 @@ run "origin suite on PostgreSQL (TLS, verify-full)" env TEST_DATABASE_URL="$PG_U
 
 bash scripts/build.sh
 run "end-to-end: Worker in workerd + origin (pytest)" .venv/bin/python -m pytest -q tests/e2e
+# Three origin processes on one (separate) PostgreSQL behind nginx, the Worker in front: checks
+# 1–4 and a SIGTERM rolling restart. The rolling upgrade across a migration and the wrk figures
+# are in the full `scripts/scale-test.sh`.
+run "scale: 3 origins, 1 PostgreSQL, nginx, Worker (scripts/scale-test.sh --short)" bash scripts/scale-test.sh --short
 
 # The shipped production environment, with example public URLs in place of its placeholders:
 # the bundle wrangler would upload, its bindings, and the Worker's parser on its vars.
