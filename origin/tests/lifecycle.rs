@@ -20,6 +20,24 @@ async fn probe(t: &TestApp, path: &str) -> Resp {
 }
 
 #[tokio::test]
+async fn a_database_a_newer_release_migrated_still_migrates_and_is_ready() {
+    let t = TestApp::new().await;
+    // What a later release leaves behind during a rolling upgrade (or before a roll-back).
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'a later release', TRUE, $1, 0)",
+    )
+    .bind(vec![0u8])
+    .execute(&t.state.db.pool)
+    .await
+    .unwrap();
+    t.state.db.migrate().await.expect("a newer migration is not a reason to refuse");
+    let r = probe(&t, "/readyz").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["newer_migrations"], serde_json::json!([9999]));
+}
+
+#[tokio::test]
 async fn readiness_needs_the_database_migrated_and_no_shutdown_under_way() {
     let t = TestApp::new().await;
     let r = probe(&t, "/readyz").await;

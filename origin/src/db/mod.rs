@@ -134,12 +134,17 @@ impl Db {
     }
 
     /// Applies the pending migrations. Several processes starting at once are safe: sqlx holds
-    /// a database lock (an advisory lock on PostgreSQL) while it migrates.
+    /// a database lock (an advisory lock on PostgreSQL) while it migrates. Migrations a newer
+    /// release applied are left alone rather than refused (they are additive), so a process of
+    /// the previous release can still start — and migrate — during a rolling upgrade or a
+    /// roll-back, with `MIGRATE_ON_START` either way.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        self.migrator()
-            .run(&self.pool)
-            .await
-            .map_err(DbError::Migrate)
+        let mut m = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        m.set_ignore_missing(true);
+        m.run(&self.pool).await.map_err(DbError::Migrate)
     }
 
     /// Compares the applied migrations with the ones this binary carries. An error means the
