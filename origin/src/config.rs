@@ -94,6 +94,12 @@ pub struct Config {
     pub password_min_len: usize,
     /// `LOGIN_THROTTLE_AFTER`: failures before delays start (default 5).
     pub throttle_after: i64,
+    /// `STEP_UP_MAX_AGE_SECS` (default 300, 30–86400): how recent an authentication sensitive
+    /// operations (disabling TOTP, …) require, checked by the origin itself.
+    pub step_up_max_age_secs: u64,
+    /// `TOTP_ISSUER` (default `edge-auth`): the issuer an authenticator app shows next to the
+    /// account (no `:`, at most 64 characters).
+    pub totp_issuer: String,
     /// `JWKS_MAX_AGE_SECS`: Cache-Control max-age of the JWKS (default 300).
     pub jwks_max_age_secs: u64,
     /// `COOKIE_SECURE`: set `Secure` on cookies (default true).
@@ -239,6 +245,27 @@ impl Config {
                     .parse()
                     .map_err(|_| err(var, format!("{s:?} is not a valid number"))),
             }
+        }
+        let step_up_max_age_secs = num(
+            "STEP_UP_MAX_AGE_SECS",
+            get("STEP_UP_MAX_AGE_SECS"),
+            300u64,
+        )?;
+        if !(30..=86_400).contains(&step_up_max_age_secs) {
+            return Err(err(
+                "STEP_UP_MAX_AGE_SECS",
+                format!("{step_up_max_age_secs} is outside 30..=86400"),
+            ));
+        }
+        let totp_issuer = get("TOTP_ISSUER").unwrap_or("edge-auth").to_owned();
+        if totp_issuer.contains(':')
+            || totp_issuer.chars().count() > 64
+            || totp_issuer.chars().any(char::is_control)
+        {
+            return Err(err(
+                "TOTP_ISSUER",
+                "must be at most 64 characters without ':' or control characters",
+            ));
         }
         let addr = match get("ORIGIN_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 8788)),
@@ -508,6 +535,8 @@ impl Config {
             pepper,
             password_min_len,
             throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
+            step_up_max_age_secs,
+            totp_issuer,
             jwks_max_age_secs,
             cookie_secure,
             webhooks,

@@ -105,16 +105,9 @@ pub async fn authenticate(
     if password.len() > super::passwords::MAX_PASSWORD_BYTES || email.len() > 254 {
         return Err(DomainError::InvalidCredentials);
     }
-    let locked_until: Option<i64> =
-        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE email = $1")
-            .bind(&email)
-            .fetch_optional(&core.db.pool)
-            .await?;
-    if let Some(until) = locked_until.filter(|u| *u > now) {
+    if let Err(e) = check_throttle(core, &email, now).await {
         core.telemetry.login("throttled");
-        return Err(DomainError::LoginThrottled {
-            retry_after_secs: ((until - now + 999) / 1000) as u64,
-        });
+        return Err(e);
     }
     let found = by_email(core, &email).await?;
     let v = core
@@ -122,7 +115,7 @@ pub async fn authenticate(
         .verify(password.clone(), found.as_ref().map(|(_, h)| h.clone()))
         .await;
     let Some((user, _)) = found.filter(|_| v.ok) else {
-        record_failure(core, ctx, &email).await?;
+        record_failure(core, ctx, &email, "login.failure", &email, "invalid_credentials").await?;
         core.telemetry.login("failure");
         return Err(DomainError::InvalidCredentials);
     };
@@ -152,17 +145,48 @@ pub async fn authenticate(
             .await?;
         tracing::info!(user = %user.id, "password rehashed with current parameters");
     }
-    sqlx::query("DELETE FROM login_throttle WHERE email = $1")
-        .bind(&email)
-        .execute(&core.db.pool)
-        .await?;
+    clear_throttle(&mut *core.db.pool.acquire().await?, &email).await?;
     core.telemetry.login("success");
     Ok(user)
 }
 
-/// Counts a failure for `email` (the address as typed, normalized, whether or not an account
-/// has it) and locks further attempts out for a delay that doubles per failure over the limit.
-async fn record_failure(core: &Core, ctx: &Ctx, email: &str) -> DomainResult<()> {
+/// Refuses with [`DomainError::LoginThrottled`] while `key` is locked out. Keys: the e-mail as
+/// typed (password log-in), `mfa:<user id>` (second-factor codes).
+pub(super) async fn check_throttle(core: &Core, key: &str, now: i64) -> DomainResult<()> {
+    let locked_until: Option<i64> =
+        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE email = $1")
+            .bind(key)
+            .fetch_optional(&core.db.pool)
+            .await?;
+    if let Some(until) = locked_until.filter(|u| *u > now) {
+        return Err(DomainError::LoginThrottled {
+            retry_after_secs: ((until - now + 999) / 1000) as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Forgets the failures counted for `key` (after a success).
+pub(super) async fn clear_throttle(conn: &mut sqlx::AnyConnection, key: &str) -> DomainResult<()> {
+    sqlx::query("DELETE FROM login_throttle WHERE email = $1")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Counts a failure for `key` (for a log-in: the address as typed, normalized, whether or not
+/// an account has it) and locks further attempts out for a delay that doubles per failure over
+/// the limit; audits `action` on `target` with `reason`.
+pub(super) async fn record_failure(
+    core: &Core,
+    ctx: &Ctx,
+    key: &str,
+    action: &str,
+    target: &str,
+    reason: &str,
+) -> DomainResult<()> {
+    let email = key;
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     let failures: i64 = sqlx::query_scalar(
@@ -191,9 +215,9 @@ async fn record_failure(core: &Core, ctx: &Ctx, email: &str) -> DomainResult<()>
             .await?;
     }
     w.audit(
-        "login.failure",
-        Some(email),
-        json!({ "reason": "invalid_credentials", "failures": failures }),
+        action,
+        Some(target),
+        json!({ "reason": reason, "failures": failures }),
     )
     .await?;
     w.commit().await

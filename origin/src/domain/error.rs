@@ -102,7 +102,23 @@ pub enum DomainError {
         retry_after_secs: u64,
     },
     AccountDisabled,
+    /// A sensitive operation needs an authentication at most `max_age_secs` old (RFC 9470).
+    StepUpRequired {
+        max_age_secs: u64,
+    },
     Refresh(RefreshRefused),
+    /// TOTP is already on for this account (disable it first to enrol a new secret).
+    TotpAlreadyEnabled,
+    /// No TOTP enrolment waits for confirmation.
+    TotpNotEnrolled,
+    /// TOTP is not on for this account.
+    TotpNotEnabled,
+    /// A wrong, malformed or expired one-time code (TOTP or recovery code).
+    InvalidOtp,
+    /// A correct TOTP code of a time step already used: replay.
+    OtpAlreadyUsed,
+    /// The log-in's MFA challenge is unknown, used, expired or spent its attempts.
+    MfaChallengeInvalid,
     /// Only a dead or failed, un-leased event can be re-queued.
     WebhookNotRequeueable,
     /// A verified delivery that cannot be stored.

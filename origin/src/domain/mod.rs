@@ -15,6 +15,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod mfa;
 pub mod page;
 pub mod passwords;
 pub mod rbac;

@@ -12,8 +12,9 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::{cookie, is_browser, ApiJson, RequestCtx};
 use super::AppState;
-use crate::domain::accounts;
+use crate::domain::mfa::{self, Login};
 use crate::domain::sessions::{self, Issued};
+use crate::domain::accounts;
 use crate::error::{bad_request, AppError, AppResult, Problem};
 
 pub const ACCESS_COOKIE: &str = "access_token";
@@ -43,7 +44,65 @@ pub async fn login(
     ApiJson(c): ApiJson<Credentials>,
 ) -> AppResult<Response> {
     let user = accounts::authenticate(&state, &ctx, &c.email, c.password).await?;
-    let issued = sessions::create(&state, &ctx, &user).await?;
+    match mfa::after_password(&state, &ctx, &user).await? {
+        Login::Session(issued) => Ok(token_response(&state, &issued, is_browser(&headers))),
+        // No token, no cookie: only `POST /auth/login/mfa` turns the challenge into a session.
+        Login::MfaRequired {
+            mfa_token,
+            expires_in,
+            methods,
+        } => Ok((
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(json!({
+                "mfa_required": true,
+                "mfa_token": mfa_token,
+                "expires_in": expires_in,
+                "methods": methods,
+            })),
+        )
+            .into_response()),
+    }
+}
+
+/// A second factor: exactly one of a TOTP `code` or a `recovery_code`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactor {
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+impl SecondFactor {
+    pub fn into_code(self) -> AppResult<mfa::Code> {
+        match (self.code, self.recovery_code) {
+            (Some(c), None) => Ok(mfa::Code::Totp(c)),
+            (None, Some(r)) => Ok(mfa::Code::Recovery(r)),
+            _ => Err(crate::error::unprocessable("one_code_required")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaLogin {
+    mfa_token: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// The second step of a log-in with TOTP on.
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<MfaLogin>,
+) -> AppResult<Response> {
+    let code = SecondFactor {
+        code: b.code,
+        recovery_code: b.recovery_code,
+    }
+    .into_code()?;
+    let issued = mfa::complete_login(&state, &ctx, &b.mfa_token, &code).await?;
     Ok(token_response(&state, &issued, is_browser(&headers)))
 }
 
@@ -144,6 +203,9 @@ fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
         "refresh_expires_at": t.refresh_expires_at / 1000,
         "roles": t.roles,
         "permissions": t.permissions,
+        "auth_time": t.auth_time,
+        "amr": t.amr,
+        "acr": t.acr,
     });
     if browser {
         let s = state.config.cookie_secure;

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod internal;
 pub mod lifecycle;
 pub mod meta;
+pub mod mfa;
 pub mod observe;
 pub mod openapi;
 pub mod webhooks;
@@ -64,12 +65,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/.well-known/openid-configuration"),
     ("post", "/auth/signup"),
     ("post", "/auth/login"),
+    ("post", "/auth/login/mfa"),
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
     ("post", "/auth/logout-all"),
     ("get", "/api/me"),
     ("get", "/api/sessions"),
     ("delete", "/api/sessions/{id}"),
+    ("get", "/api/mfa"),
+    ("post", "/api/mfa/totp/enroll"),
+    ("post", "/api/mfa/totp/confirm"),
+    ("post", "/api/mfa/totp/disable"),
     ("get", "/internal/revocations"),
     ("get", "/admin/roles"),
     ("post", "/admin/roles"),
@@ -111,12 +117,17 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/auth/signup", post(auth::signup))
         .route("/auth/login", post(auth::login))
+        .route("/auth/login/mfa", post(auth::login_mfa))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/logout-all", post(auth::logout_all))
         .route("/api/me", get(meta::me))
         .route("/api/sessions", get(account::list))
         .route("/api/sessions/{id}", delete(account::revoke))
+        .route("/api/mfa", get(mfa::status))
+        .route("/api/mfa/totp/enroll", post(mfa::enroll))
+        .route("/api/mfa/totp/confirm", post(mfa::confirm))
+        .route("/api/mfa/totp/disable", post(mfa::disable))
         .route("/internal/revocations", get(internal::feed))
         .route(
             "/admin/roles",
