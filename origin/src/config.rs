@@ -246,11 +246,8 @@ impl Config {
                     .map_err(|_| err(var, format!("{s:?} is not a valid number"))),
             }
         }
-        let step_up_max_age_secs = num(
-            "STEP_UP_MAX_AGE_SECS",
-            get("STEP_UP_MAX_AGE_SECS"),
-            300u64,
-        )?;
+        let step_up_max_age_secs =
+            num("STEP_UP_MAX_AGE_SECS", get("STEP_UP_MAX_AGE_SECS"), 300u64)?;
         if !(30..=86_400).contains(&step_up_max_age_secs) {
             return Err(err(
                 "STEP_UP_MAX_AGE_SECS",
@@ -475,7 +472,10 @@ impl Config {
                     "must be shorter than KEY_ROTATION_DAYS",
                 ));
             }
-            KeyRotation { every_secs, prepublish_secs }
+            KeyRotation {
+                every_secs,
+                prepublish_secs,
+            }
         };
         let sd = ServeSettings::default();
         let serve = ServeSettings {

@@ -379,7 +379,11 @@ mod tests {
             (DomainError::TotpNotEnabled, 409, "totp_not_enabled"),
             (DomainError::InvalidOtp, 401, "invalid_otp"),
             (DomainError::OtpAlreadyUsed, 401, "otp_already_used"),
-            (DomainError::MfaChallengeInvalid, 401, "mfa_challenge_invalid"),
+            (
+                DomainError::MfaChallengeInvalid,
+                401,
+                "mfa_challenge_invalid",
+            ),
             (
                 DomainError::Refresh(RefreshRefused::Invalid),
                 401,

@@ -58,9 +58,14 @@ fn acr_follows_the_methods() {
 async fn require_fresh_reads_the_forwarded_auth_time_or_the_session() {
     let t = TestApp::new().await;
     let core = &t.state.core;
-    let u = accounts::signup(core, &Ctx::default(), "fresh@example.com", common::PASSWORD.into())
-        .await
-        .unwrap();
+    let u = accounts::signup(
+        core,
+        &Ctx::default(),
+        "fresh@example.com",
+        common::PASSWORD.into(),
+    )
+    .await
+    .unwrap();
     let s = sessions::create(core, &Ctx::default(), &u).await.unwrap();
     let mut ctx = Ctx::default().acting(&u.id);
     // Nothing says when the caller authenticated: not fresh.

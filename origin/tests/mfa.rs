@@ -81,7 +81,10 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let uri = r.body["otpauth_uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/edge-auth:totp%40example.com?"), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/edge-auth:totp%40example.com?"),
+        "{uri}"
+    );
     assert!(r.body["qr_svg"].as_str().unwrap().starts_with("<svg"));
     let totp = TOTP::from_url(uri).unwrap();
     assert_eq!(totp.get_secret_base32(), r.body["secret"].as_str().unwrap());
@@ -90,7 +93,9 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
         .fetch_one(&t.state.db.pool)
         .await
         .unwrap();
-    assert!(!enc.windows(totp.secret.len()).any(|w| w == totp.secret.as_slice()));
+    assert!(!enc
+        .windows(totp.secret.len())
+        .any(|w| w == totp.secret.as_slice()));
     // Not active before it is confirmed: the password alone still signs in.
     let r = password_step(&t, "totp@example.com").await;
     assert!(r.body["access_token"].is_string(), "{:?}", r.body);
@@ -100,7 +105,10 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
     let r = t
         .post("/api/mfa/totp/confirm", &who, json!({ "code": "000000x" }))
         .await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "invalid_otp"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_otp")
+    );
     let used = code_now(&t, &totp);
     let r = t
         .post("/api/mfa/totp/confirm", &who, json!({ "code": used }))
@@ -108,7 +116,10 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["recovery_codes"].as_array().unwrap().len(), 10);
     let r = t.post("/api/mfa/totp/enroll", &who, json!({})).await;
-    assert_eq!((r.status, r.error()), (StatusCode::CONFLICT, "totp_already_enabled"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::CONFLICT, "totp_already_enabled")
+    );
 
     // Now the password yields a challenge: no token, no cookie (browser or not).
     let r = password_step(&t, "totp@example.com").await;
@@ -121,7 +132,8 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
         &As::anonymous(),
         Some(json!({ "email": "totp@example.com", "password": PASSWORD })),
     );
-    req.headers_mut().insert("sec-fetch-mode", "cors".parse().unwrap());
+    req.headers_mut()
+        .insert("sec-fetch-mode", "cors".parse().unwrap());
     let r = t.send(req).await;
     assert_eq!(r.body["mfa_required"], true);
     assert!(r.header("set-cookie").is_none(), "{:?}", r.headers);
@@ -129,7 +141,10 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
 
     // The code that confirmed the enrolment (same step) is a replay.
     let r = second_step(&t, &token, json!({ "code": used })).await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "otp_already_used"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "otp_already_used")
+    );
     next_step(&t);
     let fresh = code_now(&t, &totp);
     let r = second_step(&t, &token, json!({ "code": fresh })).await;
@@ -139,10 +154,16 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
     assert_eq!(c["acr"], "urn:edge-auth:acr:mfa");
     // The challenge is single use; the code too, even with a new challenge.
     let r = second_step(&t, &token, json!({ "code": fresh })).await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "mfa_challenge_invalid"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "mfa_challenge_invalid")
+    );
     let token2 = challenge(&t, "totp@example.com").await;
     let r = second_step(&t, &token2, json!({ "code": fresh })).await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "otp_already_used"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "otp_already_used")
+    );
     // A refresh keeps the two-factor authentication.
     next_step(&t);
     let r = second_step(&t, &token2, json!({ "code": code_now(&t, &totp) })).await;
@@ -151,7 +172,12 @@ async fn enrol_confirm_then_login_needs_the_code_and_a_replay_is_refused() {
     let c = decode_claims(r.body["access_token"].as_str().unwrap());
     assert_eq!(c["amr"], json!(["pwd", "otp", "mfa"]));
     let actions = t.audit_actions().await;
-    for a in ["mfa.totp.enroll", "mfa.totp.enable", "login.mfa_required", "mfa.failure"] {
+    for a in [
+        "mfa.totp.enroll",
+        "mfa.totp.enable",
+        "login.mfa_required",
+        "mfa.failure",
+    ] {
         assert!(actions.contains(&a.to_owned()), "{a}: {actions:?}");
     }
 }
@@ -171,10 +197,16 @@ async fn a_recovery_code_works_once() {
     );
     let token = challenge(&t, "rec@example.com").await;
     let r = second_step(&t, &token, json!({ "recovery_code": codes[3] })).await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "invalid_otp"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_otp")
+    );
     let r = second_step(&t, &token, json!({ "recovery_code": codes[4] })).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(t.get("/api/mfa", &who).await.body["recovery_codes_remaining"], 8);
+    assert_eq!(
+        t.get("/api/mfa", &who).await.body["recovery_codes_remaining"],
+        8
+    );
     // Stored hashed only.
     let stored: Vec<String> = sqlx::query_scalar("SELECT code_hash FROM recovery_codes")
         .fetch_all(&t.state.db.pool)
@@ -192,22 +224,33 @@ async fn wrong_codes_are_throttled_and_spend_the_challenge() {
     // LOGIN_THROTTLE_AFTER=5: five wrong codes are each refused; the fifth locks out.
     for bad in ["123456", "000000", "abc", "", "99999999"] {
         let r = second_step(&t, &token, json!({ "code": bad })).await;
-        assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "invalid_otp"), "{bad:?}");
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::UNAUTHORIZED, "invalid_otp"),
+            "{bad:?}"
+        );
     }
     // The challenge has spent its attempts, even with the right code.
     let r = second_step(&t, &token, json!({ "code": code_now(&t, &totp) })).await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "mfa_challenge_invalid"));
-    let locked: i64 = sqlx::query_scalar("SELECT failures FROM login_throttle WHERE email LIKE 'mfa:%'")
-        .fetch_one(&t.state.db.pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "mfa_challenge_invalid")
+    );
+    let locked: i64 =
+        sqlx::query_scalar("SELECT failures FROM login_throttle WHERE email LIKE 'mfa:%'")
+            .fetch_one(&t.state.db.pool)
+            .await
+            .unwrap();
     assert_eq!(locked, 5);
     // Within the lock-out (clock moved back to be sure), a right code on a new challenge is
     // refused before it is checked.
     let token = challenge(&t, "slow@example.com").await;
     t.state.clock.advance_secs(-3);
     let r = second_step(&t, &token, json!({ "code": code_now(&t, &totp) })).await;
-    assert_eq!((r.status, r.error()), (StatusCode::TOO_MANY_REQUESTS, "login_throttled"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::TOO_MANY_REQUESTS, "login_throttled")
+    );
     assert!(r.header("retry-after").is_some());
     t.state.clock.advance_secs(40);
     let r = second_step(&t, &token, json!({ "code": code_now(&t, &totp) })).await;
@@ -224,15 +267,29 @@ async fn disabling_needs_a_fresh_authentication_and_a_code() {
     next_step(&t);
     // Malformed requests get precise reasons.
     let r = t.post("/api/mfa/totp/disable", &who, json!({})).await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNPROCESSABLE_ENTITY, "one_code_required"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "one_code_required")
+    );
     let r = t
-        .post("/api/mfa/totp/disable", &As::anonymous(), json!({ "code": "123456" }))
+        .post(
+            "/api/mfa/totp/disable",
+            &As::anonymous(),
+            json!({ "code": "123456" }),
+        )
         .await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "authentication_required"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "authentication_required")
+    );
     // Ten minutes later the session's authentication is too old (STEP_UP_MAX_AGE_SECS=300).
     t.state.clock.advance_secs(600);
     let r = t
-        .post("/api/mfa/totp/disable", &who, json!({ "code": code_now(&t, &totp) }))
+        .post(
+            "/api/mfa/totp/disable",
+            &who,
+            json!({ "code": code_now(&t, &totp) }),
+        )
         .await;
     assert_eq!(
         (r.status, r.error()),
@@ -251,11 +308,22 @@ async fn disabling_needs_a_fresh_authentication_and_a_code() {
         ..who.clone()
     };
     let r = t
-        .post("/api/mfa/totp/disable", &stepped, json!({ "code": "111111" }))
+        .post(
+            "/api/mfa/totp/disable",
+            &stepped,
+            json!({ "code": "111111" }),
+        )
         .await;
-    assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, "invalid_otp"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_otp")
+    );
     let r = t
-        .post("/api/mfa/totp/disable", &stepped, json!({ "recovery_code": codes[0] }))
+        .post(
+            "/api/mfa/totp/disable",
+            &stepped,
+            json!({ "recovery_code": codes[0] }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let r = t.get("/api/mfa", &who).await;
@@ -264,9 +332,16 @@ async fn disabling_needs_a_fresh_authentication_and_a_code() {
         json!({ "totp_enabled": false, "totp_pending": false, "recovery_codes_remaining": 0 })
     );
     let r = t
-        .post("/api/mfa/totp/disable", &stepped, json!({ "code": code_now(&t, &totp) }))
+        .post(
+            "/api/mfa/totp/disable",
+            &stepped,
+            json!({ "code": code_now(&t, &totp) }),
+        )
         .await;
-    assert_eq!((r.status, r.error()), (StatusCode::CONFLICT, "totp_not_enabled"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::CONFLICT, "totp_not_enabled")
+    );
     // The password alone signs in again.
     let r = password_step(&t, "off@example.com").await;
     assert!(r.body["access_token"].is_string(), "{:?}", r.body);
@@ -276,8 +351,16 @@ async fn disabling_needs_a_fresh_authentication_and_a_code() {
 async fn bad_second_steps_get_precise_reasons() {
     let t = TestApp::new().await;
     for (body, status, id) in [
-        (json!({ "mfa_token": "nope", "code": "123456" }), 401, "mfa_challenge_invalid"),
-        (json!({ "mfa_token": "x".repeat(5000), "code": "1" }), 401, "mfa_challenge_invalid"),
+        (
+            json!({ "mfa_token": "nope", "code": "123456" }),
+            401,
+            "mfa_challenge_invalid",
+        ),
+        (
+            json!({ "mfa_token": "x".repeat(5000), "code": "1" }),
+            401,
+            "mfa_challenge_invalid",
+        ),
         (json!({ "mfa_token": "nope" }), 422, "one_code_required"),
         (
             json!({ "mfa_token": "nope", "code": "1", "recovery_code": "2" }),
@@ -285,16 +368,25 @@ async fn bad_second_steps_get_precise_reasons() {
             "one_code_required",
         ),
         (json!({ "code": "123456" }), 422, "invalid_body"),
-        (json!({ "mfa_token": "a", "code": "1", "extra": 1 }), 422, "invalid_body"),
+        (
+            json!({ "mfa_token": "a", "code": "1", "extra": 1 }),
+            422,
+            "invalid_body",
+        ),
     ] {
-        let r = t.post("/auth/login/mfa", &As::anonymous(), body.clone()).await;
+        let r = t
+            .post("/auth/login/mfa", &As::anonymous(), body.clone())
+            .await;
         assert_eq!((r.status.as_u16(), r.error()), (status, id), "{body}");
     }
     let (_, who) = t.signup_login("nofactor@example.com").await;
     let r = t
         .post("/api/mfa/totp/confirm", &who, json!({ "code": "123456" }))
         .await;
-    assert_eq!((r.status, r.error()), (StatusCode::CONFLICT, "totp_not_enrolled"));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::CONFLICT, "totp_not_enrolled")
+    );
 }
 
 /// The same rules through the domain operations (what another surface would call).

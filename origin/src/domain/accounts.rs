@@ -115,7 +115,15 @@ pub async fn authenticate(
         .verify(password.clone(), found.as_ref().map(|(_, h)| h.clone()))
         .await;
     let Some((user, _)) = found.filter(|_| v.ok) else {
-        record_failure(core, ctx, &email, "login.failure", &email, "invalid_credentials").await?;
+        record_failure(
+            core,
+            ctx,
+            &email,
+            "login.failure",
+            &email,
+            "invalid_credentials",
+        )
+        .await?;
         core.telemetry.login("failure");
         return Err(DomainError::InvalidCredentials);
     };

@@ -303,7 +303,10 @@ impl KeyStore {
         .await?;
         let mut keys = Vec::with_capacity(rows.len());
         for r in rows {
-            keys.push((r.try_get::<String, _>("kid")?, r.try_get::<i64, _>("since")?));
+            keys.push((
+                r.try_get::<String, _>("kid")?,
+                r.try_get::<i64, _>("since")?,
+            ));
         }
         let signing: Vec<&(String, i64)> = keys.iter().filter(|(_, since)| *since <= now).collect();
         let pending = keys.iter().any(|(_, since)| *since > now);
@@ -321,7 +324,10 @@ impl KeyStore {
                         .execute(&mut *conn)
                         .await?;
                 }
-                Ok(Some(Scheduled::Activated { kid: newest.clone(), retired }))
+                Ok(Some(Scheduled::Activated {
+                    kid: newest.clone(),
+                    retired,
+                }))
             }
             [(_, since)] if !pending && now - since >= every_ms - prepublish_ms => {
                 let activates_at = now + prepublish_ms;
@@ -467,17 +473,28 @@ pub async fn rotate_on_schedule(core: &Core, ctx: &Ctx) -> DomainResult<Option<S
     let now = w.now;
     let step = core
         .keys
-        .schedule(w.conn(), core.config.signing_alg, now, every as i64 * 1000, prepublish_ms)
+        .schedule(
+            w.conn(),
+            core.config.signing_alg,
+            now,
+            every as i64 * 1000,
+            prepublish_ms,
+        )
         .await?;
     match &step {
         None => return Ok(None),
         Some(Scheduled::Created { kid }) => w.audit("keys.create", Some(kid), json!({})).await?,
         Some(Scheduled::Prepublished { kid, activates_at }) => {
-            w.audit("keys.prepublish", Some(kid), json!({ "activates_at": activates_at }))
-                .await?
+            w.audit(
+                "keys.prepublish",
+                Some(kid),
+                json!({ "activates_at": activates_at }),
+            )
+            .await?
         }
         Some(Scheduled::Activated { kid, retired }) => {
-            w.audit("keys.activate", Some(kid), json!({ "retired": retired })).await?
+            w.audit("keys.activate", Some(kid), json!({ "retired": retired }))
+                .await?
         }
     }
     w.commit().await?;
@@ -500,7 +517,9 @@ pub fn spawn_rotation(
             match rotate_on_schedule(&core, &ctx).await {
                 Ok(None) => {}
                 Ok(Some(step)) => tracing::info!(?step, "signing keys: scheduled rotation"),
-                Err(e) => tracing::warn!(error = %e, "signing keys: scheduled rotation failed; next try in a minute"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "signing keys: scheduled rotation failed; next try in a minute")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(ROTATION_CHECK) => {}

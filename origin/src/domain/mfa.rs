@@ -445,7 +445,8 @@ pub async fn disable(core: &Core, ctx: &Ctx, user_id: &str, code: &Code) -> Doma
             sqlx::query(sql).bind(user_id).execute(w.conn()).await?;
         }
         clear_throttle(w.conn(), &throttle_key(user_id)).await?;
-        w.audit("mfa.totp.disable", Some(user_id), json!({})).await?;
+        w.audit("mfa.totp.disable", Some(user_id), json!({}))
+            .await?;
         w.commit().await
     })
     .await
@@ -533,7 +534,8 @@ pub async fn complete_login(
             return Err(DomainError::MfaChallengeInvalid);
         }
         clear_throttle(w.conn(), &throttle_key(&user_id)).await?;
-        let issued = sessions::create_in(&mut w, &user, &Authentication::password_and_otp()).await?;
+        let issued =
+            sessions::create_in(&mut w, &user, &Authentication::password_and_otp()).await?;
         w.commit().await?;
         Ok(issued)
     })

@@ -12,9 +12,9 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::{cookie, is_browser, ApiJson, RequestCtx};
 use super::AppState;
+use crate::domain::accounts;
 use crate::domain::mfa::{self, Login};
 use crate::domain::sessions::{self, Issued};
-use crate::domain::accounts;
 use crate::error::{bad_request, AppError, AppResult, Problem};
 
 pub const ACCESS_COOKIE: &str = "access_token";

@@ -49,7 +49,9 @@ pub async fn confirm(
     ApiJson(b): ApiJson<Confirm>,
 ) -> AppResult<Response> {
     let codes = mfa::confirm(&state, &user.ctx(rc), &user.user_id, &b.code).await?;
-    Ok(no_store(json!({ "totp_enabled": true, "recovery_codes": codes })))
+    Ok(no_store(
+        json!({ "totp_enabled": true, "recovery_codes": codes }),
+    ))
 }
 
 pub async fn disable(

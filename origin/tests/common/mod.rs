@@ -45,13 +45,15 @@ pub async fn test_db() -> Db {
                 .expect("connect + migrate postgres test schema");
             if url.contains("sslmode=verify-full") {
                 // The suite runs over TLS (scripts/test.sh): prove the pool's sessions use it.
-                let tls: bool = sqlx::query_scalar(
-                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                )
-                .fetch_one(&db.pool)
-                .await
-                .expect("read pg_stat_ssl");
-                assert!(tls, "TEST_DATABASE_URL asks for verify-full but the session is not TLS");
+                let tls: bool =
+                    sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                        .fetch_one(&db.pool)
+                        .await
+                        .expect("read pg_stat_ssl");
+                assert!(
+                    tls,
+                    "TEST_DATABASE_URL asks for verify-full but the session is not TLS"
+                );
             }
             db
         }
