@@ -23,11 +23,7 @@ async fn app() -> TestApp {
 /// The kids the JWKS publishes, as an edge fetches them.
 async fn published(t: &TestApp) -> Vec<String> {
     let r = t
-        .send(
-            Request::get("/.well-known/jwks.json")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send(Request::get("/.well-known/jwks.json").body(Body::empty()).unwrap())
         .await;
     r.body["keys"]
         .as_array()
@@ -51,9 +47,7 @@ async fn signing_kid(t: &TestApp, n: &mut u32) -> String {
 }
 
 async fn step(t: &TestApp) -> Option<Scheduled> {
-    rotate_on_schedule(&t.state.core, &Ctx::scheduler())
-        .await
-        .unwrap()
+    rotate_on_schedule(&t.state.core, &Ctx::scheduler()).await.unwrap()
 }
 
 #[tokio::test]
@@ -65,18 +59,11 @@ async fn the_successor_is_published_before_it_signs_and_the_old_key_outlives_its
     assert_eq!(step(&t).await, None, "a fresh key is not due");
 
     t.state.clock.advance_secs(DAY - PREPUBLISH);
-    let Some(Scheduled::Prepublished {
-        kid: next,
-        activates_at,
-    }) = step(&t).await
-    else {
+    let Some(Scheduled::Prepublished { kid: next, activates_at }) = step(&t).await else {
         panic!("the successor is due {PREPUBLISH} s before the key's day ends");
     };
     let lead = activates_at - t.state.clock.now_ms();
-    assert!(
-        (PREPUBLISH * 1000 - 5_000..=PREPUBLISH * 1000).contains(&lead),
-        "{lead} ms ahead"
-    );
+    assert!((PREPUBLISH * 1000 - 5_000..=PREPUBLISH * 1000).contains(&lead), "{lead} ms ahead");
     let mut keys = published(&t).await;
     keys.sort();
     let mut both = vec![first.clone(), next.clone()];
@@ -86,22 +73,12 @@ async fn the_successor_is_published_before_it_signs_and_the_old_key_outlives_its
     assert_eq!(step(&t).await, None, "one successor, not one per tick");
 
     t.state.clock.advance_secs(PREPUBLISH);
-    assert_eq!(
-        signing_kid(&t, &mut n).await,
-        next,
-        "it signs from activates_at on"
-    );
+    assert_eq!(signing_kid(&t, &mut n).await, next, "it signs from activates_at on");
     assert_eq!(
         step(&t).await,
-        Some(Scheduled::Activated {
-            kid: next.clone(),
-            retired: vec![first.clone()]
-        })
+        Some(Scheduled::Activated { kid: next.clone(), retired: vec![first.clone()] })
     );
-    assert!(
-        published(&t).await.contains(&first),
-        "tokens of the retired key are still alive"
-    );
+    assert!(published(&t).await.contains(&first), "tokens of the retired key are still alive");
     assert_eq!(step(&t).await, None);
 
     // Once every token the old key signed has expired (access TTL + leeway), it is unpublished.
@@ -110,11 +87,7 @@ async fn the_successor_is_published_before_it_signs_and_the_old_key_outlives_its
 
     let audit = t.audit_actions().await;
     for action in ["keys.prepublish", "keys.activate"] {
-        assert_eq!(
-            audit.iter().filter(|a| *a == action).count(),
-            1,
-            "{action} in {audit:?}"
-        );
+        assert_eq!(audit.iter().filter(|a| *a == action).count(), 1, "{action} in {audit:?}");
     }
 }
 
@@ -180,14 +153,7 @@ fn rotation_settings_name_the_variable_when_wrong() {
     assert!(e.problem.contains("JWKS_MAX_AGE_SECS (300)"), "{e}");
     env.insert("KEY_PREPUBLISH_SECS".into(), "90000".into());
     env.insert("KEY_ROTATION_DAYS".into(), "1".into());
-    assert_eq!(
-        Config::from_map(&env).unwrap_err().var,
-        "KEY_PREPUBLISH_SECS"
-    );
+    assert_eq!(Config::from_map(&env).unwrap_err().var, "KEY_PREPUBLISH_SECS");
     env.insert("KEY_ROTATION_DAYS".into(), "0".into());
-    assert_eq!(
-        Config::from_map(&env).unwrap().key_rotation.every_secs,
-        None,
-        "0 turns it off"
-    );
+    assert_eq!(Config::from_map(&env).unwrap().key_rotation.every_secs, None, "0 turns it off");
 }

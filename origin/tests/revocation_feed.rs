@@ -53,9 +53,15 @@ async fn sync(t: &TestApp, edge: &mut RevocationList) -> usize {
 }
 
 async fn revoke_in(tx: &mut edge_auth_origin::db::Tx, t: &TestApp, sid: &str) {
-    revocations::session_revoked(tx, sid, "usr_x", t.state.clock.now_ms(), ACCESS_TTL_MS)
-        .await
-        .expect("insert a revocation");
+    revocations::session_revoked(
+        tx,
+        sid,
+        "usr_x",
+        t.state.clock.now_ms(),
+        ACCESS_TTL_MS,
+    )
+    .await
+    .expect("insert a revocation");
 }
 
 #[tokio::test]
