@@ -59,6 +59,43 @@ impl Default for Argon2Params {
     }
 }
 
+/// Outgoing mail (password reset, e-mail verification links).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// `SMTP_URL`: `smtp://host:port` (plain, e.g. a local relay or test sink),
+    /// `smtp://host?tls=required` (STARTTLS, port 587 by default), `smtps://host` (TLS, 465);
+    /// credentials as `smtp://user:password@host`. Unset: operations that send mail answer
+    /// 503 `mail_not_configured`.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM` (required with `SMTP_URL`): `Name <address>` or an address.
+    pub from: Option<String>,
+    /// `PUBLIC_URL` (required with `SMTP_URL`): the site's public base URL, for links in mails
+    /// (`{PUBLIC_URL}/reset-password#token=…`, `{PUBLIC_URL}/verify-email#token=…`).
+    pub public_url: Option<String>,
+    /// `PASSWORD_RESET_TTL_SECS` (default 3600, 300–86400): how long a reset link works.
+    pub reset_ttl_secs: u64,
+    /// `EMAIL_VERIFY_TTL_SECS` (default 86400, 300–604800): how long a verification link works.
+    pub verify_ttl_secs: u64,
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry the SMTP password: only its scheme and host are shown.
+        let url = self.smtp_url.as_deref().map(|u| {
+            let (scheme, rest) = u.split_once("://").unwrap_or(("?", u));
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://{host}")
+        });
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &url)
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .field("reset_ttl_secs", &self.reset_ttl_secs)
+            .field("verify_ttl_secs", &self.verify_ttl_secs)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `ORIGIN_ADDR`: listen address (default 127.0.0.1:8788).
@@ -100,6 +137,8 @@ pub struct Config {
     /// `TOTP_ISSUER` (default `edge-auth`): the issuer an authenticator app shows next to the
     /// account (no `:`, at most 64 characters).
     pub totp_issuer: String,
+    /// `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`, `PASSWORD_RESET_TTL_SECS`, `EMAIL_VERIFY_TTL_SECS`.
+    pub mail: MailConfig,
     /// `JWKS_MAX_AGE_SECS`: Cache-Control max-age of the JWKS (default 300).
     pub jwks_max_age_secs: u64,
     /// `COOKIE_SECURE`: set `Secure` on cookies (default true).
@@ -264,6 +303,56 @@ impl Config {
                 "must be at most 64 characters without ':' or control characters",
             ));
         }
+        let mail = {
+            let smtp_url = get("SMTP_URL").map(str::to_owned);
+            if let Some(u) = &smtp_url {
+                if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                    return Err(err("SMTP_URL", "must start with smtp:// or smtps://"));
+                }
+            }
+            let from = get("MAIL_FROM").map(str::to_owned);
+            let public_url = get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+            if let Some(u) = &public_url {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(err("PUBLIC_URL", "must be an http(s) URL"));
+                }
+            }
+            if smtp_url.is_some() && from.is_none() {
+                return Err(err("MAIL_FROM", "is required when SMTP_URL is set"));
+            }
+            if smtp_url.is_some() && public_url.is_none() {
+                return Err(err("PUBLIC_URL", "is required when SMTP_URL is set"));
+            }
+            let reset_ttl_secs = num(
+                "PASSWORD_RESET_TTL_SECS",
+                get("PASSWORD_RESET_TTL_SECS"),
+                3600u64,
+            )?;
+            if !(300..=86_400).contains(&reset_ttl_secs) {
+                return Err(err(
+                    "PASSWORD_RESET_TTL_SECS",
+                    format!("{reset_ttl_secs} is outside 300..=86400"),
+                ));
+            }
+            let verify_ttl_secs = num(
+                "EMAIL_VERIFY_TTL_SECS",
+                get("EMAIL_VERIFY_TTL_SECS"),
+                86_400u64,
+            )?;
+            if !(300..=604_800).contains(&verify_ttl_secs) {
+                return Err(err(
+                    "EMAIL_VERIFY_TTL_SECS",
+                    format!("{verify_ttl_secs} is outside 300..=604800"),
+                ));
+            }
+            MailConfig {
+                smtp_url,
+                from,
+                public_url,
+                reset_ttl_secs,
+                verify_ttl_secs,
+            }
+        };
         let addr = match get("ORIGIN_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 8788)),
             Some(s) => s
@@ -537,6 +626,7 @@ impl Config {
             throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
             step_up_max_age_secs,
             totp_issuer,
+            mail,
             jwks_max_age_secs,
             cookie_secure,
             webhooks,

@@ -150,6 +150,16 @@ impl From<DomainError> for AppError {
             DomainError::InvalidOtp => p(S::UNAUTHORIZED, "invalid_otp"),
             DomainError::OtpAlreadyUsed => p(S::UNAUTHORIZED, "otp_already_used"),
             DomainError::MfaChallengeInvalid => p(S::UNAUTHORIZED, "mfa_challenge_invalid"),
+            DomainError::ResetTokenInvalid => p(S::BAD_REQUEST, "reset_token_invalid"),
+            DomainError::VerificationTokenInvalid => {
+                p(S::BAD_REQUEST, "verification_token_invalid")
+            }
+            DomainError::EmailAlreadyVerified => p(S::CONFLICT, "email_already_verified"),
+            DomainError::CurrentPasswordWrong => p(S::UNAUTHORIZED, "current_password_wrong"),
+            DomainError::MailNotConfigured => p(S::SERVICE_UNAVAILABLE, "mail_not_configured"),
+            DomainError::MailUnavailable => {
+                p(S::SERVICE_UNAVAILABLE, "mail_unavailable").retry_after(30)
+            }
             // RFC 9470: the same challenge the edge answers for `require_fresh_auth` routes.
             DomainError::StepUpRequired { max_age_secs } => {
                 p(S::UNAUTHORIZED, "insufficient_user_authentication").www_authenticate(format!(
@@ -378,6 +388,16 @@ mod tests {
             (DomainError::TotpNotEnrolled, 409, "totp_not_enrolled"),
             (DomainError::TotpNotEnabled, 409, "totp_not_enabled"),
             (DomainError::InvalidOtp, 401, "invalid_otp"),
+            (DomainError::ResetTokenInvalid, 400, "reset_token_invalid"),
+            (
+                DomainError::VerificationTokenInvalid,
+                400,
+                "verification_token_invalid",
+            ),
+            (DomainError::EmailAlreadyVerified, 409, "email_already_verified"),
+            (DomainError::CurrentPasswordWrong, 401, "current_password_wrong"),
+            (DomainError::MailNotConfigured, 503, "mail_not_configured"),
+            (DomainError::MailUnavailable, 503, "mail_unavailable"),
             (DomainError::OtpAlreadyUsed, 401, "otp_already_used"),
             (
                 DomainError::MfaChallengeInvalid,

@@ -119,6 +119,18 @@ pub enum DomainError {
     OtpAlreadyUsed,
     /// The log-in's MFA challenge is unknown, used, expired or spent its attempts.
     MfaChallengeInvalid,
+    /// A password-reset link that is unknown, used or expired.
+    ResetTokenInvalid,
+    /// An e-mail verification link that is unknown, used, expired or for an old address.
+    VerificationTokenInvalid,
+    /// The account's address is already verified.
+    EmailAlreadyVerified,
+    /// The current password given to change it is wrong.
+    CurrentPasswordWrong,
+    /// Sending mail needs `SMTP_URL` (configuration, reported to the caller as unavailable).
+    MailNotConfigured,
+    /// The SMTP server refused or could not be reached (upstream).
+    MailUnavailable,
     /// Only a dead or failed, un-leased event can be re-queued.
     WebhookNotRequeueable,
     /// A verified delivery that cannot be stored.

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod mfa;
 pub mod observe;
 pub mod openapi;
+pub mod password;
 pub mod webhooks;
 pub mod wellknown;
 
@@ -66,6 +67,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/auth/signup"),
     ("post", "/auth/login"),
     ("post", "/auth/login/mfa"),
+    ("post", "/auth/password/forgot"),
+    ("post", "/auth/password/reset"),
+    ("post", "/auth/email/verify"),
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
     ("post", "/auth/logout-all"),
@@ -76,6 +80,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/mfa/totp/enroll"),
     ("post", "/api/mfa/totp/confirm"),
     ("post", "/api/mfa/totp/disable"),
+    ("post", "/api/email/verification"),
+    ("post", "/api/password/change"),
     ("get", "/internal/revocations"),
     ("get", "/admin/roles"),
     ("post", "/admin/roles"),
@@ -118,6 +124,9 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/signup", post(auth::signup))
         .route("/auth/login", post(auth::login))
         .route("/auth/login/mfa", post(auth::login_mfa))
+        .route("/auth/password/forgot", post(password::forgot))
+        .route("/auth/password/reset", post(password::reset))
+        .route("/auth/email/verify", post(password::verify_email))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/logout-all", post(auth::logout_all))
@@ -128,6 +137,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/mfa/totp/enroll", post(mfa::enroll))
         .route("/api/mfa/totp/confirm", post(mfa::confirm))
         .route("/api/mfa/totp/disable", post(mfa::disable))
+        .route("/api/email/verification", post(password::send_verification))
+        .route("/api/password/change", post(password::change))
         .route("/internal/revocations", get(internal::feed))
         .route(
             "/admin/roles",
