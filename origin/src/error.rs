@@ -394,8 +394,16 @@ mod tests {
                 400,
                 "verification_token_invalid",
             ),
-            (DomainError::EmailAlreadyVerified, 409, "email_already_verified"),
-            (DomainError::CurrentPasswordWrong, 401, "current_password_wrong"),
+            (
+                DomainError::EmailAlreadyVerified,
+                409,
+                "email_already_verified",
+            ),
+            (
+                DomainError::CurrentPasswordWrong,
+                401,
+                "current_password_wrong",
+            ),
             (DomainError::MailNotConfigured, 503, "mail_not_configured"),
             (DomainError::MailUnavailable, 503, "mail_unavailable"),
             (DomainError::OtpAlreadyUsed, 401, "otp_already_used"),

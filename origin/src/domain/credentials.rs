@@ -99,9 +99,14 @@ pub async fn request_password_reset(core: &Core, ctx: &Ctx, email: &str) -> Doma
     let mut w = Work::begin(core, ctx).await?;
     let mail = match &found {
         Some(user) => {
-            let token =
-                store_token(&mut w, RESET, &user.id, &email, core.config.mail.reset_ttl_secs)
-                    .await?;
+            let token = store_token(
+                &mut w,
+                RESET,
+                &user.id,
+                &email,
+                core.config.mail.reset_ttl_secs,
+            )
+            .await?;
             let link = core.mailer.link("/reset-password", &token)?;
             let mins = core.config.mail.reset_ttl_secs / 60;
             Some(core.mailer.compose(
@@ -204,11 +209,7 @@ pub async fn reset_password(
 }
 
 /// Mails the signed-in user a link proving their address.
-pub async fn request_email_verification(
-    core: &Core,
-    ctx: &Ctx,
-    user_id: &str,
-) -> DomainResult<()> {
+pub async fn request_email_verification(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResult<()> {
     core.mailer.require()?;
     let mut w = Work::begin(core, ctx).await?;
     let row = sqlx::query("SELECT email, email_verified_at FROM users WHERE id = $1")
@@ -217,10 +218,20 @@ pub async fn request_email_verification(
         .await?
         .ok_or(DomainError::NotFound(What::User))?;
     let email: String = row.try_get("email")?;
-    if row.try_get::<Option<i64>, _>("email_verified_at")?.is_some() {
+    if row
+        .try_get::<Option<i64>, _>("email_verified_at")?
+        .is_some()
+    {
         return Err(DomainError::EmailAlreadyVerified);
     }
-    let token = store_token(&mut w, VERIFY, user_id, &email, core.config.mail.verify_ttl_secs).await?;
+    let token = store_token(
+        &mut w,
+        VERIFY,
+        user_id,
+        &email,
+        core.config.mail.verify_ttl_secs,
+    )
+    .await?;
     let link = core.mailer.link("/verify-email", &token)?;
     let mail = core.mailer.compose(
         &email,
@@ -331,14 +342,8 @@ pub async fn change_password(
     .execute(w.conn())
     .await?;
     let keep = ctx.session.as_deref();
-    let ended = sessions::revoke_all_in(
-        &mut w,
-        user_id,
-        "password_change",
-        keep,
-        Void::UserTokens,
-    )
-    .await?;
+    let ended =
+        sessions::revoke_all_in(&mut w, user_id, "password_change", keep, Void::UserTokens).await?;
     clear_throttle(w.conn(), &user.email).await?;
     w.audit(
         "password.change",

@@ -10,11 +10,11 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod credentials;
 pub mod ctx;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
-pub mod credentials;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
