@@ -210,7 +210,6 @@ pub async fn reset_password(
 
 /// Mails the signed-in user a link proving their address.
 pub async fn request_email_verification(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResult<()> {
-    core.mailer.require()?;
     let mut w = Work::begin(core, ctx).await?;
     let row = sqlx::query("SELECT email, email_verified_at FROM users WHERE id = $1")
         .bind(user_id)
@@ -224,6 +223,7 @@ pub async fn request_email_verification(core: &Core, ctx: &Ctx, user_id: &str) -
     {
         return Err(DomainError::EmailAlreadyVerified);
     }
+    core.mailer.require()?;
     let token = store_token(
         &mut w,
         VERIFY,
