@@ -150,6 +150,7 @@ pub struct Config {
     pub serve: ServeSettings,
     /// `KEY_ROTATION_DAYS`, `KEY_PREPUBLISH_SECS`: routine signing-key rotation.
     pub key_rotation: KeyRotation,
+    pub retention: Retention,
 }
 
 /// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
@@ -161,6 +162,26 @@ pub struct KeyRotation {
     /// the JWKS before it signs — at least `JWKS_MAX_AGE_SECS`, so every edge's cached key set
     /// has it before its first token arrives.
     pub prepublish_secs: u64,
+}
+
+/// What the retention sweeper (every `serve` process) deletes, and how often it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// `RETENTION_SWEEP_SECS` (default 3600; 0 = never): how often a sweep runs.
+    pub sweep_every_secs: u64,
+    /// `RETENTION_SESSIONS_DAYS` (default 30): sessions that ended (expired or revoked) longer ago
+    /// than this are deleted, with their refresh tokens.
+    pub sessions_days: u64,
+    /// `RETENTION_TOKENS_DAYS` (default 7): used or expired reset / verification links and MFA
+    /// challenges, stale log-in throttle entries and idempotency keys past their 24 h window,
+    /// this long after they stopped mattering.
+    pub tokens_days: u64,
+    /// `RETENTION_WEBHOOKS_DAYS` (default 90): webhook events processed (`done`/`ignored`)
+    /// longer ago than this, with their attempts.
+    pub webhooks_days: u64,
+    /// `RETENTION_AUDIT_DAYS` (default 365; at least every other retention: the audit log is
+    /// kept longest): audit entries older than this.
+    pub audit_days: u64,
 }
 
 /// How the `serve` process uses the database and stops.
@@ -536,6 +557,33 @@ impl Config {
             ));
         }
         let jwks_max_age_secs = num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?;
+        let retention = {
+            let days = |var: &'static str, default: u64| -> Result<u64, ConfigError> {
+                let d = num(var, get(var), default)?;
+                if !(1..=36_500).contains(&d) {
+                    return Err(err(var, format!("{d} is outside 1..=36500 days")));
+                }
+                Ok(d)
+            };
+            let r = Retention {
+                sweep_every_secs: num("RETENTION_SWEEP_SECS", get("RETENTION_SWEEP_SECS"), 3600u64)?,
+                sessions_days: days("RETENTION_SESSIONS_DAYS", 30)?,
+                tokens_days: days("RETENTION_TOKENS_DAYS", 7)?,
+                webhooks_days: days("RETENTION_WEBHOOKS_DAYS", 90)?,
+                audit_days: days("RETENTION_AUDIT_DAYS", 365)?,
+            };
+            if r.sweep_every_secs != 0 && r.sweep_every_secs < 60 {
+                return Err(err("RETENTION_SWEEP_SECS", "must be 0 (never) or at least 60"));
+            }
+            let longest = r.sessions_days.max(r.tokens_days).max(r.webhooks_days);
+            if r.audit_days < longest {
+                return Err(err(
+                    "RETENTION_AUDIT_DAYS",
+                    format!("{} is shorter than another retention ({longest} days): the audit log is kept longest", r.audit_days),
+                ));
+            }
+            r
+        };
         let key_rotation = {
             let days = num("KEY_ROTATION_DAYS", get("KEY_ROTATION_DAYS"), 30u64)?;
             if days > 3650 {
@@ -632,6 +680,7 @@ impl Config {
             webhooks,
             serve,
             key_rotation,
+            retention,
         })
     }
 

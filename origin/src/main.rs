@@ -168,6 +168,11 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             // Every process runs the rotation timer; the SigningKeys lock makes them agree.
             workers.extend(edge_auth_origin::domain::keys::spawn_rotation(
                 state.core.clone(),
+                stopped.clone(),
+            ));
+            // Every process sweeps too; the deletes are idempotent.
+            workers.extend(edge_auth_origin::domain::retention::spawn_sweeper(
+                state.core.clone(),
                 stopped,
             ));
             let (close, closed) = tokio::sync::oneshot::channel::<()>();

@@ -271,6 +271,62 @@ pub async fn set_disabled(
     w.commit().await
 }
 
+/// Deletes the signed-in user's own account. Needs an authentication within
+/// `STEP_UP_MAX_AGE_SECS`. Every session ends and every access token is void (revocation feed);
+/// second factors, mailed links, challenges, roles, idempotency answers and throttle entries
+/// are deleted; sessions keep no user agent or IP; audit entries that named the address name the
+/// user id instead; the user row stays (ids elsewhere point at it) with nothing personal: the
+/// address becomes `deleted+<id>@deleted.invalid` (free for a new sign-up), the password hash an
+/// unverifiable `!`, the account disabled, `deleted_at` set.
+pub async fn delete_account(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResult<()> {
+    sessions::require_fresh(core, ctx, core.config.step_up_max_age_secs).await?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
+    let email: Option<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL")
+            .bind(user_id)
+            .fetch_optional(w.conn())
+            .await?;
+    let email = email.ok_or(DomainError::NotFound(What::User))?;
+    let ended =
+        sessions::revoke_all_in(&mut w, user_id, "account_deleted", None, sessions::Void::UserTokens)
+            .await?;
+    for sql in [
+        "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+        "UPDATE sessions SET user_agent = '', ip = '' WHERE user_id = $1",
+        "DELETE FROM totp_factors WHERE user_id = $1",
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM mfa_challenges WHERE user_id = $1",
+        "DELETE FROM mail_tokens WHERE user_id = $1",
+        "DELETE FROM user_roles WHERE user_id = $1",
+        "DELETE FROM idempotency_keys WHERE scope = $1",
+    ] {
+        sqlx::query(sql).bind(user_id).execute(w.conn()).await?;
+    }
+    sqlx::query("DELETE FROM login_throttle WHERE email = $1 OR email = $2")
+        .bind(&email)
+        .bind(format!("mfa:{user_id}"))
+        .execute(w.conn())
+        .await?;
+    sqlx::query("UPDATE audit_log SET target = $1 WHERE target = $2")
+        .bind(user_id)
+        .bind(&email)
+        .execute(w.conn())
+        .await?;
+    sqlx::query(
+        "UPDATE users SET email = $1, password_hash = '!', disabled = 1, email_verified_at = NULL, \
+         deleted_at = $2, updated_at = $2 WHERE id = $3",
+    )
+    .bind(format!("deleted+{user_id}@deleted.invalid"))
+    .bind(now)
+    .bind(user_id)
+    .execute(w.conn())
+    .await?;
+    w.audit("user.delete", Some(user_id), json!({ "sessions_ended": ended }))
+        .await?;
+    w.commit().await
+}
+
 /// CLI: creates the first admin (or grants `admin` to an existing account, through the same
 /// operation as the admin API: separation of duty checked, old tokens voided, audited).
 pub async fn create_admin(

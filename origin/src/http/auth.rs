@@ -187,7 +187,7 @@ fn set_cookie(
     }
 }
 
-fn clear_cookies(state: &AppState, headers: &mut HeaderMap) {
+pub(super) fn clear_cookies(state: &AppState, headers: &mut HeaderMap) {
     let s = state.config.cookie_secure;
     set_cookie(headers, s, ACCESS_COOKIE, "", "/", "Lax", 0);
     set_cookie(headers, s, REFRESH_COOKIE, "", REFRESH_PATH, "Strict", 0);

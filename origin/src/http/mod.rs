@@ -82,6 +82,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/mfa/totp/disable"),
     ("post", "/api/email/verification"),
     ("post", "/api/password/change"),
+    ("delete", "/api/account"),
     ("get", "/internal/revocations"),
     ("get", "/admin/roles"),
     ("post", "/admin/roles"),
@@ -139,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/mfa/totp/disable", post(mfa::disable))
         .route("/api/email/verification", post(password::send_verification))
         .route("/api/password/change", post(password::change))
+        .route("/api/account", delete(password::delete_account))
         .route("/internal/revocations", get(internal::feed))
         .route(
             "/admin/roles",

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::{ApiJson, RequestCtx};
 use super::AppState;
-use crate::domain::credentials;
+use crate::domain::{accounts, credentials};
 use crate::error::AppResult;
 
 #[derive(Deserialize)]
@@ -95,4 +95,16 @@ pub async fn change(
     )
     .await?;
     Ok(Json(json!({ "sessions_ended": ended })).into_response())
+}
+
+/// Deletes my account (needs a recent authentication); the browser's cookies are cleared.
+pub async fn delete_account(
+    State(state): State<AppState>,
+    user: AuthUser,
+    rc: RequestCtx,
+) -> AppResult<Response> {
+    accounts::delete_account(&state, &user.ctx(rc), &user.user_id).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    super::auth::clear_cookies(&state, res.headers_mut());
+    Ok(res)
 }
