@@ -566,14 +566,21 @@ impl Config {
                 Ok(d)
             };
             let r = Retention {
-                sweep_every_secs: num("RETENTION_SWEEP_SECS", get("RETENTION_SWEEP_SECS"), 3600u64)?,
+                sweep_every_secs: num(
+                    "RETENTION_SWEEP_SECS",
+                    get("RETENTION_SWEEP_SECS"),
+                    3600u64,
+                )?,
                 sessions_days: days("RETENTION_SESSIONS_DAYS", 30)?,
                 tokens_days: days("RETENTION_TOKENS_DAYS", 7)?,
                 webhooks_days: days("RETENTION_WEBHOOKS_DAYS", 90)?,
                 audit_days: days("RETENTION_AUDIT_DAYS", 365)?,
             };
             if r.sweep_every_secs != 0 && r.sweep_every_secs < 60 {
-                return Err(err("RETENTION_SWEEP_SECS", "must be 0 (never) or at least 60"));
+                return Err(err(
+                    "RETENTION_SWEEP_SECS",
+                    "must be 0 (never) or at least 60",
+                ));
             }
             let longest = r.sessions_days.max(r.tokens_days).max(r.webhooks_days);
             if r.audit_days < longest {

@@ -288,9 +288,14 @@ pub async fn delete_account(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResu
             .fetch_optional(w.conn())
             .await?;
     let email = email.ok_or(DomainError::NotFound(What::User))?;
-    let ended =
-        sessions::revoke_all_in(&mut w, user_id, "account_deleted", None, sessions::Void::UserTokens)
-            .await?;
+    let ended = sessions::revoke_all_in(
+        &mut w,
+        user_id,
+        "account_deleted",
+        None,
+        sessions::Void::UserTokens,
+    )
+    .await?;
     for sql in [
         "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
         "UPDATE sessions SET user_agent = '', ip = '' WHERE user_id = $1",
@@ -322,8 +327,12 @@ pub async fn delete_account(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResu
     .bind(user_id)
     .execute(w.conn())
     .await?;
-    w.audit("user.delete", Some(user_id), json!({ "sessions_ended": ended }))
-        .await?;
+    w.audit(
+        "user.delete",
+        Some(user_id),
+        json!({ "sessions_ended": ended }),
+    )
+    .await?;
     w.commit().await
 }
 

@@ -72,7 +72,11 @@ pub async fn sweep(core: &Core, ctx: &Ctx) -> DomainResult<Swept> {
         sessions_cut
     );
     // Past `until` no token it could affect is alive: the edge needs it no more.
-    run!(revocations, "DELETE FROM revocations WHERE relevant_until < $1", now);
+    run!(
+        revocations,
+        "DELETE FROM revocations WHERE relevant_until < $1",
+        now
+    );
     run!(
         mail_tokens,
         "DELETE FROM mail_tokens WHERE used_at < $1 OR expires_at < $1",
@@ -94,7 +98,8 @@ pub async fn sweep(core: &Core, ctx: &Ctx) -> DomainResult<Swept> {
         "DELETE FROM idempotency_keys WHERE created_at < $1",
         tokens_cut - idempotency::RETENTION_MS
     );
-    let processed = "SELECT id FROM webhook_events WHERE status IN ('done', 'ignored') AND finished_at < $1";
+    let processed =
+        "SELECT id FROM webhook_events WHERE status IN ('done', 'ignored') AND finished_at < $1";
     sqlx::query(&format!(
         "DELETE FROM webhook_attempts WHERE event_row IN ({processed})"
     ))
@@ -106,7 +111,11 @@ pub async fn sweep(core: &Core, ctx: &Ctx) -> DomainResult<Swept> {
         "DELETE FROM webhook_events WHERE status IN ('done', 'ignored') AND finished_at < $1",
         webhooks_cut
     );
-    run!(audit_entries, "DELETE FROM audit_log WHERE at < $1", audit_cut);
+    run!(
+        audit_entries,
+        "DELETE FROM audit_log WHERE at < $1",
+        audit_cut
+    );
     if s.total() > 0 {
         w.audit("retention.sweep", None, json!(s)).await?;
     }
