@@ -148,6 +148,7 @@ impl From<DomainError> for AppError {
             DomainError::TotpNotEnrolled => p(S::CONFLICT, "totp_not_enrolled"),
             DomainError::TotpNotEnabled => p(S::CONFLICT, "totp_not_enabled"),
             DomainError::InvalidOtp => p(S::UNAUTHORIZED, "invalid_otp"),
+            DomainError::OtpRequired => p(S::UNAUTHORIZED, "otp_required"),
             DomainError::OtpAlreadyUsed => p(S::UNAUTHORIZED, "otp_already_used"),
             DomainError::MfaChallengeInvalid => p(S::UNAUTHORIZED, "mfa_challenge_invalid"),
             DomainError::ResetTokenInvalid => p(S::BAD_REQUEST, "reset_token_invalid"),
@@ -388,6 +389,7 @@ mod tests {
             (DomainError::TotpNotEnrolled, 409, "totp_not_enrolled"),
             (DomainError::TotpNotEnabled, 409, "totp_not_enabled"),
             (DomainError::InvalidOtp, 401, "invalid_otp"),
+            (DomainError::OtpRequired, 401, "otp_required"),
             (DomainError::ResetTokenInvalid, 400, "reset_token_invalid"),
             (
                 DomainError::VerificationTokenInvalid,

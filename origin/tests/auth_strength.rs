@@ -102,3 +102,73 @@ async fn require_fresh_reads_the_forwarded_auth_time_or_the_session() {
         .unwrap();
     assert!(sessions::require_fresh(core, &ctx, 300).await.is_err());
 }
+
+#[tokio::test]
+async fn a_step_up_renews_auth_time_and_lets_a_sensitive_operation_through() {
+    let t = TestApp::new().await;
+    let (login, who) = t.signup_login("stepup@example.com").await;
+    let first = decode_claims(login["access_token"].as_str().unwrap())["auth_time"]
+        .as_i64()
+        .unwrap();
+    t.state.clock.advance_secs(600);
+    let delete = |who: common::As| {
+        let t = &t;
+        async move {
+            t.call(axum::http::Method::DELETE, "/api/account", &who, None)
+                .await
+        }
+    };
+    let r = delete(who.clone()).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "insufficient_user_authentication")
+    );
+    let r = t
+        .post(
+            "/auth/step-up",
+            &who,
+            serde_json::json!({ "password": "not the password" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    let r = t
+        .post(
+            "/auth/step-up",
+            &common::As::anonymous(),
+            serde_json::json!({ "password": common::PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "authentication_required")
+    );
+    let r = t
+        .post(
+            "/auth/step-up",
+            &who,
+            serde_json::json!({ "password": common::PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("refresh_token").is_none());
+    let c = decode_claims(r.body["access_token"].as_str().unwrap());
+    let now = t.state.clock.now_ms() / 1000;
+    assert!(
+        c["auth_time"].as_i64().unwrap() >= first + 600 && c["auth_time"].as_i64().unwrap() <= now
+    );
+    assert_eq!(c["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(c["sid"], login["session_id"]);
+    // The refresh token still works, and carries the new authentication from now on.
+    let r = t.refresh(login["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        decode_claims(r.body["access_token"].as_str().unwrap())["auth_time"],
+        c["auth_time"]
+    );
+    // And the origin's own freshness check passes.
+    let r = delete(who).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+}

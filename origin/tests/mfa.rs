@@ -443,3 +443,57 @@ async fn domain_operations_hold_the_rules() {
         .unwrap();
     assert!(!mfa::totp_enabled(core, &u.id).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_step_up_with_totp_on_needs_a_code() {
+    let t = TestApp::new().await;
+    let (_, totp, _) = with_totp(&t, "upmfa@example.com").await;
+    let token = challenge(&t, "upmfa@example.com").await;
+    let r = second_step(&t, &token, json!({ "code": code_now(&t, &totp) })).await;
+    let who = As::from_login(&r.body);
+    next_step(&t);
+    let r = t
+        .post("/auth/step-up", &who, json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "otp_required")
+    );
+    let r = t
+        .post(
+            "/auth/step-up",
+            &who,
+            json!({ "password": PASSWORD, "code": "000000" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_otp")
+    );
+    let r = t
+        .post(
+            "/auth/step-up",
+            &who,
+            json!({ "password": PASSWORD, "code": code_now(&t, &totp) }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        decode_claims(r.body["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "otp", "mfa"])
+    );
+    // A caller without a session (an admin tool's token) has nothing to step up.
+    let mut no_session = who.clone();
+    no_session.session = None;
+    let r = t
+        .post(
+            "/auth/step-up",
+            &no_session,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::NOT_FOUND, "session_not_found")
+    );
+}

@@ -115,6 +115,8 @@ pub enum DomainError {
     TotpNotEnabled,
     /// A wrong, malformed or expired one-time code (TOTP or recovery code).
     InvalidOtp,
+    /// TOTP is on: this authentication needs a code too.
+    OtpRequired,
     /// A correct TOTP code of a time step already used: replay.
     OtpAlreadyUsed,
     /// The log-in's MFA challenge is unknown, used, expired or spent its attempts.

@@ -551,6 +551,65 @@ pub async fn complete_login(
     result
 }
 
+/// Step-up (RFC 9470): the signed-in user proves themselves again on their current session —
+/// their password, and a code when TOTP is on — and gets an access token with a new
+/// `auth_time` (and the `amr` of what they just did). Wrong passwords count towards the log-in
+/// lock-out of the address, wrong codes towards the `mfa:` one.
+pub async fn step_up(
+    core: &Core,
+    ctx: &Ctx,
+    user_id: &str,
+    password: String,
+    code: Option<&Code>,
+) -> DomainResult<Issued> {
+    let session = ctx
+        .session
+        .clone()
+        .ok_or(DomainError::NotFound(super::What::Session))?;
+    let (user, hash) = match users::by_id(core, user_id).await? {
+        Some(u) => {
+            let found = users::by_email(core, &u.email).await?;
+            (u, found.map(|(_, h)| h))
+        }
+        None => return Err(DomainError::NotFound(super::What::User)),
+    };
+    if user.disabled {
+        return Err(DomainError::AccountDisabled);
+    }
+    check_throttle(core, &user.email, core.clock.now_ms()).await?;
+    if password.len() > super::passwords::MAX_PASSWORD_BYTES
+        || !core.passwords.verify(password, hash).await.ok
+    {
+        record_failure(
+            core,
+            ctx,
+            &user.email,
+            "step_up.failure",
+            user_id,
+            "invalid_credentials",
+        )
+        .await?;
+        return Err(DomainError::InvalidCredentials);
+    }
+    let second = totp_enabled(core, user_id).await?;
+    let authn = match (second, code) {
+        (false, _) => Authentication::password(),
+        (true, None) => return Err(DomainError::OtpRequired),
+        (true, Some(_)) => Authentication::password_and_otp(),
+    };
+    checked(core, ctx, user_id, "mfa.failure", |mut w| async {
+        if let (true, Some(code)) = (second, code) {
+            consume(&mut w, user_id, code, false).await?;
+            clear_throttle(w.conn(), &throttle_key(user_id)).await?;
+        }
+        clear_throttle(w.conn(), &user.email).await?;
+        let issued = sessions::step_up_in(&mut w, user_id, &session, &authn).await?;
+        w.commit().await?;
+        Ok(issued)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,6 +224,50 @@ pub async fn create_in(
     .await
 }
 
+/// Step-up: records a new authentication by `authn` on the caller's live session (its
+/// `auth_time` becomes now, its `amr` `authn`'s) and mints an access token carrying it. The
+/// refresh token is unchanged (another tab may be about to use it); later refreshes carry the
+/// new authentication. The returned [`Issued`] has an empty `refresh_token`.
+pub async fn step_up_in(
+    w: &mut Work<'_>,
+    user_id: &str,
+    session_id: &str,
+    authn: &Authentication,
+) -> DomainResult<Issued> {
+    let now = w.now;
+    let expires_at: Option<i64> = sqlx::query_scalar(
+        "UPDATE sessions SET auth_time = $1, amr = $2, last_used_at = $1 \
+         WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING expires_at",
+    )
+    .bind(now)
+    .bind(authn.stored())
+    .bind(session_id)
+    .bind(user_id)
+    .fetch_optional(w.conn())
+    .await?;
+    let expires_at = expires_at.ok_or(DomainError::NotFound(What::Session))?;
+    w.audit(
+        "session.step_up",
+        Some(session_id),
+        json!({ "amr": authn.amr }),
+    )
+    .await?;
+    let core = w.core();
+    mint(
+        core,
+        w.conn(),
+        user_id,
+        session_id,
+        String::new(),
+        expires_at,
+        now,
+        now,
+        authn,
+    )
+    .await
+}
+
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }

@@ -237,3 +237,65 @@ fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
         (headers, Json(body)).into_response()
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUp {
+    password: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// Step-up: re-authenticate on the current session for a token with a new `auth_time`. The
+/// refresh token is unchanged; browsers get the new access cookie.
+pub async fn step_up(
+    State(state): State<AppState>,
+    user: AuthUser,
+    rc: RequestCtx,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<StepUp>,
+) -> AppResult<Response> {
+    let code = match (b.code, b.recovery_code) {
+        (None, None) => None,
+        (code, recovery_code) => Some(
+            SecondFactor {
+                code,
+                recovery_code,
+            }
+            .into_code()?,
+        ),
+    };
+    let t = mfa::step_up(
+        &state,
+        &user.ctx(rc),
+        &user.user_id,
+        b.password,
+        code.as_ref(),
+    )
+    .await?;
+    let mut out = HeaderMap::new();
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut body = json!({
+        "user_id": t.user_id,
+        "session_id": t.session_id,
+        "expires_in": t.access_expires_in,
+        "auth_time": t.auth_time,
+        "amr": t.amr,
+        "acr": t.acr,
+    });
+    if is_browser(&headers) {
+        set_cookie(
+            &mut out,
+            state.config.cookie_secure,
+            ACCESS_COOKIE,
+            &t.access_token,
+            "/",
+            "Lax",
+            t.access_expires_in as i64,
+        );
+    } else {
+        body["access_token"] = json!(t.access_token);
+        body["token_type"] = json!("Bearer");
+    }
+    Ok((out, Json(body)).into_response())
+}

@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/auth/signup"),
     ("post", "/auth/login"),
     ("post", "/auth/login/mfa"),
+    ("post", "/auth/step-up"),
     ("post", "/auth/password/forgot"),
     ("post", "/auth/password/reset"),
     ("post", "/auth/email/verify"),
@@ -125,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/signup", post(auth::signup))
         .route("/auth/login", post(auth::login))
         .route("/auth/login/mfa", post(auth::login_mfa))
+        .route("/auth/step-up", post(auth::step_up))
         .route("/auth/password/forgot", post(password::forgot))
         .route("/auth/password/reset", post(password::reset))
         .route("/auth/email/verify", post(password::verify_email))
