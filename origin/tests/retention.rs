@@ -141,7 +141,7 @@ async fn the_sweeper_deletes_exactly_what_is_past_retention() {
     }
     for (key, created) in [
         ("idem_old", now - 8 * DAY - DAY - 1000),
-        ("idem_recent", now - 3600_000),
+        ("idem_recent", now - 3_600_000),
     ] {
         exec(
             pool,

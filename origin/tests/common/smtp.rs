@@ -1,6 +1,7 @@
 //! A minimal SMTP server for the tests: it speaks real SMTP (EHLO/HELO, MAIL, RCPT, DATA with
 //! dot-unstuffing, RSET, NOOP, QUIT) to whatever connects — lettre in the origin — and keeps
 //! every message it accepted.
+#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,8 +90,7 @@ impl Sink {
 }
 
 fn address(arg: &str) -> String {
-    arg.trim()
-        .split_whitespace()
+    arg.split_whitespace()
         .next()
         .unwrap_or("")
         .trim_start_matches('<')
