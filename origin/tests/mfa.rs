@@ -387,6 +387,17 @@ async fn bad_second_steps_get_precise_reasons() {
         (r.status, r.error()),
         (StatusCode::CONFLICT, "totp_not_enrolled")
     );
+    // Activating a factor with an old authentication: the RFC 9470 challenge.
+    let r = t.post("/api/mfa/totp/enroll", &who, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    t.state.clock.advance_secs(600);
+    let r = t
+        .post("/api/mfa/totp/confirm", &who, json!({ "code": "123456" }))
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "insufficient_user_authentication")
+    );
 }
 
 /// The same rules through the domain operations (what another surface would call).
@@ -398,8 +409,17 @@ async fn domain_operations_hold_the_rules() {
     let u = accounts::signup(core, &anon, "dom@example.com", PASSWORD.into())
         .await
         .unwrap();
-    let ctx = anon.acting(&u.id);
+    let mut ctx = anon.acting(&u.id);
     let e = mfa::enroll(core, &ctx, &u.id).await.unwrap();
+    // Activating a factor needs a recent authentication: a session that just started.
+    assert!(matches!(
+        mfa::confirm(core, &ctx, &u.id, "123456").await,
+        Err(DomainError::StepUpRequired { .. })
+    ));
+    let s = edge_auth_origin::domain::sessions::create(core, &anon, &u)
+        .await
+        .unwrap();
+    ctx.session = Some(s.session_id.clone());
     let totp = TOTP::from_url(&e.otpauth_uri).unwrap();
     assert!(matches!(
         mfa::confirm(core, &ctx, &u.id, "12345").await,
@@ -432,6 +452,7 @@ async fn domain_operations_hold_the_rules() {
         Err(DomainError::MfaChallengeInvalid)
     ));
     // Disabling without a fresh authentication is refused before the code is looked at.
+    ctx.session = None;
     assert!(matches!(
         mfa::disable(core, &ctx, &u.id, &Code::Recovery(codes[0].clone())).await,
         Err(DomainError::StepUpRequired { .. })

@@ -381,13 +381,15 @@ where
 }
 
 /// Activates the pending enrolment with a code from the app; returns the ten recovery codes
-/// (shown once; only their hashes are kept).
+/// (shown once; only their hashes are kept). Needs an authentication within
+/// `STEP_UP_MAX_AGE_SECS`: a stolen, older token cannot put a factor of its own on the account.
 pub async fn confirm(
     core: &Core,
     ctx: &Ctx,
     user_id: &str,
     code: &str,
 ) -> DomainResult<Vec<String>> {
+    sessions::require_fresh(core, ctx, core.config.step_up_max_age_secs).await?;
     let code = Code::Totp(code.to_owned());
     checked(core, ctx, user_id, "mfa.failure", |mut w| async move {
         consume(&mut w, user_id, &code, true).await?;
