@@ -58,6 +58,43 @@ impl Default for Argon2Params {
     }
 }
 
+/// Outgoing mail (password reset, e-mail verification links).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// `SMTP_URL`: `smtp://host:port` (plain, e.g. a local relay or test sink),
+    /// `smtp://host?tls=required` (STARTTLS, port 587 by default), `smtps://host` (TLS, 465);
+    /// credentials as `smtp://user:password@host`. Unset: operations that send mail answer
+    /// 503 `mail_not_configured`.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM` (required with `SMTP_URL`): `Name <address>` or an address.
+    pub from: Option<String>,
+    /// `PUBLIC_URL` (required with `SMTP_URL`): the site's public base URL, for links in mails
+    /// (`{PUBLIC_URL}/reset-password#token=…`, `{PUBLIC_URL}/verify-email#token=…`).
+    pub public_url: Option<String>,
+    /// `PASSWORD_RESET_TTL_SECS` (default 3600, 300–86400): how long a reset link works.
+    pub reset_ttl_secs: u64,
+    /// `EMAIL_VERIFY_TTL_SECS` (default 86400, 300–604800): how long a verification link works.
+    pub verify_ttl_secs: u64,
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry the SMTP password: only its scheme and host are shown.
+        let url = self.smtp_url.as_deref().map(|u| {
+            let (scheme, rest) = u.split_once("://").unwrap_or(("?", u));
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://{host}")
+        });
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &url)
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .field("reset_ttl_secs", &self.reset_ttl_secs)
+            .field("verify_ttl_secs", &self.verify_ttl_secs)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `ORIGIN_ADDR`: listen address (default 127.0.0.1:8788).
@@ -93,6 +130,14 @@ pub struct Config {
     pub password_min_len: usize,
     /// `LOGIN_THROTTLE_AFTER`: failures before delays start (default 5).
     pub throttle_after: i64,
+    /// `STEP_UP_MAX_AGE_SECS` (default 300, 30–86400): how recent an authentication sensitive
+    /// operations (disabling TOTP, …) require, checked by the origin itself.
+    pub step_up_max_age_secs: u64,
+    /// `TOTP_ISSUER` (default `edge-auth`): the issuer an authenticator app shows next to the
+    /// account (no `:`, at most 64 characters).
+    pub totp_issuer: String,
+    /// `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`, `PASSWORD_RESET_TTL_SECS`, `EMAIL_VERIFY_TTL_SECS`.
+    pub mail: MailConfig,
     /// `JWKS_MAX_AGE_SECS`: Cache-Control max-age of the JWKS (default 300).
     pub jwks_max_age_secs: u64,
     /// `COOKIE_SECURE`: set `Secure` on cookies (default true).
@@ -104,6 +149,7 @@ pub struct Config {
     pub serve: ServeSettings,
     /// `KEY_ROTATION_DAYS`, `KEY_PREPUBLISH_SECS`: routine signing-key rotation.
     pub key_rotation: KeyRotation,
+    pub retention: Retention,
 }
 
 /// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
@@ -115,6 +161,26 @@ pub struct KeyRotation {
     /// the JWKS before it signs — at least `JWKS_MAX_AGE_SECS`, so every edge's cached key set
     /// has it before its first token arrives.
     pub prepublish_secs: u64,
+}
+
+/// What the retention sweeper (every `serve` process) deletes, and how often it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// `RETENTION_SWEEP_SECS` (default 3600; 0 = never): how often a sweep runs.
+    pub sweep_every_secs: u64,
+    /// `RETENTION_SESSIONS_DAYS` (default 30): sessions that ended (expired or revoked) longer ago
+    /// than this are deleted, with their refresh tokens.
+    pub sessions_days: u64,
+    /// `RETENTION_TOKENS_DAYS` (default 7): used or expired reset / verification links and MFA
+    /// challenges, stale log-in throttle entries and idempotency keys past their 24 h window,
+    /// this long after they stopped mattering.
+    pub tokens_days: u64,
+    /// `RETENTION_WEBHOOKS_DAYS` (default 90): webhook events processed (`done`/`ignored`)
+    /// longer ago than this, with their attempts.
+    pub webhooks_days: u64,
+    /// `RETENTION_AUDIT_DAYS` (default 365; at least every other retention: the audit log is
+    /// kept longest): audit entries older than this.
+    pub audit_days: u64,
 }
 
 /// How the `serve` process uses the database and stops.
@@ -234,6 +300,74 @@ impl Config {
                     .map_err(|_| err(var, format!("{s:?} is not a valid number"))),
             }
         }
+        let step_up_max_age_secs =
+            num("STEP_UP_MAX_AGE_SECS", get("STEP_UP_MAX_AGE_SECS"), 300u64)?;
+        if !(30..=86_400).contains(&step_up_max_age_secs) {
+            return Err(err(
+                "STEP_UP_MAX_AGE_SECS",
+                format!("{step_up_max_age_secs} is outside 30..=86400"),
+            ));
+        }
+        let totp_issuer = get("TOTP_ISSUER").unwrap_or("edge-auth").to_owned();
+        if totp_issuer.contains(':')
+            || totp_issuer.chars().count() > 64
+            || totp_issuer.chars().any(char::is_control)
+        {
+            return Err(err(
+                "TOTP_ISSUER",
+                "must be at most 64 characters without ':' or control characters",
+            ));
+        }
+        let mail = {
+            let smtp_url = get("SMTP_URL").map(str::to_owned);
+            if let Some(u) = &smtp_url {
+                if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                    return Err(err("SMTP_URL", "must start with smtp:// or smtps://"));
+                }
+            }
+            let from = get("MAIL_FROM").map(str::to_owned);
+            let public_url = get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+            if let Some(u) = &public_url {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(err("PUBLIC_URL", "must be an http(s) URL"));
+                }
+            }
+            if smtp_url.is_some() && from.is_none() {
+                return Err(err("MAIL_FROM", "is required when SMTP_URL is set"));
+            }
+            if smtp_url.is_some() && public_url.is_none() {
+                return Err(err("PUBLIC_URL", "is required when SMTP_URL is set"));
+            }
+            let reset_ttl_secs = num(
+                "PASSWORD_RESET_TTL_SECS",
+                get("PASSWORD_RESET_TTL_SECS"),
+                3600u64,
+            )?;
+            if !(300..=86_400).contains(&reset_ttl_secs) {
+                return Err(err(
+                    "PASSWORD_RESET_TTL_SECS",
+                    format!("{reset_ttl_secs} is outside 300..=86400"),
+                ));
+            }
+            let verify_ttl_secs = num(
+                "EMAIL_VERIFY_TTL_SECS",
+                get("EMAIL_VERIFY_TTL_SECS"),
+                86_400u64,
+            )?;
+            if !(300..=604_800).contains(&verify_ttl_secs) {
+                return Err(err(
+                    "EMAIL_VERIFY_TTL_SECS",
+                    format!("{verify_ttl_secs} is outside 300..=604800"),
+                ));
+            }
+            MailConfig {
+                smtp_url,
+                from,
+                public_url,
+                reset_ttl_secs,
+                verify_ttl_secs,
+            }
+        };
         let addr = match get("ORIGIN_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 8788)),
             Some(s) => s
@@ -414,6 +548,40 @@ impl Config {
             ));
         }
         let jwks_max_age_secs = num("JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64)?;
+        let retention = {
+            let days = |var: &'static str, default: u64| -> Result<u64, ConfigError> {
+                let d = num(var, get(var), default)?;
+                if !(1..=36_500).contains(&d) {
+                    return Err(err(var, format!("{d} is outside 1..=36500 days")));
+                }
+                Ok(d)
+            };
+            let r = Retention {
+                sweep_every_secs: num(
+                    "RETENTION_SWEEP_SECS",
+                    get("RETENTION_SWEEP_SECS"),
+                    3600u64,
+                )?,
+                sessions_days: days("RETENTION_SESSIONS_DAYS", 30)?,
+                tokens_days: days("RETENTION_TOKENS_DAYS", 7)?,
+                webhooks_days: days("RETENTION_WEBHOOKS_DAYS", 90)?,
+                audit_days: days("RETENTION_AUDIT_DAYS", 365)?,
+            };
+            if r.sweep_every_secs != 0 && r.sweep_every_secs < 60 {
+                return Err(err(
+                    "RETENTION_SWEEP_SECS",
+                    "must be 0 (never) or at least 60",
+                ));
+            }
+            let longest = r.sessions_days.max(r.tokens_days).max(r.webhooks_days);
+            if r.audit_days < longest {
+                return Err(err(
+                    "RETENTION_AUDIT_DAYS",
+                    format!("{} is shorter than another retention ({longest} days): the audit log is kept longest", r.audit_days),
+                ));
+            }
+            r
+        };
         let key_rotation = {
             let days = num("KEY_ROTATION_DAYS", get("KEY_ROTATION_DAYS"), 30u64)?;
             if days > 3650 {
@@ -502,11 +670,15 @@ impl Config {
             pepper,
             password_min_len,
             throttle_after: num("LOGIN_THROTTLE_AFTER", get("LOGIN_THROTTLE_AFTER"), 5i64)?,
+            step_up_max_age_secs,
+            totp_issuer,
+            mail,
             jwks_max_age_secs,
             cookie_secure,
             webhooks,
             serve,
             key_rotation,
+            retention,
         })
     }
 

@@ -19,6 +19,8 @@ pub struct Problem {
     pub id: &'static str,
     pub detail: Option<String>,
     pub retry_after: Option<u64>,
+    /// A `WWW-Authenticate` challenge (RFC 9470 step-up).
+    pub www_authenticate: Option<String>,
 }
 
 impl Problem {
@@ -28,10 +30,15 @@ impl Problem {
             id,
             detail: None,
             retry_after: None,
+            www_authenticate: None,
         }
     }
     pub fn detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
+        self
+    }
+    pub fn www_authenticate(mut self, v: impl Into<String>) -> Self {
+        self.www_authenticate = Some(v.into());
         self
     }
     pub fn retry_after(mut self, secs: u64) -> Self {
@@ -137,6 +144,31 @@ impl From<DomainError> for AppError {
                 p(S::TOO_MANY_REQUESTS, "login_throttled").retry_after(retry_after_secs)
             }
             DomainError::AccountDisabled => p(S::FORBIDDEN, "account_disabled"),
+            DomainError::TotpAlreadyEnabled => p(S::CONFLICT, "totp_already_enabled"),
+            DomainError::TotpNotEnrolled => p(S::CONFLICT, "totp_not_enrolled"),
+            DomainError::TotpNotEnabled => p(S::CONFLICT, "totp_not_enabled"),
+            DomainError::InvalidOtp => p(S::UNAUTHORIZED, "invalid_otp"),
+            DomainError::OtpRequired => p(S::UNAUTHORIZED, "otp_required"),
+            DomainError::OtpAlreadyUsed => p(S::UNAUTHORIZED, "otp_already_used"),
+            DomainError::MfaChallengeInvalid => p(S::UNAUTHORIZED, "mfa_challenge_invalid"),
+            DomainError::ResetTokenInvalid => p(S::BAD_REQUEST, "reset_token_invalid"),
+            DomainError::VerificationTokenInvalid => {
+                p(S::BAD_REQUEST, "verification_token_invalid")
+            }
+            DomainError::EmailAlreadyVerified => p(S::CONFLICT, "email_already_verified"),
+            DomainError::CurrentPasswordWrong => p(S::UNAUTHORIZED, "current_password_wrong"),
+            DomainError::MailNotConfigured => p(S::SERVICE_UNAVAILABLE, "mail_not_configured"),
+            DomainError::MailUnavailable => {
+                p(S::SERVICE_UNAVAILABLE, "mail_unavailable").retry_after(30)
+            }
+            // RFC 9470: the same challenge the edge answers for `require_fresh_auth` routes.
+            DomainError::StepUpRequired { max_age_secs } => {
+                p(S::UNAUTHORIZED, "insufficient_user_authentication").www_authenticate(format!(
+                    "Bearer error=\"insufficient_user_authentication\", \
+                     error_description=\"A more recent authentication is required\", \
+                     max_age={max_age_secs}"
+                ))
+            }
             // A refresh is refused with 401 whatever the reason: the client must sign in again.
             DomainError::Refresh(r) => p(
                 S::UNAUTHORIZED,
@@ -212,6 +244,13 @@ pub fn problem_response(p: &Problem) -> Response {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) = p
+        .www_authenticate
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     if let Some(s) = p.retry_after {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -341,6 +380,40 @@ mod tests {
                 "login_throttled",
             ),
             (DomainError::AccountDisabled, 403, "account_disabled"),
+            (
+                DomainError::StepUpRequired { max_age_secs: 300 },
+                401,
+                "insufficient_user_authentication",
+            ),
+            (DomainError::TotpAlreadyEnabled, 409, "totp_already_enabled"),
+            (DomainError::TotpNotEnrolled, 409, "totp_not_enrolled"),
+            (DomainError::TotpNotEnabled, 409, "totp_not_enabled"),
+            (DomainError::InvalidOtp, 401, "invalid_otp"),
+            (DomainError::OtpRequired, 401, "otp_required"),
+            (DomainError::ResetTokenInvalid, 400, "reset_token_invalid"),
+            (
+                DomainError::VerificationTokenInvalid,
+                400,
+                "verification_token_invalid",
+            ),
+            (
+                DomainError::EmailAlreadyVerified,
+                409,
+                "email_already_verified",
+            ),
+            (
+                DomainError::CurrentPasswordWrong,
+                401,
+                "current_password_wrong",
+            ),
+            (DomainError::MailNotConfigured, 503, "mail_not_configured"),
+            (DomainError::MailUnavailable, 503, "mail_unavailable"),
+            (DomainError::OtpAlreadyUsed, 401, "otp_already_used"),
+            (
+                DomainError::MfaChallengeInvalid,
+                401,
+                "mfa_challenge_invalid",
+            ),
             (
                 DomainError::Refresh(RefreshRefused::Invalid),
                 401,

@@ -98,6 +98,8 @@ async fn shutdown_signal() {
 async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     if cmd == "check-config" {
+        // SMTP_URL / MAIL_FROM are parsed the way the mailer will use them.
+        edge_auth_origin::domain::mail::Mailer::from_config(&config.mail)?;
         let database = match &config.database_url {
             Some(u) if u.starts_with("postgres") => "postgresql",
             _ => "sqlite",
@@ -167,6 +169,11 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             tracing::info!(workers = workers.len(), "webhook processor started");
             // Every process runs the rotation timer; the SigningKeys lock makes them agree.
             workers.extend(edge_auth_origin::domain::keys::spawn_rotation(
+                state.core.clone(),
+                stopped.clone(),
+            ));
+            // Every process sweeps too; the deletes are idempotent.
+            workers.extend(edge_auth_origin::domain::retention::spawn_sweeper(
                 state.core.clone(),
                 stopped,
             ));

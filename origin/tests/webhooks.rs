@@ -24,6 +24,7 @@ fn webhook_admin() -> As {
         session: Some("ses_ops".into()),
         roles: vec!["ops".into()],
         permissions: vec!["webhooks:admin".into()],
+        auth_time: None,
     }
 }
 

@@ -105,16 +105,9 @@ pub async fn authenticate(
     if password.len() > super::passwords::MAX_PASSWORD_BYTES || email.len() > 254 {
         return Err(DomainError::InvalidCredentials);
     }
-    let locked_until: Option<i64> =
-        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE email = $1")
-            .bind(&email)
-            .fetch_optional(&core.db.pool)
-            .await?;
-    if let Some(until) = locked_until.filter(|u| *u > now) {
+    if let Err(e) = check_throttle(core, &email, now).await {
         core.telemetry.login("throttled");
-        return Err(DomainError::LoginThrottled {
-            retry_after_secs: ((until - now + 999) / 1000) as u64,
-        });
+        return Err(e);
     }
     let found = by_email(core, &email).await?;
     let v = core
@@ -122,7 +115,15 @@ pub async fn authenticate(
         .verify(password.clone(), found.as_ref().map(|(_, h)| h.clone()))
         .await;
     let Some((user, _)) = found.filter(|_| v.ok) else {
-        record_failure(core, ctx, &email).await?;
+        record_failure(
+            core,
+            ctx,
+            &email,
+            "login.failure",
+            &email,
+            "invalid_credentials",
+        )
+        .await?;
         core.telemetry.login("failure");
         return Err(DomainError::InvalidCredentials);
     };
@@ -152,17 +153,48 @@ pub async fn authenticate(
             .await?;
         tracing::info!(user = %user.id, "password rehashed with current parameters");
     }
-    sqlx::query("DELETE FROM login_throttle WHERE email = $1")
-        .bind(&email)
-        .execute(&core.db.pool)
-        .await?;
+    clear_throttle(&mut *core.db.pool.acquire().await?, &email).await?;
     core.telemetry.login("success");
     Ok(user)
 }
 
-/// Counts a failure for `email` (the address as typed, normalized, whether or not an account
-/// has it) and locks further attempts out for a delay that doubles per failure over the limit.
-async fn record_failure(core: &Core, ctx: &Ctx, email: &str) -> DomainResult<()> {
+/// Refuses with [`DomainError::LoginThrottled`] while `key` is locked out. Keys: the e-mail as
+/// typed (password log-in), `mfa:<user id>` (second-factor codes).
+pub(super) async fn check_throttle(core: &Core, key: &str, now: i64) -> DomainResult<()> {
+    let locked_until: Option<i64> =
+        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE email = $1")
+            .bind(key)
+            .fetch_optional(&core.db.pool)
+            .await?;
+    if let Some(until) = locked_until.filter(|u| *u > now) {
+        return Err(DomainError::LoginThrottled {
+            retry_after_secs: ((until - now + 999) / 1000) as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Forgets the failures counted for `key` (after a success).
+pub(super) async fn clear_throttle(conn: &mut sqlx::AnyConnection, key: &str) -> DomainResult<()> {
+    sqlx::query("DELETE FROM login_throttle WHERE email = $1")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Counts a failure for `key` (for a log-in: the address as typed, normalized, whether or not
+/// an account has it) and locks further attempts out for a delay that doubles per failure over
+/// the limit; audits `action` on `target` with `reason`.
+pub(super) async fn record_failure(
+    core: &Core,
+    ctx: &Ctx,
+    key: &str,
+    action: &str,
+    target: &str,
+    reason: &str,
+) -> DomainResult<()> {
+    let email = key;
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     let failures: i64 = sqlx::query_scalar(
@@ -191,9 +223,9 @@ async fn record_failure(core: &Core, ctx: &Ctx, email: &str) -> DomainResult<()>
             .await?;
     }
     w.audit(
-        "login.failure",
-        Some(email),
-        json!({ "reason": "invalid_credentials", "failures": failures }),
+        action,
+        Some(target),
+        json!({ "reason": reason, "failures": failures }),
     )
     .await?;
     w.commit().await
@@ -236,6 +268,71 @@ pub async fn set_disabled(
         "user.enable"
     };
     w.audit(action, Some(user_id), json!({})).await?;
+    w.commit().await
+}
+
+/// Deletes the signed-in user's own account. Needs an authentication within
+/// `STEP_UP_MAX_AGE_SECS`. Every session ends and every access token is void (revocation feed);
+/// second factors, mailed links, challenges, roles, idempotency answers and throttle entries
+/// are deleted; sessions keep no user agent or IP; audit entries that named the address name the
+/// user id instead; the user row stays (ids elsewhere point at it) with nothing personal: the
+/// address becomes `deleted+<id>@deleted.invalid` (free for a new sign-up), the password hash an
+/// unverifiable `!`, the account disabled, `deleted_at` set.
+pub async fn delete_account(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResult<()> {
+    sessions::require_fresh(core, ctx, core.config.step_up_max_age_secs).await?;
+    let mut w = Work::begin(core, ctx).await?;
+    let now = w.now;
+    let email: Option<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL")
+            .bind(user_id)
+            .fetch_optional(w.conn())
+            .await?;
+    let email = email.ok_or(DomainError::NotFound(What::User))?;
+    let ended = sessions::revoke_all_in(
+        &mut w,
+        user_id,
+        "account_deleted",
+        None,
+        sessions::Void::UserTokens,
+    )
+    .await?;
+    for sql in [
+        "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+        "UPDATE sessions SET user_agent = '', ip = '' WHERE user_id = $1",
+        "DELETE FROM totp_factors WHERE user_id = $1",
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM mfa_challenges WHERE user_id = $1",
+        "DELETE FROM mail_tokens WHERE user_id = $1",
+        "DELETE FROM user_roles WHERE user_id = $1",
+        "DELETE FROM idempotency_keys WHERE scope = $1",
+    ] {
+        sqlx::query(sql).bind(user_id).execute(w.conn()).await?;
+    }
+    sqlx::query("DELETE FROM login_throttle WHERE email = $1 OR email = $2")
+        .bind(&email)
+        .bind(format!("mfa:{user_id}"))
+        .execute(w.conn())
+        .await?;
+    sqlx::query("UPDATE audit_log SET target = $1 WHERE target = $2")
+        .bind(user_id)
+        .bind(&email)
+        .execute(w.conn())
+        .await?;
+    sqlx::query(
+        "UPDATE users SET email = $1, password_hash = '!', disabled = 1, email_verified_at = NULL, \
+         deleted_at = $2, updated_at = $2 WHERE id = $3",
+    )
+    .bind(format!("deleted+{user_id}@deleted.invalid"))
+    .bind(now)
+    .bind(user_id)
+    .execute(w.conn())
+    .await?;
+    w.audit(
+        "user.delete",
+        Some(user_id),
+        json!({ "sessions_ended": ended }),
+    )
+    .await?;
     w.commit().await
 }
 

@@ -35,6 +35,11 @@ pub struct Ctx {
     pub ip: String,
     pub user_agent: String,
     pub authority: Authority,
+    /// The caller's session (the `sid` of their verified token), when signed in.
+    pub session: Option<String>,
+    /// When the caller last really authenticated (unix seconds), when the edge forwarded the
+    /// token's `auth_time`; see `sessions::require_fresh`.
+    pub auth_time: Option<i64>,
 }
 
 impl Ctx {

@@ -102,7 +102,37 @@ pub enum DomainError {
         retry_after_secs: u64,
     },
     AccountDisabled,
+    /// A sensitive operation needs an authentication at most `max_age_secs` old (RFC 9470).
+    StepUpRequired {
+        max_age_secs: u64,
+    },
     Refresh(RefreshRefused),
+    /// TOTP is already on for this account (disable it first to enrol a new secret).
+    TotpAlreadyEnabled,
+    /// No TOTP enrolment waits for confirmation.
+    TotpNotEnrolled,
+    /// TOTP is not on for this account.
+    TotpNotEnabled,
+    /// A wrong, malformed or expired one-time code (TOTP or recovery code).
+    InvalidOtp,
+    /// TOTP is on: this authentication needs a code too.
+    OtpRequired,
+    /// A correct TOTP code of a time step already used: replay.
+    OtpAlreadyUsed,
+    /// The log-in's MFA challenge is unknown, used, expired or spent its attempts.
+    MfaChallengeInvalid,
+    /// A password-reset link that is unknown, used or expired.
+    ResetTokenInvalid,
+    /// An e-mail verification link that is unknown, used, expired or for an old address.
+    VerificationTokenInvalid,
+    /// The account's address is already verified.
+    EmailAlreadyVerified,
+    /// The current password given to change it is wrong.
+    CurrentPasswordWrong,
+    /// Sending mail needs `SMTP_URL` (configuration, reported to the caller as unavailable).
+    MailNotConfigured,
+    /// The SMTP server refused or could not be reached (upstream).
+    MailUnavailable,
     /// Only a dead or failed, un-leased event can be re-queued.
     WebhookNotRequeueable,
     /// A verified delivery that cannot be stored.

@@ -105,6 +105,12 @@ pub struct AccessClaims {
     pub jti: String,
     pub roles: Vec<String>,
     pub permissions: Vec<String>,
+    /// When the person last really authenticated (unix seconds), kept across refreshes.
+    pub auth_time: i64,
+    /// How (RFC 8176 values: `pwd`, `otp`, `mfa`, …).
+    pub amr: Vec<String>,
+    /// The authentication context class it meets (`urn:edge-auth:acr:pwd` / `…:mfa`).
+    pub acr: String,
 }
 
 fn public_jwk(kid: &str, signer: &Signer) -> serde_json::Value {
@@ -171,6 +177,27 @@ impl KeyStore {
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new_from_slice(self.kek.expose())
             .expect("KEY_ENCRYPTION_KEY is 32 bytes")
+    }
+
+    /// Encrypts another secret at rest under the same KEY_ENCRYPTION_KEY (XChaCha20-Poly1305,
+    /// random 24-byte nonce); `aad` binds it to its owner (e.g. `totp:<user id>`).
+    pub fn seal(&self, aad: &[u8], msg: &[u8]) -> Result<(Vec<u8>, [u8; 24]), KeyError> {
+        let nonce = random_bytes::<24>();
+        let enc = self
+            .cipher()
+            .encrypt(&XNonce::from(nonce), Payload { msg, aad })
+            .map_err(|_| KeyError::Sign("encryption failed".into()))?;
+        Ok((enc, nonce))
+    }
+
+    /// Decrypts what [`KeyStore::seal`] sealed with the same `aad`; None when it does not
+    /// decrypt (another KEY_ENCRYPTION_KEY, another owner, tampering).
+    pub fn open(&self, aad: &[u8], enc: &[u8], nonce: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let nonce = <[u8; 24]>::try_from(nonce).ok()?;
+        self.cipher()
+            .decrypt(&XNonce::from(nonce), Payload { msg: enc, aad })
+            .ok()
+            .map(Zeroizing::new)
     }
 
     /// Creates a key and stores it (encrypted), signing from `activates_at` (None: at once).

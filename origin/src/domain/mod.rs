@@ -10,14 +10,18 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod credentials;
 pub mod ctx;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod mail;
+pub mod mfa;
 pub mod page;
 pub mod passwords;
 pub mod rbac;
+pub mod retention;
 pub mod revocations;
 pub mod sessions;
 pub mod telemetry;
@@ -41,6 +45,8 @@ pub struct Core {
     pub clock: clock::Clock,
     pub keys: keys::KeyStore,
     pub passwords: passwords::Passwords,
+    /// Outgoing mail (SMTP), or none configured.
+    pub mailer: mail::Mailer,
     /// Where outcomes are reported (the HTTP layer's metrics, or nothing).
     pub telemetry: Arc<dyn telemetry::Telemetry>,
     /// Handlers by (provider, event type).
@@ -79,6 +85,7 @@ impl Core {
                 .map_err(|e| format!("signing keys: {e}"))?;
             tx.commit().await.map_err(|e| format!("database: {e}"))?;
         }
+        let mailer = mail::Mailer::from_config(&config.mail)?;
         let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
         Ok(Core {
             config,
@@ -86,6 +93,7 @@ impl Core {
             clock,
             keys,
             passwords,
+            mailer,
             telemetry,
             webhook_handlers,
             webhook_wakeup: tokio::sync::Notify::new(),

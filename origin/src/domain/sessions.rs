@@ -26,12 +26,64 @@ pub struct Issued {
     pub user_id: String,
     pub roles: Vec<String>,
     pub permissions: Vec<String>,
+    /// Unix seconds of the authentication the session started with (kept across refreshes).
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+/// `acr` of a single-factor password authentication.
+pub const ACR_PWD: &str = "urn:edge-auth:acr:pwd";
+/// `acr` of an authentication with two factors (`amr` contains `mfa`).
+pub const ACR_MFA: &str = "urn:edge-auth:acr:mfa";
+
+/// How the person proved who they are: RFC 8176 `amr` values (`pwd`, `otp`, `mfa`, …). It is
+/// kept on the session with the time it happened, so every token minted for the session — at
+/// log-in and at each refresh — carries the same `auth_time`, `amr` and `acr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authentication {
+    pub amr: Vec<String>,
+}
+
+impl Authentication {
+    /// A password alone.
+    pub fn password() -> Self {
+        Authentication {
+            amr: vec!["pwd".into()],
+        }
+    }
+    /// A password, then a one-time code (TOTP or a recovery code): two factors.
+    pub fn password_and_otp() -> Self {
+        Authentication {
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        }
+    }
+    fn from_stored(s: &str) -> Self {
+        Authentication {
+            amr: s.split_whitespace().map(str::to_owned).collect(),
+        }
+    }
+    fn stored(&self) -> String {
+        self.amr.join(" ")
+    }
+    /// The `acr` this authentication meets: [`ACR_MFA`] when two factors were used, [`ACR_PWD`]
+    /// for a password alone, `urn:edge-auth:acr:<method>` for any other single method.
+    pub fn acr(&self) -> String {
+        if self.amr.iter().any(|m| m == "mfa") {
+            ACR_MFA.into()
+        } else if self.amr.iter().any(|m| m == "pwd") || self.amr.is_empty() {
+            ACR_PWD.into()
+        } else {
+            format!("urn:edge-auth:acr:{}", self.amr[0])
+        }
+    }
 }
 
 fn refused(why: RefreshRefused) -> DomainError {
     DomainError::Refresh(why)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn mint(
     core: &Core,
     conn: &mut AnyConnection,
@@ -40,8 +92,12 @@ async fn mint(
     refresh_token: String,
     refresh_expires_at: i64,
     now: i64,
+    auth_time_ms: i64,
+    authn: &Authentication,
 ) -> DomainResult<Issued> {
     let eff = rbac::effective(&mut *conn, user_id).await?;
+    let auth_time = auth_time_ms.div_euclid(1000);
+    let acr = authn.acr();
     let claims = AccessClaims {
         iss: core.config.issuer.clone(),
         aud: core.config.audience.clone(),
@@ -50,6 +106,9 @@ async fn mint(
         jti: new_id("jti"),
         roles: eff.roles.clone(),
         permissions: eff.permissions.clone(),
+        auth_time,
+        amr: authn.amr.clone(),
+        acr: acr.clone(),
     };
     let access_token = core
         .keys
@@ -64,6 +123,9 @@ async fn mint(
         user_id: user_id.to_owned(),
         roles: eff.roles,
         permissions: eff.permissions,
+        auth_time,
+        amr: authn.amr.clone(),
+        acr,
     })
 }
 
@@ -84,16 +146,41 @@ async fn insert_refresh(
     Ok(token)
 }
 
-/// Starts a session for an authenticated user. Under the `single` policy every other
-/// session of the user is revoked in the same transaction.
+/// Starts a session for a user who just signed in with their password alone.
 pub async fn create(core: &Core, ctx: &Ctx, user: &User) -> DomainResult<Issued> {
-    let session_id = new_id("ses");
+    create_with(core, ctx, user, &Authentication::password()).await
+}
+
+/// Starts a session for a user who just authenticated by `authn` (now: the session's
+/// `auth_time`). Under the `single` policy every other session of the user is revoked in the
+/// same transaction.
+pub async fn create_with(
+    core: &Core,
+    ctx: &Ctx,
+    user: &User,
+    authn: &Authentication,
+) -> DomainResult<Issued> {
     let mut w = Work::begin(core, ctx).await?;
+    let issued = create_in(&mut w, user, authn).await?;
+    w.commit().await?;
+    Ok(issued)
+}
+
+/// [`create_with`] inside the caller's unit of work (a log-in's second step consumes its
+/// challenge in the same transaction).
+pub async fn create_in(
+    w: &mut Work<'_>,
+    user: &User,
+    authn: &Authentication,
+) -> DomainResult<Issued> {
+    let core = w.core();
+    let ctx = w.ctx();
+    let session_id = new_id("ses");
     let now = w.now;
     let expires_at = now + core.config.refresh_ttl_secs as i64 * 1000;
     if core.config.session_policy == SessionPolicy::Single {
         revoke_all_in(
-            &mut w,
+            w,
             &user.id,
             "single_session_policy",
             None,
@@ -102,8 +189,8 @@ pub async fn create(core: &Core, ctx: &Ctx, user: &User) -> DomainResult<Issued>
         .await?;
     }
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at, revoked_reason) \
-         VALUES ($1, $2, $3, $4, $5, $5, $6, NULL, NULL)",
+        "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at, revoked_reason, auth_time, amr) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6, NULL, NULL, $5, $7)",
     )
     .bind(&session_id)
     .bind(&user.id)
@@ -111,6 +198,7 @@ pub async fn create(core: &Core, ctx: &Ctx, user: &User) -> DomainResult<Issued>
     .bind(truncate(&ctx.ip, 64))
     .bind(now)
     .bind(expires_at)
+    .bind(authn.stored())
     .execute(w.conn())
     .await?;
     let refresh = insert_refresh(w.conn(), &session_id, now, expires_at).await?;
@@ -119,10 +207,10 @@ pub async fn create(core: &Core, ctx: &Ctx, user: &User) -> DomainResult<Issued>
         &ctx.acting(&user.id),
         "login.success",
         Some(&session_id),
-        json!({}),
+        json!({ "amr": authn.amr }),
     )
     .await?;
-    let issued = mint(
+    mint(
         core,
         w.conn(),
         &user.id,
@@ -130,10 +218,54 @@ pub async fn create(core: &Core, ctx: &Ctx, user: &User) -> DomainResult<Issued>
         refresh,
         expires_at,
         now,
+        now,
+        authn,
+    )
+    .await
+}
+
+/// Step-up: records a new authentication by `authn` on the caller's live session (its
+/// `auth_time` becomes now, its `amr` `authn`'s) and mints an access token carrying it. The
+/// refresh token is unchanged (another tab may be about to use it); later refreshes carry the
+/// new authentication. The returned [`Issued`] has an empty `refresh_token`.
+pub async fn step_up_in(
+    w: &mut Work<'_>,
+    user_id: &str,
+    session_id: &str,
+    authn: &Authentication,
+) -> DomainResult<Issued> {
+    let now = w.now;
+    let expires_at: Option<i64> = sqlx::query_scalar(
+        "UPDATE sessions SET auth_time = $1, amr = $2, last_used_at = $1 \
+         WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING expires_at",
+    )
+    .bind(now)
+    .bind(authn.stored())
+    .bind(session_id)
+    .bind(user_id)
+    .fetch_optional(w.conn())
+    .await?;
+    let expires_at = expires_at.ok_or(DomainError::NotFound(What::Session))?;
+    w.audit(
+        "session.step_up",
+        Some(session_id),
+        json!({ "amr": authn.amr }),
     )
     .await?;
-    w.commit().await?;
-    Ok(issued)
+    let core = w.core();
+    mint(
+        core,
+        w.conn(),
+        user_id,
+        session_id,
+        String::new(),
+        expires_at,
+        now,
+        now,
+        authn,
+    )
+    .await
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -150,7 +282,7 @@ pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     let row = sqlx::query(
-        "SELECT rt.session_id, rt.used_at, s.user_id, s.revoked_at, s.expires_at, u.disabled \
+        "SELECT rt.session_id, rt.used_at, s.user_id, s.revoked_at, s.expires_at, s.auth_time, s.amr, s.created_at, u.disabled \
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id \
          WHERE rt.token_hash = $1",
     )
@@ -167,6 +299,11 @@ pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued
     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
     let expires_at: i64 = row.try_get("expires_at")?;
     let disabled = row.try_get::<i64, _>("disabled")? != 0;
+    let auth_time: i64 = match row.try_get::<Option<i64>, _>("auth_time")? {
+        Some(t) => t,
+        None => row.try_get("created_at")?,
+    };
+    let authn = Authentication::from_stored(&row.try_get::<String, _>("amr")?);
     if revoked_at.is_some() {
         core.telemetry.refresh("revoked");
         return Err(refused(RefreshRefused::SessionRevoked));
@@ -208,6 +345,8 @@ pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued
         new_refresh,
         expires_at,
         now,
+        auth_time,
+        &authn,
     )
     .await?;
     w.commit().await?;
@@ -386,4 +525,37 @@ pub async fn is_live(core: &Core, session_id: &str) -> DomainResult<bool> {
     .fetch_one(&core.db.pool)
     .await?;
     Ok(n > 0)
+}
+
+/// Defence in depth for sensitive operations (disabling a second factor, …): the caller must
+/// have authenticated at most `max_age_secs` ago, else [`DomainError::StepUpRequired`]. The
+/// time is the one the edge forwarded from the verified token (`Ctx::auth_time`) when it does,
+/// else the caller's session's own `auth_time` (the same value: tokens carry their session's).
+/// Returns the `auth_time` (unix seconds) it accepted.
+pub async fn require_fresh(core: &Core, ctx: &Ctx, max_age_secs: u64) -> DomainResult<i64> {
+    let stale = || DomainError::StepUpRequired { max_age_secs };
+    let auth_time = match ctx.auth_time {
+        Some(t) => t,
+        None => {
+            let (Some(user), Some(session)) = (ctx.actor.as_deref(), ctx.session.as_deref()) else {
+                return Err(stale());
+            };
+            let t: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT auth_time FROM sessions WHERE id = $1 AND user_id = $2 \
+                 AND revoked_at IS NULL AND expires_at > $3",
+            )
+            .bind(session)
+            .bind(user)
+            .bind(core.clock.now_ms())
+            .fetch_optional(&core.db.pool)
+            .await?;
+            t.flatten().ok_or_else(stale)?.div_euclid(1000)
+        }
+    };
+    let now = core.clock.now_ms().div_euclid(1000);
+    // A future auth_time (clock skew between edge and origin) counts as now.
+    if now.saturating_sub(auth_time) > max_age_secs as i64 {
+        return Err(stale());
+    }
+    Ok(auth_time)
 }

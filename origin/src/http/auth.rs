@@ -13,6 +13,7 @@ use super::envelope::AuthUser;
 use super::extract::{cookie, is_browser, ApiJson, RequestCtx};
 use super::AppState;
 use crate::domain::accounts;
+use crate::domain::mfa::{self, Login};
 use crate::domain::sessions::{self, Issued};
 use crate::error::{bad_request, AppError, AppResult, Problem};
 
@@ -43,7 +44,65 @@ pub async fn login(
     ApiJson(c): ApiJson<Credentials>,
 ) -> AppResult<Response> {
     let user = accounts::authenticate(&state, &ctx, &c.email, c.password).await?;
-    let issued = sessions::create(&state, &ctx, &user).await?;
+    match mfa::after_password(&state, &ctx, &user).await? {
+        Login::Session(issued) => Ok(token_response(&state, &issued, is_browser(&headers))),
+        // No token, no cookie: only `POST /auth/login/mfa` turns the challenge into a session.
+        Login::MfaRequired {
+            mfa_token,
+            expires_in,
+            methods,
+        } => Ok((
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(json!({
+                "mfa_required": true,
+                "mfa_token": mfa_token,
+                "expires_in": expires_in,
+                "methods": methods,
+            })),
+        )
+            .into_response()),
+    }
+}
+
+/// A second factor: exactly one of a TOTP `code` or a `recovery_code`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactor {
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+impl SecondFactor {
+    pub fn into_code(self) -> AppResult<mfa::Code> {
+        match (self.code, self.recovery_code) {
+            (Some(c), None) => Ok(mfa::Code::Totp(c)),
+            (None, Some(r)) => Ok(mfa::Code::Recovery(r)),
+            _ => Err(crate::error::unprocessable("one_code_required")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaLogin {
+    mfa_token: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// The second step of a log-in with TOTP on.
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<MfaLogin>,
+) -> AppResult<Response> {
+    let code = SecondFactor {
+        code: b.code,
+        recovery_code: b.recovery_code,
+    }
+    .into_code()?;
+    let issued = mfa::complete_login(&state, &ctx, &b.mfa_token, &code).await?;
     Ok(token_response(&state, &issued, is_browser(&headers)))
 }
 
@@ -128,7 +187,7 @@ fn set_cookie(
     }
 }
 
-fn clear_cookies(state: &AppState, headers: &mut HeaderMap) {
+pub(super) fn clear_cookies(state: &AppState, headers: &mut HeaderMap) {
     let s = state.config.cookie_secure;
     set_cookie(headers, s, ACCESS_COOKIE, "", "/", "Lax", 0);
     set_cookie(headers, s, REFRESH_COOKIE, "", REFRESH_PATH, "Strict", 0);
@@ -144,6 +203,9 @@ fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
         "refresh_expires_at": t.refresh_expires_at / 1000,
         "roles": t.roles,
         "permissions": t.permissions,
+        "auth_time": t.auth_time,
+        "amr": t.amr,
+        "acr": t.acr,
     });
     if browser {
         let s = state.config.cookie_secure;
@@ -174,4 +236,66 @@ fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
         body["refresh_token"] = json!(t.refresh_token);
         (headers, Json(body)).into_response()
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUp {
+    password: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// Step-up: re-authenticate on the current session for a token with a new `auth_time`. The
+/// refresh token is unchanged; browsers get the new access cookie.
+pub async fn step_up(
+    State(state): State<AppState>,
+    user: AuthUser,
+    rc: RequestCtx,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<StepUp>,
+) -> AppResult<Response> {
+    let code = match (b.code, b.recovery_code) {
+        (None, None) => None,
+        (code, recovery_code) => Some(
+            SecondFactor {
+                code,
+                recovery_code,
+            }
+            .into_code()?,
+        ),
+    };
+    let t = mfa::step_up(
+        &state,
+        &user.ctx(rc),
+        &user.user_id,
+        b.password,
+        code.as_ref(),
+    )
+    .await?;
+    let mut out = HeaderMap::new();
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut body = json!({
+        "user_id": t.user_id,
+        "session_id": t.session_id,
+        "expires_in": t.access_expires_in,
+        "auth_time": t.auth_time,
+        "amr": t.amr,
+        "acr": t.acr,
+    });
+    if is_browser(&headers) {
+        set_cookie(
+            &mut out,
+            state.config.cookie_secure,
+            ACCESS_COOKIE,
+            &t.access_token,
+            "/",
+            "Lax",
+            t.access_expires_in as i64,
+        );
+    } else {
+        body["access_token"] = json!(t.access_token);
+        body["token_type"] = json!("Bearer");
+    }
+    Ok((out, Json(body)).into_response())
 }

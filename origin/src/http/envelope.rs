@@ -11,6 +11,10 @@ use edge_auth::envelope::{self, VerifiedEnvelope};
 use super::AppState;
 use crate::error::{AppError, Problem};
 
+/// The token's `auth_time` as the edge may forward it. The edge does not set it yet; when it
+/// does, the origin's freshness checks use it instead of the session's stored `auth_time`.
+pub const AUTH_TIME_HEADER: &str = "x-auth-auth-time";
+
 /// Paths served without an envelope: liveness, the key set and discovery document the edge
 /// Worker fetches directly, and operator endpoints that carry no identity.
 pub fn is_exempt(path: &str) -> bool {
@@ -47,6 +51,13 @@ impl EdgeIdentity {
     pub fn issued_at(&self) -> Option<i64> {
         self.envelope
             .get(envelope::ISSUED_AT)
+            .and_then(|v| v.parse().ok())
+    }
+    /// The token's `auth_time` (unix seconds), when the edge forwards it as
+    /// [`AUTH_TIME_HEADER`] (signed like every `x-auth-*` header).
+    pub fn auth_time(&self) -> Option<i64> {
+        self.envelope
+            .get(AUTH_TIME_HEADER)
             .and_then(|v| v.parse().ok())
     }
     pub fn webhook_provider(&self) -> Option<&str> {

@@ -126,6 +126,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
             // Permissions count only for a caller signed in with our own tokens: see
             // `AuthUser::ctx`.
             authority: Default::default(),
+            session: None,
+            auth_time: None,
         }))
     }
 }
@@ -134,8 +136,12 @@ impl AuthUser {
     /// The domain context of this signed-in caller: their id as the actor and the permissions
     /// their verified token carried as their authority (each operation checks what it needs).
     pub fn ctx(&self, RequestCtx(ctx): RequestCtx) -> Ctx {
-        ctx.acting(&self.user_id)
-            .with_permissions(self.identity.permissions())
+        let mut ctx = ctx
+            .acting(&self.user_id)
+            .with_permissions(self.identity.permissions());
+        ctx.session = self.session_id.clone();
+        ctx.auth_time = self.identity.auth_time();
+        ctx
     }
 }
 

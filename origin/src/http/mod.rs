@@ -9,8 +9,10 @@ pub mod idempotency;
 pub mod internal;
 pub mod lifecycle;
 pub mod meta;
+pub mod mfa;
 pub mod observe;
 pub mod openapi;
+pub mod password;
 pub mod webhooks;
 pub mod wellknown;
 
@@ -64,12 +66,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/.well-known/openid-configuration"),
     ("post", "/auth/signup"),
     ("post", "/auth/login"),
+    ("post", "/auth/login/mfa"),
+    ("post", "/auth/step-up"),
+    ("post", "/auth/password/forgot"),
+    ("post", "/auth/password/reset"),
+    ("post", "/auth/email/verify"),
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
     ("post", "/auth/logout-all"),
     ("get", "/api/me"),
     ("get", "/api/sessions"),
     ("delete", "/api/sessions/{id}"),
+    ("get", "/api/mfa"),
+    ("post", "/api/mfa/totp/enroll"),
+    ("post", "/api/mfa/totp/confirm"),
+    ("post", "/api/mfa/totp/disable"),
+    ("post", "/api/email/verification"),
+    ("post", "/api/password/change"),
+    ("delete", "/api/account"),
     ("get", "/internal/revocations"),
     ("get", "/admin/roles"),
     ("post", "/admin/roles"),
@@ -111,12 +125,24 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/auth/signup", post(auth::signup))
         .route("/auth/login", post(auth::login))
+        .route("/auth/login/mfa", post(auth::login_mfa))
+        .route("/auth/step-up", post(auth::step_up))
+        .route("/auth/password/forgot", post(password::forgot))
+        .route("/auth/password/reset", post(password::reset))
+        .route("/auth/email/verify", post(password::verify_email))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/logout-all", post(auth::logout_all))
         .route("/api/me", get(meta::me))
         .route("/api/sessions", get(account::list))
         .route("/api/sessions/{id}", delete(account::revoke))
+        .route("/api/mfa", get(mfa::status))
+        .route("/api/mfa/totp/enroll", post(mfa::enroll))
+        .route("/api/mfa/totp/confirm", post(mfa::confirm))
+        .route("/api/mfa/totp/disable", post(mfa::disable))
+        .route("/api/email/verification", post(password::send_verification))
+        .route("/api/password/change", post(password::change))
+        .route("/api/account", delete(password::delete_account))
         .route("/internal/revocations", get(internal::feed))
         .route(
             "/admin/roles",

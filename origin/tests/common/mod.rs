@@ -115,6 +115,8 @@ pub struct As {
     pub session: Option<String>,
     pub roles: Vec<String>,
     pub permissions: Vec<String>,
+    /// The token's `auth_time` as the edge may forward it (`x-auth-auth-time`).
+    pub auth_time: Option<i64>,
 }
 
 impl As {
@@ -127,6 +129,7 @@ impl As {
             session: Some(session.into()),
             roles: vec!["user".into()],
             permissions: vec!["profile:read".into()],
+            auth_time: None,
         }
     }
     pub fn admin(user: &str) -> As {
@@ -135,6 +138,7 @@ impl As {
             session: Some("ses_admin".into()),
             roles: vec!["admin".into(), "user".into()],
             permissions: vec!["rbac:admin".into(), "profile:read".into()],
+            auth_time: None,
         }
     }
     /// The identity carried by a token body from /auth/login.
@@ -153,6 +157,7 @@ impl As {
             session: Some(claims["sid"].as_str().unwrap().into()),
             roles: list("roles"),
             permissions: list("permissions"),
+            auth_time: None,
         }
     }
     fn headers(&self) -> Vec<(&'static str, String)> {
@@ -165,6 +170,9 @@ impl As {
             h.push((envelope::ROLES, self.roles.join(",")));
             h.push((envelope::PERMISSIONS, self.permissions.join(",")));
             h.push((envelope::ISSUER, "http://127.0.0.1:8788".into()));
+            if let Some(t) = self.auth_time {
+                h.push(("x-auth-auth-time", t.to_string()));
+            }
         }
         h
     }
