@@ -155,6 +155,18 @@ def test_an_issuer_with_no_usable_keys_is_an_outage_503_not_a_401(system):
     assert int(r.headers["retry-after"]) >= 1
 
 
+def edge_log(system, name: str, event: str) -> str:
+    """The log of the edge started as `name`, once it shows `event` (wrangler flushes the Worker's
+    console asynchronously; 5 s at most)."""
+    log = ""
+    for _ in range(50):
+        log = (system.tmp / f"{name}.log").read_text()
+        if event in log:
+            break
+        time.sleep(0.1)
+    return log
+
+
 def test_an_invalid_configuration_answers_500_config_invalid(system):
     bad = dict(system.edge_vars)
     bad["ENVELOPE_SECRET"] = "00112233"
@@ -169,12 +181,7 @@ def test_an_invalid_configuration_answers_500_config_invalid(system):
         assert r.status_code == 500
         assert error_of(r) == "config_invalid"
         assert "ENVELOPE_SECRET" not in r.text, "operator details go to the log, not to clients"
-        log_file, log = system.tmp / "edge-badconfig.log", ""
-        for _ in range(50):  # wrangler flushes the Worker's console asynchronously
-            log = log_file.read_text()
-            if "config_invalid" in log:
-                break
-            time.sleep(0.1)
+        log = edge_log(system, "edge-badconfig", "config_invalid")
         assert "ENVELOPE_SECRET: secret is 4 bytes, at least 32 are required" in log, log
         assert "ORIGIN_URL" in log
     finally:
@@ -194,12 +201,7 @@ def test_a_production_worker_refuses_a_loopback_origin_naming_the_variable(syste
     try:
         r = requests.get("http://127.0.0.1:28798/healthz", timeout=10)
         assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
-        log_file, log = system.tmp / "edge-prod-loopback.log", ""
-        for _ in range(50):
-            log = log_file.read_text()
-            if "config_invalid" in log:
-                break
-            time.sleep(0.1)
+        log = edge_log(system, "edge-prod-loopback", "config_invalid")
         assert f'ORIGIN_URL: \\"{ORIGIN}\\" must be an https URL in production' in log or \
             f'ORIGIN_URL: "{ORIGIN}" must be an https URL in production' in log, log[-2000:]
         assert "jwks_url" in log and "ISSUERS[0]" in log, log[-2000:]
@@ -218,12 +220,7 @@ def test_a_webhook_route_without_its_secret_is_off_and_the_rest_of_the_worker_ru
         assert (r.status_code, error_of(r)) == (503, "webhook_not_configured"), r.text
         assert int(r.headers["retry-after"]) >= 1
         assert requests.get("http://127.0.0.1:28799/healthz", timeout=10).status_code == 200
-        log_file, log = system.tmp / "edge-no-github.log", ""
-        for _ in range(50):
-            log = log_file.read_text()
-            if "config_warning" in log:
-                break
-            time.sleep(0.1)
+        log = edge_log(system, "edge-no-github", "config_warning")
         assert "WEBHOOK_GITHUB" in log and "webhook_not_configured" in log, log[-2000:]
     finally:
         stop(proc)
