@@ -13,6 +13,9 @@ command -v wrk >/dev/null || need_apt+=(wrk)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need_apt+=(nginx)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# The deploy tests verify the origin's systemd unit; the PostgreSQL test server makes its TLS CA.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
