@@ -72,6 +72,17 @@ fn is_token_problem(reason: Reason) -> bool {
 }
 
 /// Maps a denial to its response. The only function that decides statuses for denials.
+/// Where a browser is sent to sign in: the login page, back to this page afterwards (only a
+/// same-origin relative path; anything else returns to `/`), plus `extra` query parameters.
+fn login_location(ctx: &DenyContext<'_>, extra: &str) -> String {
+    let next = if is_safe_next(ctx.path_and_query) {
+        ctx.path_and_query
+    } else {
+        "/"
+    };
+    format!("{}?next={}{extra}", ctx.login_path, percent_encode(next))
+}
+
 pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
     let mut status = status_of(reason);
     let mut headers: Vec<(&'static str, String)> = vec![
@@ -82,15 +93,7 @@ pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
     if is_token_problem(reason) {
         if ctx.browser_navigation && !ctx.login_path.is_empty() {
             status = 302;
-            let next = if is_safe_next(ctx.path_and_query) {
-                ctx.path_and_query
-            } else {
-                "/"
-            };
-            headers.push((
-                "location",
-                format!("{}?next={}", ctx.login_path, percent_encode(next)),
-            ));
+            headers.push(("location", login_location(ctx, "")));
         } else if reason == Reason::TokenMissing {
             // RFC 6750 §3.1: no error code when the request had no authentication at all.
             headers.push(("www-authenticate", r#"Bearer realm="edge-auth""#.into()));
@@ -108,15 +111,7 @@ pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
         // enough. Browsers are sent to log in again, like for a token problem.
         if ctx.browser_navigation && !ctx.login_path.is_empty() {
             status = 302;
-            let next = if is_safe_next(ctx.path_and_query) {
-                ctx.path_and_query
-            } else {
-                "/"
-            };
-            headers.push((
-                "location",
-                format!("{}?next={}&step_up=1", ctx.login_path, percent_encode(next)),
-            ));
+            headers.push(("location", login_location(ctx, "&step_up=1")));
         } else {
             let mut challenge = format!(
                 r#"Bearer realm="edge-auth", error="insufficient_user_authentication", error_description="{}""#,

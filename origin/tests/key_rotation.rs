@@ -61,7 +61,7 @@ async fn the_successor_is_published_before_it_signs_and_the_old_key_outlives_its
     let t = app().await;
     let mut n = 0;
     let first = signing_kid(&t, &mut n).await;
-    assert_eq!(published(&t).await, [first.clone()]);
+    assert_eq!(published(&t).await, std::slice::from_ref(&first));
     assert_eq!(step(&t).await, None, "a fresh key is not due");
 
     t.state.clock.advance_secs(DAY - PREPUBLISH);
@@ -106,7 +106,7 @@ async fn the_successor_is_published_before_it_signs_and_the_old_key_outlives_its
 
     // Once every token the old key signed has expired (access TTL + leeway), it is unpublished.
     t.state.clock.advance_secs(900 + 61);
-    assert_eq!(published(&t).await, [next.clone()]);
+    assert_eq!(published(&t).await, std::slice::from_ref(&next));
 
     let audit = t.audit_actions().await;
     for action in ["keys.prepublish", "keys.activate"] {

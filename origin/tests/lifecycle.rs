@@ -31,7 +31,11 @@ async fn a_database_a_newer_release_migrated_still_migrates_and_is_ready() {
     .execute(&t.state.db.pool)
     .await
     .unwrap();
-    t.state.db.migrate().await.expect("a newer migration is not a reason to refuse");
+    t.state
+        .db
+        .migrate()
+        .await
+        .expect("a newer migration is not a reason to refuse");
     let r = probe(&t, "/readyz").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["newer_migrations"], serde_json::json!([9999]));

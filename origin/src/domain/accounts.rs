@@ -41,14 +41,7 @@ pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
 /// A new account with the `user` role (e-mail normalized, password policy applied).
 pub async fn signup(core: &Core, ctx: &Ctx, email: &str, password: String) -> DomainResult<User> {
     let email = normalize_email(email).map_err(|_| DomainError::InvalidEmail)?;
-    core.passwords
-        .check_policy(&password, &email)
-        .map_err(|reason| DomainError::WeakPassword { reason })?;
-    let hash = core
-        .passwords
-        .hash(password)
-        .await
-        .map_err(DomainError::internal)?;
+    let hash = core.passwords.new_hash(password, &email).await?;
     create_user(core, ctx, &email, &hash, &["user"]).await
 }
 
@@ -349,14 +342,7 @@ pub async fn create_admin(
         rbac::grant_role(core, &ctx, &user.id, "admin").await?;
         return Ok((user, false));
     }
-    core.passwords
-        .check_policy(&password, &email)
-        .map_err(|reason| DomainError::WeakPassword { reason })?;
-    let hash = core
-        .passwords
-        .hash(password)
-        .await
-        .map_err(DomainError::internal)?;
+    let hash = core.passwords.new_hash(password, &email).await?;
     Ok((
         create_user(core, &ctx, &email, &hash, &["user", "admin"]).await?,
         true,

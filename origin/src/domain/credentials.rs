@@ -159,14 +159,7 @@ pub async fn reset_password(
     .fetch_optional(&core.db.pool)
     .await?;
     let email = peek.ok_or(DomainError::ResetTokenInvalid)?;
-    core.passwords
-        .check_policy(&new_password, &email)
-        .map_err(|reason| DomainError::WeakPassword { reason })?;
-    let hash = core
-        .passwords
-        .hash(new_password)
-        .await
-        .map_err(DomainError::internal)?;
+    let hash = core.passwords.new_hash(new_password, &email).await?;
     let mut w = Work::begin(core, ctx).await?;
     let (user_id, email) = spend_token(&mut w, RESET, token)
         .await?
@@ -316,14 +309,7 @@ pub async fn change_password(
         .await?;
         return Err(DomainError::CurrentPasswordWrong);
     }
-    core.passwords
-        .check_policy(&new_password, &user.email)
-        .map_err(|reason| DomainError::WeakPassword { reason })?;
-    let hash = core
-        .passwords
-        .hash(new_password)
-        .await
-        .map_err(DomainError::internal)?;
+    let hash = core.passwords.new_hash(new_password, &user.email).await?;
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")

@@ -135,6 +135,20 @@ impl Passwords {
         }
     }
 
+    /// A password someone chose (sign-up, reset, change, a new admin): the policy against their
+    /// e-mail, then the hash to store.
+    pub async fn new_hash(
+        &self,
+        password: String,
+        email: &str,
+    ) -> crate::domain::DomainResult<String> {
+        self.check_policy(&password, email)
+            .map_err(|reason| crate::domain::DomainError::WeakPassword { reason })?;
+        self.hash(password)
+            .await
+            .map_err(crate::domain::DomainError::internal)
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, String> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || me.hash_blocking(&password))

@@ -326,15 +326,23 @@ pub async fn grant_permission(
     .execute(w.conn())
     .await?
     .rows_affected();
-    if n == 0 {
+    permission_changed(w, n, "permission.grant", role, permission).await
+}
+
+/// The end of a change to a role's permissions (`rows` it touched): audited, and every holder's
+/// tokens voided, in the same transaction; nothing at all when it changed nothing.
+async fn permission_changed(
+    mut w: Work<'_>,
+    rows: u64,
+    action: &str,
+    role: &str,
+    permission: &str,
+) -> DomainResult<bool> {
+    if rows == 0 {
         return Ok(false);
     }
-    w.audit(
-        "permission.grant",
-        Some(role),
-        json!({ "permission": permission }),
-    )
-    .await?;
+    w.audit(action, Some(role), json!({ "permission": permission }))
+        .await?;
     void_role_holders(&mut w, role).await?;
     w.commit().await?;
     Ok(true)
@@ -355,18 +363,7 @@ pub async fn revoke_permission(
         .execute(w.conn())
         .await?
         .rows_affected();
-    if n == 0 {
-        return Ok(false);
-    }
-    w.audit(
-        "permission.revoke",
-        Some(role),
-        json!({ "permission": permission }),
-    )
-    .await?;
-    void_role_holders(&mut w, role).await?;
-    w.commit().await?;
-    Ok(true)
+    permission_changed(w, n, "permission.revoke", role, permission).await
 }
 
 /// Assigns `role` to `user_id`, refusing a separation-of-duty conflict (checked on the
