@@ -10,7 +10,17 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-EDGE_PORT, ORIGIN_PORT, JWKS_PORT = 28787, 28788, 28790
+# Every port the suite binds is PORT_BASE + a fixed offset (0..19), so two checkouts can run the suite
+# side by side with different E2E_PORT_BASE values.
+PORT_BASE = int(os.environ.get("E2E_PORT_BASE", "28787"))
+
+
+def port(offset: int) -> int:
+    assert 0 <= offset < 20, "e2e ports are PORT_BASE + 0..19"
+    return PORT_BASE + offset
+
+
+EDGE_PORT, ORIGIN_PORT, JWKS_PORT = port(0), port(1), port(3)
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 ORIGIN = f"http://127.0.0.1:{ORIGIN_PORT}"
 JWKS = f"http://127.0.0.1:{JWKS_PORT}"

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from conftest import port_free, start_edge, stop
+from conftest import port, port_free, start_edge, stop
 
-EDGE_PORT, STUB_PORT = 28793, 28794
+EDGE_PORT, STUB_PORT = port(6), port(7)
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 LIMIT, PERIOD_SECS = 10, 60
 HOURLY_LIMIT = 3

@@ -4,7 +4,7 @@ import base64, json, secrets, time
 import pytest
 import requests
 
-from conftest import EDGE, ORIGIN, JWKS, AUD, Key, start_edge, stop
+from conftest import port, EDGE, ORIGIN, JWKS, AUD, Key, start_edge, stop
 
 
 def me(token: str, **headers):
@@ -173,11 +173,11 @@ def test_an_invalid_configuration_answers_500_config_invalid(system):
     bad["ORIGIN_URL"] = "origin.internal"
     proc = None
     try:
-        proc = start_edge(system.tmp, bad, 28797, "edge-badconfig")
+        proc = start_edge(system.tmp, bad, port(10), "edge-badconfig")
     except RuntimeError:
         pass  # /healthz answered nothing usable: checked below
     try:
-        r = requests.get("http://127.0.0.1:28797/healthz", timeout=10)
+        r = requests.get(f"http://127.0.0.1:{port(10)}/healthz", timeout=10)
         assert r.status_code == 500
         assert error_of(r) == "config_invalid"
         assert "ENVELOPE_SECRET" not in r.text, "operator details go to the log, not to clients"
@@ -195,11 +195,11 @@ def test_a_production_worker_refuses_a_loopback_origin_naming_the_variable(syste
     prod = {**system.edge_vars, "DEPLOY_ENV": "production"}
     proc = None
     try:
-        proc = start_edge(system.tmp, prod, 28798, "edge-prod-loopback")
+        proc = start_edge(system.tmp, prod, port(11), "edge-prod-loopback")
     except RuntimeError:
         pass
     try:
-        r = requests.get("http://127.0.0.1:28798/healthz", timeout=10)
+        r = requests.get(f"http://127.0.0.1:{port(11)}/healthz", timeout=10)
         assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
         log = edge_log(system, "edge-prod-loopback", "config_invalid")
         assert f'ORIGIN_URL: \\"{ORIGIN}\\" must be an https URL in production' in log or \
@@ -213,13 +213,13 @@ def test_a_production_worker_refuses_a_loopback_origin_naming_the_variable(syste
 def test_a_webhook_route_without_its_secret_is_off_and_the_rest_of_the_worker_runs(system):
     # A deploy that has not put WEBHOOK_GITHUB yet: that route answers 503, nothing else breaks.
     partial = {k: v for k, v in system.edge_vars.items() if k != "WEBHOOK_GITHUB"}
-    proc = start_edge(system.tmp, partial, 28799, "edge-no-github")
+    proc = start_edge(system.tmp, partial, port(12), "edge-no-github")
     try:
-        r = requests.post("http://127.0.0.1:28799/webhooks/github", data=b"{}", timeout=10,
+        r = requests.post(f"http://127.0.0.1:{port(12)}/webhooks/github", data=b"{}", timeout=10,
                           headers={"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "d-1"})
         assert (r.status_code, error_of(r)) == (503, "webhook_not_configured"), r.text
         assert int(r.headers["retry-after"]) >= 1
-        assert requests.get("http://127.0.0.1:28799/healthz", timeout=10).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port(12)}/healthz", timeout=10).status_code == 200
         log = edge_log(system, "edge-no-github", "config_warning")
         assert "WEBHOOK_GITHUB" in log and "webhook_not_configured" in log, log[-2000:]
     finally:

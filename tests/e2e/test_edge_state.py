@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from conftest import EDGE, ORIGIN, start_edge, stop
+from conftest import port, EDGE, ORIGIN, start_edge, stop
 
-FLAKY_PORT, FLAKY_EDGE_PORT = 28791, 28792
+FLAKY_PORT, FLAKY_EDGE_PORT = port(4), port(5)
 
 
 def test_32_concurrent_clients_against_a_limit_of_10_get_exactly_10_through(system):

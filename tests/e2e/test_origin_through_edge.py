@@ -5,9 +5,9 @@ import re, secrets, time
 
 import requests
 
-from conftest import EDGE, port_free, start_edge, stop
+from conftest import port, EDGE, port_free, start_edge, stop
 
-FRESH_PORT = 28795
+FRESH_PORT = port(8)
 
 
 def signup_and_login(email=None, password=None):

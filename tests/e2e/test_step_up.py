@@ -7,9 +7,9 @@ import re, time
 import pytest
 import requests
 
-from conftest import port_free, start_edge, stop
+from conftest import port, port_free, start_edge, stop
 
-STEP_UP_PORT = 28796
+STEP_UP_PORT = port(9)
 EDGE = f"http://127.0.0.1:{STEP_UP_PORT}"
 MAX_AGE = 30
 
