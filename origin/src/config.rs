@@ -150,6 +150,9 @@ pub struct Config {
     /// `KEY_ROTATION_DAYS`, `KEY_PREPUBLISH_SECS`: routine signing-key rotation.
     pub key_rotation: KeyRotation,
     pub retention: Retention,
+    /// `GOOGLE_*`, `GITHUB_*`, `KAKAO_*`, `SOCIAL_*` (and `PUBLIC_URL`): social sign-in
+    /// (`social::config`).
+    pub social: crate::social::config::SocialConfig,
 }
 
 /// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
@@ -646,6 +649,7 @@ impl Config {
         if !(1..=600).contains(&serve.grace_secs) {
             return Err(err("SHUTDOWN_GRACE_SECS", "must be between 1 and 600"));
         }
+        let social = crate::social::config::parse(&|k| get(k).map(str::to_owned))?;
         Ok(Config {
             addr,
             data_dir,
@@ -679,6 +683,7 @@ impl Config {
             serve,
             key_rotation,
             retention,
+            social,
         })
     }
 

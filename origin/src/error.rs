@@ -7,7 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::error::{DomainError, RefreshRefused, What};
+use crate::domain::error::{DomainError, RefreshRefused, SocialRefused, What};
 use crate::domain::webhooks::ReceiveError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -96,6 +96,37 @@ fn exists_id(w: What) -> &'static str {
     }
 }
 
+/// The reason id of each social refusal, with its status.
+pub fn social_problem(r: SocialRefused) -> Problem {
+    use SocialRefused as R;
+    use StatusCode as S;
+    let (status, id) = match r {
+        R::ProviderUnknown => (S::NOT_FOUND, "oauth_provider_unknown"),
+        R::NextInvalid => (S::BAD_REQUEST, "oauth_next_invalid"),
+        R::FlowMissing => (S::BAD_REQUEST, "oauth_flow_missing"),
+        R::StateInvalid => (S::BAD_REQUEST, "oauth_state_invalid"),
+        R::StateReplayed => (S::BAD_REQUEST, "oauth_state_replayed"),
+        R::IssuerMismatch => (S::BAD_REQUEST, "oauth_issuer_mismatch"),
+        R::ProviderDenied => (S::FORBIDDEN, "oauth_provider_denied"),
+        R::CodeMissing => (S::BAD_REQUEST, "oauth_code_missing"),
+        R::CodeRejected => (S::BAD_REQUEST, "oauth_code_rejected"),
+        R::IdTokenMissing => (S::BAD_GATEWAY, "id_token_missing"),
+        R::IdTokenSignatureInvalid => (S::BAD_REQUEST, "id_token_signature_invalid"),
+        R::IdTokenNonceMismatch => (S::BAD_REQUEST, "id_token_nonce_mismatch"),
+        R::IdTokenAudienceInvalid => (S::BAD_REQUEST, "id_token_audience_invalid"),
+        R::IdTokenIssuerInvalid => (S::BAD_REQUEST, "id_token_issuer_invalid"),
+        R::IdTokenExpired => (S::BAD_REQUEST, "id_token_expired"),
+        R::IdTokenInvalid => (S::BAD_REQUEST, "id_token_invalid"),
+        R::ProfileInvalid => (S::BAD_GATEWAY, "oauth_profile_invalid"),
+        R::EmailUnverified => (S::FORBIDDEN, "email_unverified"),
+        R::AccountExists => (S::CONFLICT, "account_exists_link_required"),
+        R::IdentityLinkedElsewhere => (S::CONFLICT, "identity_linked_elsewhere"),
+        R::ProviderAlreadyLinked => (S::CONFLICT, "provider_already_linked"),
+        R::IdentityNotFound => (S::NOT_FOUND, "identity_not_found"),
+    };
+    Problem::new(status, id)
+}
+
 fn receive_problem(e: &ReceiveError) -> Problem {
     let (status, id) = match e {
         ReceiveError::UnknownProvider => (StatusCode::NOT_FOUND, "webhook_provider_unknown"),
@@ -124,6 +155,14 @@ impl From<DomainError> for AppError {
         use StatusCode as S;
         let p = |status, id| Problem::new(status, id);
         AppError::Problem(match e {
+            DomainError::Social(r) => social_problem(r),
+            DomainError::LastLoginMethod => p(S::CONFLICT, "last_login_method")
+                .detail("this is the last way to sign in to the account: add another first"),
+            DomainError::ProviderUnavailable { provider } => {
+                p(S::SERVICE_UNAVAILABLE, "provider_unavailable")
+                    .detail(format!("{provider} sign-in is unavailable"))
+                    .retry_after(30)
+            }
             DomainError::PermissionMissing { .. } => p(S::FORBIDDEN, "insufficient_permissions"),
             DomainError::NotFound(w) => p(S::NOT_FOUND, not_found_id(w)),
             DomainError::AlreadyExists(w) => p(S::CONFLICT, exists_id(w)),
@@ -407,6 +446,22 @@ mod tests {
                 "current_password_wrong",
             ),
             (DomainError::MailNotConfigured, 503, "mail_not_configured"),
+            (DomainError::LastLoginMethod, 409, "last_login_method"),
+            (
+                DomainError::ProviderUnavailable { provider: "Google" },
+                503,
+                "provider_unavailable",
+            ),
+            (
+                DomainError::Social(SocialRefused::StateReplayed),
+                400,
+                "oauth_state_replayed",
+            ),
+            (
+                DomainError::Social(SocialRefused::AccountExists),
+                409,
+                "account_exists_link_required",
+            ),
             (DomainError::MailUnavailable, 503, "mail_unavailable"),
             (DomainError::OtpAlreadyUsed, 401, "otp_already_used"),
             (

@@ -10,5 +10,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod social;
 
 pub use http::{app, AppState};

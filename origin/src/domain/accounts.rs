@@ -297,6 +297,7 @@ pub async fn delete_account(core: &Core, ctx: &Ctx, user_id: &str) -> DomainResu
         "DELETE FROM mfa_challenges WHERE user_id = $1",
         "DELETE FROM mail_tokens WHERE user_id = $1",
         "DELETE FROM user_roles WHERE user_id = $1",
+        "DELETE FROM identities WHERE user_id = $1",
         "DELETE FROM idempotency_keys WHERE scope = $1",
     ] {
         sqlx::query(sql).bind(user_id).execute(w.conn()).await?;

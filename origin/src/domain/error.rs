@@ -65,9 +65,64 @@ pub enum RefreshRefused {
     AccountDisabled,
 }
 
+/// Why a social sign-in, link or unlink is refused (each has its own reason id in `error.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocialRefused {
+    /// No such provider, or it is not configured here.
+    ProviderUnknown,
+    /// `next` is not a same-origin relative path.
+    NextInvalid,
+    /// The callback came without the flow cookie (other browser, expired, or no PKCE verifier).
+    FlowMissing,
+    /// The flow cookie does not decrypt, is for another provider, expired, or its `state`
+    /// differs from the callback's.
+    StateInvalid,
+    /// This `state` was already used at the callback.
+    StateReplayed,
+    /// RFC 9207: the authorization response's `iss` is not the issuer the flow started with
+    /// (or is missing where the provider promises it).
+    IssuerMismatch,
+    /// The provider answered the authorization request with an error (e.g. access_denied).
+    ProviderDenied,
+    /// The callback has no `code`.
+    CodeMissing,
+    /// The token endpoint refused the code (wrong, used, or PKCE verifier mismatch).
+    CodeRejected,
+    IdTokenMissing,
+    IdTokenSignatureInvalid,
+    IdTokenNonceMismatch,
+    IdTokenAudienceInvalid,
+    IdTokenIssuerInvalid,
+    IdTokenExpired,
+    /// Any other id_token problem (malformed, unsupported algorithm, bad claims).
+    IdTokenInvalid,
+    /// The provider's profile lacks a subject or contradicts the id_token.
+    ProfileInvalid,
+    /// The provider vouches for no verified e-mail address: no account is created from it.
+    EmailUnverified,
+    /// An account already has this e-mail: sign in to it and link the provider from the account
+    /// page (never an automatic merge).
+    AccountExists,
+    /// This provider identity belongs to another account.
+    IdentityLinkedElsewhere,
+    /// The account already has an identity at this provider.
+    ProviderAlreadyLinked,
+    /// The account has no identity at this provider.
+    IdentityNotFound,
+}
+
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DomainError {
+    /// A social sign-in, link or unlink refused (downstream).
+    Social(SocialRefused),
+    /// Unlinking would leave the account without any way to sign in.
+    LastLoginMethod,
+    /// The provider timed out, failed, or its circuit is open (upstream).
+    ProviderUnavailable {
+        provider: &'static str,
+    },
     // ---- the caller's request is refused (downstream) ----
     /// The caller's authority does not include `permission`.
     PermissionMissing {

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod ctx;
 pub mod error;
 pub mod idempotency;
+pub mod identities;
 pub mod ids;
 pub mod keys;
 pub mod mail;
@@ -53,6 +54,8 @@ pub struct Core {
     pub webhook_handlers: webhooks::handlers::Registry,
     /// Wakes an idle webhook worker when this instance stores a new event.
     pub webhook_wakeup: tokio::sync::Notify,
+    /// Social sign-in: the configured providers, their HTTP client and breakers.
+    pub social: crate::social::Social,
 }
 
 impl Core {
@@ -87,6 +90,7 @@ impl Core {
         }
         let mailer = mail::Mailer::from_config(&config.mail)?;
         let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
+        let social = crate::social::Social::new(config.social.clone())?;
         Ok(Core {
             config,
             db,
@@ -97,6 +101,7 @@ impl Core {
             telemetry,
             webhook_handlers,
             webhook_wakeup: tokio::sync::Notify::new(),
+            social,
         })
     }
 

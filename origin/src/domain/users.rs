@@ -42,3 +42,13 @@ pub async fn by_id(core: &Core, id: &str) -> DomainResult<Option<User>> {
         .await?;
     Ok(row.as_ref().map(user).transpose()?)
 }
+
+/// Does the user have a password (a PHC hash, not the `!` of accounts made by a provider or
+/// deleted)?
+pub async fn has_password(core: &Core, id: &str) -> DomainResult<bool> {
+    let h: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&core.db.pool)
+        .await?;
+    Ok(h.is_some_and(|h| h.starts_with('$')))
+}

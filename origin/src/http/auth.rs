@@ -193,6 +193,31 @@ pub(super) fn clear_cookies(state: &AppState, headers: &mut HeaderMap) {
     set_cookie(headers, s, REFRESH_COOKIE, "", REFRESH_PATH, "Strict", 0);
 }
 
+/// The browser's session: the access cookie and the refresh cookie (social sign-in sets them
+/// on its callback's redirect too).
+pub(super) fn session_cookies(state: &AppState, t: &Issued, headers: &mut HeaderMap) {
+    let s = state.config.cookie_secure;
+    set_cookie(
+        headers,
+        s,
+        ACCESS_COOKIE,
+        &t.access_token,
+        "/",
+        "Lax",
+        t.access_expires_in as i64,
+    );
+    let left = ((t.refresh_expires_at - state.clock.now_ms()) / 1000).max(0);
+    set_cookie(
+        headers,
+        s,
+        REFRESH_COOKIE,
+        &t.refresh_token,
+        REFRESH_PATH,
+        "Strict",
+        left,
+    );
+}
+
 fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -208,26 +233,7 @@ fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
         "acr": t.acr,
     });
     if browser {
-        let s = state.config.cookie_secure;
-        set_cookie(
-            &mut headers,
-            s,
-            ACCESS_COOKIE,
-            &t.access_token,
-            "/",
-            "Lax",
-            t.access_expires_in as i64,
-        );
-        let left = ((t.refresh_expires_at - state.clock.now_ms()) / 1000).max(0);
-        set_cookie(
-            &mut headers,
-            s,
-            REFRESH_COOKIE,
-            &t.refresh_token,
-            REFRESH_PATH,
-            "Strict",
-            left,
-        );
+        session_cookies(state, t, &mut headers);
         (headers, Json(common)).into_response()
     } else {
         let mut body = common;

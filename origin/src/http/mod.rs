@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod observe;
 pub mod openapi;
 pub mod password;
+pub mod social;
 pub mod webhooks;
 pub mod wellknown;
 
@@ -74,6 +75,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
     ("post", "/auth/logout-all"),
+    ("get", "/auth/oauth/providers"),
+    ("get", "/auth/oauth/{provider}/start"),
+    ("get", "/auth/oauth/{provider}/callback"),
+    ("get", "/api/identities"),
+    ("post", "/api/identities/{provider}/link"),
+    ("delete", "/api/identities/{provider}"),
     ("get", "/api/me"),
     ("get", "/api/sessions"),
     ("delete", "/api/sessions/{id}"),
@@ -133,6 +140,12 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/logout-all", post(auth::logout_all))
+        .route("/auth/oauth/providers", get(social::providers))
+        .route("/auth/oauth/{provider}/start", get(social::start))
+        .route("/auth/oauth/{provider}/callback", get(social::callback))
+        .route("/api/identities", get(social::list))
+        .route("/api/identities/{provider}/link", post(social::link))
+        .route("/api/identities/{provider}", delete(social::unlink))
         .route("/api/me", get(meta::me))
         .route("/api/sessions", get(account::list))
         .route("/api/sessions/{id}", delete(account::revoke))
