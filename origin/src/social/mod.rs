@@ -171,8 +171,10 @@ impl Social {
         DomainError::ProviderUnavailable { provider: p.name() }
     }
 
-    /// Runs one exchange with `p` under its breaker and a bound on the whole wait.
-    async fn guarded<T, F>(&self, p: ProviderId, fut: F) -> DomainResult<T>
+    /// Runs one exchange with `p` under its breaker and a bound on the whole wait. Only a
+    /// completed exchange (`closes`) closes the breaker: a discovery answered from cache at the
+    /// start of a flow proves nothing about the provider.
+    async fn guarded<T, F>(&self, p: ProviderId, closes: bool, fut: F) -> DomainResult<T>
     where
         F: std::future::Future<Output = Result<T, Failure>>,
     {
@@ -187,7 +189,7 @@ impl Social {
         };
         match out {
             Ok(v) => {
-                if let Some(b) = breaker {
+                if let Some(b) = breaker.filter(|_| closes) {
                     b.success();
                 }
                 Ok(v)
@@ -256,7 +258,7 @@ impl Social {
         let redirect = self.redirect_uri(pc.id);
         let (url, issuer) = if pc.id.is_oidc() {
             let m = self
-                .guarded(pc.id, async { self.metadata(pc).await })
+                .guarded(pc.id, false, async { self.metadata(pc).await })
                 .await?;
             let client = CoreClient::from_provider_metadata(
                 (*m).clone(),
@@ -378,7 +380,7 @@ impl Social {
         iss: Option<&str>,
     ) -> DomainResult<Profile> {
         let r = self
-            .guarded(pc.id, async {
+            .guarded(pc.id, true, async {
                 self.check_iss(pc, flow, iss).await?;
                 match pc.id {
                     ProviderId::Github => self.github(pc, flow, code).await,
