@@ -17,6 +17,21 @@ wait_http() { # url name log
   echo "--- last lines of $3 ---"; tail -n 30 "$3"; die "$2 did not come up at $1"
 }
 
+# Local identity providers (tests/providers/): "Sign in with Google/GitHub/Kakao" works offline.
+GOOGLE_PORT="${GOOGLE_PORT:-8790}"; KAKAO_PORT="${KAKAO_PORT:-8791}"; GITHUB_PORT="${GITHUB_PORT:-8792}"
+step "providers: Google-like :$GOOGLE_PORT, Kakao-like :$KAKAO_PORT, GitHub stand-in :$GITHUB_PORT"
+PROVIDER_SECRET="$(openssl rand -hex 16)"
+coproc PROVIDERS { exec node tests/providers/start.mjs --google-port "$GOOGLE_PORT" --kakao-port "$KAKAO_PORT" \
+  --github-port "$GITHUB_PORT" --public-url "http://127.0.0.1:$EDGE_PORT" --client-id edge-auth-local \
+  --client-secret "$PROVIDER_SECRET" 2> data/providers.log; }
+pids+=($PROVIDERS_PID)
+read -r -t 30 provider_urls <&"${PROVIDERS[0]}" || { tail -n 20 data/providers.log; die "local providers did not start"; }
+export PUBLIC_URL="http://127.0.0.1:$EDGE_PORT" SOCIAL_ALLOW_HTTP=true
+for p in GOOGLE KAKAO GITHUB; do export "${p}_CLIENT_ID=edge-auth-local" "${p}_CLIENT_SECRET=$PROVIDER_SECRET"; done
+export GOOGLE_ISSUER="http://127.0.0.1:$GOOGLE_PORT" KAKAO_ISSUER="http://127.0.0.1:$KAKAO_PORT" \
+  KAKAO_API_URL="http://127.0.0.1:$KAKAO_PORT" GITHUB_AUTHORIZE_URL="http://127.0.0.1:$GITHUB_PORT/login/oauth/authorize" \
+  GITHUB_TOKEN_URL="http://127.0.0.1:$GITHUB_PORT/login/oauth/access_token" GITHUB_API_URL="http://127.0.0.1:$GITHUB_PORT"
+
 step "origin: starting on 127.0.0.1:$ORIGIN_PORT (SQLite in ./data)"
 set -a; source data/dev.env; set +a
 ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" DATA_DIR="$ROOT/data" ISSUER="http://127.0.0.1:$ORIGIN_PORT" \
@@ -37,7 +52,9 @@ edge-auth is running.
   edge (all traffic):   http://127.0.0.1:$EDGE_PORT
   origin (behind it):   http://127.0.0.1:$ORIGIN_PORT   (refuses requests without the edge's signature)
   pages:                http://127.0.0.1:$EDGE_PORT/login   /signup   /account   /sessions   /admin
-  logs:                 data/edge.log  data/origin.log
+  social sign-in:       local providers $provider_urls
+                        (any login + any password; a login starting with "unverified" has an unverified e-mail)
+  logs:                 data/edge.log  data/origin.log  data/providers.log
 
 Try it:
   curl -s http://127.0.0.1:$EDGE_PORT/api/me                       # 401 token_missing

@@ -21,6 +21,8 @@ def port(offset: int) -> int:
 
 
 EDGE_PORT, ORIGIN_PORT, JWKS_PORT = port(0), port(1), port(3)
+# The local identity providers (tests/providers/): Google-like, Kakao-like, GitHub stand-in.
+GOOGLE_PORT, KAKAO_PORT, GITHUB_PORT = port(13), port(14), port(15)
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 ORIGIN = f"http://127.0.0.1:{ORIGIN_PORT}"
 JWKS = f"http://127.0.0.1:{JWKS_PORT}"
@@ -143,9 +145,34 @@ def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str) -> subpr
     return proc
 
 
+def start_providers(tmp: pathlib.Path, client_id: str, client_secret: str) -> tuple[subprocess.Popen, dict]:
+    """The local identity providers, all in one Node process; returns it and their base URLs."""
+    log = tmp / "providers.log"
+    proc = subprocess.Popen(
+        ["node", str(ROOT / "tests/providers/start.mjs"), "--google-port", str(GOOGLE_PORT), "--kakao-port", str(KAKAO_PORT),
+         "--github-port", str(GITHUB_PORT), "--public-url", EDGE, "--client-id", client_id, "--client-secret", client_secret],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, start_new_session=True)
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"local providers did not start:\n{log.read_text()[-3000:]}")
+    return proc, json.loads(line)
+
+
+def provider_env(urls: dict, client_id: str, client_secret: str) -> dict:
+    """The origin's settings for the local providers (http:// only with SOCIAL_ALLOW_HTTP)."""
+    env = {"PUBLIC_URL": EDGE, "SOCIAL_ALLOW_HTTP": "true", "SOCIAL_TIMEOUT_MS": "1500", "SOCIAL_BREAKER_FAILURES": "3",
+           "SOCIAL_BREAKER_COOL_DOWN_SECS": "3",
+           "GOOGLE_ISSUER": urls["google"], "KAKAO_ISSUER": urls["kakao"], "KAKAO_API_URL": urls["kakao"],
+           "GITHUB_ISSUER": "https://github.com", "GITHUB_AUTHORIZE_URL": f"{urls['github']}/login/oauth/authorize",
+           "GITHUB_TOKEN_URL": f"{urls['github']}/login/oauth/access_token", "GITHUB_API_URL": urls["github"]}
+    for p in ("GOOGLE", "KAKAO", "GITHUB"):
+        env[f"{p}_CLIENT_ID"], env[f"{p}_CLIENT_SECRET"] = client_id, client_secret
+    return env
+
+
 class System:
     def __init__(self, tmp: pathlib.Path):
-        for p in (EDGE_PORT, ORIGIN_PORT, JWKS_PORT):
+        for p in (EDGE_PORT, ORIGIN_PORT, JWKS_PORT, GOOGLE_PORT, KAKAO_PORT, GITHUB_PORT):
             assert port_free(p), f"port {p} on 127.0.0.1 is busy: stop whatever runs there"
         self.tmp = tmp
         self.envelope_secret = secrets.token_hex(32)
@@ -153,8 +180,10 @@ class System:
         self.url_keys = {alg: Key(alg, f"{alg.lower()}-1") for alg in ("EdDSA", "ES256", "RS256", "PS256")}
         self.jwks.keys = [k.jwk for k in self.url_keys.values()]
         self.hs = Key("HS256", "hs-1")
+        self.provider_secret = secrets.token_hex(16)
+        self.providers, self.provider_urls = start_providers(tmp, "edge-auth-local", self.provider_secret)
         self.origin_log = tmp / "origin.log"
-        origin_env = dict(os.environ, ORIGIN_ADDR=f"127.0.0.1:{ORIGIN_PORT}", DATA_DIR=str(tmp / "origin-data"),
+        origin_env = dict(os.environ, **provider_env(self.provider_urls, "edge-auth-local", self.provider_secret), ORIGIN_ADDR=f"127.0.0.1:{ORIGIN_PORT}", DATA_DIR=str(tmp / "origin-data"),
                           ENVELOPE_SECRET=self.envelope_secret, KEY_ENCRYPTION_KEY=secrets.token_hex(32),
                           ISSUER=ORIGIN, AUDIENCE=AUD, LOG="info", COOKIE_SECURE="false",
                           # Test handlers and short retry/lease timings for the webhook tests.
@@ -239,6 +268,7 @@ class System:
     def close(self):
         stop(self.edge)
         stop(self.origin)
+        stop(self.providers)
         self.jwks.close()
 
 

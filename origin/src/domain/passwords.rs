@@ -107,8 +107,10 @@ impl Passwords {
     /// so both paths do the same work.
     pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verified {
         let (hash, real) = match stored {
-            Some(h) => (h, true),
-            None => (self.dummy_hash.as_str(), false),
+            // `!` (an account made by a social provider, or deleted) has no password: the same
+            // work as an unknown account, so timing does not tell the two apart.
+            Some(h) if h.starts_with('$') => (h, true),
+            _ => (self.dummy_hash.as_str(), false),
         };
         let Ok(parsed) = PasswordHash::new(hash) else {
             return Verified {
