@@ -362,6 +362,9 @@ impl World {
     async fn callback(&self, provider: &str, query: &str, cookie: Option<&str>) -> Resp {
         let uri = format!("/auth/oauth/{provider}/callback?{query}");
         let mut req = self.app.signed(Method::GET, &uri, &As::anonymous(), None);
+        // A browser navigating: refusals come as a page.
+        req.headers_mut()
+            .insert("accept", "text/html,*/*".parse().unwrap());
         if let Some(c) = cookie {
             req.headers_mut().insert("cookie", c.parse().unwrap());
         }

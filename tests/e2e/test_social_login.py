@@ -193,7 +193,7 @@ def test_github_down_gives_the_outage_page_and_opens_the_breaker(system):
     github_control(system, "down")
     try:
         for s, back in flows[:3]:
-            r = s.get(back, allow_redirects=False, timeout=10)
+            r = s.get(back, allow_redirects=False, timeout=10, headers={"Accept": "text/html"})
             assert (r.status_code, r.headers.get("x-reason")) == (503, "provider_unavailable")
             assert "GitHub sign-in is unavailable" in r.text and "text/html" in r.headers["content-type"]
         listed = requests.get(f"{EDGE}/auth/oauth/providers", timeout=10).json()["providers"]

@@ -40,9 +40,37 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The page a browser sees when a sign-in with `name` fails: what happened in words, the
-/// stable reason id, and the way back. Never a bare 500.
-fn error_page(name: &str, e: AppError) -> Response {
+/// Does the caller navigate (a browser asks for HTML)? Others get problem+json.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// What a sign-in with `name` that failed answers: to a browser a page saying what happened
+/// in words, the stable reason id, and the way back (never a bare 500); to others problem+json.
+/// Both carry the reason id in `X-Reason`.
+fn error_page(name: &str, e: AppError, html: bool) -> Response {
+    if !html {
+        let (e, id) = match e {
+            AppError::Problem(p) => {
+                let id = p.id;
+                let p = if id == "provider_unavailable" {
+                    p.detail(format!("{name} sign-in is unavailable"))
+                } else {
+                    p
+                };
+                (AppError::Problem(p), id)
+            }
+            AppError::Db(err) => (AppError::Db(err), "database_unavailable"),
+            other => (other, "internal_error"),
+        };
+        let mut res = e.into_response();
+        res.headers_mut()
+            .insert("x-reason", HeaderValue::from_static(id));
+        return res;
+    }
     let (status, id, retry) = match e {
         AppError::Problem(p) => (p.status, p.id, p.retry_after),
         AppError::Db(err) => {
@@ -131,8 +159,10 @@ pub async fn start(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     Query(q): Query<StartQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let name = display_name(&provider);
+    let html = wants_html(&headers);
     let r: AppResult<Response> = async {
         let pc = state.social.provider(&provider)?;
         let next = match q.next.as_deref() {
@@ -146,7 +176,7 @@ pub async fn start(
         Ok(redirect_with_flow(&state, pc.id, &url, &sealed))
     }
     .await;
-    r.unwrap_or_else(|e| error_page(name, e))
+    r.unwrap_or_else(|e| error_page(name, e, html))
 }
 
 fn redirect_with_flow(state: &AppState, p: ProviderId, url: &str, sealed: &str) -> Response {
@@ -204,7 +234,7 @@ pub async fn callback(
         Ok(res)
     }
     .await;
-    let mut res = r.unwrap_or_else(|e| error_page(name, e));
+    let mut res = r.unwrap_or_else(|e| error_page(name, e, wants_html(&headers)));
     if let Some(p) = ProviderId::parse(&provider) {
         res.headers_mut()
             .append(header::SET_COOKIE, flow_cookie(&state, p, "", 0));
