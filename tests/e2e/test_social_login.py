@@ -36,7 +36,7 @@ def page(browser, system, request):
 
 
 def provider_login(page, login: str):
-    """Fills the provider's own login form (oidc-provider's dev form or the GitHub stand-in's)."""
+    """Fills the provider's own login form (the oidc-provider instances' login page or the GitHub stand-in's)."""
     page.wait_for_selector("input[name=login]")
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", "any password")

@@ -42,7 +42,10 @@ async function oidc(name, port, { numericSubjects }) {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: `${name}-${crypto.randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };
   const domain = `${name}.test`;
-  const subjectOf = (login) => (numericSubjects ? String(numericId(login)) : login);
+  // The account id is the subject: the login itself, or (Kakao) a number as Kakao's user ids are.
+  const logins = new Map();
+  const accountIdOf = (login) => (numericSubjects ? String(numericId(login)) : login);
+  const loginOf = (accountId) => logins.get(accountId) ?? accountId;
   const provider = new Provider(issuer, {
     clients: [{
       client_id: args['client-id'],
@@ -57,16 +60,20 @@ async function oidc(name, port, { numericSubjects }) {
     conformIdTokenClaims: false,
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: true } },
+    // Our own small login page (below) instead of the development one, so the account id can
+    // be chosen (numeric for Kakao).
+    features: { devInteractions: { enabled: false } },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(ctx, id) {
+      const login = loginOf(id);
       return {
         accountId: id,
         async claims() {
           return {
-            sub: subjectOf(id),
-            email: emailOf(id, domain),
-            email_verified: !id.startsWith('unverified'),
-            name: id,
+            sub: id,
+            email: emailOf(login, domain),
+            email_verified: !login.startsWith('unverified'),
+            name: login,
           };
         },
       };
@@ -84,7 +91,36 @@ async function oidc(name, port, { numericSubjects }) {
   });
   provider.on('server_error', (ctx, err) => console.error(`${name}: ${err.stack || err}`));
   const handler = provider.callback();
+  const title = name === 'google' ? 'Google (local)' : 'Kakao (local)';
   const server = http.createServer(async (req, res) => {
+    const path = req.url.split('?')[0];
+    const m = /^\/interaction\/([\w-]+)(\/login)?$/.exec(path);
+    if (m) {
+      try {
+        if (req.method === 'POST' && m[2]) {
+          const chunks = [];
+          for await (const c of req) chunks.push(c);
+          const form = new URLSearchParams(Buffer.concat(chunks).toString());
+          const login = (form.get('login') || '').trim();
+          if (!login) throw new Error('login required');
+          const accountId = accountIdOf(login);
+          logins.set(accountId, login);
+          await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
+          return;
+        }
+        const details = await provider.interactionDetails(req, res);
+        res.setHeader('content-type', 'text/html; charset=utf-8');
+        res.end(`<!doctype html><title>Sign in · ${title}</title><h1>Sign in to ${title}</h1>
+<p>Client: ${details.params.client_id}</p>
+<form method="post" action="/interaction/${details.uid}/login" autocomplete="off">
+<input name="login" placeholder="Any login" required autofocus> <input name="password" type="password" placeholder="Any password" required>
+<button type="submit">Sign in</button></form>`);
+      } catch (e) {
+        res.statusCode = 400;
+        res.end(String(e));
+      }
+      return;
+    }
     if (numericSubjects && req.url.split('?')[0] === '/v2/user/me') {
       // kapi: the profile behind an access token.
       const m = /^Bearer (.+)$/.exec(req.headers.authorization || '');
@@ -95,9 +131,9 @@ async function oidc(name, port, { numericSubjects }) {
         res.end(JSON.stringify({ msg: 'this access token does not exist', code: -401 }));
         return;
       }
-      const login = token.accountId;
+      const login = loginOf(token.accountId);
       res.end(JSON.stringify({
-        id: numericId(login),
+        id: Number(token.accountId),
         connected_at: new Date().toISOString(),
         kakao_account: {
           has_email: true,

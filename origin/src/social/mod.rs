@@ -501,6 +501,7 @@ impl Social {
             .await?;
         let id = me["id"].as_i64().map(|n| n.to_string());
         if id.as_deref() != Some(subject) {
+            tracing::info!(provider = "kakao", kapi_id = ?id, sub = subject, "kapi id is not the id_token's sub");
             return Err(SocialRefused::ProfileInvalid.into());
         }
         let acct = &me["kakao_account"];
