@@ -37,6 +37,8 @@ enum Mode {
     ErrorAs200,
     /// GitHub: answer form-encoded whatever the Accept header says.
     FormEncoded,
+    /// The token endpoint redirects elsewhere (a client must not follow).
+    Redirect,
 }
 
 struct Pending {
@@ -53,6 +55,7 @@ struct Fake {
     codes: Mutex<HashMap<String, Pending>>,
     tokens: Mutex<HashMap<String, String>>,
     token_calls: Mutex<u32>,
+    redirect_followed: Mutex<bool>,
 }
 
 type Shared = Arc<Fake>;
@@ -123,6 +126,10 @@ async fn token(State(f): State<Shared>, Form(form): Form<HashMap<String, String>
     *f.token_calls.lock().unwrap() += 1;
     if let Some(r) = misbehave(&f).await {
         return r;
+    }
+    if f.mode() == Mode::Redirect {
+        let to = format!("{}/elsewhere", f.base);
+        return (StatusCode::TEMPORARY_REDIRECT, [("location", to)]).into_response();
     }
     let pending = f
         .codes
@@ -259,11 +266,19 @@ async fn start_fake() -> Shared {
         codes: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         token_calls: Mutex::new(0),
+        redirect_followed: Mutex::new(false),
     });
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/jwks", get(jwks))
         .route("/token", post(token))
+        .route(
+            "/elsewhere",
+            post(|State(f): State<Shared>| async move {
+                *f.redirect_followed.lock().unwrap() = true;
+                StatusCode::OK
+            }),
+        )
         .route("/login/oauth/access_token", post(gh_token))
         .route("/user", get(gh_user))
         .route("/user/emails", get(gh_emails))
@@ -1048,4 +1063,48 @@ async fn linking_needs_a_recent_authentication_and_a_free_identity() {
         .call(Method::DELETE, "/api/identities/google", &pw, None)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn back_channel_redirects_are_never_followed() {
+    let w = world(&[]).await;
+    w.set_mode(Mode::Redirect);
+    let r = w.sign_in("google", "olga").await;
+    assert_eq!(reason(&r), "provider_unavailable");
+    assert!(
+        !*w.fake.redirect_followed.lock().unwrap(),
+        "the client did not follow the 307"
+    );
+    assert_eq!(w.users().await, 0);
+}
+
+#[tokio::test]
+async fn the_providers_own_error_answer_is_a_refusal_not_a_sign_in() {
+    let w = world(&[]).await;
+    let s = w.start("google", "/").await;
+    let r = w
+        .callback(
+            "google",
+            &format!(
+                "error=access_denied&state={}&iss={}",
+                s.query["state"],
+                enc(&w.fake.base)
+            ),
+            Some(&s.cookie),
+        )
+        .await;
+    assert_eq!(
+        (r.status, reason(&r).as_str()),
+        (StatusCode::FORBIDDEN, "oauth_provider_denied")
+    );
+    assert!(String::from_utf8_lossy(&r.raw).contains("cancelled"));
+    let r = w
+        .callback(
+            "google",
+            &format!("state={}", s.query["state"]),
+            Some(&s.cookie),
+        )
+        .await;
+    assert_eq!(reason(&r), "oauth_code_missing");
+    assert_eq!(w.token_calls(), 0);
 }
