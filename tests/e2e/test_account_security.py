@@ -119,6 +119,7 @@ def test_a_reset_mailed_over_smtp_works_once_and_ends_every_session_at_the_edge(
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     try:
         # The origin now mails through the sink (links point at the edge).
+        saved = {k: system.origin_env.get(k) for k in ("SMTP_URL", "MAIL_FROM", "PUBLIC_URL")}
         system.origin_env.update(SMTP_URL=f"smtp://127.0.0.1:{sink.server_address[1]}",
                                  MAIL_FROM="edge-auth <no-reply@edge-auth.test>", PUBLIC_URL=EDGE)
         system.restart_origin()
@@ -159,7 +160,11 @@ def test_a_reset_mailed_over_smtp_works_once_and_ends_every_session_at_the_edge(
         time.sleep(0.3)
         assert len(sink.mails) == 1, "nothing was mailed for the unknown address"
     finally:
-        for k in ("SMTP_URL", "MAIL_FROM", "PUBLIC_URL"):
-            system.origin_env.pop(k, None)
+        # Back to the fixture's values (PUBLIC_URL is also the social sign-in's base).
+        for k, v in saved.items():
+            if v is None:
+                system.origin_env.pop(k, None)
+            else:
+                system.origin_env[k] = v
         sink.shutdown()
         sink.server_close()
