@@ -1108,3 +1108,52 @@ async fn the_providers_own_error_answer_is_a_refusal_not_a_sign_in() {
     assert_eq!(reason(&r), "oauth_code_missing");
     assert_eq!(w.token_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_provider_never_skips_the_second_factor() {
+    let w = world(&[]).await;
+    // A Google-created account turns TOTP on.
+    let first = access_claims(&w.sign_in("google", "pia").await);
+    let mut me = As::user(
+        first["sub"].as_str().unwrap(),
+        first["sid"].as_str().unwrap(),
+    );
+    me.auth_time = Some(chrono::Utc::now().timestamp());
+    let r = w.app.post("/api/mfa/totp/enroll", &me, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let totp = totp_rs::TOTP::from_url(r.body["otpauth_uri"].as_str().unwrap()).unwrap();
+    let now = || (w.app.state.clock.now_ms() / 1000) as u64;
+    let r = w
+        .app
+        .post(
+            "/api/mfa/totp/confirm",
+            &me,
+            json!({ "code": totp.generate(now()) }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    w.app.state.clock.advance_secs(30);
+
+    // Signing in with Google now yields a challenge (in the fragment), not a session.
+    let r = w.sign_in("google", "pia").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let to = r.header("location").unwrap().to_owned();
+    assert!(to.starts_with("/login?next=%2Faccount#mfa_token="), "{to}");
+    assert!(!r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("access_token=")));
+    let token = to.split("#mfa_token=").nth(1).unwrap();
+    let r = w
+        .app
+        .post(
+            "/auth/login/mfa",
+            &As::anonymous(),
+            json!({ "mfa_token": token, "code": totp.generate(now()) }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["amr"], json!(["fed", "otp", "mfa"]));
+    assert_eq!(r.body["acr"], "urn:edge-auth:acr:mfa");
+}

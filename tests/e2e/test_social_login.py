@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 
 from conftest import EDGE
+from test_account_security import totp
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -104,6 +105,28 @@ def test_link_github_to_a_google_account_then_sign_in_with_github_unlink_and_ref
     expect(page.locator("#identities-error")).to_have_attribute("data-reason", "last_login_method")
     expect(page.locator("#identities-list li[data-provider=github]")).to_be_visible()
     assert [i["provider"] for i in identities(page)["identities"]] == ["github"]
+
+
+def test_a_google_account_with_totp_on_is_asked_for_the_code_after_google(system, page):
+    sign_in(page, "google", f"totp-{secrets.token_hex(4)}")
+    expect(page).to_have_url(f"{EDGE}/account")
+    user = me(page)["user"]
+    secret = page.evaluate("""async () => (await (await fetch('/api/mfa/totp/enroll', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: '{}'})).json()).secret""")
+    status = page.evaluate("""async (code) => (await fetch('/api/mfa/totp/confirm', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({code})})).status""", totp(secret, time.time()))
+    assert status == 200
+    page.click("#logout")
+    expect(page).to_have_url(f"{EDGE}/login")
+    # The provider still knows the browser: straight back, and the page asks for the code.
+    page.click("a[data-provider=google]")
+    expect(page.locator("#social-mfa-code")).to_be_visible()
+    assert "mfa_token" not in page.url, "the challenge is taken out of the address bar"
+    assert page.evaluate("async () => (await fetch('/api/me')).status") == 401, "no session before the code"
+    page.fill("#social-mfa-code", totp(secret, time.time() + 30))
+    page.click("#social-mfa button[type=submit]")
+    expect(page).to_have_url(f"{EDGE}/account")
+    assert me(page)["user"] == user
 
 
 def test_an_unverified_address_at_the_provider_creates_no_account(system, page):

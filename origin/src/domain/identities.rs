@@ -18,7 +18,8 @@ use super::accounts::normalize_email;
 use super::ctx::Ctx;
 use super::error::{DomainError, DomainResult, SocialRefused, What};
 use super::ids::{new_id, sha256_hex};
-use super::sessions::{self, Authentication, Issued};
+use super::mfa::{self, Login};
+use super::sessions::{self, Authentication};
 use super::users::{self, User};
 use super::work::Work;
 use super::Core;
@@ -77,8 +78,9 @@ async fn store_tokens(
 }
 
 /// Signs in with a provider's verified profile: the identity's user, or — first time, a
-/// verified address no account holds — a new account. Everything in one transaction.
-pub async fn sign_in(core: &Core, ctx: &Ctx, p: &Profile) -> DomainResult<Issued> {
+/// verified address no account holds — a new account. Everything in one transaction. An account
+/// with TOTP on gets an MFA challenge, not a session: a provider never skips the second factor.
+pub async fn sign_in(core: &Core, ctx: &Ctx, p: &Profile) -> DomainResult<Login> {
     let provider = p.provider.as_str();
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
@@ -198,17 +200,30 @@ pub async fn sign_in(core: &Core, ctx: &Ctx, p: &Profile) -> DomainResult<Issued
             }
         }
     };
+    let actor = ctx.acting(&user.id);
     w.audit_as(
-        &ctx.acting(&user.id),
+        &actor,
         "login.social",
         Some(&user.id),
         json!({ "provider": provider }),
     )
     .await?;
+    if mfa::totp_enabled_in(&mut w, &user.id).await? {
+        let login = mfa::challenge_in(&mut w, &user.id, "fed").await?;
+        w.audit_as(
+            &actor,
+            "login.mfa_required",
+            Some(&user.id),
+            json!({ "provider": provider }),
+        )
+        .await?;
+        w.commit().await?;
+        return Ok(login);
+    }
     let issued = sessions::create_in(&mut w, &user, &federated()).await?;
     w.commit().await?;
     core.telemetry.login("success");
-    Ok(issued)
+    Ok(Login::Session(Box::new(issued)))
 }
 
 async fn insert_identity(w: &mut Work<'_>, user_id: &str, p: &Profile) -> DomainResult<()> {

@@ -460,19 +460,8 @@ pub async fn after_password(core: &Core, ctx: &Ctx, user: &User) -> DomainResult
         let issued = sessions::create_with(core, ctx, user, &Authentication::password()).await?;
         return Ok(Login::Session(Box::new(issued)));
     }
-    let token = new_secret_token();
     let mut w = Work::begin(core, ctx).await?;
-    let now = w.now;
-    sqlx::query(
-        "INSERT INTO mfa_challenges (token_hash, user_id, amr, created_at, expires_at, used_at, failures) \
-         VALUES ($1, $2, 'pwd', $3, $4, NULL, 0)",
-    )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(&user.id)
-    .bind(now)
-    .bind(now + CHALLENGE_TTL_SECS * 1000)
-    .execute(w.conn())
-    .await?;
+    let login = challenge_in(&mut w, &user.id, "pwd").await?;
     w.audit_as(
         &ctx.acting(&user.id),
         "login.mfa_required",
@@ -481,11 +470,40 @@ pub async fn after_password(core: &Core, ctx: &Ctx, user: &User) -> DomainResult
     )
     .await?;
     w.commit().await?;
+    Ok(login)
+}
+
+/// The MFA challenge of a first factor that checked out (`first_amr`: `pwd`, or `fed` for a
+/// social sign-in), stored inside the caller's unit of work; the second step adds `otp`.
+pub async fn challenge_in(w: &mut Work<'_>, user_id: &str, first_amr: &str) -> DomainResult<Login> {
+    let token = new_secret_token();
+    let now = w.now;
+    sqlx::query(
+        "INSERT INTO mfa_challenges (token_hash, user_id, amr, created_at, expires_at, used_at, failures) \
+         VALUES ($1, $2, $3, $4, $5, NULL, 0)",
+    )
+    .bind(sha256_hex(token.as_bytes()))
+    .bind(user_id)
+    .bind(first_amr)
+    .bind(now)
+    .bind(now + CHALLENGE_TTL_SECS * 1000)
+    .execute(w.conn())
+    .await?;
     Ok(Login::MfaRequired {
         mfa_token: token,
         expires_in: CHALLENGE_TTL_SECS,
         methods: vec!["totp", "recovery_code"],
     })
+}
+
+/// Is a confirmed TOTP factor on, read inside `w`?
+pub async fn totp_enabled_in(w: &mut Work<'_>, user_id: &str) -> DomainResult<bool> {
+    let c: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT confirmed_at FROM totp_factors WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(w.conn())
+            .await?;
+    Ok(matches!(c, Some(Some(_))))
 }
 
 /// The second step of a log-in: the challenge from [`after_password`] and a TOTP or recovery
@@ -502,13 +520,27 @@ pub async fn complete_login(
     }
     let hash = sha256_hex(mfa_token.as_bytes());
     let row = sqlx::query(
-        "SELECT user_id, expires_at, used_at, failures FROM mfa_challenges WHERE token_hash = $1",
+        "SELECT user_id, amr, expires_at, used_at, failures FROM mfa_challenges WHERE token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&core.db.pool)
     .await?
     .ok_or(DomainError::MfaChallengeInvalid)?;
     let user_id: String = row.try_get("user_id")?;
+    // The first factor the challenge was made for (`pwd`, or `fed` after a social sign-in),
+    // then the code: two factors.
+    let first: String = row.try_get("amr")?;
+    let authn = if first == "pwd" {
+        Authentication::password_and_otp()
+    } else {
+        Authentication {
+            amr: first
+                .split_whitespace()
+                .map(str::to_owned)
+                .chain(["otp".to_owned(), "mfa".to_owned()])
+                .collect(),
+        }
+    };
     let live = row.try_get::<Option<i64>, _>("used_at")?.is_none()
         && row.try_get::<i64, _>("expires_at")? > core.clock.now_ms()
         && row.try_get::<i64, _>("failures")? < CHALLENGE_MAX_FAILURES;
@@ -536,8 +568,7 @@ pub async fn complete_login(
             return Err(DomainError::MfaChallengeInvalid);
         }
         clear_throttle(w.conn(), &throttle_key(&user_id)).await?;
-        let issued =
-            sessions::create_in(&mut w, &user, &Authentication::password_and_otp()).await?;
+        let issued = sessions::create_in(&mut w, &user, &authn).await?;
         w.commit().await?;
         Ok(issued)
     })

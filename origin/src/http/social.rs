@@ -13,6 +13,7 @@ use super::envelope::AuthUser;
 use super::extract::{cookie, RequestCtx};
 use super::AppState;
 use crate::domain::error::{DomainError, SocialRefused};
+use crate::domain::mfa::Login;
 use crate::domain::{identities, sessions};
 use crate::error::{AppError, AppResult};
 use crate::social::config::ProviderId;
@@ -222,10 +223,24 @@ pub async fn callback(
             Some(user_id) => {
                 identities::link(&state, &ctx.acting(user_id), user_id, &profile).await?;
             }
-            None => {
-                let issued = identities::sign_in(&state, &ctx, &profile).await?;
-                super::auth::session_cookies(&state, &issued, res.headers_mut());
-            }
+            None => match identities::sign_in(&state, &ctx, &profile).await? {
+                Login::Session(issued) => {
+                    super::auth::session_cookies(&state, &issued, res.headers_mut());
+                }
+                Login::MfaRequired { mfa_token, .. } => {
+                    // TOTP is on: the login page asks for the code. The challenge travels in
+                    // the fragment — never sent to a server, never in a Referer.
+                    let next = safe_next(&flow.next).unwrap_or("/account");
+                    let to = format!(
+                        "/login?next={}#mfa_token={mfa_token}",
+                        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&to) {
+                        res.headers_mut().insert(header::LOCATION, v);
+                    }
+                    return Ok(res);
+                }
+            },
         }
         let next = safe_next(&flow.next).unwrap_or("/account");
         if let Ok(v) = HeaderValue::from_str(next) {
