@@ -70,6 +70,9 @@ pub struct EdgeConfig {
     pub server_timing: bool,
     /// `ACCESS_LOG` (default `all`): which requests get a JSON log line.
     pub access_log: AccessLog,
+    /// `RATE_LIMITED_LOG_PER_SECOND` (default 1; 0: no limit): `rate_limited` denial lines per
+    /// route rule per second per isolate; the others are counted in a `denials_suppressed` line.
+    pub rate_limited_log_per_second: u32,
     /// `JWKS_MIN_TTL_SECONDS` (60), `JWKS_MAX_TTL_SECONDS` (86400),
     /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
     pub jwks: JwksSettings,
@@ -399,6 +402,8 @@ impl EdgeConfig {
                 AccessLog::All
             }
         };
+        let rate_limited_log_per_second =
+            l.number("RATE_LIMITED_LOG_PER_SECOND", 1, 0, 1_000_000) as u32;
         let revocation_poll_secs = l.number("REVOCATION_POLL_SECONDS", 5, 1, 3600);
         let revocation_max_staleness_secs =
             l.number("REVOCATION_MAX_STALENESS_SECONDS", 60, 1, 86_400);
@@ -430,6 +435,7 @@ impl EdgeConfig {
                 origin_timeout_ms,
                 server_timing,
                 access_log,
+                rate_limited_log_per_second,
                 jwks,
                 webhooks,
                 warnings,

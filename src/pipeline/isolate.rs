@@ -21,6 +21,7 @@ use crate::revocation::{RevocationList, RevocationPage};
 use crate::time::UnixMillis;
 use crate::webhook::{ReplayStatus, ReplayWindow, VerifiedWebhook, WebhookConfig};
 
+use super::denial_log::DenialLog;
 use super::request::Denial;
 use super::waiting::Waiting;
 use super::{Io, Pipeline};
@@ -91,6 +92,7 @@ pub struct Isolate {
     replay: HashMap<String, ReplayWindow>,
     background: Vec<Task>,
     logs: Vec<LogLine>,
+    denials: DenialLog,
     ids: RequestIds,
     parked: Waiting<(Pipeline, Io)>,
 }
@@ -107,6 +109,7 @@ impl Isolate {
             replay: HashMap::new(),
             background: Vec::new(),
             logs: Vec::new(),
+            denials: DenialLog::new(cfg.rate_limited_log_per_second),
             ids: RequestIds {
                 seed,
                 counter: 0,
@@ -157,6 +160,38 @@ impl Isolate {
 
     pub(crate) fn log(&mut self, line: String) {
         self.logs.push(LogLine { error: false, line });
+    }
+
+    /// Whether a denial for `reason` on `rule` gets its own line: always, except `rate_limited`
+    /// past `RATE_LIMITED_LOG_PER_SECOND` (counted instead; see [`DenialLog`]).
+    pub(crate) fn denial_line_wanted(
+        &mut self,
+        reason: Reason,
+        rule: &str,
+        now: UnixMillis,
+    ) -> bool {
+        if reason != Reason::RateLimited {
+            return true;
+        }
+        let mut summaries = Vec::new();
+        let wanted = self.denials.admit(rule, now, &mut summaries);
+        self.logs.extend(
+            summaries
+                .into_iter()
+                .map(|line| LogLine { error: false, line }),
+        );
+        wanted
+    }
+
+    /// Writes the suppressed-denial counts of a second that is over (any request's start).
+    pub(crate) fn roll_denial_log(&mut self, now: UnixMillis) {
+        let mut summaries = Vec::new();
+        self.denials.roll(now, &mut summaries);
+        self.logs.extend(
+            summaries
+                .into_iter()
+                .map(|line| LogLine { error: false, line }),
+        );
     }
 
     pub(crate) fn log_error(&mut self, line: String) {

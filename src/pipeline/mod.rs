@@ -15,6 +15,7 @@
 
 mod authenticate;
 mod authorize;
+mod denial_log;
 mod isolate;
 mod limits;
 mod mutate;
@@ -188,6 +189,8 @@ pub struct Pipeline {
     account: Option<String>,
     /// A body already read (a webhook route whose limits count by account).
     body: Option<BodyRead>,
+    /// The time of the current step (start or resume).
+    now: UnixMillis,
 }
 
 impl Pipeline {
@@ -208,7 +211,9 @@ impl Pipeline {
             cache_key: None,
             account: None,
             body: None,
+            now,
         };
+        iso.roll_denial_log(now);
         // A fresh isolate knows no revocations: its first authenticated request syncs first.
         // One request does; while it waits (or after it failed) the others go on under their
         // route's failure policy, and strict routes answer 503.
@@ -223,6 +228,7 @@ impl Pipeline {
 
     /// The next step, given the result of the [`Io`] the last step asked for.
     pub fn resume(&mut self, iso: &mut Isolate, result: IoResult, now: UnixMillis) -> Step {
+        self.now = now;
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
         match (stage, result) {
             (Stage::FirstSync, IoResult::Done) => self.checks(iso, now),
@@ -600,6 +606,7 @@ impl Pipeline {
             &self.limits,
             &self.trace,
             denial,
+            self.now,
         ))
     }
 }
@@ -613,6 +620,7 @@ fn deny_response(
     limits: &Limits,
     trace: &Trace,
     denial: Denial,
+    now: UnixMillis,
 ) -> ResponseSpec {
     let mut extra = limits.headers();
     if cfg.server_timing {
@@ -634,12 +642,14 @@ fn deny_response(
         extra_headers: extra,
     };
     let spec = respond::deny(denial.reason, &d);
-    iso.log(trace.line(
-        "deny",
-        Some(denial.reason),
-        spec.status,
-        Some(iso.breaker_state()),
-    ));
+    if iso.denial_line_wanted(denial.reason, &trace.rule, now) {
+        iso.log(trace.line(
+            "deny",
+            Some(denial.reason),
+            spec.status,
+            Some(iso.breaker_state()),
+        ));
+    }
     spec
 }
 

@@ -134,6 +134,10 @@ fn run(iso: &mut Isolate, req: Incoming) -> (Pipeline, Step) {
     Pipeline::start(req, iso, NOW)
 }
 
+fn run_at(iso: &mut Isolate, req: Incoming, now: UnixMillis) -> (Pipeline, Step) {
+    Pipeline::start(req, iso, now)
+}
+
 fn status(step: &Step) -> u16 {
     match step {
         Step::Respond(spec) => spec.status,
@@ -464,6 +468,72 @@ fn local_limits_answer_429_with_rate_limit_headers() {
         (429, "rate_limited")
     );
     assert!(header(&step, "retry-after").is_some());
+}
+
+#[test]
+fn a_flood_of_429s_writes_one_line_a_second_and_counts_the_rest() {
+    let mut iso = isolate(config(&[]));
+    let ip = [("cf-connecting-ip", "203.0.113.8")];
+    let deny_lines = |iso: &mut Isolate| -> Vec<String> {
+        iso.take_logs()
+            .into_iter()
+            .map(|l| l.line)
+            .filter(|l| l.contains("rate_limited"))
+            .collect()
+    };
+    for _ in 0..2 {
+        run(&mut iso, request("GET", "/limited", &ip));
+    }
+    for i in 0..10 {
+        let (_, step) = Pipeline::start(
+            request("GET", "/limited", &ip),
+            &mut iso,
+            UnixMillis(NOW.0 + i),
+        );
+        assert_eq!(status(&step), 429, "every one is refused, logged or not");
+    }
+    let lines = deny_lines(&mut iso);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("\"decision\":\"deny\""), "{}", lines[0]);
+    // Any request a second later reports the nine not written.
+    run_at(
+        &mut iso,
+        request("GET", "/pub", &ip),
+        UnixMillis(NOW.0 + 1500),
+    );
+    let lines = deny_lines(&mut iso);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let summary: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(summary["event"], "denials_suppressed");
+    assert_eq!(summary["rule"], "limited");
+    assert_eq!(summary["count"], 9);
+    // Other denials are never thinned out.
+    for _ in 0..5 {
+        run(&mut iso, request("GET", "/strict", &[]));
+    }
+    let logs = iso.take_logs();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.line.contains("token_missing"))
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn rate_limited_log_per_second_zero_logs_every_429() {
+    let mut iso = isolate(config(&[("RATE_LIMITED_LOG_PER_SECOND", "0")]));
+    let ip = [("cf-connecting-ip", "203.0.113.9")];
+    for _ in 0..12 {
+        run(&mut iso, request("GET", "/limited", &ip));
+    }
+    let logs = iso.take_logs();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.line.contains("rate_limited"))
+            .count(),
+        10
+    );
 }
 
 #[test]
