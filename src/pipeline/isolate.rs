@@ -364,16 +364,19 @@ impl Isolate {
         self.jwks.get(issuer)?.usable_keys(now).ok().cloned()
     }
 
-    /// Claims an inline fetch for an issuer with no usable keys (single flight).
-    pub(crate) fn jwks_claim_fetch(&mut self, issuer: &str, now: UnixMillis) -> bool {
-        self.jwks_cache(issuer).begin_fetch(now).is_some()
+    /// Whether a request for an issuer with no usable keys waits for a fetch: it claims one
+    /// (single flight), or one is already running (the driver joins it; [`Io::Jwks`]). False
+    /// while backing off after a failure: then the answer is 503 at once.
+    pub(crate) fn jwks_claim_or_join(&mut self, issuer: &str, now: UnixMillis) -> bool {
+        let cache = self.jwks_cache(issuer);
+        cache.fetch_in_flight(now) || cache.begin_fetch(now).is_some()
     }
 
-    /// Claims a refetch for a token naming an unknown `kid` (at most once per interval).
+    /// Whether a token naming an unknown `kid` waits for a fetch: one is running (joined), or
+    /// it claims a refetch (at most once per interval).
     pub(crate) fn jwks_claim_unknown_kid(&mut self, issuer: &str, now: UnixMillis) -> bool {
-        self.jwks_cache(issuer)
-            .begin_unknown_kid_fetch(now)
-            .is_some()
+        let cache = self.jwks_cache(issuer);
+        cache.fetch_in_flight(now) || cache.begin_unknown_kid_fetch(now).is_some()
     }
 
     /// 503 `jwks_unavailable`, with the cache's idea of when to retry.

@@ -83,7 +83,8 @@ pub enum Io {
         headers: &'static [&'static str],
     },
     /// Fetch the issuer's JWKS, report it with [`Isolate::jwks_fetched`], resume with
-    /// [`IoResult::Done`].
+    /// [`IoResult::Done`]. Single flight: while a fetch of that issuer's JWKS runs (another
+    /// request's, or a background refresh), the driver waits for it instead of starting one.
     Jwks { issuer: String, url: String },
     /// Check these rules with their remote backends; resume with [`IoResult::RateLimits`].
     RateLimits(Vec<RemoteCheck>),

@@ -419,13 +419,40 @@ fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
     iso.jwks_fetched(
         "https://url.test",
         "https://url.test/jwks",
-        Ok((jwks, Some("max-age=300".into()))),
+        Ok((jwks.clone(), Some("max-age=300".into()))),
         NOW,
     );
     let step = p.resume(&mut iso, IoResult::Done, NOW);
     assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
     let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+
+    // Requests arriving while that first fetch runs wait for it (the driver joins the one
+    // fetch) instead of answering 503.
+    let mut iso = isolate(config(&[]));
+    let started: Vec<_> = (0..3)
+        .map(|_| {
+            run(
+                &mut iso,
+                request("GET", "/api", &[("authorization", &bearer(&t))]),
+            )
+        })
+        .collect();
+    let mut waiting = Vec::new();
+    for (p, step) in started {
+        assert!(matches!(step, Step::Need(Io::Jwks { .. })), "{step:?}");
+        waiting.push(p);
+    }
+    iso.jwks_fetched(
+        "https://url.test",
+        "https://url.test/jwks",
+        Ok((jwks.clone(), Some("max-age=300".into()))),
+        NOW,
+    );
+    for mut p in waiting {
+        let step = p.resume(&mut iso, IoResult::Done, NOW);
+        assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
+    }
 
     // Another issuer whose fetch fails answers 503 jwks_unavailable.
     let mut iso = isolate(config(&[]));
