@@ -597,61 +597,40 @@ impl Pipeline {
         })
     }
 
-    /// The denial's response (the one mapping in `respond`), logged.
+    /// The denial's response (the one mapping in `respond`), with the limits' headers (and
+    /// `Server-Timing` when on), logged.
     fn deny(&self, iso: &mut Isolate, denial: Denial) -> Step {
-        Step::Respond(deny_response(
-            iso,
-            &self.cfg,
-            self.rule(),
-            &self.req,
-            &self.limits,
-            &self.trace,
-            denial,
-            self.now,
-        ))
+        let (cfg, req, trace) = (&self.cfg, &self.req, &self.trace);
+        let mut extra = self.limits.headers();
+        if cfg.server_timing {
+            extra.push(("server-timing", trace.server_timing()));
+        }
+        let (_, path_and_query) = req.path_and_query();
+        let (scope, step_up) = authorize::challenge(self.rule());
+        let d = DenyContext {
+            browser_navigation: respond::is_browser_navigation(
+                req.method(),
+                req.header(Header::Accept),
+            ),
+            path_and_query,
+            login_path: &cfg.login_path,
+            request_id: &trace.request_id,
+            retry_after_secs: denial.retry_after_secs,
+            scope,
+            step_up,
+            extra_headers: extra,
+        };
+        let spec = respond::deny(denial.reason, &d);
+        if iso.denial_line_wanted(denial.reason, &trace.rule, self.now) {
+            iso.log(trace.line(
+                "deny",
+                Some(denial.reason),
+                spec.status,
+                Some(iso.breaker_state()),
+            ));
+        }
+        Step::Respond(spec)
     }
-}
-
-/// A denial as HTTP, with the limits' headers (and `Server-Timing` when on), logged.
-fn deny_response(
-    iso: &mut Isolate,
-    cfg: &EdgeConfig,
-    rule: &Rule,
-    req: &Incoming,
-    limits: &Limits,
-    trace: &Trace,
-    denial: Denial,
-    now: UnixMillis,
-) -> ResponseSpec {
-    let mut extra = limits.headers();
-    if cfg.server_timing {
-        extra.push(("server-timing", trace.server_timing()));
-    }
-    let (_, path_and_query) = req.path_and_query();
-    let (scope, step_up) = authorize::challenge(rule);
-    let d = DenyContext {
-        browser_navigation: respond::is_browser_navigation(
-            req.method(),
-            req.header(Header::Accept),
-        ),
-        path_and_query,
-        login_path: &cfg.login_path,
-        request_id: &trace.request_id,
-        retry_after_secs: denial.retry_after_secs,
-        scope,
-        step_up,
-        extra_headers: extra,
-    };
-    let spec = respond::deny(denial.reason, &d);
-    if iso.denial_line_wanted(denial.reason, &trace.rule, now) {
-        iso.log(trace.line(
-            "deny",
-            Some(denial.reason),
-            spec.status,
-            Some(iso.breaker_state()),
-        ));
-    }
-    spec
 }
 
 /// The answer when the configuration did not load: 500 `config_invalid` (logged).
