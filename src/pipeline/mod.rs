@@ -15,6 +15,7 @@
 
 mod authenticate;
 mod authorize;
+pub mod browser;
 mod denial_log;
 mod isolate;
 mod limits;
@@ -215,6 +216,15 @@ impl Pipeline {
             now,
         };
         iso.roll_denial_log(now);
+        // A CORS preflight is answered before anything else (it carries no credentials).
+        match browser::preflight(&p.cfg.browser, &p.req) {
+            None => {}
+            Some(Ok(spec)) => return (p, Step::Respond(spec)),
+            Some(Err(reason)) => {
+                let step = p.deny(iso, reason.into());
+                return (p, step);
+            }
+        }
         // A fresh isolate knows no revocations: its first authenticated request syncs first.
         // One request does; while it waits (or after it failed) the others go on under their
         // route's failure policy, and strict routes answer 503.
@@ -358,6 +368,9 @@ impl Pipeline {
     fn checks(&mut self, iso: &mut Isolate, now: UnixMillis) -> Step {
         let (path, _) = self.req.path_and_query();
         if let Err(reason) = check_path(path) {
+            return self.deny(iso, reason.into());
+        }
+        if let Err(reason) = browser::cross_site_check(&self.cfg.browser, &self.req) {
             return self.deny(iso, reason.into());
         }
         let cfg = self.cfg.clone();
@@ -574,6 +587,9 @@ impl Pipeline {
             for (k, v) in self.limits.headers() {
                 response_headers.push(k, &v);
             }
+            for (k, v) in browser::cors_headers(&self.cfg.browser, &self.req) {
+                response_headers.push(k, &v);
+            }
         }
         let after = After {
             request_id: &self.trace.request_id,
@@ -602,6 +618,7 @@ impl Pipeline {
     fn deny(&self, iso: &mut Isolate, denial: Denial) -> Step {
         let (cfg, req, trace) = (&self.cfg, &self.req, &self.trace);
         let mut extra = self.limits.headers();
+        extra.extend(browser::cors_headers(&cfg.browser, req));
         if cfg.server_timing {
             extra.push(("server-timing", trace.server_timing()));
         }

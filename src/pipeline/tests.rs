@@ -106,16 +106,7 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Incoming {
     let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
     let mut raw = format!("{method}\0https://edge.test{path}\0{}", names.join("\n"));
     let mut absent = 0;
-    for (i, h) in [
-        "authorization",
-        "cookie",
-        "cf-connecting-ip",
-        "x-request-id",
-        "accept",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, h) in crate::request_fields::PLAN_HEADERS.iter().enumerate() {
         raw.push('\0');
         match headers.iter().find(|(n, _)| n == h) {
             Some((_, v)) => raw.push_str(v),
