@@ -1,0 +1,296 @@
+//! `POST /graphql`: the GraphQL API (async-graphql) beside REST, behind the edge like any route.
+//!
+//! The request is checked before anything runs — media type, body size, batch size, each
+//! document's size, then one walk over each parsed document (`limits`) whose depth, complexity,
+//! aliases and root fields are summed over the whole HTTP request — and executed under a
+//! timeout. The caller comes only from the verified envelope (`AuthUser`): resolvers pass their
+//! `Ctx` to the domain, which decides. Refusals are `{"errors": [{"message", "extensions":
+//! {"code"}}]}` with a stable code; field errors carry the REST reason id as their code.
+//!
+//! The axum glue is ours rather than `async-graphql-axum`'s so every limit applies before the
+//! body is even deserialised into operations, and GET / multipart are simply not served.
+
+pub mod errors;
+pub mod limits;
+pub mod loaders;
+pub mod schema;
+
+use std::sync::Arc;
+
+use async_graphql::{BatchRequest, BatchResponse, Request};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::Problem;
+use crate::http::envelope::AuthUser;
+use crate::http::extract::RequestCtx;
+use crate::http::AppState;
+use limits::{analyze, Cost, GraphqlSettings, Refusal};
+use loaders::Loaders;
+use schema::{ApiSchema, Caller};
+
+/// The schema and its limits, built once per router.
+#[derive(Clone)]
+pub struct Graphql {
+    schema: ApiSchema,
+    settings: Arc<GraphqlSettings>,
+}
+
+impl Graphql {
+    pub fn new(settings: &GraphqlSettings) -> Graphql {
+        Graphql {
+            schema: schema::build(settings.introspection),
+            settings: Arc::new(settings.clone()),
+        }
+    }
+}
+
+/// A transport-level refusal (not a GraphQL request at all): problem+json like every other
+/// origin route.
+fn problem(status: StatusCode, id: &'static str, detail: String) -> Response {
+    tracing::info!(reason = id, "graphql request refused");
+    crate::error::problem_response(&Problem::new(status, id).detail(detail))
+}
+
+/// A GraphQL-level refusal as the client sees it.
+fn refused(status: StatusCode, code: &str, message: &str) -> Response {
+    tracing::info!(reason = code, "graphql request refused");
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut res = (status, body.to_string()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn refusal(r: &Refusal) -> Response {
+    refused(StatusCode::BAD_REQUEST, r.code(), &r.message())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim().eq_ignore_ascii_case("application/json")
+                || m.trim()
+                    .eq_ignore_ascii_case("application/graphql-response+json")
+        })
+}
+
+/// The requests of a body: one object, or an array (a batch) within the limit.
+/// `true` with the list when the body was an array (answered with an array).
+fn operations(body: &[u8], s: &GraphqlSettings) -> Result<(Vec<Request>, bool), Response> {
+    let parsed: BatchRequest = serde_json::from_slice(body).map_err(|_| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "the body is not a GraphQL request (JSON with a string `query`) or an array of them"
+                .into(),
+        )
+    })?;
+    // A missing `query` deserialises as an empty one: not a GraphQL request either.
+    let empty = match &parsed {
+        BatchRequest::Single(r) => r.query.trim().is_empty(),
+        BatchRequest::Batch(v) => v.iter().any(|r| r.query.trim().is_empty()),
+    };
+    if empty {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "every request needs a non-empty `query`".into(),
+        ));
+    }
+    match parsed {
+        BatchRequest::Single(r) => Ok((vec![r], false)),
+        BatchRequest::Batch(v) => {
+            if s.max_batch == 0 {
+                Err(refusal(&Refusal::BatchingDisabled))
+            } else if v.len() > s.max_batch {
+                Err(refusal(&Refusal::BatchTooLarge {
+                    max: s.max_batch,
+                    got: v.len(),
+                }))
+            } else if v.is_empty() {
+                Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_request",
+                    "an empty batch".into(),
+                ))
+            } else {
+                Ok((v, true))
+            }
+        }
+    }
+}
+
+/// Every limit, over every operation of the request together.
+fn check(ops: &[Request], s: &GraphqlSettings) -> Result<Cost, Response> {
+    let mut total = Cost::default();
+    for op in ops {
+        if op.query.len() > s.max_document_bytes {
+            return Err(refusal(&Refusal::DocumentTooLarge {
+                max: s.max_document_bytes,
+                got: op.query.len(),
+            }));
+        }
+        let doc = async_graphql::parser::parse_query(&op.query).map_err(|e| {
+            refused(
+                StatusCode::BAD_REQUEST,
+                "graphql_parse_failed",
+                &e.to_string(),
+            )
+        })?;
+        let cost = analyze(&doc, &op.variables, s).map_err(|r| refusal(&r))?;
+        if cost.introspection && !s.introspection {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                "introspection_disabled",
+                "introspection is disabled on this server",
+            ));
+        }
+        total.add(cost);
+        total.check(s).map_err(|r| refusal(&r))?;
+    }
+    Ok(total)
+}
+
+/// Errors that reached the client without a code (validation of the document against the
+/// schema) get `invalid_query`, so every error a client sees has one.
+fn with_codes(mut res: async_graphql::Response) -> async_graphql::Response {
+    for e in &mut res.errors {
+        let has = e
+            .extensions
+            .as_ref()
+            .is_some_and(|x| x.get("code").is_some());
+        if !has {
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "invalid_query");
+        }
+    }
+    res
+}
+
+/// `POST /graphql`.
+pub async fn serve(
+    gql: Graphql,
+    state: AppState,
+    user: AuthUser,
+    rc: RequestCtx,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let s = &*gql.settings;
+    if !is_json(&headers) {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request as application/json".into(),
+        );
+    }
+    let max = s.max_body_bytes();
+    let Ok(bytes) = axum::body::to_bytes(body, max).await else {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("the body is larger than {max} bytes"),
+        );
+    };
+    let (ops, batch) = match operations(&bytes, s) {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    if let Err(res) = check(&ops, s) {
+        return res;
+    }
+    let ctx = user.ctx(rc);
+    let caller = Arc::new(Caller {
+        core: state.core.clone(),
+        ctx: ctx.clone(),
+        user_id: user.user_id.clone(),
+        session: user.session_id.clone(),
+        roles: user
+            .identity
+            .roles()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        permissions: user
+            .identity
+            .permissions()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    });
+    // One set of loaders for the whole request: a batch shares its batches too.
+    let loaders = Arc::new(Loaders::new(state.core.clone(), ctx, s.dataloader));
+    let run = async {
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            let op = op.data(caller.clone()).data(loaders.clone());
+            out.push(with_codes(gql.schema.execute(op).await));
+        }
+        out
+    };
+    let responses = match tokio::time::timeout(s.timeout, run).await {
+        Ok(r) => r,
+        Err(_) => {
+            return refused(
+                StatusCode::OK,
+                "query_timeout",
+                &format!(
+                    "the request ran longer than {} ms and was stopped",
+                    s.timeout.as_millis()
+                ),
+            )
+        }
+    };
+    let body = if batch {
+        serde_json::to_vec(&BatchResponse::Batch(responses))
+    } else {
+        serde_json::to_vec(&responses.into_iter().next())
+    };
+    match body {
+        Ok(b) => {
+            let mut res = (StatusCode::OK, b).into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => {
+            tracing::error!(side = "internal", error = %e, "graphql: response not serialisable");
+            refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+        }
+    }
+}
+
+/// The route: `POST /graphql` with this router's schema.
+pub fn route(state: &AppState) -> axum::routing::MethodRouter<AppState> {
+    let gql = Graphql::new(&state.config.graphql);
+    axum::routing::post(
+        move |State(state): State<AppState>,
+              user: AuthUser,
+              rc: RequestCtx,
+              headers: HeaderMap,
+              body: Body| {
+            let gql = gql.clone();
+            async move { serve(gql, state, user, rc, headers, body).await }
+        },
+    )
+}
