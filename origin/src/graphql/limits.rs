@@ -508,6 +508,42 @@ mod tests {
     }
 
     #[test]
+    fn settings_default_safely_and_every_error_names_its_variable() {
+        let none = |_: &str| None;
+        assert_eq!(
+            GraphqlSettings::from_lookup(none).unwrap(),
+            GraphqlSettings::default()
+        );
+        assert!(!GraphqlSettings::default().introspection);
+        for (var, bad) in [
+            ("GRAPHQL_MAX_DEPTH", "0"),
+            ("GRAPHQL_MAX_DEPTH", "deep"),
+            ("GRAPHQL_MAX_COMPLEXITY", "0"),
+            ("GRAPHQL_MAX_ALIASES", "1001"),
+            ("GRAPHQL_MAX_ROOT_FIELDS", "0"),
+            ("GRAPHQL_MAX_BATCH", "101"),
+            ("GRAPHQL_MAX_DOCUMENT_BYTES", "10"),
+            ("GRAPHQL_INTROSPECTION", "yes"),
+            ("GRAPHQL_TIMEOUT_MS", "0"),
+            ("GRAPHQL_DATALOADER", "maybe"),
+        ] {
+            let e = GraphqlSettings::from_lookup(|k: &str| (k == var).then_some(bad)).unwrap_err();
+            assert_eq!(e.var, var, "{var}={bad}: {e}");
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+        let s = GraphqlSettings::from_lookup(|k: &str| match k {
+            "GRAPHQL_MAX_BATCH" => Some("0"),
+            "GRAPHQL_INTROSPECTION" => Some("true"),
+            "GRAPHQL_TIMEOUT_MS" => Some("250"),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.max_batch, 0);
+        assert!(s.introspection);
+        assert_eq!(s.timeout, Duration::from_millis(250));
+    }
+
+    #[test]
     fn fragments_are_expanded_whatever_they_are_called() {
         let c = cost("{ a { b { c } } }").unwrap();
         assert_eq!(c.depth, 3);

@@ -92,6 +92,7 @@ impl Query {
         let users = relations::users_page(&c.core, &c.ctx, after.as_deref(), limit)
             .await
             .map_err(domain)?;
+        prime_users(ctx, &users).await?;
         let next_after = (users.len() as i64 == limit)
             .then(|| users.last().map(|u| u.id.clone()))
             .flatten();
@@ -196,6 +197,63 @@ impl Query {
             next_before,
         }))
     }
+}
+
+/// Loads, in one batch each, the relations of a page of users its query selects (look-ahead),
+/// so 50 users cost one statement per relation however their fields are scheduled.
+async fn prime_users(ctx: &Context<'_>, users: &[UserRecord]) -> Result<()> {
+    let l = loaders(ctx);
+    if !l.batched() || users.is_empty() {
+        return Ok(());
+    }
+    let nodes = ctx.look_ahead().field("nodes");
+    let ids = || users.iter().map(|u| u.id.clone());
+    let roles = nodes.field("roles");
+    let effective = nodes.field("permissions").exists() || nodes.field("effectiveRoles").exists();
+    let (assigned, _, _) = tokio::join!(
+        async {
+            if roles.exists() {
+                l.many(ids().map(RolesOf).collect()).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            if effective {
+                l.prime(ids().map(EffectiveOf).collect()).await
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            if nodes.field("sessions").exists() {
+                l.prime(ids().map(SessionsOf).collect()).await
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let Some(assigned) = assigned? else {
+        return Ok(());
+    };
+    let names: std::collections::BTreeSet<String> = assigned.into_values().flatten().collect();
+    let recs = l
+        .many(names.iter().cloned().map(RoleNamed).collect())
+        .await?;
+    if roles.field("permissions").exists() {
+        l.prime(names.iter().cloned().map(PermissionsOf).collect())
+            .await?;
+    }
+    if roles.field("parent").exists() {
+        let parents: Vec<RoleNamed> = recs
+            .values()
+            .filter_map(|r| r.parent.clone())
+            .filter(|p| !names.contains(p))
+            .map(RoleNamed)
+            .collect();
+        l.prime(parents).await?;
+    }
+    Ok(())
 }
 
 /// The signed-in user: who the edge says they are, and their own records.
