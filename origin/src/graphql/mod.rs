@@ -48,29 +48,42 @@ impl Graphql {
     }
 }
 
-/// A transport-level refusal (not a GraphQL request at all): problem+json like every other
-/// origin route.
-fn problem(status: StatusCode, id: &'static str, detail: String) -> Response {
-    tracing::info!(reason = id, "graphql request refused");
-    crate::error::problem_response(&Problem::new(status, id).detail(detail))
+/// Why a request is answered before it runs.
+enum Reject {
+    /// Not a GraphQL request at all: problem+json like every other origin route.
+    Transport(StatusCode, &'static str, String),
+    /// A GraphQL request refused (a limit, a parse error): a GraphQL error with this code.
+    Graphql(StatusCode, &'static str, String),
 }
 
-/// A GraphQL-level refusal as the client sees it.
-fn refused(status: StatusCode, code: &str, message: &str) -> Response {
-    tracing::info!(reason = code, "graphql request refused");
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    let mut res = (status, body.to_string()).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+impl From<Refusal> for Reject {
+    fn from(r: Refusal) -> Reject {
+        Reject::Graphql(StatusCode::BAD_REQUEST, r.code(), r.message())
+    }
 }
 
-fn refusal(r: &Refusal) -> Response {
-    refused(StatusCode::BAD_REQUEST, r.code(), &r.message())
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        match self {
+            Reject::Transport(status, id, detail) => {
+                tracing::info!(reason = id, "graphql request refused");
+                crate::error::problem_response(&Problem::new(status, id).detail(detail))
+            }
+            Reject::Graphql(status, code, message) => {
+                tracing::info!(reason = code, "graphql request refused");
+                let body =
+                    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+                let mut res = (status, body.to_string()).into_response();
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                res
+            }
+        }
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -87,9 +100,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// The requests of a body: one object, or an array (a batch) within the limit.
 /// `true` with the list when the body was an array (answered with an array).
-fn operations(body: &[u8], s: &GraphqlSettings) -> Result<(Vec<Request>, bool), Response> {
+fn operations(body: &[u8], s: &GraphqlSettings) -> Result<(Vec<Request>, bool), Reject> {
     let parsed: BatchRequest = serde_json::from_slice(body).map_err(|_| {
-        problem(
+        Reject::Transport(
             StatusCode::BAD_REQUEST,
             "malformed_request",
             "the body is not a GraphQL request (JSON with a string `query`) or an array of them"
@@ -102,7 +115,7 @@ fn operations(body: &[u8], s: &GraphqlSettings) -> Result<(Vec<Request>, bool), 
         BatchRequest::Batch(v) => v.iter().any(|r| r.query.trim().is_empty()),
     };
     if empty {
-        return Err(problem(
+        return Err(Reject::Transport(
             StatusCode::BAD_REQUEST,
             "malformed_request",
             "every request needs a non-empty `query`".into(),
@@ -112,14 +125,15 @@ fn operations(body: &[u8], s: &GraphqlSettings) -> Result<(Vec<Request>, bool), 
         BatchRequest::Single(r) => Ok((vec![r], false)),
         BatchRequest::Batch(v) => {
             if s.max_batch == 0 {
-                Err(refusal(&Refusal::BatchingDisabled))
+                Err(Refusal::BatchingDisabled.into())
             } else if v.len() > s.max_batch {
-                Err(refusal(&Refusal::BatchTooLarge {
+                Err(Refusal::BatchTooLarge {
                     max: s.max_batch,
                     got: v.len(),
-                }))
+                }
+                .into())
             } else if v.is_empty() {
-                Err(problem(
+                Err(Reject::Transport(
                     StatusCode::BAD_REQUEST,
                     "malformed_request",
                     "an empty batch".into(),
@@ -132,32 +146,33 @@ fn operations(body: &[u8], s: &GraphqlSettings) -> Result<(Vec<Request>, bool), 
 }
 
 /// Every limit, over every operation of the request together.
-fn check(ops: &[Request], s: &GraphqlSettings) -> Result<Cost, Response> {
+fn check(ops: &[Request], s: &GraphqlSettings) -> Result<Cost, Reject> {
     let mut total = Cost::default();
     for op in ops {
         if op.query.len() > s.max_document_bytes {
-            return Err(refusal(&Refusal::DocumentTooLarge {
+            return Err(Refusal::DocumentTooLarge {
                 max: s.max_document_bytes,
                 got: op.query.len(),
-            }));
+            }
+            .into());
         }
         let doc = async_graphql::parser::parse_query(&op.query).map_err(|e| {
-            refused(
+            Reject::Graphql(
                 StatusCode::BAD_REQUEST,
                 "graphql_parse_failed",
-                &e.to_string(),
+                e.to_string(),
             )
         })?;
-        let cost = analyze(&doc, &op.variables, s).map_err(|r| refusal(&r))?;
+        let cost = analyze(&doc, &op.variables, s)?;
         if cost.introspection && !s.introspection {
-            return Err(refused(
+            return Err(Reject::Graphql(
                 StatusCode::BAD_REQUEST,
                 "introspection_disabled",
-                "introspection is disabled on this server",
+                "introspection is disabled on this server".into(),
             ));
         }
         total.add(cost);
-        total.check(s).map_err(|r| refusal(&r))?;
+        total.check(s)?;
     }
     Ok(total)
 }
@@ -190,26 +205,28 @@ pub async fn serve(
 ) -> Response {
     let s = &*gql.settings;
     if !is_json(&headers) {
-        return problem(
+        return Reject::Transport(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the request as application/json".into(),
-        );
+        )
+        .into_response();
     }
     let max = s.max_body_bytes();
     let Ok(bytes) = axum::body::to_bytes(body, max).await else {
-        return problem(
+        return Reject::Transport(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request_too_large",
             format!("the body is larger than {max} bytes"),
-        );
+        )
+        .into_response();
     };
     let (ops, batch) = match operations(&bytes, s) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(r) => return r.into_response(),
     };
-    if let Err(res) = check(&ops, s) {
-        return res;
+    if let Err(r) = check(&ops, s) {
+        return r.into_response();
     }
     let ctx = user.ctx(rc);
     let caller = Arc::new(Caller {
@@ -243,14 +260,15 @@ pub async fn serve(
     let responses = match tokio::time::timeout(s.timeout, run).await {
         Ok(r) => r,
         Err(_) => {
-            return refused(
+            return Reject::Graphql(
                 StatusCode::OK,
                 "query_timeout",
-                &format!(
+                format!(
                     "the request ran longer than {} ms and was stopped",
                     s.timeout.as_millis()
                 ),
             )
+            .into_response()
         }
     };
     let body = if batch {
@@ -271,11 +289,12 @@ pub async fn serve(
         }
         Err(e) => {
             tracing::error!(side = "internal", error = %e, "graphql: response not serialisable");
-            refused(
+            Reject::Graphql(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
-                "internal error",
+                "internal error".into(),
             )
+            .into_response()
         }
     }
 }
