@@ -177,9 +177,47 @@ fn check(ops: &[Request], s: &GraphqlSettings) -> Result<Cost, Reject> {
     Ok(total)
 }
 
+/// The field an error's path names is `null` in `data`, as the GraphQL spec has it
+/// (async-graphql leaves a failed field out of its object): a client sees which fields failed
+/// in `data` too, not only in `errors`.
+fn null_failed_field(data: &mut async_graphql::Value, path: &[async_graphql::PathSegment]) {
+    use async_graphql::{PathSegment, Value};
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = data;
+    for seg in parents {
+        cur = match (seg, cur) {
+            (PathSegment::Field(f), Value::Object(o)) => match o.get_mut(f.as_str()) {
+                Some(v) => v,
+                None => return,
+            },
+            (PathSegment::Index(i), Value::List(l)) => match l.get_mut(*i) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let (PathSegment::Field(f), Value::Object(o)) = (last, cur) {
+        o.entry(async_graphql::Name::new(f)).or_insert(Value::Null);
+    }
+}
+
 /// Errors that reached the client without a code (validation of the document against the
-/// schema) get `invalid_query`, so every error a client sees has one.
+/// schema) get `invalid_query`, so every error a client sees has one; a failed field is `null`.
 fn with_codes(mut res: async_graphql::Response) -> async_graphql::Response {
+    // async-graphql answers `data: null` when every root field failed; when only nullable root
+    // fields failed (every error's path is one field long) the spec's answer is those fields null.
+    if res.data == async_graphql::Value::Null
+        && !res.errors.is_empty()
+        && res.errors.iter().all(|e| e.path.len() == 1)
+    {
+        res.data = async_graphql::Value::Object(Default::default());
+    }
+    for e in &res.errors {
+        null_failed_field(&mut res.data, &e.path);
+    }
     for e in &mut res.errors {
         let has = e
             .extensions
