@@ -102,7 +102,7 @@ impl Query {
         }))
     }
 
-    /// One account (needs `rbac:admin`).
+    /// One account (needs `rbac:admin`, unless it is the caller's own id).
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         let c = caller(ctx);
         let mut m = relations::users_by_id(&c.core, &c.ctx, &[id.to_string()])
