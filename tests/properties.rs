@@ -11,7 +11,7 @@ use proptest::sample::Index;
 use proptest::test_runner::Config;
 
 use edge_auth::breaker::{
-    Admission, Breaker, BreakerConfig, BreakerState, Transition, TransitionCause,
+    Admission, Breaker, BreakerConfig, BreakerState, Call, Transition, TransitionCause,
 };
 use edge_auth::decision_cache::{CacheConfig, DecisionCache, Inserted, Lookup, TokenHash};
 use edge_auth::envelope::{self, EnvelopeKey};
@@ -444,13 +444,8 @@ proptest! {
 /// (10 buckets of `window_ms / 10`); open refuses until the cool-down has passed; the first call
 /// after it is a probe and moves to half-open, which lets `half_open_probes` calls through;
 /// all of them succeeding closes, any failing reopens. Every state counts afresh.
-///
-/// One point where the code departs from that: the breaker cannot tell which call a result
-/// belongs to, so while half-open it counts the result of *any* call as a probe's, including one
-/// let through before the breaker opened (a slow request finishing late closes the breaker
-/// before the real probe answers). The documented rule ("calls let through while half-open; all
-/// of them must succeed") would ignore those; set this to `false` to check it.
-const HALF_OPEN_COUNTS_RESULTS_OF_EARLIER_CALLS: bool = true;
+/// While half-open only that round's probes decide: this suite found the breaker once counting
+/// any call's result there (a slow call let through before it opened closed it early).
 
 #[derive(Debug)]
 struct Model {
@@ -570,11 +565,7 @@ impl Model {
         let probe_of_this_round = call == Some(self.round);
         match self.state {
             MState::Open { .. } => None,
-            MState::HalfOpen { .. }
-                if !probe_of_this_round && !HALF_OPEN_COUNTS_RESULTS_OF_EARLIER_CALLS =>
-            {
-                None
-            }
+            MState::HalfOpen { .. } if !probe_of_this_round => None,
             MState::HalfOpen { .. } if !success => Some(open(self, TransitionCause::ProbeFailed)),
             MState::HalfOpen {
                 admitted,
@@ -702,7 +693,7 @@ proptest! {
         let mut breaker = Breaker::new(cfg);
         let mut model = Model::new(cfg);
         // The calls let through and not yet ended, by their model tag.
-        let mut in_flight: Vec<Option<u64>> = Vec::new();
+        let mut in_flight: Vec<(Option<u64>, Call)> = Vec::new();
         let mut now = T0;
         for (step, op) in ops.into_iter().enumerate() {
             match op {
@@ -711,14 +702,14 @@ proptest! {
                     let got = breaker.before_call(UnixMillis(now));
                     let want = model.before_call(now);
                     match (got, &want) {
-                        (Admission::Permit { probe, transition }, Expected::Permit { .. }) => {
+                        (Admission::Permit { probe, transition, call }, Expected::Permit { .. }) => {
                             prop_assert_eq!(
                                 &Expected::Permit { probe, transition },
                                 &want,
                                 "step {}",
                                 step
                             );
-                            in_flight.push(model.tag());
+                            in_flight.push((model.tag(), call));
                         }
                         (Admission::Rejected { retry_after_ms }, Expected::Rejected { retry_after_ms: w }) => {
                             prop_assert!(retry_after_ms > 0, "step {step}: Retry-After 0");
@@ -736,9 +727,9 @@ proptest! {
                         continue;
                     }
                     now += dt;
-                    let call = in_flight.swap_remove(which.index(in_flight.len()));
-                    let got = breaker.on_result(UnixMillis(now), success);
-                    let want = model.on_result(now, call, success);
+                    let (tag, call) = in_flight.swap_remove(which.index(in_flight.len()));
+                    let got = breaker.on_result(UnixMillis(now), call, success);
+                    let want = model.on_result(now, tag, success);
                     prop_assert_eq!(got, want, "step {}", step);
                 }
             }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::breaker::{Admission, Breaker};
+use crate::breaker::{Admission, Breaker, Call};
 use crate::config::EdgeConfig;
 use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
 use crate::envelope;
@@ -461,16 +461,19 @@ impl Isolate {
 
     // ------------------------------------------------------------ circuit breaker
 
-    pub(crate) fn breaker_admit(&mut self, now: UnixMillis) -> Result<(), Denial> {
+    /// May this request go to the origin? `Ok` carries the call to report with.
+    pub(crate) fn breaker_admit(&mut self, now: UnixMillis) -> Result<Call, Denial> {
         match self.breaker.before_call(now) {
-            Admission::Permit { transition, .. } => {
+            Admission::Permit {
+                transition, call, ..
+            } => {
                 if let Some(t) = transition {
                     self.log(
                         serde_json::json!({"event": "breaker", "transition": t.to_string()})
                             .to_string(),
                     );
                 }
-                Ok(())
+                Ok(call)
             }
             Admission::Rejected { retry_after_ms } => Err(Denial {
                 reason: Reason::OriginUnavailable,
@@ -479,8 +482,8 @@ impl Isolate {
         }
     }
 
-    pub(crate) fn breaker_report(&mut self, now: UnixMillis, success: bool) {
-        if let Some(t) = self.breaker.on_result(now, success) {
+    pub(crate) fn breaker_report(&mut self, now: UnixMillis, call: Call, success: bool) {
+        if let Some(t) = self.breaker.on_result(now, call, success) {
             self.log(
                 serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string(),
             );

@@ -1,11 +1,12 @@
 //! The request pipeline: one resumable state machine that does no I/O, driven by both Worker
 //! drivers. The order of the stages is written here, once:
 //!
-//! route → (a fresh isolate's first revocation sync, for routes that need a user) → path
-//! check → the body when a limit counts by account → rate limits not keyed by user (before
-//! any signature work) → authenticate (decision cache, JWT / JWKS, or webhook + replay window)
-//! → revocations → user-keyed rate limits → authorize → circuit breaker → mutate (identity →
-//! envelope → outgoing headers) → forward.
+//! route → (a CORS preflight is answered here) → (a fresh isolate's first revocation sync, for
+//! routes that need a user) → path check → cross-site refusal → the body when a limit counts
+//! by account → rate limits not keyed by user (before any signature work) → authenticate
+//! (decision cache, JWT / JWKS, or webhook + replay window) → revocations → user-keyed rate
+//! limits → authorize → mutate (identity → envelope → outgoing headers) → circuit breaker
+//! (origin-bound requests only) → forward.
 //!
 //! [`Pipeline::start`] and [`Pipeline::resume`] return a [`Step`]: answer ([`Step::Respond`]),
 //! forward ([`Step::Forward`]), or wait ([`Step::Need`]) for one [`Io`] — a WebCrypto check, a
@@ -561,13 +562,12 @@ impl Pipeline {
         step
     }
 
-    /// Authorize, the circuit breaker, then mutate: the forward.
+    /// Authorize, mutate, then the circuit breaker: the forward. The breaker guards the origin
+    /// only (pages come from the assets), and is asked last, so a call it lets through — maybe a
+    /// half-open probe — always reaches the origin and is reported.
     fn admit(&mut self, iso: &mut Isolate, identity: Identity, now: UnixMillis) -> Step {
         if let Err(reason) = authorize(self.rule(), &identity, now) {
             return self.deny(iso, reason.into());
-        }
-        if let Err(d) = iso.breaker_admit(now) {
-            return self.deny(iso, d);
         }
         let target = match self.rule().upstream {
             Upstream::Assets => Target::Assets,
@@ -580,6 +580,13 @@ impl Pipeline {
                     );
                     return self.deny(iso, Reason::OriginUnavailable.into());
                 }
+            },
+        };
+        let call = match &target {
+            Target::Assets => crate::breaker::Call::ORDINARY,
+            Target::Origin(_) => match iso.breaker_admit(now) {
+                Ok(call) => call,
+                Err(d) => return self.deny(iso, d),
             },
         };
         let mut response_headers = HeaderSet::default();
@@ -598,6 +605,7 @@ impl Pipeline {
             path: self.trace.path,
             auth_ms: self.trace.auth_ms,
             assets: target == Target::Assets,
+            call,
             webhook: match (&self.rule().access, &identity) {
                 (Access::Webhook(id), Identity::Webhook(v)) => {
                     v.delivery_id().map(|d| (id.as_str(), d))
@@ -671,7 +679,8 @@ pub fn config_invalid(req: &Incoming) -> (ResponseSpec, String) {
 }
 
 /// What [`forwarded`] needs back after a forward, carried by the driver as one opaque string
-/// (`\t`-separated): the trace fields (the auth time in whole µs), the target, and for a webhook delivery its config id and
+/// (`\t`-separated): the trace fields (the auth time in whole µs), the target, the circuit
+/// breaker's [`Call`](crate::breaker::Call), and for a webhook delivery its config id and
 /// its delivery id in hex (forgotten by the replay window if the origin does not take it; hex:
 /// a delivery id is the sender's text and could hold a tab).
 struct After<'a> {
@@ -681,6 +690,7 @@ struct After<'a> {
     path: DriverPath,
     auth_ms: f64,
     assets: bool,
+    call: crate::breaker::Call,
     webhook: Option<(&'a str, &'a str)>,
 }
 
@@ -690,13 +700,14 @@ impl After<'_> {
         let mut s = String::with_capacity(96);
         let _ = write!(
             s,
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             self.request_id,
             self.rule,
             self.cache.id(),
             self.path.id(),
             (self.auth_ms * 1000.0) as u64,
             if self.assets { "assets" } else { "origin" },
+            self.call.encode(),
         );
         if let Some((id, delivery)) = self.webhook {
             let _ = write!(s, "\t{id}\t{}", crate::envelope::hex(delivery.as_bytes()));
@@ -717,8 +728,8 @@ pub fn forwarded(
 ) -> Finished {
     let mut parts = after.split('\t');
     let mut next = || parts.next().unwrap_or("");
-    let (request_id, rule, cache, path, auth_ms, target) =
-        (next(), next(), next(), next(), next(), next());
+    let (request_id, rule, cache, path, auth_ms, target, call) =
+        (next(), next(), next(), next(), next(), next(), next());
     let webhook = (next(), next());
     // Built only when a line or a header needs it: most forwards log nothing (`ACCESS_LOG=denials`).
     let trace = || {
@@ -739,7 +750,7 @@ pub fn forwarded(
     let reached = status != 0;
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
     let delivered = reached && status < 500;
-    iso.breaker_report(now, delivered);
+    iso.breaker_report(now, crate::breaker::Call::decode(call), delivered);
     if let ((id, delivery), false) = (webhook, delivered) {
         let delivery = crate::envelope::unhex(delivery).and_then(|b| String::from_utf8(b).ok());
         if let (false, Some(delivery)) = (id.is_empty(), delivery) {
