@@ -153,6 +153,8 @@ pub struct Config {
     /// `GOOGLE_*`, `GITHUB_*`, `KAKAO_*`, `SOCIAL_*` (and `PUBLIC_URL`): social sign-in
     /// (`social::config`).
     pub social: crate::social::config::SocialConfig,
+    /// `GRAPHQL_*`: the limits of `POST /graphql` (see `graphql::limits::GraphqlSettings`).
+    pub graphql: crate::graphql::limits::GraphqlSettings,
 }
 
 /// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
@@ -684,6 +686,7 @@ impl Config {
             key_rotation,
             retention,
             social,
+            graphql: crate::graphql::limits::GraphqlSettings::from_lookup(get)?,
         })
     }
 

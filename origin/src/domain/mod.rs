@@ -22,6 +22,7 @@ pub mod mfa;
 pub mod page;
 pub mod passwords;
 pub mod rbac;
+pub mod relations;
 pub mod retention;
 pub mod revocations;
 pub mod sessions;
