@@ -408,6 +408,25 @@ pub async fn confirm(
     .await
 }
 
+/// Replaces the ten recovery codes (the old ones stop working) and returns the new ones, shown
+/// once. Needs TOTP on and an authentication within `STEP_UP_MAX_AGE_SECS`, like disabling.
+pub async fn regenerate_recovery_codes(
+    core: &Core,
+    ctx: &Ctx,
+    user_id: &str,
+) -> DomainResult<Vec<String>> {
+    sessions::require_fresh(core, ctx, core.config.step_up_max_age_secs).await?;
+    if !totp_enabled(core, user_id).await? {
+        return Err(DomainError::TotpNotEnabled);
+    }
+    let mut w = Work::begin(core, ctx).await?;
+    let codes = replace_recovery_codes(&mut w, user_id).await?;
+    w.audit("mfa.recovery_codes.regenerate", Some(user_id), json!({}))
+        .await?;
+    w.commit().await?;
+    Ok(codes)
+}
+
 async fn replace_recovery_codes(w: &mut Work<'_>, user_id: &str) -> DomainResult<Vec<String>> {
     let now = w.now;
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
@@ -481,22 +500,20 @@ pub async fn after_password(core: &Core, ctx: &Ctx, user: &User) -> DomainResult
     )
     .await?;
     w.commit().await?;
+    let mut methods = vec!["totp", "recovery_code"];
+    if core.webauthn.is_some() && super::passkeys::has_passkeys(core, &user.id).await? {
+        methods.push("passkey");
+    }
     Ok(Login::MfaRequired {
         mfa_token: token,
         expires_in: CHALLENGE_TTL_SECS,
-        methods: vec!["totp", "recovery_code"],
+        methods,
     })
 }
 
-/// The second step of a log-in: the challenge from [`after_password`] and a TOTP or recovery
-/// code start the session (`amr = ["pwd", "otp", "mfa"]`). The challenge is single use and
-/// dies after [`CHALLENGE_MAX_FAILURES`] wrong codes.
-pub async fn complete_login(
-    core: &Core,
-    ctx: &Ctx,
-    mfa_token: &str,
-    code: &Code,
-) -> DomainResult<Issued> {
+/// The user and stored hash of a log-in's MFA challenge that is still usable (unknown, used,
+/// expired or out of attempts → [`DomainError::MfaChallengeInvalid`]).
+pub async fn live_challenge(core: &Core, mfa_token: &str) -> DomainResult<(String, String)> {
     if mfa_token.is_empty() || mfa_token.len() > 128 {
         return Err(DomainError::MfaChallengeInvalid);
     }
@@ -515,6 +532,36 @@ pub async fn complete_login(
     if !live {
         return Err(DomainError::MfaChallengeInvalid);
     }
+    Ok((user_id, hash))
+}
+
+/// Marks the MFA challenge used inside `w` (it was live when read; a concurrent second step
+/// that got there first makes this one fail).
+pub async fn spend_challenge(w: &mut Work<'_>, hash: &str) -> DomainResult<()> {
+    let n = sqlx::query(
+        "UPDATE mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(w.now)
+    .bind(hash)
+    .execute(w.conn())
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(DomainError::MfaChallengeInvalid);
+    }
+    Ok(())
+}
+
+/// The second step of a log-in: the challenge from [`after_password`] and a TOTP or recovery
+/// code start the session (`amr = ["pwd", "otp", "mfa"]`). The challenge is single use and
+/// dies after [`CHALLENGE_MAX_FAILURES`] wrong codes.
+pub async fn complete_login(
+    core: &Core,
+    ctx: &Ctx,
+    mfa_token: &str,
+    code: &Code,
+) -> DomainResult<Issued> {
+    let (user_id, hash) = live_challenge(core, mfa_token).await?;
     let user = users::by_id(core, &user_id)
         .await?
         .ok_or(DomainError::MfaChallengeInvalid)?;
@@ -524,17 +571,7 @@ pub async fn complete_login(
     let actor = ctx.acting(&user_id);
     let result = checked(core, &actor, &user_id, "login.failure", |mut w| async {
         consume(&mut w, &user_id, code, false).await?;
-        let n = sqlx::query(
-            "UPDATE mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(w.now)
-        .bind(&hash)
-        .execute(w.conn())
-        .await?
-        .rows_affected();
-        if n != 1 {
-            return Err(DomainError::MfaChallengeInvalid);
-        }
+        spend_challenge(&mut w, &hash).await?;
         clear_throttle(w.conn(), &throttle_key(&user_id)).await?;
         let issued =
             sessions::create_in(&mut w, &user, &Authentication::password_and_otp()).await?;

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod mail;
 pub mod mfa;
 pub mod page;
+pub mod passkeys;
 pub mod passwords;
 pub mod rbac;
 pub mod retention;
@@ -47,6 +48,8 @@ pub struct Core {
     pub passwords: passwords::Passwords,
     /// Outgoing mail (SMTP), or none configured.
     pub mailer: mail::Mailer,
+    /// The WebAuthn relying party (passkeys), or none configured.
+    pub webauthn: Option<webauthn_rs::Webauthn>,
     /// Where outcomes are reported (the HTTP layer's metrics, or nothing).
     pub telemetry: Arc<dyn telemetry::Telemetry>,
     /// Handlers by (provider, event type).
@@ -86,6 +89,11 @@ impl Core {
             tx.commit().await.map_err(|e| format!("database: {e}"))?;
         }
         let mailer = mail::Mailer::from_config(&config.mail)?;
+        let webauthn = config
+            .passkeys
+            .as_ref()
+            .map(passkeys::relying_party)
+            .transpose()?;
         let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
         Ok(Core {
             config,
@@ -94,6 +102,7 @@ impl Core {
             keys,
             passwords,
             mailer,
+            webauthn,
             telemetry,
             webhook_handlers,
             webhook_wakeup: tokio::sync::Notify::new(),
