@@ -958,7 +958,8 @@ mod tests {
             p.origins,
             vec!["http://localhost:8787", "https://localhost:9000"]
         );
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (
                 &[("WEBAUTHN_RP_ID", "127.0.0.1")],
                 "WEBAUTHN_RP_ID",

@@ -501,7 +501,12 @@ pub async fn after_password(core: &Core, ctx: &Ctx, user: &User) -> DomainResult
     .await?;
     w.commit().await?;
     let mut methods = vec!["totp", "recovery_code"];
-    if core.webauthn.is_some() && super::passkeys::has_passkeys(core, &user.id).await? {
+    // (Read here rather than through `passkeys`, which builds on this module's challenges.)
+    let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        .bind(&user.id)
+        .fetch_one(&core.db.pool)
+        .await?;
+    if core.webauthn.is_some() && passkeys > 0 {
         methods.push("passkey");
     }
     Ok(Login::MfaRequired {

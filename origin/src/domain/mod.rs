@@ -13,6 +13,7 @@ pub mod clock;
 pub mod credentials;
 pub mod ctx;
 pub mod error;
+pub mod freshness;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;

@@ -185,15 +185,6 @@ async fn user_passkeys(core: &Core, user_id: &str) -> DomainResult<Vec<Stored>> 
         .collect()
 }
 
-/// Does this user have a passkey?
-pub async fn has_passkeys(core: &Core, user_id: &str) -> DomainResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(&core.db.pool)
-        .await?;
-    Ok(n > 0)
-}
-
 pub async fn list(core: &Core, user_id: &str) -> DomainResult<Vec<PasskeyInfo>> {
     let rows = sqlx::query(
         "SELECT id, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at, id",
