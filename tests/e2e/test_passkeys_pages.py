@@ -166,6 +166,7 @@ def test_totp_is_enrolled_on_the_account_page_after_a_password_step_up_and_the_l
 
     # A new log-in is two steps: the password, then a recovery code (the page's second form).
     page.click("#logout")
+    expect(page).to_have_url(f"{SITE}/login")
     login_with_password(page, email, password)
     expect(page.locator("#mfa-form")).to_be_visible()
     expect(page.locator("#mfa-passkey")).to_be_hidden()
