@@ -2,6 +2,8 @@
 // keys + JWKS, tokens per algorithm, a Stripe-format webhook, wrk request files, and the
 // workerd config that runs our edge, the JS comparison workers and the origin stub in ONE process.
 //   node bench/gen.mjs <out-dir> <edge-build-dir> [<wasm-floor-build-dir>]
+// BASELINE=<build dir>: also run that build (another revision) as `edge0` / `edgev0`, with the
+// same bindings, so a change is measured against its baseline in the same process and rounds.
 import { generateKeyPair, exportJWK, SignJWT } from "jose";
 import { createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -12,7 +14,9 @@ const build = resolve(process.argv[3] || "build");
 // The wasm floor (bench/wasm-floor/, built by bench/run.sh): start-up rows only, when it was built.
 const floorBuild = process.argv[4] ? resolve(process.argv[4]) : null;
 const P = JSON.parse(process.env.BENCH_PORTS_JSON || "{}");
-const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, floor: 18786, floormac: 18787, origin: 18790, ...P };
+const ports = { edge: 18780, edgev: 18785, jose: 18781, webhook: 18782, proxy: 18783, ratelimit: 18784, floor: 18786, floormac: 18787, origin: 18790, edge0: 18788, edgev0: 18789, ...P };
+const baseline = process.env.BASELINE ? resolve(process.env.BASELINE) : null;
+const workers = ["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "floor", "floormac", "origin", ...(baseline ? ["edge0", "edgev0"] : [])];
 mkdirSync(`${out}/req`, { recursive: true });
 
 const ISS = "https://issuer.bench.invalid", AUD = "edge-auth-bench";
@@ -110,25 +114,19 @@ using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
-    (name = "edge", worker = .edge),
-    (name = "edgev", worker = .edgev),
-    (name = "jose", worker = .jose),
-    (name = "webhook", worker = .webhook),
-    (name = "proxy", worker = .proxy),
-    (name = "ratelimit", worker = .ratelimit),
-    (name = "floor", worker = .floor),
-    (name = "floormac", worker = .floormac),
-    (name = "origin", worker = .origin),
+${workers.map((n) => `    (name = "${n}", worker = .${n}),`).join("\n")}
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-${["edge", "edgev", "jose", "webhook", "proxy", "ratelimit", "floor", "floormac", "origin"].map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
+${workers.map((n) => `    (name = "${n}", address = "127.0.0.1:${ports[n]}", http = (), service = "${n}"),`).join("\n")}
   ],
 );
 
 const edge :Workerd.Worker = ${edgeWorker(edgeVars)};
 const edgev :Workerd.Worker = ${edgeWorker(edgeVerifyVars)};
-const jose :Workerd.Worker = ${jsWorker("jose-worker.js", { ...jsShared, JWKS: JSON.stringify(jwks), ISSUER: ISS, AUDIENCE: AUD })};
+${baseline ? `const edge0 :Workerd.Worker = ${wasmWorker(baseline, edgeVars)};
+const edgev0 :Workerd.Worker = ${wasmWorker(baseline, edgeVerifyVars)};
+` : ""}const jose :Workerd.Worker = ${jsWorker("jose-worker.js", { ...jsShared, JWKS: JSON.stringify(jwks), ISSUER: ISS, AUDIENCE: AUD })};
 const webhook :Workerd.Worker = ${jsWorker("webhook-worker.js", { ...jsShared, STRIPE_SECRET: stripeSecret, TOLERANCE_SECS: "3600" })};
 const proxy :Workerd.Worker = ${jsWorker("proxy-worker.js", { ORIGIN_URL: origin })};
 const ratelimit :Workerd.Worker = ${jsWorker("ratelimit-worker.js", { ORIGIN_URL: origin, LIMIT: "1", PERIOD_SECS: "3600" })};

@@ -22,11 +22,13 @@ console.log(`machine: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 *
 // The tight bound likewise from `floormac` (the floor computing the MACs the job cannot skip); the
 // verdict uses the tightest bound measured.
 const FLOORS = ["floor", "floormac"];
+// `base`: the --baseline build (another revision), measured in the same rounds; not a comparison.
+const NOT_COMP = ["ours", "base", ...FLOORS];
 function rows(s, better) {
   const rs = results.filter((r) => r.scenario === s);
   const ours = rs.filter((r) => r.side === "ours"), floor = rs.filter((r) => r.side === "floor");
   const floormac = rs.filter((r) => r.side === "floormac");
-  const comp = rs.filter((r) => r.side !== "ours" && !FLOORS.includes(r.side));
+  const comp = rs.filter((r) => !NOT_COMP.includes(r.side));
   const perRound = (side) => side.map((o) => { const c = comp.find((x) => x.round === o.round); return c ? better(o, c) : NaN; })
     .filter((x) => Number.isFinite(x));
   const ratios = perRound(ours), bounds = perRound(floor), tights = perRound(floormac);
@@ -66,6 +68,30 @@ if (results.some((r) => r.cpu_us > 0)) {
     const { ours, comp, floor, floormac, verdict, ratio, bound, tight } = rows(s, (o, c) => (o.cpu_us > 0 ? c.cpu_us / o.cpu_us : NaN));
     const us = (side) => (side.length ? median(side.map((r) => r.cpu_us)).toFixed(0) : "—");
     console.log(`| ${s} | ${us(ours)} | ${us(comp)} | ${us(floor)} | ${us(floormac)} | ${ratio} | ${bound} | ${tight} | ${verdict} |`);
+  }
+}
+
+// Before → after, side by side (--baseline): each build's ratio to the comparison in the same
+// round, and the direct after ÷ before in req/s and in CPU per request (before ÷ after, so > 1 is
+// better for both). A change is a regression on a row when its ratio drops by more than 0.03.
+if (results.some((r) => r.side === "base")) {
+  console.log("\nbefore → after in the same rounds (--baseline; ratio to the comparison per round, median; after ÷ before direct):\n");
+  console.log("| scenario | before: ratio | after: ratio | change | after ÷ before req/s | before ÷ after CPU µs | verdict (no row > 0.03 lower) |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+  for (const s of order) {
+    const rs = results.filter((r) => r.scenario === s);
+    const side = (n) => rs.filter((r) => r.side === n);
+    const comp = rs.filter((r) => !NOT_COMP.includes(r.side));
+    const vsComp = (xs) => xs.map((o) => { const c = comp.find((x) => x.round === o.round); return c ? o.rps / c.rps : NaN; }).filter(Number.isFinite);
+    const direct = (f) => side("ours").map((o) => { const b = side("base").find((x) => x.round === o.round); return b ? f(o, b) : NaN; }).filter(Number.isFinite);
+    const before = vsComp(side("base")), after = vsComp(side("ours"));
+    if (!before.length || !after.length) continue;
+    const change = median(after) - median(before);
+    const list = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
+    const rps = direct((o, b) => o.rps / b.rps), cpuR = direct((o, b) => (o.cpu_us > 0 ? b.cpu_us / o.cpu_us : NaN));
+    console.log(`| ${s} | ${median(before).toFixed(2)}× (${list(before)}) | ${median(after).toFixed(2)}× (${list(after)}) | ` +
+      `${change >= 0 ? "+" : "−"}${Math.abs(change).toFixed(2)} | ${median(rps).toFixed(2)} (${list(rps)}) | ` +
+      `${cpuR.length ? `${median(cpuR).toFixed(2)} (${list(cpuR)})` : "—"} | ${change >= -0.03 ? "✅" : "❌"} |`);
   }
 }
 

@@ -4,12 +4,16 @@
 # with wrk on 127.0.0.1 in interleaved A/B rounds, and prints one table. See docs/PERFORMANCE.md.
 #
 #   bench/run.sh [--no-build] [--rounds N] [--duration SECS] [--connections C] [--only REGEX]
-#                [--startup-runs N] [--no-startup]
+#                [--startup-runs N] [--no-startup] [--baseline BUILD_DIR]
+#
+# --baseline: another revision's build (index.js + index_bg.wasm, e.g. from scripts/build-worker.sh
+# with OUT_DIR) runs in the same workerd with the same bindings and is measured in the same rounds
+# (side `base`): the report adds a before → after table whose ratios are taken side by side.
 #
 # Everything generated (config, keys, tokens, results) goes to bench/out/ (git-ignored).
 source "$(dirname "$0")/../scripts/lib.sh"
 
-ROUNDS=3 DURATION=5 CONNS=8 ONLY="" BUILD=1 STARTUP_RUNS=7 STARTUP=1
+ROUNDS=3 DURATION=5 CONNS=8 ONLY="" BUILD=1 STARTUP_RUNS=7 STARTUP=1 BASELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) BUILD=0 ;;
@@ -19,6 +23,8 @@ while [ $# -gt 0 ]; do
     --only) ONLY="$2"; shift ;;
     --startup-runs) STARTUP_RUNS="$2"; shift ;;
     --no-startup) STARTUP=0 ;;
+    --baseline) BASELINE="$(realpath "$2")"; shift
+      [ -f "$BASELINE/index.js" ] && [ -f "$BASELINE/index_bg.wasm" ] || die "--baseline $2: no index.js + index_bg.wasm there" ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -77,7 +83,7 @@ for w in jose webhook proxy ratelimit floor origin trivial trivial-log; do
   "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
     --outfile="$OUT/$w-worker.js"
 done
-node bench/gen.mjs "$OUT" "$ROOT/build" "$ROOT/$FLOOR_BUILD"
+BASELINE="${BASELINE:-}" node bench/gen.mjs "$OUT" "$ROOT/build" "$ROOT/$FLOOR_BUILD"
 PORTS="$(cat "$OUT/ports.json")"
 port() { node -e "process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))" "$PORTS" "$1"; }
 
@@ -157,6 +163,10 @@ for s in "${SCENARIOS[@]}"; do
     [ "${eres%% *}" = "$expect" ] || why="probe expected $expect, got $eres"
     [ "$expect" != 200 ] || [ "${eres#* }" = "ok" ] || why="probe got 200 but not from the origin: $eres"
   fi
+  if [ -z "$why" ] && [ -n "$BASELINE" ]; then
+    bres="$(probe "$(port "${edge}0")" "$path" "$req")"
+    [ "${bres%% *}" = "$expect" ] || die "baseline build broken for '$name': expected $expect, got $bres"
+  fi
   if [ -n "$why" ]; then
     note "SKIP  $name — not implemented yet in the edge ($why)"
     node -e 'const [s,w]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,why:w}))' "$name" "$why" >>"$OUT/skipped.jsonl"
@@ -172,6 +182,7 @@ if [ "${#ACTIVE[@]}" -gt 0 ]; then
     IFS='|' read -r name edge path req comp creq expect feature freq <<<"$s"
     BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$req" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$edge")$path" >/dev/null
     BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$creq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "$comp")$path" >/dev/null
+    [ -z "$BASELINE" ] || BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$req" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port "${edge}0")$path" >/dev/null
     for f in ${freq:+floor floormac}; do
       BENCH_REQ_DIR="$OUT/req" BENCH_REQ="$freq" wrk -t1 -c"$CONNS" -d1s -s bench/req.lua "http://127.0.0.1:$(port $f)$path" >/dev/null
     done
@@ -181,7 +192,9 @@ if [ "${#ACTIVE[@]}" -gt 0 ]; then
     for s in "${ACTIVE[@]}"; do
       IFS='|' read -r name edge path req comp creq expect feature freq <<<"$s"
       # Alternate who goes first so drift (other load on the machine) hits both sides alike.
+      # The baseline (--baseline) runs right next to ours, on the other side of it each round.
       if [ $((r % 2)) = 1 ]; then
+        [ -z "$BASELINE" ] || run_wrk "$name" base "$r" "$(port "${edge}0")" "$path" "$req"
         run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
         run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
         for f in ${freq:+floor floormac}; do run_wrk "$name" $f "$r" "$(port $f)" "$path" "$freq"; done
@@ -189,6 +202,7 @@ if [ "${#ACTIVE[@]}" -gt 0 ]; then
         for f in ${freq:+floormac floor}; do run_wrk "$name" $f "$r" "$(port $f)" "$path" "$freq"; done
         run_wrk "$name" "$comp" "$r" "$(port "$comp")" "$path" "$creq"
         run_wrk "$name" ours "$r" "$(port "$edge")" "$path" "$req"
+        [ -z "$BASELINE" ] || run_wrk "$name" base "$r" "$(port "${edge}0")" "$path" "$req"
       fi
     done
   done

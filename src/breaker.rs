@@ -102,15 +102,45 @@ impl fmt::Display for Transition {
     }
 }
 
+/// Which call a result belongs to (from [`Admission::Permit`], handed back to
+/// [`Breaker::on_result`]): a probe of a half-open round, or an ordinary call. While half-open,
+/// only the results of that round's probes count: a slow call let through before the breaker
+/// opened must not close it before the probes answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Call {
+    probe_of_round: Option<u32>,
+}
+
+impl Call {
+    /// An ordinary call (admitted while closed).
+    pub const ORDINARY: Call = Call {
+        probe_of_round: None,
+    };
+
+    /// A compact text form, for drivers that carry it across an await as a string.
+    pub fn encode(self) -> String {
+        self.probe_of_round
+            .map_or_else(|| "-".into(), |r| r.to_string())
+    }
+
+    /// The inverse of [`Call::encode`]; anything else reads as an ordinary call.
+    pub fn decode(s: &str) -> Call {
+        Call {
+            probe_of_round: s.parse().ok(),
+        }
+    }
+}
+
 /// The answer of [`Breaker::before_call`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
-    /// Call the origin, then report with [`Breaker::on_result`].
+    /// Call the origin, then report with [`Breaker::on_result`] and this `call`.
     Permit {
         /// This call is one of the half-open probes.
         probe: bool,
         /// Set when this call moved the breaker from open to half-open.
         transition: Option<Transition>,
+        call: Call,
     },
     /// Do not call: answer 503 `origin_unavailable` with `Retry-After`.
     Rejected { retry_after_ms: u64 },
@@ -136,6 +166,8 @@ pub struct Breaker {
     inner: Inner,
     consecutive: u32,
     buckets: [Bucket; BUCKETS],
+    /// How many times the breaker went half-open (tags that round's probes).
+    round: u32,
 }
 
 impl Breaker {
@@ -145,6 +177,7 @@ impl Breaker {
             inner: Inner::Closed,
             consecutive: 0,
             buckets: [Bucket::default(); BUCKETS],
+            round: 0,
         }
     }
 
@@ -166,11 +199,13 @@ impl Breaker {
             Inner::Closed => Admission::Permit {
                 probe: false,
                 transition: None,
+                call: Call::ORDINARY,
             },
             Inner::Open { until } if now < until => Admission::Rejected {
                 retry_after_ms: until.millis_since(now),
             },
             Inner::Open { .. } => {
+                self.round = self.round.wrapping_add(1);
                 let t = self.enter(
                     now,
                     Inner::HalfOpen {
@@ -182,6 +217,7 @@ impl Breaker {
                 Admission::Permit {
                     probe: true,
                     transition: Some(t),
+                    call: self.probe_call(),
                 }
             }
             Inner::HalfOpen {
@@ -196,6 +232,7 @@ impl Breaker {
                     Admission::Permit {
                         probe: true,
                         transition: None,
+                        call: self.probe_call(),
                     }
                 } else {
                     // Probes are out; their answers decide within one origin timeout.
@@ -207,11 +244,20 @@ impl Breaker {
         }
     }
 
-    /// Reports how a permitted call ended (`success = false` for 5xx, timeouts, connection errors).
-    pub fn on_result(&mut self, now: UnixMillis, success: bool) -> Option<Transition> {
+    fn probe_call(&self) -> Call {
+        Call {
+            probe_of_round: Some(self.round),
+        }
+    }
+
+    /// Reports how the permitted `call` ended (`success = false` for 5xx, timeouts, connection
+    /// errors).
+    pub fn on_result(&mut self, now: UnixMillis, call: Call, success: bool) -> Option<Transition> {
         match self.inner {
             // A call started before the breaker opened: its result changes nothing now.
             Inner::Open { .. } => None,
+            // Half-open: only this round's probes decide.
+            Inner::HalfOpen { .. } if call.probe_of_round != Some(self.round) => None,
             Inner::HalfOpen {
                 admitted,
                 succeeded,

@@ -70,6 +70,12 @@ pub struct EdgeConfig {
     pub server_timing: bool,
     /// `ACCESS_LOG` (default `all`): which requests get a JSON log line.
     pub access_log: AccessLog,
+    /// `CSRF_PROTECTION` (on), `CORS_ORIGINS` (none), `CORS_MAX_AGE_SECONDS` (600): see
+    /// [`crate::pipeline::browser`].
+    pub browser: BrowserConfig,
+    /// `RATE_LIMITED_LOG_PER_SECOND` (default 1; 0: no limit): `rate_limited` denial lines per
+    /// route rule per second per isolate; the others are counted in a `denials_suppressed` line.
+    pub rate_limited_log_per_second: u32,
     /// `JWKS_MIN_TTL_SECONDS` (60), `JWKS_MAX_TTL_SECONDS` (86400),
     /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
     pub jwks: JwksSettings,
@@ -94,6 +100,17 @@ pub struct EdgeConfig {
     /// `BREAKER_FAILURES` (5), `BREAKER_FAILURE_RATIO_PERCENT` (50), `BREAKER_COOL_DOWN_MS` (5000),
     /// `BREAKER_HALF_OPEN_PROBES` (3).
     pub breaker: BreakerConfig,
+}
+
+/// What the edge does for browsers before any token is looked at ([`crate::pipeline::browser`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrowserConfig {
+    /// `CSRF_PROTECTION` (on): refuse cross-site unsafe requests that carry no bearer token.
+    pub csrf: bool,
+    /// `CORS_ORIGINS` (JSON array, default empty): exact origins allowed to call with credentials.
+    pub cors_origins: Vec<String>,
+    /// `CORS_MAX_AGE_SECONDS` (600): how long browsers may cache a preflight answer.
+    pub cors_max_age_secs: u64,
 }
 
 /// Which requests the edge writes a JSON line for (`ACCESS_LOG`). Every request the edge answers
@@ -399,6 +416,20 @@ impl EdgeConfig {
                 AccessLog::All
             }
         };
+        let cors_origins = match l.raw("CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(text) => crate::pipeline::browser::parse_origins(&text).unwrap_or_else(|e| {
+                l.fail("CORS_ORIGINS", e);
+                Vec::new()
+            }),
+        };
+        let browser = BrowserConfig {
+            csrf: l.flag("CSRF_PROTECTION", true),
+            cors_origins,
+            cors_max_age_secs: l.number("CORS_MAX_AGE_SECONDS", 600, 0, 86_400),
+        };
+        let rate_limited_log_per_second =
+            l.number("RATE_LIMITED_LOG_PER_SECOND", 1, 0, 1_000_000) as u32;
         let revocation_poll_secs = l.number("REVOCATION_POLL_SECONDS", 5, 1, 3600);
         let revocation_max_staleness_secs =
             l.number("REVOCATION_MAX_STALENESS_SECONDS", 60, 1, 86_400);
@@ -430,6 +461,8 @@ impl EdgeConfig {
                 origin_timeout_ms,
                 server_timing,
                 access_log,
+                rate_limited_log_per_second,
+                browser,
                 jwks,
                 webhooks,
                 warnings,

@@ -321,6 +321,10 @@ where
             max_age_secs,
         });
     }
+    // One spelling per signature: the edge writes lower-case hex, so nothing else is accepted.
+    if mac_hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(EnvelopeError::Malformed);
+    }
     let provided = unhex(mac_hex).ok_or(EnvelopeError::Malformed)?;
     if provided.len() != 32 {
         return Err(EnvelopeError::Malformed);

@@ -32,6 +32,9 @@ pub enum Reason {
     // --- authorization ---
     InsufficientPermissions,
     StepUpRequired,
+    // --- browsers ---
+    CsrfOriginMismatch,
+    CorsOriginRefused,
     // --- webhooks ---
     WebhookSignatureMissing,
     WebhookSignatureInvalid,
@@ -83,6 +86,8 @@ impl Reason {
         Reason::TokenRevoked,
         Reason::InsufficientPermissions,
         Reason::StepUpRequired,
+        Reason::CsrfOriginMismatch,
+        Reason::CorsOriginRefused,
         Reason::WebhookSignatureMissing,
         Reason::WebhookSignatureInvalid,
         Reason::WebhookHeaderMalformed,
@@ -119,6 +124,8 @@ impl Reason {
             Reason::TokenRevoked => "token_revoked",
             Reason::InsufficientPermissions => "insufficient_permissions",
             Reason::StepUpRequired => "step_up_required",
+            Reason::CsrfOriginMismatch => "csrf_origin_mismatch",
+            Reason::CorsOriginRefused => "cors_origin_refused",
             Reason::WebhookSignatureMissing => "webhook_signature_missing",
             Reason::WebhookSignatureInvalid => "webhook_signature_invalid",
             Reason::WebhookHeaderMalformed => "webhook_header_malformed",
@@ -178,6 +185,10 @@ impl Reason {
             Reason::StepUpRequired => {
                 "the route requires a more recent or a stronger authentication"
             }
+            Reason::CsrfOriginMismatch => {
+                "a cross-site request with an unsafe method and no bearer token was refused (Origin / Sec-Fetch-Site)"
+            }
+            Reason::CorsOriginRefused => "the CORS preflight came from an origin not in CORS_ORIGINS",
             Reason::WebhookSignatureMissing => "the webhook signature header is missing",
             Reason::WebhookSignatureInvalid => {
                 "the webhook signature does not verify with any configured secret"

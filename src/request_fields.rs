@@ -15,7 +15,22 @@ pub enum Header {
     /// `x-request-id`.
     RequestId,
     Accept,
+    /// `origin` (cross-site checks, CORS).
+    Origin,
+    /// `sec-fetch-site` (cross-site checks).
+    SecFetchSite,
 }
+
+/// The headers `planFields` (glue.js) sends, in [`Header`] order: the wire format's one list.
+pub const PLAN_HEADERS: [&str; 7] = [
+    "authorization",
+    "cookie",
+    "cf-connecting-ip",
+    "x-request-id",
+    "accept",
+    "origin",
+    "sec-fetch-site",
+];
 
 impl Header {
     fn index(self) -> usize {
@@ -27,7 +42,7 @@ impl Header {
     }
 }
 
-const FIELDS: usize = 8;
+const FIELDS: usize = FIRST_HEADER + PLAN_HEADERS.len();
 const METHOD: usize = 0;
 const URL: usize = 1;
 const HEADER_NAMES: usize = 2;
@@ -43,7 +58,7 @@ pub struct RequestFields {
 }
 
 impl RequestFields {
-    /// `None` unless `raw` holds exactly the eight fields.
+    /// `None` unless `raw` holds exactly the fields (method, URL, header names, [`PLAN_HEADERS`]).
     pub fn parse(raw: String, absent: u32) -> Option<RequestFields> {
         let mut spans = [(0, 0); FIELDS];
         let mut start = 0;
@@ -87,7 +102,7 @@ mod tests {
     use super::*;
 
     /// What `planFields` in glue.js sends: absent headers as empty fields plus their bit.
-    fn wire(headers: [Option<&str>; 5]) -> (String, u32) {
+    fn wire(headers: [Option<&str>; 7]) -> (String, u32) {
         let mut s = String::from("POST\0https://edge.test/a?b=1\0authorization\naccept");
         let mut absent = 0;
         for (i, h) in headers.iter().enumerate() {
@@ -100,6 +115,45 @@ mod tests {
         (s, absent)
     }
 
+    /// The golden encodings that tests/js/request_fields.test.mjs checks against glue.js.
+    #[test]
+    fn the_golden_encodings_decode_to_their_headers() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/vectors/plan/request_fields.json"))
+                .unwrap();
+        let names: Vec<&str> = v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        assert_eq!(names, PLAN_HEADERS);
+        let all = [
+            Header::Authorization,
+            Header::Cookie,
+            Header::ClientIp,
+            Header::RequestId,
+            Header::Accept,
+            Header::Origin,
+            Header::SecFetchSite,
+        ];
+        for c in v["cases"].as_array().unwrap() {
+            let raw = c["encoded"].as_str().unwrap().to_owned();
+            let f = RequestFields::parse(raw, c["absent"].as_u64().unwrap() as u32)
+                .unwrap_or_else(|| panic!("{}", c["name"]));
+            assert_eq!(f.method(), c["method"].as_str().unwrap());
+            assert_eq!(f.url(), c["url"].as_str().unwrap());
+            for (h, name) in all.iter().zip(PLAN_HEADERS) {
+                assert_eq!(
+                    f.header(*h),
+                    c["headers"][name].as_str(),
+                    "{name} in {}",
+                    c["name"]
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_field_is_read_back_in_place() {
         let (raw, absent) = wire([
@@ -108,6 +162,8 @@ mod tests {
             Some("203.0.113.9"),
             Some("req-1"),
             Some("text/html"),
+            Some("https://app.example"),
+            Some("same-origin"),
         ]);
         let f = RequestFields::parse(raw, absent).unwrap();
         assert_eq!(f.method(), "POST");
@@ -118,11 +174,13 @@ mod tests {
         assert_eq!(f.header(Header::ClientIp), Some("203.0.113.9"));
         assert_eq!(f.header(Header::RequestId), Some("req-1"));
         assert_eq!(f.header(Header::Accept), Some("text/html"));
+        assert_eq!(f.header(Header::Origin), Some("https://app.example"));
+        assert_eq!(f.header(Header::SecFetchSite), Some("same-origin"));
     }
 
     #[test]
     fn an_absent_header_and_an_empty_one_stay_apart() {
-        let (raw, absent) = wire([Some(""), None, None, Some("r"), None]);
+        let (raw, absent) = wire([Some(""), None, None, Some("r"), None, None, None]);
         let f = RequestFields::parse(raw, absent).unwrap();
         assert_eq!(f.header(Header::Authorization), Some(""));
         assert_eq!(f.header(Header::Cookie), None);
@@ -133,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_field_more_or_less_is_refused() {
-        let (raw, absent) = wire([None; 5]);
+        let (raw, absent) = wire([None; 7]);
         assert!(RequestFields::parse(raw.clone(), absent).is_some());
         assert!(RequestFields::parse(format!("{raw}\0extra"), absent).is_none());
         let fewer = raw.rsplit_once('\0').unwrap().0.to_owned();

@@ -59,7 +59,9 @@ pub fn status_of(reason: Reason) -> u16 {
         WebhookSignatureMissing | WebhookSignatureInvalid | WebhookTimestampOutOfTolerance => 401,
         WebhookHeaderMalformed | PathInvalid => 400,
         WebhookBodyTooLarge | BodyTooLarge => 413,
-        InsufficientPermissions | EdgeSignatureInvalid => 403,
+        InsufficientPermissions | EdgeSignatureInvalid | CsrfOriginMismatch | CorsOriginRefused => {
+            403
+        }
         RateLimited => 429,
         // A route switched off for want of its secret: unavailable, not broken (senders retry).
         JwksUnavailable | OriginUnavailable | RevocationsUnavailable | WebhookNotConfigured => 503,
@@ -85,9 +87,15 @@ fn login_location(ctx: &DenyContext<'_>, extra: &str) -> String {
 
 pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
     let mut status = status_of(reason);
+    // JSON the edge wrote: never sniffed as something else, never framed, loads nothing.
     let mut headers: Vec<(&'static str, String)> = vec![
         ("content-type", "application/json".into()),
         ("cache-control", "no-store".into()),
+        ("x-content-type-options", "nosniff".into()),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'".into(),
+        ),
     ];
 
     if is_token_problem(reason) {

@@ -1,7 +1,7 @@
 //! The origin circuit breaker with an injected clock: every transition.
 
 use edge_auth::breaker::{
-    Admission, Breaker, BreakerConfig, BreakerState, Transition, TransitionCause,
+    Admission, Breaker, BreakerConfig, BreakerState, Call, Transition, TransitionCause,
 };
 use edge_auth::time::UnixMillis;
 
@@ -28,11 +28,10 @@ fn permitted(a: Admission) -> bool {
 
 /// Calls through the breaker at `now` and reports `success`; returns the transition, if any.
 fn call(b: &mut Breaker, now: UnixMillis, success: bool) -> Option<Transition> {
-    assert!(
-        permitted(b.before_call(now)),
-        "call at {now:?} was rejected"
-    );
-    b.on_result(now, success)
+    let Admission::Permit { call, .. } = b.before_call(now) else {
+        panic!("call at {now:?} was rejected")
+    };
+    b.on_result(now, call, success)
 }
 
 fn open_by_count(b: &mut Breaker, now: UnixMillis) {
@@ -125,6 +124,7 @@ fn while_open_calls_are_rejected_until_the_cool_down_ends() {
         Admission::Permit {
             probe: true,
             transition: Some(t),
+            ..
         } => {
             assert_eq!((t.from, t.to), (BreakerState::Open, BreakerState::HalfOpen));
             assert_eq!(t.cause, TransitionCause::CoolDownElapsed);
@@ -137,20 +137,24 @@ fn while_open_calls_are_rejected_until_the_cool_down_ends() {
 fn half_open_admits_k_probes_and_closes_when_they_all_succeed() {
     let mut b = Breaker::new(config());
     open_by_count(&mut b, at(0));
-    assert!(permitted(b.before_call(at(5_000))));
-    assert_eq!(
-        b.before_call(at(5_001)),
+    let first = probe_call(b.before_call(at(5_000)));
+    let second = b.before_call(at(5_001));
+    assert!(matches!(
+        second,
         Admission::Permit {
             probe: true,
-            transition: None
+            transition: None,
+            ..
         }
-    );
+    ));
     assert!(
         !permitted(b.before_call(at(5_002))),
         "only 2 probes at a time"
     );
-    assert_eq!(b.on_result(at(5_010), true), None);
-    let t = b.on_result(at(5_020), true).expect("both probes succeeded");
+    assert_eq!(b.on_result(at(5_010), first, true), None);
+    let t = b
+        .on_result(at(5_020), probe_call(second), true)
+        .expect("both probes succeeded");
     assert_eq!(
         (t.from, t.to),
         (BreakerState::HalfOpen, BreakerState::Closed)
@@ -163,9 +167,9 @@ fn half_open_admits_k_probes_and_closes_when_they_all_succeed() {
 fn a_failed_probe_reopens_for_a_full_cool_down() {
     let mut b = Breaker::new(config());
     open_by_count(&mut b, at(0));
-    assert!(permitted(b.before_call(at(5_000))));
+    let probe = probe_call(b.before_call(at(5_000)));
     let t = b
-        .on_result(at(5_100), false)
+        .on_result(at(5_100), probe, false)
         .expect("probe failure reopens");
     assert_eq!((t.from, t.to), (BreakerState::HalfOpen, BreakerState::Open));
     assert_eq!(t.cause, TransitionCause::ProbeFailed);
@@ -193,8 +197,62 @@ fn after_closing_the_counts_start_afresh() {
 fn late_results_while_open_change_nothing() {
     let mut b = Breaker::new(config());
     open_by_count(&mut b, at(0));
-    assert_eq!(b.on_result(at(10), true), None);
+    assert_eq!(b.on_result(at(10), Call::ORDINARY, true), None);
     assert_eq!(b.state(), BreakerState::Open);
+}
+
+/// Found by the property suite (tests/properties.rs): a slow call let through before the breaker
+/// opened used to count as a probe when it finished during half-open, closing the breaker before
+/// the real probe answered (or reopening it on a late failure).
+#[test]
+fn while_half_open_only_this_rounds_probes_decide() {
+    let mut b = Breaker::new(BreakerConfig {
+        consecutive_failures: 1,
+        half_open_probes: 1,
+        cool_down_ms: 100,
+        ..config()
+    });
+    let slow = probe_call(b.before_call(at(0))); // let through while closed, answers late
+    call(&mut b, at(1), false); // opens
+    assert_eq!(b.state(), BreakerState::Open);
+    let probe = probe_call(b.before_call(at(200)));
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+    assert_eq!(
+        b.on_result(at(210), slow, true),
+        None,
+        "the slow call is no probe"
+    );
+    assert_eq!(
+        b.on_result(at(220), slow, false),
+        None,
+        "nor is its failure"
+    );
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+    let t = b
+        .on_result(at(230), probe, true)
+        .expect("the probe decides");
+    assert_eq!(t.to, BreakerState::Closed);
+    // A probe of an earlier round is no probe of this one either.
+    let mut b = Breaker::new(BreakerConfig {
+        consecutive_failures: 1,
+        half_open_probes: 1,
+        cool_down_ms: 100,
+        ..config()
+    });
+    call(&mut b, at(0), false);
+    let old = probe_call(b.before_call(at(100)));
+    assert!(b.on_result(at(101), old, false).is_some(), "reopened");
+    let _new = probe_call(b.before_call(at(300)));
+    assert_eq!(b.on_result(at(301), old, true), None);
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+}
+
+/// The call a permitted admission hands out.
+fn probe_call(a: Admission) -> Call {
+    match a {
+        Admission::Permit { call, .. } => call,
+        other => panic!("expected a permitted call, got {other:?}"),
+    }
 }
 
 #[test]

@@ -252,6 +252,8 @@ pub struct Config {
     /// `KEY_ROTATION_DAYS`, `KEY_PREPUBLISH_SECS`: routine signing-key rotation.
     pub key_rotation: KeyRotation,
     pub retention: Retention,
+    /// `GRAPHQL_*`: the limits of `POST /graphql` (see `graphql::limits::GraphqlSettings`).
+    pub graphql: crate::graphql::limits::GraphqlSettings,
 }
 
 /// Routine signing-key rotation, run by every `serve` process (they agree through a lock).
@@ -800,6 +802,7 @@ impl Config {
             serve,
             key_rotation,
             retention,
+            graphql: crate::graphql::limits::GraphqlSettings::from_lookup(get)?,
         })
     }
 

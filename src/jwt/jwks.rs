@@ -163,6 +163,12 @@ impl JwksCache {
         self.in_flight_until.is_some_and(|until| now < until)
     }
 
+    /// Is a fetch running now (claimed, its lease not expired)? A request that needs the keys
+    /// may wait for it rather than start another.
+    pub fn fetch_in_flight(&self, now: UnixMillis) -> bool {
+        self.in_flight(now)
+    }
+
     fn ticket(&mut self, now: UnixMillis, reason: FetchReason) -> FetchTicket {
         let lease_until = now.plus_secs(self.policy.fetch_lease_secs);
         self.in_flight_until = Some(lease_until);

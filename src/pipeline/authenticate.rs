@@ -237,7 +237,7 @@ fn validate(
             };
             match keys {
                 Some(k) => IssuerKeys::Fetched(k),
-                None if after.is_none() && iso.jwks_claim_fetch(iss, now) => {
+                None if after.is_none() && iso.jwks_claim_or_join(iss, now) => {
                     return TokenLook::Jwks {
                         issuer: iss.clone(),
                         url: url.clone(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::breaker::{Admission, Breaker};
+use crate::breaker::{Admission, Breaker, Call};
 use crate::config::EdgeConfig;
 use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
 use crate::envelope;
@@ -21,6 +21,7 @@ use crate::revocation::{RevocationList, RevocationPage};
 use crate::time::UnixMillis;
 use crate::webhook::{ReplayStatus, ReplayWindow, VerifiedWebhook, WebhookConfig};
 
+use super::denial_log::DenialLog;
 use super::request::Denial;
 use super::waiting::Waiting;
 use super::{Io, Pipeline};
@@ -91,6 +92,7 @@ pub struct Isolate {
     replay: HashMap<String, ReplayWindow>,
     background: Vec<Task>,
     logs: Vec<LogLine>,
+    denials: DenialLog,
     ids: RequestIds,
     parked: Waiting<(Pipeline, Io)>,
 }
@@ -107,6 +109,7 @@ impl Isolate {
             replay: HashMap::new(),
             background: Vec::new(),
             logs: Vec::new(),
+            denials: DenialLog::new(cfg.rate_limited_log_per_second),
             ids: RequestIds {
                 seed,
                 counter: 0,
@@ -157,6 +160,38 @@ impl Isolate {
 
     pub(crate) fn log(&mut self, line: String) {
         self.logs.push(LogLine { error: false, line });
+    }
+
+    /// Whether a denial for `reason` on `rule` gets its own line: always, except `rate_limited`
+    /// past `RATE_LIMITED_LOG_PER_SECOND` (counted instead; see [`DenialLog`]).
+    pub(crate) fn denial_line_wanted(
+        &mut self,
+        reason: Reason,
+        rule: &str,
+        now: UnixMillis,
+    ) -> bool {
+        if reason != Reason::RateLimited {
+            return true;
+        }
+        let mut summaries = Vec::new();
+        let wanted = self.denials.admit(rule, now, &mut summaries);
+        self.logs.extend(
+            summaries
+                .into_iter()
+                .map(|line| LogLine { error: false, line }),
+        );
+        wanted
+    }
+
+    /// Writes the suppressed-denial counts of a second that is over (any request's start).
+    pub(crate) fn roll_denial_log(&mut self, now: UnixMillis) {
+        let mut summaries = Vec::new();
+        self.denials.roll(now, &mut summaries);
+        self.logs.extend(
+            summaries
+                .into_iter()
+                .map(|line| LogLine { error: false, line }),
+        );
     }
 
     pub(crate) fn log_error(&mut self, line: String) {
@@ -329,16 +364,19 @@ impl Isolate {
         self.jwks.get(issuer)?.usable_keys(now).ok().cloned()
     }
 
-    /// Claims an inline fetch for an issuer with no usable keys (single flight).
-    pub(crate) fn jwks_claim_fetch(&mut self, issuer: &str, now: UnixMillis) -> bool {
-        self.jwks_cache(issuer).begin_fetch(now).is_some()
+    /// Whether a request for an issuer with no usable keys waits for a fetch: it claims one
+    /// (single flight), or one is already running (the driver joins it; [`Io::Jwks`]). False
+    /// while backing off after a failure: then the answer is 503 at once.
+    pub(crate) fn jwks_claim_or_join(&mut self, issuer: &str, now: UnixMillis) -> bool {
+        let cache = self.jwks_cache(issuer);
+        cache.fetch_in_flight(now) || cache.begin_fetch(now).is_some()
     }
 
-    /// Claims a refetch for a token naming an unknown `kid` (at most once per interval).
+    /// Whether a token naming an unknown `kid` waits for a fetch: one is running (joined), or
+    /// it claims a refetch (at most once per interval).
     pub(crate) fn jwks_claim_unknown_kid(&mut self, issuer: &str, now: UnixMillis) -> bool {
-        self.jwks_cache(issuer)
-            .begin_unknown_kid_fetch(now)
-            .is_some()
+        let cache = self.jwks_cache(issuer);
+        cache.fetch_in_flight(now) || cache.begin_unknown_kid_fetch(now).is_some()
     }
 
     /// 503 `jwks_unavailable`, with the cache's idea of when to retry.
@@ -423,16 +461,19 @@ impl Isolate {
 
     // ------------------------------------------------------------ circuit breaker
 
-    pub(crate) fn breaker_admit(&mut self, now: UnixMillis) -> Result<(), Denial> {
+    /// May this request go to the origin? `Ok` carries the call to report with.
+    pub(crate) fn breaker_admit(&mut self, now: UnixMillis) -> Result<Call, Denial> {
         match self.breaker.before_call(now) {
-            Admission::Permit { transition, .. } => {
+            Admission::Permit {
+                transition, call, ..
+            } => {
                 if let Some(t) = transition {
                     self.log(
                         serde_json::json!({"event": "breaker", "transition": t.to_string()})
                             .to_string(),
                     );
                 }
-                Ok(())
+                Ok(call)
             }
             Admission::Rejected { retry_after_ms } => Err(Denial {
                 reason: Reason::OriginUnavailable,
@@ -441,8 +482,8 @@ impl Isolate {
         }
     }
 
-    pub(crate) fn breaker_report(&mut self, now: UnixMillis, success: bool) {
-        if let Some(t) = self.breaker.on_result(now, success) {
+    pub(crate) fn breaker_report(&mut self, now: UnixMillis, call: Call, success: bool) {
+        if let Some(t) = self.breaker.on_result(now, call, success) {
             self.log(
                 serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string(),
             );

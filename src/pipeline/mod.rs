@@ -1,11 +1,12 @@
 //! The request pipeline: one resumable state machine that does no I/O, driven by both Worker
 //! drivers. The order of the stages is written here, once:
 //!
-//! route → (a fresh isolate's first revocation sync, for routes that need a user) → path
-//! check → the body when a limit counts by account → rate limits not keyed by user (before
-//! any signature work) → authenticate (decision cache, JWT / JWKS, or webhook + replay window)
-//! → revocations → user-keyed rate limits → authorize → circuit breaker → mutate (identity →
-//! envelope → outgoing headers) → forward.
+//! route → (a CORS preflight is answered here) → (a fresh isolate's first revocation sync, for
+//! routes that need a user) → path check → cross-site refusal → the body when a limit counts
+//! by account → rate limits not keyed by user (before any signature work) → authenticate
+//! (decision cache, JWT / JWKS, or webhook + replay window) → revocations → user-keyed rate
+//! limits → authorize → mutate (identity → envelope → outgoing headers) → circuit breaker
+//! (origin-bound requests only) → forward.
 //!
 //! [`Pipeline::start`] and [`Pipeline::resume`] return a [`Step`]: answer ([`Step::Respond`]),
 //! forward ([`Step::Forward`]), or wait ([`Step::Need`]) for one [`Io`] — a WebCrypto check, a
@@ -15,6 +16,8 @@
 
 mod authenticate;
 mod authorize;
+pub mod browser;
+mod denial_log;
 mod isolate;
 mod limits;
 mod mutate;
@@ -82,7 +85,8 @@ pub enum Io {
         headers: &'static [&'static str],
     },
     /// Fetch the issuer's JWKS, report it with [`Isolate::jwks_fetched`], resume with
-    /// [`IoResult::Done`].
+    /// [`IoResult::Done`]. Single flight: while a fetch of that issuer's JWKS runs (another
+    /// request's, or a background refresh), the driver waits for it instead of starting one.
     Jwks { issuer: String, url: String },
     /// Check these rules with their remote backends; resume with [`IoResult::RateLimits`].
     RateLimits(Vec<RemoteCheck>),
@@ -188,6 +192,8 @@ pub struct Pipeline {
     account: Option<String>,
     /// A body already read (a webhook route whose limits count by account).
     body: Option<BodyRead>,
+    /// The time of the current step (start or resume).
+    now: UnixMillis,
 }
 
 impl Pipeline {
@@ -208,7 +214,18 @@ impl Pipeline {
             cache_key: None,
             account: None,
             body: None,
+            now,
         };
+        iso.roll_denial_log(now);
+        // A CORS preflight is answered before anything else (it carries no credentials).
+        match browser::preflight(&p.cfg.browser, &p.req) {
+            None => {}
+            Some(Ok(spec)) => return (p, Step::Respond(spec)),
+            Some(Err(reason)) => {
+                let step = p.deny(iso, reason.into());
+                return (p, step);
+            }
+        }
         // A fresh isolate knows no revocations: its first authenticated request syncs first.
         // One request does; while it waits (or after it failed) the others go on under their
         // route's failure policy, and strict routes answer 503.
@@ -223,6 +240,7 @@ impl Pipeline {
 
     /// The next step, given the result of the [`Io`] the last step asked for.
     pub fn resume(&mut self, iso: &mut Isolate, result: IoResult, now: UnixMillis) -> Step {
+        self.now = now;
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
         match (stage, result) {
             (Stage::FirstSync, IoResult::Done) => self.checks(iso, now),
@@ -351,6 +369,9 @@ impl Pipeline {
     fn checks(&mut self, iso: &mut Isolate, now: UnixMillis) -> Step {
         let (path, _) = self.req.path_and_query();
         if let Err(reason) = check_path(path) {
+            return self.deny(iso, reason.into());
+        }
+        if let Err(reason) = browser::cross_site_check(&self.cfg.browser, &self.req) {
             return self.deny(iso, reason.into());
         }
         let cfg = self.cfg.clone();
@@ -541,13 +562,12 @@ impl Pipeline {
         step
     }
 
-    /// Authorize, the circuit breaker, then mutate: the forward.
+    /// Authorize, mutate, then the circuit breaker: the forward. The breaker guards the origin
+    /// only (pages come from the assets), and is asked last, so a call it lets through — maybe a
+    /// half-open probe — always reaches the origin and is reported.
     fn admit(&mut self, iso: &mut Isolate, identity: Identity, now: UnixMillis) -> Step {
         if let Err(reason) = authorize(self.rule(), &identity, now) {
             return self.deny(iso, reason.into());
-        }
-        if let Err(d) = iso.breaker_admit(now) {
-            return self.deny(iso, d);
         }
         let target = match self.rule().upstream {
             Upstream::Assets => Target::Assets,
@@ -562,9 +582,19 @@ impl Pipeline {
                 }
             },
         };
+        let call = match &target {
+            Target::Assets => crate::breaker::Call::ORDINARY,
+            Target::Origin(_) => match iso.breaker_admit(now) {
+                Ok(call) => call,
+                Err(d) => return self.deny(iso, d),
+            },
+        };
         let mut response_headers = HeaderSet::default();
         if target != Target::Assets {
             for (k, v) in self.limits.headers() {
+                response_headers.push(k, &v);
+            }
+            for (k, v) in browser::cors_headers(&self.cfg.browser, &self.req) {
                 response_headers.push(k, &v);
             }
         }
@@ -575,6 +605,7 @@ impl Pipeline {
             path: self.trace.path,
             auth_ms: self.trace.auth_ms,
             assets: target == Target::Assets,
+            call,
             webhook: match (&self.rule().access, &identity) {
                 (Access::Webhook(id), Identity::Webhook(v)) => {
                     v.delivery_id().map(|d| (id.as_str(), d))
@@ -590,57 +621,41 @@ impl Pipeline {
         })
     }
 
-    /// The denial's response (the one mapping in `respond`), logged.
+    /// The denial's response (the one mapping in `respond`), with the limits' headers (and
+    /// `Server-Timing` when on), logged.
     fn deny(&self, iso: &mut Isolate, denial: Denial) -> Step {
-        Step::Respond(deny_response(
-            iso,
-            &self.cfg,
-            self.rule(),
-            &self.req,
-            &self.limits,
-            &self.trace,
-            denial,
-        ))
+        let (cfg, req, trace) = (&self.cfg, &self.req, &self.trace);
+        let mut extra = self.limits.headers();
+        extra.extend(browser::cors_headers(&cfg.browser, req));
+        if cfg.server_timing {
+            extra.push(("server-timing", trace.server_timing()));
+        }
+        let (_, path_and_query) = req.path_and_query();
+        let (scope, step_up) = authorize::challenge(self.rule());
+        let d = DenyContext {
+            browser_navigation: respond::is_browser_navigation(
+                req.method(),
+                req.header(Header::Accept),
+            ),
+            path_and_query,
+            login_path: &cfg.login_path,
+            request_id: &trace.request_id,
+            retry_after_secs: denial.retry_after_secs,
+            scope,
+            step_up,
+            extra_headers: extra,
+        };
+        let spec = respond::deny(denial.reason, &d);
+        if iso.denial_line_wanted(denial.reason, &trace.rule, self.now) {
+            iso.log(trace.line(
+                "deny",
+                Some(denial.reason),
+                spec.status,
+                Some(iso.breaker_state()),
+            ));
+        }
+        Step::Respond(spec)
     }
-}
-
-/// A denial as HTTP, with the limits' headers (and `Server-Timing` when on), logged.
-fn deny_response(
-    iso: &mut Isolate,
-    cfg: &EdgeConfig,
-    rule: &Rule,
-    req: &Incoming,
-    limits: &Limits,
-    trace: &Trace,
-    denial: Denial,
-) -> ResponseSpec {
-    let mut extra = limits.headers();
-    if cfg.server_timing {
-        extra.push(("server-timing", trace.server_timing()));
-    }
-    let (_, path_and_query) = req.path_and_query();
-    let (scope, step_up) = authorize::challenge(rule);
-    let d = DenyContext {
-        browser_navigation: respond::is_browser_navigation(
-            req.method(),
-            req.header(Header::Accept),
-        ),
-        path_and_query,
-        login_path: &cfg.login_path,
-        request_id: &trace.request_id,
-        retry_after_secs: denial.retry_after_secs,
-        scope,
-        step_up,
-        extra_headers: extra,
-    };
-    let spec = respond::deny(denial.reason, &d);
-    iso.log(trace.line(
-        "deny",
-        Some(denial.reason),
-        spec.status,
-        Some(iso.breaker_state()),
-    ));
-    spec
 }
 
 /// The answer when the configuration did not load: 500 `config_invalid` (logged).
@@ -664,7 +679,8 @@ pub fn config_invalid(req: &Incoming) -> (ResponseSpec, String) {
 }
 
 /// What [`forwarded`] needs back after a forward, carried by the driver as one opaque string
-/// (`\t`-separated): the trace fields (the auth time in whole µs), the target, and for a webhook delivery its config id and
+/// (`\t`-separated): the trace fields (the auth time in whole µs), the target, the circuit
+/// breaker's [`Call`](crate::breaker::Call), and for a webhook delivery its config id and
 /// its delivery id in hex (forgotten by the replay window if the origin does not take it; hex:
 /// a delivery id is the sender's text and could hold a tab).
 struct After<'a> {
@@ -674,6 +690,7 @@ struct After<'a> {
     path: DriverPath,
     auth_ms: f64,
     assets: bool,
+    call: crate::breaker::Call,
     webhook: Option<(&'a str, &'a str)>,
 }
 
@@ -683,13 +700,14 @@ impl After<'_> {
         let mut s = String::with_capacity(96);
         let _ = write!(
             s,
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             self.request_id,
             self.rule,
             self.cache.id(),
             self.path.id(),
             (self.auth_ms * 1000.0) as u64,
             if self.assets { "assets" } else { "origin" },
+            self.call.encode(),
         );
         if let Some((id, delivery)) = self.webhook {
             let _ = write!(s, "\t{id}\t{}", crate::envelope::hex(delivery.as_bytes()));
@@ -710,8 +728,8 @@ pub fn forwarded(
 ) -> Finished {
     let mut parts = after.split('\t');
     let mut next = || parts.next().unwrap_or("");
-    let (request_id, rule, cache, path, auth_ms, target) =
-        (next(), next(), next(), next(), next(), next());
+    let (request_id, rule, cache, path, auth_ms, target, call) =
+        (next(), next(), next(), next(), next(), next(), next());
     let webhook = (next(), next());
     // Built only when a line or a header needs it: most forwards log nothing (`ACCESS_LOG=denials`).
     let trace = || {
@@ -732,7 +750,7 @@ pub fn forwarded(
     let reached = status != 0;
     // Only the origin's failures count against it: 5xx, timeouts, refused connections.
     let delivered = reached && status < 500;
-    iso.breaker_report(now, delivered);
+    iso.breaker_report(now, crate::breaker::Call::decode(call), delivered);
     if let ((id, delivery), false) = (webhook, delivered) {
         let delivery = crate::envelope::unhex(delivery).and_then(|b| String::from_utf8(b).ok());
         if let (false, Some(delivery)) = (id.is_empty(), delivery) {

@@ -118,10 +118,12 @@ mod tests {
             "203.0.113.9",
             "rid-1",
             "",
+            "",
+            "",
         ]
         .join("\0");
         let req = Incoming::new(
-            RequestFields::parse(raw, 0b10011).unwrap(),
+            RequestFields::parse(raw, 0b1110011).unwrap(),
             || unreachable!(),
         );
         let now = UnixMillis(1_800_000_000_000);

@@ -106,16 +106,7 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Incoming {
     let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
     let mut raw = format!("{method}\0https://edge.test{path}\0{}", names.join("\n"));
     let mut absent = 0;
-    for (i, h) in [
-        "authorization",
-        "cookie",
-        "cf-connecting-ip",
-        "x-request-id",
-        "accept",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, h) in crate::request_fields::PLAN_HEADERS.iter().enumerate() {
         raw.push('\0');
         match headers.iter().find(|(n, _)| n == h) {
             Some((_, v)) => raw.push_str(v),
@@ -132,6 +123,10 @@ fn bearer(t: &str) -> String {
 
 fn run(iso: &mut Isolate, req: Incoming) -> (Pipeline, Step) {
     Pipeline::start(req, iso, NOW)
+}
+
+fn run_at(iso: &mut Isolate, req: Incoming, now: UnixMillis) -> (Pipeline, Step) {
+    Pipeline::start(req, iso, now)
 }
 
 fn status(step: &Step) -> u16 {
@@ -415,13 +410,40 @@ fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
     iso.jwks_fetched(
         "https://url.test",
         "https://url.test/jwks",
-        Ok((jwks, Some("max-age=300".into()))),
+        Ok((jwks.clone(), Some("max-age=300".into()))),
         NOW,
     );
     let step = p.resume(&mut iso, IoResult::Done, NOW);
     assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
     let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+
+    // Requests arriving while that first fetch runs wait for it (the driver joins the one
+    // fetch) instead of answering 503.
+    let mut iso = isolate(config(&[]));
+    let started: Vec<_> = (0..3)
+        .map(|_| {
+            run(
+                &mut iso,
+                request("GET", "/api", &[("authorization", &bearer(&t))]),
+            )
+        })
+        .collect();
+    let mut waiting = Vec::new();
+    for (p, step) in started {
+        assert!(matches!(step, Step::Need(Io::Jwks { .. })), "{step:?}");
+        waiting.push(p);
+    }
+    iso.jwks_fetched(
+        "https://url.test",
+        "https://url.test/jwks",
+        Ok((jwks.clone(), Some("max-age=300".into()))),
+        NOW,
+    );
+    for mut p in waiting {
+        let step = p.resume(&mut iso, IoResult::Done, NOW);
+        assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
+    }
 
     // Another issuer whose fetch fails answers 503 jwks_unavailable.
     let mut iso = isolate(config(&[]));
@@ -464,6 +486,72 @@ fn local_limits_answer_429_with_rate_limit_headers() {
         (429, "rate_limited")
     );
     assert!(header(&step, "retry-after").is_some());
+}
+
+#[test]
+fn a_flood_of_429s_writes_one_line_a_second_and_counts_the_rest() {
+    let mut iso = isolate(config(&[]));
+    let ip = [("cf-connecting-ip", "203.0.113.8")];
+    let deny_lines = |iso: &mut Isolate| -> Vec<String> {
+        iso.take_logs()
+            .into_iter()
+            .map(|l| l.line)
+            .filter(|l| l.contains("rate_limited"))
+            .collect()
+    };
+    for _ in 0..2 {
+        run(&mut iso, request("GET", "/limited", &ip));
+    }
+    for i in 0..10 {
+        let (_, step) = Pipeline::start(
+            request("GET", "/limited", &ip),
+            &mut iso,
+            UnixMillis(NOW.0 + i),
+        );
+        assert_eq!(status(&step), 429, "every one is refused, logged or not");
+    }
+    let lines = deny_lines(&mut iso);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("\"decision\":\"deny\""), "{}", lines[0]);
+    // Any request a second later reports the nine not written.
+    run_at(
+        &mut iso,
+        request("GET", "/pub", &ip),
+        UnixMillis(NOW.0 + 1500),
+    );
+    let lines = deny_lines(&mut iso);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let summary: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(summary["event"], "denials_suppressed");
+    assert_eq!(summary["rule"], "limited");
+    assert_eq!(summary["count"], 9);
+    // Other denials are never thinned out.
+    for _ in 0..5 {
+        run(&mut iso, request("GET", "/strict", &[]));
+    }
+    let logs = iso.take_logs();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.line.contains("token_missing"))
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn rate_limited_log_per_second_zero_logs_every_429() {
+    let mut iso = isolate(config(&[("RATE_LIMITED_LOG_PER_SECOND", "0")]));
+    let ip = [("cf-connecting-ip", "203.0.113.9")];
+    for _ in 0..12 {
+        run(&mut iso, request("GET", "/limited", &ip));
+    }
+    let logs = iso.take_logs();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.line.contains("rate_limited"))
+            .count(),
+        10
+    );
 }
 
 #[test]

@@ -10,10 +10,11 @@ export function headerNames(headers) {
   return out;
 }
 
-// What `edge_plan` reads of a request, in one string (one copy into wasm instead of eight):
-// method, URL, header names, then five headers, separated by NUL; and which of those five are
-// absent, as a bit mask (bit 0: authorization). Read by src/request_fields.rs (same order).
-const PLAN_HEADERS = ["authorization", "cookie", "cf-connecting-ip", "x-request-id", "accept"];
+// What `edge_plan` reads of a request, in one string (one copy into wasm instead of ten):
+// method, URL, header names, then seven headers, separated by NUL; and which of those seven are
+// absent, as a bit mask (bit 0: authorization). Read by src/request_fields.rs, whose
+// PLAN_HEADERS is this list in this order (tests/js checks they agree).
+export const PLAN_HEADERS = ["authorization", "cookie", "cf-connecting-ip", "x-request-id", "accept", "origin", "sec-fetch-site"];
 
 export function planFields(request) {
   const h = request.headers;

@@ -153,9 +153,26 @@ async fn check_remote(env: &worker::Env, c: &RemoteCheck) -> RemoteOutcome {
     }
 }
 
+/// Fetches the issuer's JWKS and reports it to the core, or, when a fetch of it is already
+/// running (another request's, or a background refresh), waits for that one (single flight).
 async fn fetch_jwks(issuer: &str, url: &str) {
-    let result = fetch::jwks(url).await;
-    state::with(|iso| iso.jwks_fetched(issuer, url, result, now()));
+    let running = match state::jwks_fetch(issuer) {
+        Some(p) => p,
+        None => {
+            let (iss, u) = (issuer.to_owned(), url.to_owned());
+            // Spawned: it first runs in a later microtask, after it is recorded below.
+            let p = wasm_bindgen_futures::future_to_promise(async move {
+                let result = fetch::jwks(&u).await;
+                state::with(|iso| iso.jwks_fetched(&iss, &u, result, now()));
+                state::set_jwks_fetch(&iss, None);
+                Ok(JsValue::UNDEFINED)
+            });
+            state::set_jwks_fetch(issuer, Some(p.clone()));
+            p
+        }
+    };
+    // The fetch reports its own outcome; it never rejects.
+    let _ = JsFuture::from(running).await;
 }
 
 /// Polls the revocation feed until drained (an empty page), at most `MAX_PAGES` pages.

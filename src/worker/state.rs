@@ -1,8 +1,10 @@
-//! The isolate's one piece of state: the configuration, parsed from `env` on the first request,
-//! and the core's [`Isolate`] built from it (one `thread_local!`). Every call into the isolate
-//! goes through [`with`], which also writes the log lines the core produced.
+//! The isolate's one piece of state (one `thread_local!`): the configuration, parsed from `env`
+//! on the first request, and the core's [`Isolate`] built from it; beside it, the driver's own
+//! handles on I/O in flight (JS promises, which the core cannot hold). Every call into the
+//! isolate goes through [`with`], which also writes the log lines the core produced.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use worker::Env;
@@ -10,9 +12,34 @@ use worker::Env;
 use crate::config::EdgeConfig;
 use crate::pipeline::Isolate;
 
-thread_local! {
+struct State {
     /// `None` until configured; `Some(None)` when the configuration is invalid.
-    static ISOLATE: RefCell<Option<Option<Isolate>>> = const { RefCell::new(None) };
+    isolate: Option<Option<Isolate>>,
+    /// The JWKS fetch running for an issuer, which other requests join (single flight).
+    jwks_fetches: HashMap<String, js_sys::Promise>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State {
+        isolate: None,
+        jwks_fetches: HashMap::new(),
+    });
+}
+
+/// The JWKS fetch running for `issuer`, if any.
+pub(crate) fn jwks_fetch(issuer: &str) -> Option<js_sys::Promise> {
+    STATE.with(|s| s.borrow().jwks_fetches.get(issuer).cloned())
+}
+
+/// Records (`Some`) or forgets (`None`) the fetch running for `issuer`.
+pub(crate) fn set_jwks_fetch(issuer: &str, fetch: Option<js_sys::Promise>) {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        match fetch {
+            Some(p) => s.jwks_fetches.insert(issuer.to_owned(), p),
+            None => s.jwks_fetches.remove(issuer),
+        }
+    });
 }
 
 /// Variables are read from Worker vars first, then secrets.
@@ -35,7 +62,7 @@ pub(crate) fn seed() -> [u8; 32] {
 /// Parses the configuration once (later calls return at once). An invalid one is logged here;
 /// every request is then answered `config_invalid`.
 pub(crate) fn configure(env: &Env) {
-    if ISOLATE.with(|i| i.borrow().is_some()) {
+    if STATE.with(|s| s.borrow().isolate.is_some()) {
         return;
     }
     let isolate = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
@@ -56,15 +83,15 @@ pub(crate) fn configure(env: &Env) {
             None
         }
     };
-    ISOLATE.with(|i| *i.borrow_mut() = Some(isolate));
+    STATE.with(|s| s.borrow_mut().isolate = Some(isolate));
 }
 
 /// Runs `f` on the isolate (`None`: not configured, or the configuration is invalid), then
 /// writes the log lines it produced. Never held across an `.await`.
 pub(crate) fn with<T>(f: impl FnOnce(&mut Isolate) -> T) -> Option<T> {
-    ISOLATE.with(|i| {
-        let mut i = i.borrow_mut();
-        let iso = i.as_mut()?.as_mut()?;
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let iso = s.isolate.as_mut()?.as_mut()?;
         let out = f(iso);
         for l in iso.take_logs() {
             if l.error {

@@ -201,6 +201,7 @@ class System:
                           "ROUTES": routes, "TEST_HS_JWKS": {"keys": [self.hs.jwk]},
                           "RFC_JWKS": {"keys": [v["jwk"] if isinstance(v["jwk"], dict) else json.loads(v["jwk"]) for v in self.rfc_vectors]},
                           "JWKS_MIN_TTL_SECONDS": "1", "RATE_LIMITS": rate_limits, "REVOCATION_POLL_SECONDS": "1", "SERVER_TIMING": "on",
+                          "CORS_ORIGINS": ["https://app.example"],
                           "WEBHOOK_STRIPE": {"provider": "stripe", "secrets": [w["stripe"], w["stripe_old"]]},
                           "WEBHOOK_GITHUB": {"provider": "github", "secrets": [w["github"]]},
                           "WEBHOOK_STANDARD": {"provider": "standard", "secrets": [w["standard"]]}}

@@ -21,20 +21,23 @@ for v in A B; do
   # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`).
   # LOOP_B likewise for B (e.g. the same wasm with a JS-side variant).
   if [ $v = A ] && [ -n "${LOOP_A:-}" ]; then cp "$LOOP_A" "$OUT/$v/loop.js";
-  elif [ $v = B ] && [ -n "${LOOP_B:-}" ]; then cp "$LOOP_B" "$OUT/$v/loop.js"; else cp "$HERE/loop.js" "$OUT/$v/"; fi
+  elif [ $v = B ] && [ -n "${LOOP_B:-}" ]; then cp "$LOOP_B" "$OUT/$v/loop.js"; else cp "$HERE/${LOOP:-loop.js}" "$OUT/$v/loop.js"; fi
   "$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild" "$OUT/$v/loop.js" --bundle --format=esm --log-level=warning \
     --external:./index_bg.wasm --outfile="$OUT/$v.js"
   sed -i 's/import source /import /; s#"./pkg/index_bg.wasm"#"./index_bg.wasm"#' "$OUT/$v.js"
   cp "$OUT/$v/pkg/index_bg.wasm" "$OUT/$v.wasm"
 done
-# Our `edge` worker's bindings (decision cache on), with the modules swapped; the origin stub
+# Our `edge` worker's bindings (decision cache on; WORKER=edgev: off), with the modules swapped; the origin stub
 # answers the revocation sync.
 node - "$ROOT/bench/out/config.capnp" "$OUT/config.capnp" <<'JS'
 const fs = require("fs");
 const cfg = fs.readFileSync(process.argv[2], "utf8");
-const edge = cfg.slice(cfg.indexOf("const edge :Workerd.Worker"), cfg.indexOf("const edgev :Workerd.Worker"));
+// WORKER=edgev: the decision cache off (every request verifies).
+const which = process.env.WORKER || "edge";
+const from = cfg.indexOf(`const ${which} :Workerd.Worker`);
+const edge = cfg.slice(from, cfg.indexOf("\nconst ", from + 1) + 1);
 const origin = cfg.slice(cfg.indexOf("const origin :Workerd.Worker")).replace(/embed "/, 'embed "../');
-const w = (v) => edge.replace("const edge ", `const ${v} `).replace(/embed "[^"]*index\.js"/, `embed "${v.toUpperCase()}.js"`)
+const w = (v) => edge.replace(`const ${which} `, `const ${v} `).replace(/embed "[^"]*index\.js"/, `embed "${v.toUpperCase()}.js"`)
   .replace(/embed "[^"]*index_bg\.wasm"/, `embed "${v.toUpperCase()}.wasm"`);
 const port = JSON.parse(fs.readFileSync(process.argv[2].replace("config.capnp", "ports.json"))).origin;
 fs.writeFileSync(process.argv[3], `using Workerd = import "/workerd/workerd.capnp";
@@ -63,6 +66,9 @@ t() {
   echo "($(cpu) - $before) / $TCK" | bc -l
 }
 for p in 18882 18883; do t $p $N >/dev/null; t $p $N >/dev/null; done  # warm: tier-up
+for p in 18882 18883; do  # what one call did (the plan kinds seen), so a stuck loop is not timed
+  echo "$([ $p = 18882 ] && echo A || echo B): $(curl -s -H "Authorization: $AUTH" "http://127.0.0.1:$p/?n=1")"
+done
 if [ "${PROFILE:-0}" = 1 ]; then
   node --experimental-websocket "$ROOT/bench/cpuprofile.mjs" a 18882 "/?n=2000" "$REQ" 4 "${TOP:-40}"
   exit 0

@@ -23,6 +23,7 @@ pub mod page;
 pub mod passkeys;
 pub mod passwords;
 pub mod rbac;
+pub mod relations;
 pub mod retention;
 pub mod revocations;
 pub mod sessions;

@@ -42,7 +42,10 @@ async fn parents(conn: &mut AnyConnection) -> Result<HashMap<String, Option<Stri
 }
 
 /// `roles` plus every ancestor (bounded walk: stored data is acyclic, but never loop forever).
-fn with_ancestors(roles: &[String], parents: &HashMap<String, Option<String>>) -> BTreeSet<String> {
+pub(crate) fn with_ancestors(
+    roles: &[String],
+    parents: &HashMap<String, Option<String>>,
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for r in roles {
         let mut cur = Some(r.clone());

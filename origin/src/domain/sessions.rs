@@ -473,7 +473,7 @@ pub async fn revoke_all(
     Ok(n)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
     pub id: String,
     pub user_agent: String,

@@ -120,6 +120,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/webhooks/{id}"),
     ("post", "/admin/webhooks/{id}/requeue"),
     ("get", "/admin/webhooks/subscriptions/{customer}"),
+    ("post", "/graphql"),
 ];
 
 /// The whole origin as one router (tests call it with `oneshot`, no socket).
@@ -211,6 +212,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/webhooks/subscriptions/{customer}",
             get(webhooks::subscription),
         )
+        .route("/graphql", crate::graphql::route(&state))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
