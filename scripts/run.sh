@@ -34,7 +34,10 @@ export GOOGLE_ISSUER="http://127.0.0.1:$GOOGLE_PORT" KAKAO_ISSUER="http://127.0.
 
 step "origin: starting on 127.0.0.1:$ORIGIN_PORT (SQLite in ./data)"
 set -a; source data/dev.env; set +a
+# Passkeys need a host name as the relying-party id (browsers refuse 127.0.0.1): use the pages at
+# http://localhost:$EDGE_PORT for them.
 ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" DATA_DIR="$ROOT/data" ISSUER="http://127.0.0.1:$ORIGIN_PORT" \
+  WEBAUTHN_RP_ID="${WEBAUTHN_RP_ID:-localhost}" WEBAUTHN_ORIGINS="${WEBAUTHN_ORIGINS:-http://localhost:$EDGE_PORT}" \
   target/release/edge-auth-origin serve > data/origin.log 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$ORIGIN_PORT/healthz" origin data/origin.log
@@ -54,6 +57,7 @@ edge-auth is running.
   pages:                http://127.0.0.1:$EDGE_PORT/login   /signup   /account   /sessions   /admin
   social sign-in:       local providers $provider_urls
                         (any login + any password; a login starting with "unverified" has an unverified e-mail)
+                        (passkeys: http://localhost:$EDGE_PORT/login — the relying party is "localhost")
   logs:                 data/edge.log  data/origin.log  data/providers.log
 
 Try it:

@@ -16,6 +16,9 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 # The deploy tests verify the origin's systemd unit; the PostgreSQL test server makes its TLS CA.
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# The origin's passkeys (webauthn-rs) link OpenSSL: its headers and pkg-config for openssl-sys.
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

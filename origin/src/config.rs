@@ -95,6 +95,103 @@ impl fmt::Debug for MailConfig {
     }
 }
 
+/// Passkeys (WebAuthn): who the relying party is. Unset (`WEBAUTHN_RP_ID` empty): the passkey
+/// routes answer 503 `passkeys_not_configured`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyConfig {
+    /// `WEBAUTHN_RP_ID`: the relying party id, a host name (`example.com`, `localhost`) — never an
+    /// IP address, which browsers refuse as an RP id. Passkeys are bound to it for good.
+    pub rp_id: String,
+    /// `WEBAUTHN_RP_NAME` (default `edge-auth`): the name authenticators show.
+    pub rp_name: String,
+    /// `WEBAUTHN_ORIGINS` (default `https://<rp id>`): comma-separated origins the pages are served
+    /// from (`https://auth.example.com`, `http://localhost:8787`); each host is the RP id or one of
+    /// its subdomains; plain http only for `localhost`.
+    pub origins: Vec<String>,
+}
+
+/// Reads `WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`.
+fn passkey_config(
+    rp_id: Option<&str>,
+    rp_name: Option<&str>,
+    origins: Option<&str>,
+) -> Result<Option<PasskeyConfig>, ConfigError> {
+    let Some(rp_id) = rp_id else {
+        if origins.is_some() {
+            return Err(err(
+                "WEBAUTHN_RP_ID",
+                "is required when WEBAUTHN_ORIGINS is set",
+            ));
+        }
+        return Ok(None);
+    };
+    let rp_id = rp_id.to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if rp_id.parse::<std::net::IpAddr>().is_ok()
+        || rp_id
+            .trim_matches(['[', ']'])
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+    {
+        return Err(err(
+            "WEBAUTHN_RP_ID",
+            format!("{rp_id:?} is an IP address; the relying party id must be a host name (use localhost for local runs, not 127.0.0.1)"),
+        ));
+    }
+    if rp_id.len() > 253 || !rp_id.split('.').all(label_ok) {
+        return Err(err(
+            "WEBAUTHN_RP_ID",
+            format!("{rp_id:?} is not a host name (no scheme, port or path: e.g. example.com or localhost)"),
+        ));
+    }
+    let rp_name = rp_name.unwrap_or("edge-auth").to_owned();
+    if rp_name.chars().count() > 64 || rp_name.chars().any(char::is_control) {
+        return Err(err(
+            "WEBAUTHN_RP_NAME",
+            "must be at most 64 characters without control characters",
+        ));
+    }
+    let default_origin = format!("https://{rp_id}");
+    let mut list = Vec::new();
+    for o in origins.unwrap_or(&default_origin).split(',') {
+        let o = o.trim().trim_end_matches('/');
+        if o.is_empty() {
+            continue;
+        }
+        let url = webauthn_rs::prelude::Url::parse(o)
+            .map_err(|e| err("WEBAUTHN_ORIGINS", format!("{o:?}: {e}")))?;
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && host == "localhost");
+        if !scheme_ok || url.path() != "/" || url.query().is_some() {
+            return Err(err(
+                "WEBAUTHN_ORIGINS",
+                format!("{o:?} must be an https origin (scheme, host, optional port; http only for localhost)"),
+            ));
+        }
+        if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+            return Err(err(
+                "WEBAUTHN_ORIGINS",
+                format!("{o:?}: its host is not {rp_id} (WEBAUTHN_RP_ID) or a subdomain of it"),
+            ));
+        }
+        list.push(o.to_owned());
+    }
+    if list.is_empty() {
+        return Err(err("WEBAUTHN_ORIGINS", "names no origin"));
+    }
+    Ok(Some(PasskeyConfig {
+        rp_id,
+        rp_name,
+        origins: list,
+    }))
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `ORIGIN_ADDR`: listen address (default 127.0.0.1:8788).
@@ -138,6 +235,11 @@ pub struct Config {
     pub totp_issuer: String,
     /// `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`, `PASSWORD_RESET_TTL_SECS`, `EMAIL_VERIFY_TTL_SECS`.
     pub mail: MailConfig,
+    /// `WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`: passkeys, or none configured.
+    pub passkeys: Option<PasskeyConfig>,
+    /// `PASSWORD_RESET_PER_EMAIL_PER_HOUR` (default 3, 1–100): reset mails sent to one address
+    /// per hour; more requests get the same 202 and send nothing.
+    pub reset_mails_per_hour: i64,
     /// `JWKS_MAX_AGE_SECS`: Cache-Control max-age of the JWKS (default 300).
     pub jwks_max_age_secs: u64,
     /// `COOKIE_SECURE`: set `Secure` on cookies (default true).
@@ -679,6 +781,25 @@ impl Config {
             step_up_max_age_secs,
             totp_issuer,
             mail,
+            passkeys: passkey_config(
+                get("WEBAUTHN_RP_ID"),
+                get("WEBAUTHN_RP_NAME"),
+                get("WEBAUTHN_ORIGINS"),
+            )?,
+            reset_mails_per_hour: {
+                let n = num(
+                    "PASSWORD_RESET_PER_EMAIL_PER_HOUR",
+                    get("PASSWORD_RESET_PER_EMAIL_PER_HOUR"),
+                    3i64,
+                )?;
+                if !(1..=100).contains(&n) {
+                    return Err(err(
+                        "PASSWORD_RESET_PER_EMAIL_PER_HOUR",
+                        format!("{n} is outside 1..=100"),
+                    ));
+                }
+                n
+            },
             jwks_max_age_secs,
             cookie_secure,
             webhooks,
@@ -816,6 +937,100 @@ mod tests {
             let e = Config::from_map(&env(vars)).unwrap_err();
             assert_eq!(e.var, *var, "{vars:?} → {e}");
             assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn the_passkey_relying_party_is_a_host_name_and_origins_belong_to_it() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut v = vec![("ENVELOPE_SECRET", SECRET)];
+            v.extend_from_slice(pairs);
+            Config::from_map(&env(&v))
+        };
+        assert_eq!(with(&[]).unwrap().passkeys, None);
+        let c = with(&[("WEBAUTHN_RP_ID", "Example.COM")]).unwrap();
+        let p = c.passkeys.unwrap();
+        assert_eq!(p.rp_id, "example.com");
+        assert_eq!(p.origins, vec!["https://example.com".to_owned()]);
+        let p = with(&[
+            ("WEBAUTHN_RP_ID", "localhost"),
+            (
+                "WEBAUTHN_ORIGINS",
+                "http://localhost:8787, https://localhost:9000/",
+            ),
+        ])
+        .unwrap()
+        .passkeys
+        .unwrap();
+        assert_eq!(
+            p.origins,
+            vec!["http://localhost:8787", "https://localhost:9000"]
+        );
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (
+                &[("WEBAUTHN_RP_ID", "127.0.0.1")],
+                "WEBAUTHN_RP_ID",
+                "use localhost",
+            ),
+            (&[("WEBAUTHN_RP_ID", "::1")], "WEBAUTHN_RP_ID", "IP address"),
+            (
+                &[("WEBAUTHN_RP_ID", "https://example.com")],
+                "WEBAUTHN_RP_ID",
+                "not a host name",
+            ),
+            (
+                &[("WEBAUTHN_RP_ID", "example.com:443")],
+                "WEBAUTHN_RP_ID",
+                "not a host name",
+            ),
+            (
+                &[("WEBAUTHN_ORIGINS", "https://example.com")],
+                "WEBAUTHN_RP_ID",
+                "required",
+            ),
+            (
+                &[
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "https://evil.com"),
+                ],
+                "WEBAUTHN_ORIGINS",
+                "subdomain",
+            ),
+            (
+                &[
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "https://notexample.com"),
+                ],
+                "WEBAUTHN_ORIGINS",
+                "subdomain",
+            ),
+            (
+                &[
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "http://example.com"),
+                ],
+                "WEBAUTHN_ORIGINS",
+                "http only for localhost",
+            ),
+            (
+                &[
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "https://example.com/login"),
+                ],
+                "WEBAUTHN_ORIGINS",
+                "https origin",
+            ),
+            (
+                &[("PASSWORD_RESET_PER_EMAIL_PER_HOUR", "0")],
+                "PASSWORD_RESET_PER_EMAIL_PER_HOUR",
+                "outside",
+            ),
+        ];
+        for (vars, var, words) in cases {
+            let e = with(vars).unwrap_err();
+            assert_eq!(e.var, *var, "{vars:?} → {e}");
+            assert!(e.to_string().contains(words), "{vars:?} → {e}");
         }
     }
 

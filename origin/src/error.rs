@@ -80,6 +80,7 @@ fn not_found_id(w: What) -> &'static str {
         What::SodPair => "sod_pair_not_found",
         What::WebhookEvent => "webhook_event_not_found",
         What::Subscription => "subscription_not_found",
+        What::Passkey => "passkey_not_found",
     }
 }
 
@@ -93,6 +94,7 @@ fn exists_id(w: What) -> &'static str {
         What::SodPair => "sod_pair_exists",
         What::WebhookEvent => "webhook_event_exists",
         What::Subscription => "subscription_exists",
+        What::Passkey => "passkey_already_registered",
     }
 }
 
@@ -190,6 +192,14 @@ impl From<DomainError> for AppError {
             DomainError::OtpRequired => p(S::UNAUTHORIZED, "otp_required"),
             DomainError::OtpAlreadyUsed => p(S::UNAUTHORIZED, "otp_already_used"),
             DomainError::MfaChallengeInvalid => p(S::UNAUTHORIZED, "mfa_challenge_invalid"),
+            DomainError::PasskeysNotConfigured => {
+                p(S::SERVICE_UNAVAILABLE, "passkeys_not_configured")
+            }
+            DomainError::PasskeyChallengeInvalid => p(S::BAD_REQUEST, "passkey_challenge_invalid"),
+            DomainError::PasskeyInvalid => p(S::UNAUTHORIZED, "passkey_invalid"),
+            DomainError::NoPasskeys => p(S::CONFLICT, "no_passkeys"),
+            DomainError::PasskeyLimitReached => p(S::CONFLICT, "passkey_limit_reached"),
+            DomainError::InvalidPasskeyName => p(S::UNPROCESSABLE_ENTITY, "invalid_passkey_name"),
             DomainError::ResetTokenInvalid => p(S::BAD_REQUEST, "reset_token_invalid"),
             DomainError::VerificationTokenInvalid => {
                 p(S::BAD_REQUEST, "verification_token_invalid")
@@ -430,6 +440,34 @@ mod tests {
             (DomainError::InvalidOtp, 401, "invalid_otp"),
             (DomainError::OtpRequired, 401, "otp_required"),
             (DomainError::ResetTokenInvalid, 400, "reset_token_invalid"),
+            (
+                DomainError::PasskeysNotConfigured,
+                503,
+                "passkeys_not_configured",
+            ),
+            (
+                DomainError::PasskeyChallengeInvalid,
+                400,
+                "passkey_challenge_invalid",
+            ),
+            (DomainError::PasskeyInvalid, 401, "passkey_invalid"),
+            (DomainError::NoPasskeys, 409, "no_passkeys"),
+            (
+                DomainError::PasskeyLimitReached,
+                409,
+                "passkey_limit_reached",
+            ),
+            (DomainError::InvalidPasskeyName, 422, "invalid_passkey_name"),
+            (
+                DomainError::NotFound(What::Passkey),
+                404,
+                "passkey_not_found",
+            ),
+            (
+                DomainError::AlreadyExists(What::Passkey),
+                409,
+                "passkey_already_registered",
+            ),
             (
                 DomainError::VerificationTokenInvalid,
                 400,

@@ -100,6 +100,10 @@ async fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     if cmd == "check-config" {
         // SMTP_URL / MAIL_FROM are parsed the way the mailer will use them.
         edge_auth_origin::domain::mail::Mailer::from_config(&config.mail)?;
+        // The relying party is built the way `serve` builds it (webauthn-rs's own checks).
+        if let Some(p) = &config.passkeys {
+            edge_auth_origin::domain::passkeys::relying_party(p)?;
+        }
         let database = match &config.database_url {
             Some(u) if u.starts_with("postgres") => "postgresql",
             _ => "sqlite",

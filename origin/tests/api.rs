@@ -12,7 +12,8 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn the_openapi_document_describes_exactly_the_routes_served() {
-    let t = TestApp::new().await;
+    // Passkeys configured, so their routes answer (503 passkeys_not_configured otherwise).
+    let t = TestApp::with_env(&[("WEBAUTHN_RP_ID", "localhost")]).await;
     let r = t
         .send(Request::get("/openapi.json").body(Body::empty()).unwrap())
         .await;

@@ -31,11 +31,22 @@ async fn core() -> Core {
     core_with(&[]).await
 }
 
-/// An administrator as the edge vouched for them: both admin powers.
+/// Now, unix seconds: an authentication that just happened (role changes need a fresh one).
+fn just_now() -> Option<i64> {
+    Some(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+}
+
+/// An administrator as the edge vouched for them, just signed in: both admin powers.
 fn admin() -> Ctx {
     Ctx {
         actor: Some("usr_root".into()),
         request_id: Some("req-domain-1".into()),
+        auth_time: just_now(),
         ..Default::default()
     }
     .with_permissions(["rbac:admin", "webhooks:admin", "profile:read"])
@@ -439,9 +450,12 @@ async fn every_admin_operation_checks_the_callers_permission_itself() {
 }
 
 fn admin_without_webhooks() -> Ctx {
-    Ctx::default()
-        .acting("usr_root")
-        .with_permissions(["rbac:admin"])
+    Ctx {
+        auth_time: just_now(),
+        ..Ctx::default()
+    }
+    .acting("usr_root")
+    .with_permissions(["rbac:admin"])
 }
 
 // ---------------------------------------------------------------- one transaction

@@ -414,3 +414,55 @@ fn mail_settings_are_checked_and_errors_name_the_variable() {
     let c = Config::from_map(&env).unwrap();
     assert!(!format!("{c:?}").contains("s3cret-pw"));
 }
+
+#[tokio::test]
+async fn reset_mails_to_one_address_are_limited_per_hour_with_the_same_answer() {
+    let sink = Sink::start().await;
+    let t = TestApp::with_env(&[
+        ("SMTP_URL", &sink.url()),
+        ("MAIL_FROM", "no-reply@edge-auth.test"),
+        ("PUBLIC_URL", "http://localhost:8787"),
+        ("PASSWORD_RESET_PER_EMAIL_PER_HOUR", "2"),
+    ])
+    .await;
+    t.signup_login("flood@example.com").await;
+    t.signup_login("other@example.com").await;
+    let forgot = |email: &'static str| {
+        let t = &t;
+        async move {
+            t.post(
+                "/auth/password/forgot",
+                &As::anonymous(),
+                json!({ "email": email }),
+            )
+            .await
+        }
+    };
+    let first = forgot("flood@example.com").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    for _ in 0..3 {
+        let r = forgot("flood@example.com").await;
+        assert_eq!((r.status, &r.body), (StatusCode::ACCEPTED, &first.body));
+    }
+    // Another address is not affected.
+    assert_eq!(
+        forgot("other@example.com").await.status,
+        StatusCode::ACCEPTED
+    );
+    let mails = sink.wait_for(3).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let to: Vec<_> = sink.received().iter().map(|m| m.to[0].clone()).collect();
+    assert_eq!(mails.len(), 3);
+    assert_eq!(
+        to.iter().filter(|a| *a == "flood@example.com").count(),
+        2,
+        "two links for the flooded address, then nothing: {to:?}"
+    );
+    // An hour later the address gets a link again.
+    t.state.clock.advance_secs(3601);
+    assert_eq!(
+        forgot("flood@example.com").await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(sink.wait_for(4).await.len(), 4);
+}

@@ -518,3 +518,49 @@ async fn a_step_up_with_totp_on_needs_a_code() {
         (StatusCode::NOT_FOUND, "session_not_found")
     );
 }
+
+#[tokio::test]
+async fn recovery_codes_are_regenerated_on_a_fresh_authentication_and_the_old_ones_stop() {
+    let t = TestApp::new().await;
+    let (_, plain) = t.signup_login("no-totp-codes@example.com").await;
+    let r = t.post("/api/mfa/recovery-codes", &plain, json!({})).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::CONFLICT, "totp_not_enabled")
+    );
+
+    let (who, _, old) = with_totp(&t, "regen@example.com").await;
+    let r = t.post("/api/mfa/recovery-codes", &who, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let new: Vec<String> = r.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    let r = t.get("/api/mfa", &who).await;
+    assert_eq!(r.body["recovery_codes_remaining"], 10);
+
+    let token = challenge(&t, "regen@example.com").await;
+    let r = second_step(&t, &token, json!({ "recovery_code": old[0] })).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "invalid_otp")
+    );
+    let r = second_step(&t, &token, json!({ "recovery_code": new[0] })).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(t
+        .audit_actions()
+        .await
+        .contains(&"mfa.recovery_codes.regenerate".to_owned()));
+
+    // Ten minutes on, the session's authentication is too old (RFC 9470 challenge).
+    t.state.clock.advance_secs(600);
+    let r = t.post("/api/mfa/recovery-codes", &who, json!({})).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, "insufficient_user_authentication")
+    );
+}

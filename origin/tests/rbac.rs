@@ -380,3 +380,45 @@ async fn the_audit_log_records_changes_and_paginates() {
         (StatusCode::BAD_REQUEST, "invalid_cursor")
     );
 }
+
+#[tokio::test]
+async fn role_changes_need_a_recent_authentication_of_the_admin() {
+    let t = TestApp::new().await;
+    let (_, target) = t.signup_login("target-fresh@example.com").await;
+    let uid = target.user.clone().unwrap();
+    let mut admin = As::admin("usr_fresh_admin");
+    admin.auth_time = Some(t.state.clock.now_ms() / 1000 - 3600);
+    for (method, uri) in [
+        (Method::PUT, format!("/admin/users/{uid}/roles/admin")),
+        (Method::DELETE, format!("/admin/users/{uid}/roles/user")),
+        (
+            Method::PUT,
+            "/admin/roles/user/permissions/rbac:admin".to_owned(),
+        ),
+        (
+            Method::DELETE,
+            "/admin/roles/user/permissions/profile:read".to_owned(),
+        ),
+    ] {
+        let r = t.call(method.clone(), &uri, &admin, None).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::UNAUTHORIZED, "insufficient_user_authentication"),
+            "{method} {uri}"
+        );
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .contains("max_age=300"));
+    }
+    admin.auth_time = Some(t.state.clock.now_ms() / 1000 - 10);
+    let r = t
+        .call(
+            Method::PUT,
+            &format!("/admin/users/{uid}/roles/admin"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+}

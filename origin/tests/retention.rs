@@ -127,6 +127,15 @@ async fn the_sweeper_deletes_exactly_what_is_past_retention() {
         &[],
     )
     .await;
+    // Passkey ceremonies: expired ones go at once, whatever the token retention.
+    for (id, expires) in [("wc_expired", now - 1000), ("wc_live", now + 60_000)] {
+        exec(
+            pool,
+            "INSERT INTO webauthn_challenges (id_hash, kind, user_id, bound_to, state, created_at, expires_at, used_at) VALUES ($1, 'login', NULL, NULL, '{}', $2, $3, NULL)",
+            &[&id, &(now - 200_000), &expires],
+        )
+        .await;
+    }
     // Throttle entries and idempotency keys.
     for (key, updated) in [
         ("old@example.com", now - 9 * DAY),
@@ -197,6 +206,7 @@ async fn the_sweeper_deletes_exactly_what_is_past_retention() {
             revocations: 1,
             mail_tokens: 2,
             mfa_challenges: 2,
+            webauthn_challenges: 1,
             login_throttle: 1,
             idempotency_keys: 1,
             webhook_events: 2,
@@ -218,6 +228,10 @@ async fn the_sweeper_deletes_exactly_what_is_past_retention() {
     assert_eq!(
         ids(pool, "SELECT token_hash FROM mail_tokens").await,
         ["mt_live", "mt_used_6d"]
+    );
+    assert_eq!(
+        ids(pool, "SELECT id_hash FROM webauthn_challenges").await,
+        ["wc_live"]
     );
     assert_eq!(
         ids(pool, "SELECT token_hash FROM mfa_challenges").await,

@@ -97,7 +97,19 @@ pub async fn request_password_reset(core: &Core, ctx: &Ctx, email: &str) -> Doma
         .map(|(u, _)| u)
         .filter(|u| !u.disabled);
     let mut w = Work::begin(core, ctx).await?;
-    let mail = match &found {
+    // At most `PASSWORD_RESET_PER_EMAIL_PER_HOUR` links per address and hour: more requests get
+    // the same answer and mail nothing (a mailbox is not flooded through us). Counted for every
+    // address, known or not, so both do the same work.
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_tokens WHERE purpose = $1 AND email = $2 AND created_at > $3",
+    )
+    .bind(RESET)
+    .bind(&email)
+    .bind(w.now - 3_600_000)
+    .fetch_one(w.conn())
+    .await?;
+    let throttled = recent >= core.config.reset_mails_per_hour;
+    let mail = match found.as_ref().filter(|_| !throttled) {
         Some(user) => {
             let token = store_token(
                 &mut w,
@@ -130,7 +142,7 @@ pub async fn request_password_reset(core: &Core, ctx: &Ctx, email: &str) -> Doma
     w.audit(
         "password_reset.request",
         Some(found.as_ref().map_or(email.as_str(), |u| u.id.as_str())),
-        json!({ "account": found.is_some() }),
+        json!({ "account": found.is_some(), "throttled": throttled }),
     )
     .await?;
     w.commit().await?;

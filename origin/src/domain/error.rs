@@ -49,6 +49,8 @@ pub enum What {
     Subscription,
     /// An e-mail address already held by an account.
     Email,
+    /// A passkey (by id on the account, or a credential already registered).
+    Passkey,
 }
 
 /// Why a refresh token does not buy new tokens.
@@ -176,6 +178,19 @@ pub enum DomainError {
     OtpAlreadyUsed,
     /// The log-in's MFA challenge is unknown, used, expired or spent its attempts.
     MfaChallengeInvalid,
+    /// `WEBAUTHN_RP_ID` is not set (configuration, reported as unavailable).
+    PasskeysNotConfigured,
+    /// A passkey ceremony's challenge that is unknown, used, expired, or another's.
+    PasskeyChallengeInvalid,
+    /// The authenticator's answer does not verify (signature, origin, RP id, user
+    /// verification, unknown credential).
+    PasskeyInvalid,
+    /// The account has no passkey to authenticate with.
+    NoPasskeys,
+    /// The account already holds `passkeys::MAX_PASSKEYS`.
+    PasskeyLimitReached,
+    /// A passkey name longer than 64 characters or with control characters.
+    InvalidPasskeyName,
     /// A password-reset link that is unknown, used or expired.
     ResetTokenInvalid,
     /// An e-mail verification link that is unknown, used, expired or for an old address.

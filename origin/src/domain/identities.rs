@@ -289,7 +289,8 @@ pub async fn link(core: &Core, ctx: &Ctx, user_id: &str, p: &Profile) -> DomainR
 }
 
 /// Ways the user can sign in: a password (a PHC hash, not the `!` marker) and identities.
-async fn login_methods(w: &mut Work<'_>, user_id: &str) -> DomainResult<i64> {
+/// How many ways the user has to sign in: a password, each linked identity, each passkey.
+pub(crate) async fn login_methods(w: &mut Work<'_>, user_id: &str) -> DomainResult<i64> {
     let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(w.conn())
@@ -299,7 +300,11 @@ async fn login_methods(w: &mut Work<'_>, user_id: &str) -> DomainResult<i64> {
         .bind(user_id)
         .fetch_one(w.conn())
         .await?;
-    Ok(identities + i64::from(has_password))
+    let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(w.conn())
+        .await?;
+    Ok(identities + passkeys + i64::from(has_password))
 }
 
 /// Removes the user's identity at `provider`, unless it is their last way to sign in.

@@ -408,6 +408,25 @@ pub async fn confirm(
     .await
 }
 
+/// Replaces the ten recovery codes (the old ones stop working) and returns the new ones, shown
+/// once. Needs TOTP on and an authentication within `STEP_UP_MAX_AGE_SECS`, like disabling.
+pub async fn regenerate_recovery_codes(
+    core: &Core,
+    ctx: &Ctx,
+    user_id: &str,
+) -> DomainResult<Vec<String>> {
+    sessions::require_fresh(core, ctx, core.config.step_up_max_age_secs).await?;
+    if !totp_enabled(core, user_id).await? {
+        return Err(DomainError::TotpNotEnabled);
+    }
+    let mut w = Work::begin(core, ctx).await?;
+    let codes = replace_recovery_codes(&mut w, user_id).await?;
+    w.audit("mfa.recovery_codes.regenerate", Some(user_id), json!({}))
+        .await?;
+    w.commit().await?;
+    Ok(codes)
+}
+
 async fn replace_recovery_codes(w: &mut Work<'_>, user_id: &str) -> DomainResult<Vec<String>> {
     let now = w.now;
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
@@ -474,7 +493,8 @@ pub async fn after_password(core: &Core, ctx: &Ctx, user: &User) -> DomainResult
 }
 
 /// The MFA challenge of a first factor that checked out (`first_amr`: `pwd`, or `fed` for a
-/// social sign-in), stored inside the caller's unit of work; the second step adds `otp`.
+/// social sign-in), stored inside the caller's unit of work; the second step adds `otp` (or the
+/// passkey's `hwk`/`swk`).
 pub async fn challenge_in(w: &mut Work<'_>, user_id: &str, first_amr: &str) -> DomainResult<Login> {
     let token = new_secret_token();
     let now = w.now;
@@ -489,10 +509,19 @@ pub async fn challenge_in(w: &mut Work<'_>, user_id: &str, first_amr: &str) -> D
     .bind(now + CHALLENGE_TTL_SECS * 1000)
     .execute(w.conn())
     .await?;
+    let mut methods = vec!["totp", "recovery_code"];
+    // (Read here rather than through `passkeys`, which builds on this module's challenges.)
+    let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(w.conn())
+        .await?;
+    if w.core().webauthn.is_some() && passkeys > 0 {
+        methods.push("passkey");
+    }
     Ok(Login::MfaRequired {
         mfa_token: token,
         expires_in: CHALLENGE_TTL_SECS,
-        methods: vec!["totp", "recovery_code"],
+        methods,
     })
 }
 
@@ -506,15 +535,32 @@ pub async fn totp_enabled_in(w: &mut Work<'_>, user_id: &str) -> DomainResult<bo
     Ok(matches!(c, Some(Some(_))))
 }
 
-/// The second step of a log-in: the challenge from [`after_password`] and a TOTP or recovery
-/// code start the session (`amr = ["pwd", "otp", "mfa"]`). The challenge is single use and
-/// dies after [`CHALLENGE_MAX_FAILURES`] wrong codes.
-pub async fn complete_login(
-    core: &Core,
-    ctx: &Ctx,
-    mfa_token: &str,
-    code: &Code,
-) -> DomainResult<Issued> {
+/// A log-in's MFA challenge that is still usable: whose it is, its stored hash, and the first
+/// factor it was made for.
+pub struct LiveChallenge {
+    pub user_id: String,
+    pub hash: String,
+    /// `pwd`, or `fed` after a social sign-in.
+    pub first_amr: String,
+}
+
+impl LiveChallenge {
+    /// The session's authentication once `second` (`otp`, `hwk`, `swk`) completes it.
+    pub fn authentication(&self, second: &str) -> Authentication {
+        Authentication {
+            amr: self
+                .first_amr
+                .split_whitespace()
+                .map(str::to_owned)
+                .chain([second.to_owned(), "mfa".to_owned()])
+                .collect(),
+        }
+    }
+}
+
+/// The challenge behind `mfa_token` if still usable (unknown, used, expired or out of attempts
+/// → [`DomainError::MfaChallengeInvalid`]).
+pub async fn live_challenge(core: &Core, mfa_token: &str) -> DomainResult<LiveChallenge> {
     if mfa_token.is_empty() || mfa_token.len() > 128 {
         return Err(DomainError::MfaChallengeInvalid);
     }
@@ -526,27 +572,48 @@ pub async fn complete_login(
     .fetch_optional(&core.db.pool)
     .await?
     .ok_or(DomainError::MfaChallengeInvalid)?;
-    let user_id: String = row.try_get("user_id")?;
-    // The first factor the challenge was made for (`pwd`, or `fed` after a social sign-in),
-    // then the code: two factors.
-    let first: String = row.try_get("amr")?;
-    let authn = if first == "pwd" {
-        Authentication::password_and_otp()
-    } else {
-        Authentication {
-            amr: first
-                .split_whitespace()
-                .map(str::to_owned)
-                .chain(["otp".to_owned(), "mfa".to_owned()])
-                .collect(),
-        }
-    };
     let live = row.try_get::<Option<i64>, _>("used_at")?.is_none()
         && row.try_get::<i64, _>("expires_at")? > core.clock.now_ms()
         && row.try_get::<i64, _>("failures")? < CHALLENGE_MAX_FAILURES;
     if !live {
         return Err(DomainError::MfaChallengeInvalid);
     }
+    Ok(LiveChallenge {
+        user_id: row.try_get("user_id")?,
+        hash,
+        first_amr: row.try_get("amr")?,
+    })
+}
+
+/// Marks the MFA challenge used inside `w` (it was live when read; a concurrent second step
+/// that got there first makes this one fail).
+pub async fn spend_challenge(w: &mut Work<'_>, hash: &str) -> DomainResult<()> {
+    let n = sqlx::query(
+        "UPDATE mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(w.now)
+    .bind(hash)
+    .execute(w.conn())
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(DomainError::MfaChallengeInvalid);
+    }
+    Ok(())
+}
+
+/// The second step of a log-in: the challenge from [`after_password`] (or a social sign-in)
+/// and a TOTP or recovery code start the session (`amr = [first, "otp", "mfa"]`). The challenge
+/// is single use and dies after [`CHALLENGE_MAX_FAILURES`] wrong codes.
+pub async fn complete_login(
+    core: &Core,
+    ctx: &Ctx,
+    mfa_token: &str,
+    code: &Code,
+) -> DomainResult<Issued> {
+    let challenge = live_challenge(core, mfa_token).await?;
+    let (user_id, hash) = (challenge.user_id.clone(), challenge.hash.clone());
+    let authn = challenge.authentication("otp");
     let user = users::by_id(core, &user_id)
         .await?
         .ok_or(DomainError::MfaChallengeInvalid)?;
@@ -556,17 +623,7 @@ pub async fn complete_login(
     let actor = ctx.acting(&user_id);
     let result = checked(core, &actor, &user_id, "login.failure", |mut w| async {
         consume(&mut w, &user_id, code, false).await?;
-        let n = sqlx::query(
-            "UPDATE mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(w.now)
-        .bind(&hash)
-        .execute(w.conn())
-        .await?
-        .rows_affected();
-        if n != 1 {
-            return Err(DomainError::MfaChallengeInvalid);
-        }
+        spend_challenge(&mut w, &hash).await?;
         clear_throttle(w.conn(), &throttle_key(&user_id)).await?;
         let issued = sessions::create_in(&mut w, &user, &authn).await?;
         w.commit().await?;

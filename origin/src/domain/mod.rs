@@ -13,6 +13,7 @@ pub mod clock;
 pub mod credentials;
 pub mod ctx;
 pub mod error;
+pub mod freshness;
 pub mod idempotency;
 pub mod identities;
 pub mod ids;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod mail;
 pub mod mfa;
 pub mod page;
+pub mod passkeys;
 pub mod passwords;
 pub mod rbac;
 pub mod relations;
@@ -49,6 +51,8 @@ pub struct Core {
     pub passwords: passwords::Passwords,
     /// Outgoing mail (SMTP), or none configured.
     pub mailer: mail::Mailer,
+    /// The WebAuthn relying party (passkeys), or none configured.
+    pub webauthn: Option<webauthn_rs::Webauthn>,
     /// Where outcomes are reported (the HTTP layer's metrics, or nothing).
     pub telemetry: Arc<dyn telemetry::Telemetry>,
     /// Handlers by (provider, event type).
@@ -90,6 +94,11 @@ impl Core {
             tx.commit().await.map_err(|e| format!("database: {e}"))?;
         }
         let mailer = mail::Mailer::from_config(&config.mail)?;
+        let webauthn = config
+            .passkeys
+            .as_ref()
+            .map(passkeys::relying_party)
+            .transpose()?;
         let webhook_handlers = webhooks::handlers::Registry::new(config.webhooks.test_handlers);
         let social = crate::social::Social::new(config.social.clone())?;
         Ok(Core {
@@ -99,6 +108,7 @@ impl Core {
             keys,
             passwords,
             mailer,
+            webauthn,
             telemetry,
             webhook_handlers,
             webhook_wakeup: tokio::sync::Notify::new(),

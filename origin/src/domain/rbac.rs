@@ -314,6 +314,9 @@ pub async fn grant_permission(
     permission: &str,
 ) -> DomainResult<bool> {
     ctx.require(RBAC_ADMIN)?;
+    // Who holds which power changes only on a recent authentication (defence in depth
+    // behind the edge's `require_fresh_auth` on these routes).
+    super::freshness::require_fresh_person(core, ctx).await?;
     let mut w = Work::begin(core, ctx).await?;
     if !role_exists(w.conn(), role).await? {
         return Err(DomainError::NotFound(What::Role));
@@ -359,6 +362,9 @@ pub async fn revoke_permission(
     permission: &str,
 ) -> DomainResult<bool> {
     ctx.require(RBAC_ADMIN)?;
+    // Who holds which power changes only on a recent authentication (defence in depth
+    // behind the edge's `require_fresh_auth` on these routes).
+    super::freshness::require_fresh_person(core, ctx).await?;
     let mut w = Work::begin(core, ctx).await?;
     let n = sqlx::query("DELETE FROM role_permissions WHERE role = $1 AND permission = $2")
         .bind(role)
@@ -374,6 +380,9 @@ pub async fn revoke_permission(
 /// old roles). Returns false, changing nothing, if already assigned.
 pub async fn grant_role(core: &Core, ctx: &Ctx, user_id: &str, role: &str) -> DomainResult<bool> {
     ctx.require(RBAC_ADMIN)?;
+    // Who holds which power changes only on a recent authentication (defence in depth
+    // behind the edge's `require_fresh_auth` on these routes).
+    super::freshness::require_fresh_person(core, ctx).await?;
     let mut w = Work::begin(core, ctx).await?;
     if !role_exists(w.conn(), role).await? {
         return Err(DomainError::NotFound(What::Role));
@@ -413,6 +422,9 @@ pub async fn grant_role(core: &Core, ctx: &Ctx, user_id: &str, role: &str) -> Do
 /// Takes `role` from `user_id`; the user's tokens are voided. Returns whether it changed.
 pub async fn revoke_role(core: &Core, ctx: &Ctx, user_id: &str, role: &str) -> DomainResult<bool> {
     ctx.require(RBAC_ADMIN)?;
+    // Who holds which power changes only on a recent authentication (defence in depth
+    // behind the edge's `require_fresh_auth` on these routes).
+    super::freshness::require_fresh_person(core, ctx).await?;
     let mut w = Work::begin(core, ctx).await?;
     let n = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = $2")
         .bind(user_id)

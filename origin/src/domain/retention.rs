@@ -25,6 +25,8 @@ pub struct Swept {
     pub revocations: u64,
     pub mail_tokens: u64,
     pub mfa_challenges: u64,
+    /// Passkey ceremonies: gone once expired (anyone may start one, so none waits for days).
+    pub webauthn_challenges: u64,
     pub login_throttle: u64,
     pub idempotency_keys: u64,
     pub webhook_events: u64,
@@ -38,6 +40,7 @@ impl Swept {
             + self.revocations
             + self.mail_tokens
             + self.mfa_challenges
+            + self.webauthn_challenges
             + self.login_throttle
             + self.idempotency_keys
             + self.webhook_events
@@ -86,6 +89,11 @@ pub async fn sweep(core: &Core, ctx: &Ctx) -> DomainResult<Swept> {
         mfa_challenges,
         "DELETE FROM mfa_challenges WHERE used_at < $1 OR expires_at < $1",
         tokens_cut
+    );
+    run!(
+        webauthn_challenges,
+        "DELETE FROM webauthn_challenges WHERE expires_at < $1",
+        now
     );
     run!(
         login_throttle,

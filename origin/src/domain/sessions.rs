@@ -527,35 +527,4 @@ pub async fn is_live(core: &Core, session_id: &str) -> DomainResult<bool> {
     Ok(n > 0)
 }
 
-/// Defence in depth for sensitive operations (disabling a second factor, …): the caller must
-/// have authenticated at most `max_age_secs` ago, else [`DomainError::StepUpRequired`]. The
-/// time is the one the edge forwarded from the verified token (`Ctx::auth_time`) when it does,
-/// else the caller's session's own `auth_time` (the same value: tokens carry their session's).
-/// Returns the `auth_time` (unix seconds) it accepted.
-pub async fn require_fresh(core: &Core, ctx: &Ctx, max_age_secs: u64) -> DomainResult<i64> {
-    let stale = || DomainError::StepUpRequired { max_age_secs };
-    let auth_time = match ctx.auth_time {
-        Some(t) => t,
-        None => {
-            let (Some(user), Some(session)) = (ctx.actor.as_deref(), ctx.session.as_deref()) else {
-                return Err(stale());
-            };
-            let t: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT auth_time FROM sessions WHERE id = $1 AND user_id = $2 \
-                 AND revoked_at IS NULL AND expires_at > $3",
-            )
-            .bind(session)
-            .bind(user)
-            .bind(core.clock.now_ms())
-            .fetch_optional(&core.db.pool)
-            .await?;
-            t.flatten().ok_or_else(stale)?.div_euclid(1000)
-        }
-    };
-    let now = core.clock.now_ms().div_euclid(1000);
-    // A future auth_time (clock skew between edge and origin) counts as now.
-    if now.saturating_sub(auth_time) > max_age_secs as i64 {
-        return Err(stale());
-    }
-    Ok(auth_time)
-}
+pub use super::freshness::require_fresh;

@@ -218,7 +218,7 @@ pub(super) fn session_cookies(state: &AppState, t: &Issued, headers: &mut Header
     );
 }
 
-fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
+pub(super) fn token_response(state: &AppState, t: &Issued, browser: bool) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let common = json!({
@@ -279,6 +279,11 @@ pub async fn step_up(
         code.as_ref(),
     )
     .await?;
+    Ok(step_up_response(&state, &t, is_browser(&headers)))
+}
+
+/// A step-up's answer: the new access token (a cookie for browsers), the refresh token unchanged.
+pub(super) fn step_up_response(state: &AppState, t: &Issued, browser: bool) -> Response {
     let mut out = HeaderMap::new();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let mut body = json!({
@@ -289,7 +294,7 @@ pub async fn step_up(
         "amr": t.amr,
         "acr": t.acr,
     });
-    if is_browser(&headers) {
+    if browser {
         set_cookie(
             &mut out,
             state.config.cookie_secure,
@@ -303,5 +308,5 @@ pub async fn step_up(
         body["access_token"] = json!(t.access_token);
         body["token_type"] = json!("Bearer");
     }
-    Ok((out, Json(body)).into_response())
+    (out, Json(body)).into_response()
 }

@@ -64,3 +64,13 @@ pub async fn disable(
     mfa::disable(&state, &user.ctx(rc), &user.user_id, &code).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// New recovery codes (the old ones stop working), shown once.
+pub async fn regenerate_recovery_codes(
+    State(state): State<AppState>,
+    user: AuthUser,
+    rc: RequestCtx,
+) -> AppResult<Response> {
+    let codes = mfa::regenerate_recovery_codes(&state, &user.ctx(rc), &user.user_id).await?;
+    Ok(no_store(json!({ "recovery_codes": codes })))
+}

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod mfa;
 pub mod observe;
 pub mod openapi;
+pub mod passkeys;
 pub mod password;
 pub mod social;
 pub mod webhooks;
@@ -69,6 +70,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/auth/login"),
     ("post", "/auth/login/mfa"),
     ("post", "/auth/step-up"),
+    ("post", "/auth/step-up/passkey/options"),
+    ("post", "/auth/step-up/passkey"),
+    ("post", "/auth/passkey/options"),
+    ("post", "/auth/passkey/login"),
+    ("post", "/auth/login/mfa/passkey/options"),
+    ("post", "/auth/login/mfa/passkey"),
     ("post", "/auth/password/forgot"),
     ("post", "/auth/password/reset"),
     ("post", "/auth/email/verify"),
@@ -88,6 +95,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/mfa/totp/enroll"),
     ("post", "/api/mfa/totp/confirm"),
     ("post", "/api/mfa/totp/disable"),
+    ("post", "/api/mfa/recovery-codes"),
+    ("get", "/api/passkeys"),
+    ("post", "/api/passkeys/options"),
+    ("post", "/api/passkeys"),
+    ("delete", "/api/passkeys/{id}"),
     ("post", "/api/email/verification"),
     ("post", "/api/password/change"),
     ("delete", "/api/account"),
@@ -135,6 +147,18 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/login/mfa", post(auth::login_mfa))
         .route("/auth/step-up", post(auth::step_up))
+        .route(
+            "/auth/step-up/passkey/options",
+            post(passkeys::step_up_options),
+        )
+        .route("/auth/step-up/passkey", post(passkeys::step_up))
+        .route("/auth/passkey/options", post(passkeys::login_options))
+        .route("/auth/passkey/login", post(passkeys::login))
+        .route(
+            "/auth/login/mfa/passkey/options",
+            post(passkeys::mfa_options),
+        )
+        .route("/auth/login/mfa/passkey", post(passkeys::mfa))
         .route("/auth/password/forgot", post(password::forgot))
         .route("/auth/password/reset", post(password::reset))
         .route("/auth/email/verify", post(password::verify_email))
@@ -154,6 +178,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/mfa/totp/enroll", post(mfa::enroll))
         .route("/api/mfa/totp/confirm", post(mfa::confirm))
         .route("/api/mfa/totp/disable", post(mfa::disable))
+        .route(
+            "/api/mfa/recovery-codes",
+            post(mfa::regenerate_recovery_codes),
+        )
+        .route(
+            "/api/passkeys",
+            get(passkeys::list).post(passkeys::register),
+        )
+        .route("/api/passkeys/options", post(passkeys::register_options))
+        .route("/api/passkeys/{id}", delete(passkeys::remove))
         .route("/api/email/verification", post(password::send_verification))
         .route("/api/password/change", post(password::change))
         .route("/api/account", delete(password::delete_account))

@@ -138,7 +138,13 @@ impl As {
             session: Some("ses_admin".into()),
             roles: vec!["admin".into(), "user".into()],
             permissions: vec!["rbac:admin".into(), "profile:read".into()],
-            auth_time: None,
+            // Just signed in: role and permission changes need a fresh authentication.
+            auth_time: Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64,
+            ),
         }
     }
     /// The identity carried by a token body from /auth/login.
