@@ -10,7 +10,7 @@ import requests
 
 from conftest import port, port_free, start_edge, stop
 
-SLOW_JWKS_PORT, EDGE_PORT = port(16), port(17)
+SLOW_JWKS_PORT, EDGE_PORT = port(20), port(21)
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 DELAY_S = 1.5
 
