@@ -77,6 +77,18 @@ async fn store_tokens(
     Ok((enc, nonce.to_vec()))
 }
 
+/// The account that holds the identity in `p` (provider, issuer, subject), read inside `w`.
+async fn owner_of(w: &mut Work<'_>, p: &Profile) -> DomainResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3",
+    )
+    .bind(p.provider.as_str())
+    .bind(&p.issuer)
+    .bind(&p.subject)
+    .fetch_optional(w.conn())
+    .await?)
+}
+
 /// Signs in with a provider's verified profile: the identity's user, or — first time, a
 /// verified address no account holds — a new account. Everything in one transaction. An account
 /// with TOTP on gets an MFA challenge, not a session: a provider never skips the second factor.
@@ -84,14 +96,7 @@ pub async fn sign_in(core: &Core, ctx: &Ctx, p: &Profile) -> DomainResult<Login>
     let provider = p.provider.as_str();
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
-    let owner: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3",
-    )
-    .bind(provider)
-    .bind(&p.issuer)
-    .bind(&p.subject)
-    .fetch_optional(w.conn())
-    .await?;
+    let owner = owner_of(&mut w, p).await?;
     let user = match owner {
         Some(user_id) => {
             let row = sqlx::query("SELECT id, email, disabled FROM users WHERE id = $1")
@@ -255,14 +260,7 @@ async fn insert_identity(w: &mut Work<'_>, user_id: &str, p: &Profile) -> Domain
 pub async fn link(core: &Core, ctx: &Ctx, user_id: &str, p: &Profile) -> DomainResult<()> {
     let provider = p.provider.as_str();
     let mut w = Work::begin(core, ctx).await?;
-    let owner: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3",
-    )
-    .bind(provider)
-    .bind(&p.issuer)
-    .bind(&p.subject)
-    .fetch_optional(w.conn())
-    .await?;
+    let owner = owner_of(&mut w, p).await?;
     match owner {
         Some(o) if o == user_id => return Ok(()),
         Some(_) => return Err(refused(SocialRefused::IdentityLinkedElsewhere)),
