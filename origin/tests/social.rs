@@ -386,6 +386,35 @@ impl World {
         self.app.send(req).await
     }
 
+    /// A whole link of `provider` to the signed-in `who`, the provider's person being `login`
+    /// (the callback's answer).
+    async fn link(&self, provider: &str, who: &As, login: &str) -> Resp {
+        let r = self
+            .app
+            .post(&format!("/api/identities/{provider}/link"), who, json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let set_cookie = r.header("set-cookie").unwrap().to_owned();
+        assert!(set_cookie.contains(&format!("Path=/auth/oauth/{provider}/callback")));
+        let s = Started {
+            query: query_of(r.body["location"].as_str().unwrap()),
+            cookie: set_cookie.split(';').next().unwrap().to_owned(),
+            set_cookie,
+        };
+        let code = self.authorize(&s, login);
+        let iss = if provider == "google" {
+            format!("&iss={}", enc(&self.fake.base))
+        } else {
+            String::new()
+        };
+        self.callback(
+            provider,
+            &format!("code={code}&state={}{iss}", s.query["state"]),
+            Some(&s.cookie),
+        )
+        .await
+    }
+
     /// A whole sign-in as `login` (the callback's answer).
     async fn sign_in(&self, provider: &str, login: &str) -> Resp {
         let s = self.start(provider, "/account").await;
@@ -932,26 +961,7 @@ async fn link_then_sign_in_with_either_then_unlink_but_never_the_last_method() {
     let user_id = first["sub"].as_str().unwrap().to_owned();
     let mut me = As::user(&user_id, first["sid"].as_str().unwrap());
     me.auth_time = Some(chrono::Utc::now().timestamp());
-    let r = w
-        .app
-        .post("/api/identities/github/link", &me, json!({}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let set_cookie = r.header("set-cookie").unwrap().to_owned();
-    assert!(set_cookie.contains("Path=/auth/oauth/github/callback"));
-    let s = Started {
-        query: query_of(r.body["location"].as_str().unwrap()),
-        cookie: set_cookie.split(';').next().unwrap().to_owned(),
-        set_cookie,
-    };
-    let code = w.authorize(&s, "lena-gh");
-    let r = w
-        .callback(
-            "github",
-            &format!("code={code}&state={}", s.query["state"]),
-            Some(&s.cookie),
-        )
-        .await;
+    let r = w.link("github", &me, "lena-gh").await;
     assert_eq!(
         r.status,
         StatusCode::SEE_OTHER,
@@ -1005,58 +1015,13 @@ async fn linking_needs_a_recent_authentication_and_a_free_identity() {
     // Someone else's Google identity cannot be linked to this account.
     w.sign_in("google", "nina").await;
     pw.auth_time = Some(chrono::Utc::now().timestamp());
-    let r = w
-        .app
-        .post("/api/identities/google/link", &pw, json!({}))
-        .await;
-    let set_cookie = r.header("set-cookie").unwrap().to_owned();
-    let s = Started {
-        query: query_of(r.body["location"].as_str().unwrap()),
-        cookie: set_cookie.split(';').next().unwrap().to_owned(),
-        set_cookie,
-    };
-    let code = w.authorize(&s, "nina");
-    let r = w
-        .callback(
-            "google",
-            &format!(
-                "code={code}&state={}&iss={}",
-                s.query["state"],
-                enc(&w.fake.base)
-            ),
-            Some(&s.cookie),
-        )
-        .await;
+    let r = w.link("google", &pw, "nina").await;
     assert_eq!(
         (r.status, reason(&r).as_str()),
         (StatusCode::CONFLICT, "identity_linked_elsewhere")
     );
     // A password account may unlink its only identity (the password remains) — after linking one.
-    let code = {
-        let r = w
-            .app
-            .post("/api/identities/google/link", &pw, json!({}))
-            .await;
-        let set_cookie = r.header("set-cookie").unwrap().to_owned();
-        let s = Started {
-            query: query_of(r.body["location"].as_str().unwrap()),
-            cookie: set_cookie.split(';').next().unwrap().to_owned(),
-            set_cookie,
-        };
-        let code = w.authorize(&s, "mia-google");
-        let r = w
-            .callback(
-                "google",
-                &format!(
-                    "code={code}&state={}&iss={}",
-                    s.query["state"],
-                    enc(&w.fake.base)
-                ),
-                Some(&s.cookie),
-            )
-            .await;
-        r.status
-    };
+    let code = w.link("google", &pw, "mia-google").await.status;
     assert_eq!(code, StatusCode::SEE_OTHER);
     let r = w
         .app
