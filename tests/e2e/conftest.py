@@ -1,7 +1,7 @@
 """End-to-end fixtures: the real origin binary, the real Worker in workerd (`wrangler dev`), and a
 local JWKS server standing in for an external identity provider. Tokens are minted with PyJWT +
 cryptography, independently of our Rust code."""
-import base64, json, os, pathlib, secrets, signal, socket, subprocess, tempfile, threading, time
+import base64, json, os, pathlib, secrets, shutil, signal, socket, subprocess, tempfile, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
@@ -285,3 +285,16 @@ def system():
     s = System(tmp)
     yield s
     s.close()
+
+
+# Debian's Chromium (scripts/setup.sh installs it), for every test that drives the pages.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def launch_chromium(playwright):
+    """A headless Debian Chromium under Playwright (never a browser build of Playwright's own)."""
+    assert pathlib.Path(CHROMIUM).exists(), "Debian's chromium is required (scripts/setup.sh installs it)"
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+

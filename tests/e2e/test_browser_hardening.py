@@ -1,16 +1,15 @@
 """Browser hardening at the edge, through the real Worker in workerd: security headers on pages and on
 the edge's own answers, cross-site (CSRF) refusal of cookie-authenticated unsafe requests — in a real
 Chromium, from a page on another origin — and the CORS allowlist (`CORS_ORIGINS` in conftest)."""
-import pathlib, secrets, shutil, threading
+import secrets, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from conftest import EDGE, port, port_free
+from conftest import launch_chromium, EDGE, port, port_free
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OTHER_PORT = port(18)  # another origin on the same host: same-site, cross-origin
 ALLOWED = "https://app.example"
 
@@ -77,10 +76,9 @@ def other_site():
 
 
 def test_in_chromium_a_form_on_another_origin_cannot_sign_the_user_out(system, other_site):
-    assert pathlib.Path(CHROMIUM).exists(), "Debian's chromium is required (scripts/setup.sh installs it)"
     email, password = f"csrf-{secrets.token_hex(4)}@example.com", f"a long passphrase {secrets.token_hex(4)}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        browser = launch_chromium(p)
         ctx = browser.new_context()
         try:
             # Signed in through the pages: the origin's cookies are in this browser, for 127.0.0.1

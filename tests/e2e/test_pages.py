@@ -1,22 +1,18 @@
 """The pages in a real browser (Debian's Chromium driven by Playwright), through the real Worker:
 the edge redirects to login, serves the pages, and the cookies the origin sets authenticate them."""
-import pathlib, secrets, shutil
+import secrets
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import EDGE
+from conftest import launch_chromium, EDGE
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
 def page(system):
-    assert pathlib.Path(CHROMIUM).exists(), "Debian's chromium is required (scripts/setup.sh installs it)"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(p)
         ctx = browser.new_context()
         pg = ctx.new_page()
         yield pg

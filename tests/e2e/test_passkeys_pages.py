@@ -5,16 +5,15 @@ second step, and step-up — a route whose `require_fresh_auth` the session no l
 succeeds. Pages are served at http://localhost:<port> (the relying-party id is `localhost`, never an
 IP address) by a Worker of its own whose sensitive routes need an authentication at most
 FRESH seconds old; the origin is restarted with WEBAUTHN_RP_ID/WEBAUTHN_ORIGINS."""
-import base64, json, pathlib, re, secrets, shutil, time
+import base64, json, re, secrets, time
 
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import port, port_free, start_edge, stop
+from conftest import launch_chromium, port, port_free, start_edge, stop
 from test_account_security import totp
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PK_PORT = port(17)
 SITE = f"http://localhost:{PK_PORT}"
 API = f"http://127.0.0.1:{PK_PORT}"
@@ -46,11 +45,8 @@ def site(system, tmp_path_factory):
 
 @pytest.fixture()
 def browser_page(site):
-    assert pathlib.Path(CHROMIUM).exists(), "Debian's chromium is required (scripts/setup.sh installs it)"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(p)
         ctx = browser.new_context()
         page = ctx.new_page()
         page.set_default_timeout(20_000)

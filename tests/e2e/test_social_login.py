@@ -2,26 +2,22 @@
 providers of tests/providers/ (two oidc-provider instances playing Google and Kakao, a GitHub
 stand-in with GitHub's quirks). Browser tests click through each provider's login form;
 protocol tests drive the redirects with `requests` and check each refusal's reason id."""
-import pathlib, re, secrets, shutil, time
+import re, secrets, time
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import EDGE
+from conftest import launch_chromium, EDGE
 from test_account_security import totp
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
 def browser(system):
-    assert pathlib.Path(CHROMIUM).exists(), "Debian's chromium is required (scripts/setup.sh installs it)"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = launch_chromium(p)
         yield b
         b.close()
 
