@@ -21,6 +21,10 @@ def test_pages_cannot_be_framed_and_carry_the_security_headers(system):
     assert h["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in h["content-security-policy"]
     assert "object-src 'none'" in h["content-security-policy"]
+    # No inline script anywhere: the pages' scripts are files under /static.
+    script_src = next(d for d in h["content-security-policy"].split(";") if d.strip().startswith("script-src"))
+    assert script_src.split() == ["script-src", "'self'"], script_src
+    assert "<script type=\"module\">" not in r.text
     assert h["x-content-type-options"] == "nosniff"
     assert h["referrer-policy"] == "strict-origin-when-cross-origin"
     assert h["strict-transport-security"].startswith("max-age=")
