@@ -10,13 +10,13 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# Every port the suite binds is PORT_BASE + a fixed offset (0..29), so two checkouts can run the suite
+# Every port the suite binds is PORT_BASE + a fixed offset (0..39), so two checkouts can run the suite
 # side by side with different E2E_PORT_BASE values.
 PORT_BASE = int(os.environ.get("E2E_PORT_BASE", "28787"))
 
 
 def port(offset: int) -> int:
-    assert 0 <= offset < 30, "e2e ports are PORT_BASE + 0..29"
+    assert 0 <= offset < 40, "e2e ports are PORT_BASE + 0..39"
     return PORT_BASE + offset
 
 
