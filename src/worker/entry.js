@@ -108,7 +108,7 @@ async function handle(request, env, ctx) {
   }
   const h = request.headers;
   const [fields, absent] = planFields(request);
-  let p = decodePlan(wasm.edge_plan(fields, absent, Date.now()));
+  let p = decodePlan(wasm.edge_plan(utf8.encode(fields), absent, Date.now()));
   let body; // a body read for the decision, forwarded as these exact bytes
   for (;;) {
     if (p.background) ctx.waitUntil(wasm.edge_background());

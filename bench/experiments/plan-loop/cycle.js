@@ -4,6 +4,7 @@
 import * as wasm from "./pkg/index.js";
 import { planFields } from "./pkg/glue.js";
 
+const utf8 = new TextEncoder();
 let configured = false;
 export default {
   async fetch(request, env) {
@@ -17,7 +18,7 @@ export default {
     let kinds = "";
     for (let i = 0; i < n; i++) {
       const [fields, absent] = planFields(request);
-      let f = wasm.edge_plan(fields, absent, now).split("\0");
+      let f = wasm.edge_plan(utf8.encode(fields), absent, now).split("\0");
       kinds = f[1];
       if (f[1] === "verify") {
         f = wasm.edge_verified(Number(f[3]), true, now).split("\0");
