@@ -158,7 +158,7 @@ def failure_line(log, dependency: str, rule: str, policy: str) -> dict:
     later: 10 s at most)."""
     deadline = time.time() + 10
     while True:
-        for m in re.finditer(r'\{"[^\n]*"dependency"[^\n]*\}', log.read_text()):
+        for m in re.finditer(r'\{[^\n]*"dependency"[^\n]*\}', log.read_text()):
             try:
                 line = json.loads(m.group(0))
             except json.JSONDecodeError:
