@@ -7,7 +7,8 @@ is `open` and one whose policy is `strict`:
 - revocation feed: the origin answers 503 on `/internal/revocations` (and everything else normally),
   so the isolate's list never syncs and is stale;
 - rate-limit Durable Object: the Worker's `RATE_LIMITER` namespace is bound to the `RateLimiter` class
-  of another Worker (`script_name`) that is not running, so every call to the object fails;
+  of another Worker (`script_name`) that is not running, so every call to the object fails; the last
+  test starts that Worker (the same bundle) and stops it again;
 - rate-limiting binding: the rule's binding (`RL_API`) is not bound in this Worker (its config has no
   `[[ratelimits]]`), so `limit()` cannot be called.
 
@@ -23,11 +24,11 @@ import requests
 
 from conftest import ROOT, b64u, port, port_free, start_edge, stop
 
-ORIGIN_PORT, JWKS_PORT, EDGE_PORT = port(31), port(32), port(33)
+ORIGIN_PORT, JWKS_PORT, EDGE_PORT, HOST_PORT = port(31), port(32), port(33), port(34)
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 AUD = "edge-auth"
 HS_SECRET = secrets.token_bytes(32)
-# The Worker that would host the Durable Object; never started.
+# The Worker hosting the Durable Object: not running, except in the last test.
 DO_HOST = "edge-auth-failure-policy-rl-host"
 
 
@@ -273,3 +274,47 @@ def test_a_flood_on_an_open_route_logs_one_line_a_second_and_counts_the_rest(wor
         time.sleep(0.2)
     assert len(written) + counted == 20, (written, counted)
     assert 1 <= len(written) <= 5, f"one line per second, not one per request: {len(written)}"
+
+
+def host_config(tmp) -> "pathlib.Path":
+    """The Worker that hosts the `RateLimiter` objects the edge's namespace points at."""
+    path = tmp / "rl-host.wrangler.toml"
+    path.write_text(f'''name = "{DO_HOST}"
+main = "{ROOT}/build/index.js"
+compatibility_date = "2026-04-01"
+
+[durable_objects]
+bindings = [{{ name = "RATE_LIMITER", class_name = "RateLimiter" }}]
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["RateLimiter"]
+''')
+    return path
+
+
+def until(check, seconds: float = 30):
+    deadline = time.time() + seconds
+    while True:
+        r = check()
+        if r is not None or time.time() > deadline:
+            return r
+        time.sleep(0.3)
+
+
+def test_the_durable_object_counts_while_its_worker_runs_and_stopping_it_is_the_failure(world, tmp_path):
+    origin, log = world
+    assert port_free(HOST_PORT)
+    host = start_edge(tmp_path, {}, HOST_PORT, "rl-host", config=host_config(tmp_path))
+    try:
+        # Running: the strict route is served, so the object answered (strict never counts locally).
+        r = until(lambda: (lambda r: r if r.status_code == 200 else None)(get("/do-strict")))
+        assert r is not None, "the edge never reached the Durable Object of the running host"
+        assert r.headers["ratelimit"].startswith('"do_route";r='), r.headers
+        assert origin.reached("/do-strict")
+    finally:
+        stop(host)
+    # Stopped: the same route answers 503 again.
+    r = until(lambda: (lambda r: r if r.status_code == 503 else None)(get("/do-strict")))
+    assert r is not None, "still served after the Durable Object's Worker stopped"
+    assert_503(r, "rate_limiter_unavailable", retry_after=1)
