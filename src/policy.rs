@@ -42,14 +42,145 @@ impl PermissionRule {
     }
 }
 
-/// What to do when a dependency the route relies on (revocation feed) is stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What to do when a dependency the route relies on fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailurePolicy {
-    /// Keep serving with what the edge has, log loudly.
-    #[default]
+    /// Keep serving with what the edge has, and log it.
     Open,
-    /// Answer 503.
+    /// Answer 503 with the dependency's reason and `Retry-After`.
     Strict,
+}
+
+impl FailurePolicy {
+    const CHOICES: &'static [(&'static str, FailurePolicy)] = &[
+        ("open", FailurePolicy::Open),
+        ("strict", FailurePolicy::Strict),
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            FailurePolicy::Open => "open",
+            FailurePolicy::Strict => "strict",
+        }
+    }
+}
+
+/// A dependency of the edge whose failure a route's `failure` policy decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    /// The origin's revocation feed (stale past `REVOCATION_MAX_STALENESS_SECONDS`).
+    Revocations,
+    /// The issuer's JWKS (fetch failed, no usable key set).
+    Jwks,
+    /// The `RateLimiter` Durable Object (`"backend": "durable"` rules).
+    RateLimiter,
+    /// The Workers Rate Limiting binding (`"backend": "binding"` rules).
+    RateLimitBinding,
+}
+
+impl Dependency {
+    pub const ALL: [Dependency; 4] = [
+        Dependency::Revocations,
+        Dependency::Jwks,
+        Dependency::RateLimiter,
+        Dependency::RateLimitBinding,
+    ];
+
+    /// Its key in a rule's `"failure": {…}` object (and in log lines).
+    pub const fn key(self) -> &'static str {
+        match self {
+            Dependency::Revocations => "revocations",
+            Dependency::Jwks => "jwks",
+            Dependency::RateLimiter => "rate_limiter",
+            Dependency::RateLimitBinding => "rate_limit_binding",
+        }
+    }
+}
+
+/// A route's policy per dependency. `"failure": "open"` / `"strict"` sets all four; an object
+/// sets the ones it names (`{"jwks": "strict", "rate_limiter": "open"}`), the others keep the
+/// defaults: revocations open, JWKS strict (no keys means no user can be verified), the
+/// durable rate limiter and the binding open (counted per isolate instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicies {
+    pub revocations: FailurePolicy,
+    pub jwks: FailurePolicy,
+    pub rate_limiter: FailurePolicy,
+    pub rate_limit_binding: FailurePolicy,
+}
+
+impl Default for FailurePolicies {
+    fn default() -> Self {
+        FailurePolicies {
+            revocations: FailurePolicy::Open,
+            jwks: FailurePolicy::Strict,
+            rate_limiter: FailurePolicy::Open,
+            rate_limit_binding: FailurePolicy::Open,
+        }
+    }
+}
+
+impl FailurePolicies {
+    /// The same policy for every dependency.
+    pub const fn all(p: FailurePolicy) -> Self {
+        FailurePolicies {
+            revocations: p,
+            jwks: p,
+            rate_limiter: p,
+            rate_limit_binding: p,
+        }
+    }
+
+    pub fn of(&self, dep: Dependency) -> FailurePolicy {
+        match dep {
+            Dependency::Revocations => self.revocations,
+            Dependency::Jwks => self.jwks,
+            Dependency::RateLimiter => self.rate_limiter,
+            Dependency::RateLimitBinding => self.rate_limit_binding,
+        }
+    }
+
+    fn set(&mut self, dep: Dependency, p: FailurePolicy) {
+        match dep {
+            Dependency::Revocations => self.revocations = p,
+            Dependency::Jwks => self.jwks = p,
+            Dependency::RateLimiter => self.rate_limiter = p,
+            Dependency::RateLimitBinding => self.rate_limit_binding = p,
+        }
+    }
+
+    /// A rule's `failure` member: `"open"`, `"strict"`, or an object of dependency → policy.
+    fn from_node(v: Node<'_>) -> Result<Self, String> {
+        if v.kind() == Kind::String {
+            return json::choice_member(Some(v), "failure", FailurePolicy::CHOICES)
+                .map(|p| FailurePolicies::all(p.unwrap_or(FailurePolicy::Open)));
+        }
+        let keys: Vec<&str> = Dependency::ALL.iter().map(|d| d.key()).collect();
+        let Some(members) = (v.kind() == Kind::Object).then(|| v.members()).flatten() else {
+            return Err(format!(
+                r#"failure must be "open", "strict" or an object of {} → "open"/"strict""#,
+                keys.join(", ")
+            ));
+        };
+        let mut out = FailurePolicies::default();
+        for (name, value) in members {
+            let Some(dep) = Dependency::ALL.iter().find(|d| d.key() == name) else {
+                return Err(format!(
+                    "failure: unknown key {name:?} (expected one of {})",
+                    keys.join(", ")
+                ));
+            };
+            let p = json::choice_member(
+                Some(value),
+                &format!("failure.{}", dep.key()),
+                FailurePolicy::CHOICES,
+            )?;
+            if let Some(p) = p {
+                out.set(*dep, p);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Who answers an allowed request.
@@ -215,7 +346,8 @@ pub struct Rule {
     pub access: Access,
     /// Ids of the rate-limit rules that apply.
     pub rate_limits: Vec<String>,
-    pub failure: FailurePolicy,
+    /// What to do when a dependency fails, per dependency.
+    pub failure: FailurePolicies,
     pub upstream: Upstream,
     /// `require_fresh_auth` / `require_amr`.
     pub step_up: StepUp,
@@ -249,7 +381,7 @@ impl RoutePolicy {
             pattern: PathPattern::parse("/**").expect("static pattern"),
             access: Access::Authenticated,
             rate_limits: Vec::new(),
-            failure: FailurePolicy::Open,
+            failure: FailurePolicies::default(),
             upstream: Upstream::Origin,
             step_up: StepUp::default(),
         };
@@ -402,7 +534,7 @@ struct RawRule {
     path: String,
     access: RawAccess,
     rate_limits: Vec<String>,
-    failure: FailurePolicy,
+    failure: FailurePolicies,
     upstream: Upstream,
     require_fresh_auth: Option<u64>,
     require_amr: Option<Vec<String>>,
@@ -441,15 +573,10 @@ impl RawRule {
             access: RawAccess::from_node(v.get("access").ok_or("access is required")?)?,
             rate_limits: json::strings_member(v.get("rate_limits"), "rate_limits")?
                 .unwrap_or_default(),
-            failure: json::choice_member(
-                v.get("failure"),
-                "failure",
-                &[
-                    ("open", FailurePolicy::Open),
-                    ("strict", FailurePolicy::Strict),
-                ],
-            )?
-            .unwrap_or_default(),
+            failure: match v.present("failure") {
+                None => FailurePolicies::default(),
+                Some(f) => FailurePolicies::from_node(f)?,
+            },
             upstream: json::choice_member(
                 v.get("upstream"),
                 "upstream",
@@ -760,7 +887,11 @@ mod tests {
         );
         assert_eq!(
             (a.failure, a.upstream, &a.methods),
-            (FailurePolicy::Strict, Upstream::Assets, &None)
+            (
+                FailurePolicies::all(FailurePolicy::Strict),
+                Upstream::Assets,
+                &None
+            )
         );
         assert_eq!(
             b.access,
@@ -768,12 +899,95 @@ mod tests {
         );
         assert_eq!(
             (b.failure, b.upstream),
-            (FailurePolicy::Open, Upstream::Origin)
+            (FailurePolicies::default(), Upstream::Origin)
         );
         assert_eq!(
             (b.methods.as_deref(), &b.rate_limits[..]),
             (Some(&["GET".to_owned()][..]), &["r".to_owned()][..])
         );
         assert_eq!(c.access, Access::Webhook("stripe".into()));
+    }
+
+    #[test]
+    fn failure_is_one_word_for_every_dependency_or_an_object_per_dependency() {
+        use FailurePolicy::{Open, Strict};
+        let failure = |f: &str| {
+            RoutePolicy::from_json(&format!(
+                r#"[{{"id":"a","path":"/a","access":"authenticated","failure":{f}}}]"#
+            ))
+            .map(|p| p.route("GET", "/a").failure)
+            .map_err(|e| e.to_string())
+        };
+        // Absent (and null): the documented defaults.
+        let defaults = FailurePolicies {
+            revocations: Open,
+            jwks: Strict,
+            rate_limiter: Open,
+            rate_limit_binding: Open,
+        };
+        assert_eq!(failure("null"), Ok(defaults));
+        assert_eq!(
+            RoutePolicy::from_json(r#"[{"id":"a","path":"/a","access":"public"}]"#)
+                .unwrap()
+                .route("GET", "/a")
+                .failure,
+            defaults
+        );
+        assert_eq!(
+            RoutePolicy::new(vec![]).route("GET", "/x").failure,
+            defaults
+        );
+        // The old one-word form: all four.
+        assert_eq!(failure(r#""strict""#), Ok(FailurePolicies::all(Strict)));
+        assert_eq!(failure(r#""open""#), Ok(FailurePolicies::all(Open)));
+        // An object overrides the dependencies it names.
+        assert_eq!(
+            failure(r#"{"jwks":"open","rate_limiter":"strict"}"#),
+            Ok(FailurePolicies {
+                jwks: Open,
+                rate_limiter: Strict,
+                ..defaults
+            })
+        );
+        assert_eq!(
+            failure(r#"{"revocations":"strict","rate_limit_binding":"strict"}"#)
+                .map(|f| Dependency::ALL.map(|d| f.of(d))),
+            Ok([Strict, Strict, Open, Strict])
+        );
+        assert_eq!(failure("{}"), Ok(defaults));
+        // Refusals name the rule and the key.
+        for (f, want) in [
+            (
+                r#"{"jwk":"open"}"#,
+                r#"rule [0]: failure: unknown key "jwk" (expected one of revocations, jwks, rate_limiter, rate_limit_binding)"#,
+            ),
+            (
+                r#"{"jwks":"closed"}"#,
+                "rule [0]: failure.jwks must be one of open, strict",
+            ),
+            (
+                r#"{"rate_limiter":true}"#,
+                "rule [0]: failure.rate_limiter must be one of open, strict",
+            ),
+            (
+                r#""lenient""#,
+                "rule [0]: failure must be one of open, strict",
+            ),
+            (
+                r#"["open"]"#,
+                r#"rule [0]: failure must be "open", "strict" or an object of revocations, jwks, rate_limiter, rate_limit_binding → "open"/"strict""#,
+            ),
+        ] {
+            assert_eq!(failure(f), Err(want.to_owned()), "{f}");
+        }
+        let e = RoutePolicy::from_json(
+            r#"[{"id":"a","path":"/a","access":"public","failure":{"jwks":"open","jwks":"strict"}}]"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("is not valid JSON: repeated member name"),
+            "{e}"
+        );
     }
 }

@@ -48,6 +48,8 @@ pub enum Reason {
     JwksUnavailable,
     OriginUnavailable,
     RevocationsUnavailable,
+    RateLimiterUnavailable,
+    RateLimitBindingUnavailable,
     // --- origin side ---
     EdgeSignatureInvalid,
 }
@@ -98,6 +100,8 @@ impl Reason {
         Reason::JwksUnavailable,
         Reason::OriginUnavailable,
         Reason::RevocationsUnavailable,
+        Reason::RateLimiterUnavailable,
+        Reason::RateLimitBindingUnavailable,
         Reason::EdgeSignatureInvalid,
     ];
 
@@ -136,6 +140,8 @@ impl Reason {
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::OriginUnavailable => "origin_unavailable",
             Reason::RevocationsUnavailable => "revocations_unavailable",
+            Reason::RateLimiterUnavailable => "rate_limiter_unavailable",
+            Reason::RateLimitBindingUnavailable => "rate_limit_binding_unavailable",
             Reason::EdgeSignatureInvalid => "edge_signature_invalid",
         }
     }
@@ -147,7 +153,9 @@ impl Reason {
             }
             Reason::JwksUnavailable
             | Reason::OriginUnavailable
-            | Reason::RevocationsUnavailable => Side::Upstream,
+            | Reason::RevocationsUnavailable
+            | Reason::RateLimiterUnavailable
+            | Reason::RateLimitBindingUnavailable => Side::Upstream,
             _ => Side::Downstream,
         }
     }
@@ -209,6 +217,12 @@ impl Reason {
                 "the origin is unavailable (circuit open, timeout or error)"
             }
             Reason::RevocationsUnavailable => "the revocation feed is stale on a strict route",
+            Reason::RateLimiterUnavailable => {
+                "the rate-limit Durable Object could not answer on a route whose rate_limiter failure policy is strict"
+            }
+            Reason::RateLimitBindingUnavailable => {
+                "the Workers rate-limiting binding could not answer on a route whose rate_limit_binding failure policy is strict"
+            }
             Reason::EdgeSignatureInvalid => "the identity envelope is missing, stale or invalid",
         }
     }

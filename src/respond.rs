@@ -64,7 +64,12 @@ pub fn status_of(reason: Reason) -> u16 {
         }
         RateLimited => 429,
         // A route switched off for want of its secret: unavailable, not broken (senders retry).
-        JwksUnavailable | OriginUnavailable | RevocationsUnavailable | WebhookNotConfigured => 503,
+        JwksUnavailable
+        | OriginUnavailable
+        | RevocationsUnavailable
+        | RateLimiterUnavailable
+        | RateLimitBindingUnavailable
+        | WebhookNotConfigured => 503,
         ConfigInvalid | Internal => 500,
     }
 }

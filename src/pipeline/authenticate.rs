@@ -71,6 +71,12 @@ pub(crate) enum TokenLook {
         url: String,
         wait: JwksWait,
     },
+    /// The issuer's JWKS failed (no usable key set): the route's `jwks` failure policy decides;
+    /// `denial` is the strict answer (503 `jwks_unavailable` with the cache's retry time).
+    KeysUnavailable {
+        issuer: String,
+        denial: Denial,
+    },
 }
 
 /// The token the request presents (header first, then the session cookie), size-checked.
@@ -144,7 +150,9 @@ fn record(iso: &mut Isolate, look: &TokenLook, key: Option<TokenHash>, now: Unix
     match look {
         TokenLook::Claims(c) => iso.cache_put(key, c, now),
         TokenLook::Denied(d) => iso.cache_negative(key, d.reason, now),
-        TokenLook::Signature { .. } | TokenLook::Jwks { .. } => {}
+        TokenLook::Signature { .. }
+        | TokenLook::Jwks { .. }
+        | TokenLook::KeysUnavailable { .. } => {}
     }
 }
 
@@ -244,7 +252,12 @@ fn validate(
                         wait: JwksWait::NoKeys,
                     }
                 }
-                None => return TokenLook::Denied(iso.jwks_unavailable(iss, now)),
+                None => {
+                    return TokenLook::KeysUnavailable {
+                        issuer: iss.clone(),
+                        denial: iso.jwks_unavailable(iss, now),
+                    }
+                }
             }
         }
     };

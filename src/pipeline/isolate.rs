@@ -14,7 +14,7 @@ use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
 use crate::envelope;
 use crate::jwt::jwks::{JwksCache, JwksError, JwksPolicy};
 use crate::jwt::{KeySet, VerifiedClaims};
-use crate::policy::{FailurePolicy, Rule};
+use crate::policy::{Dependency, Rule};
 use crate::ratelimit::{self, LocalLimiter};
 use crate::reason::Reason;
 use crate::revocation::{RevocationList, RevocationPage};
@@ -22,6 +22,7 @@ use crate::time::UnixMillis;
 use crate::webhook::{ReplayStatus, ReplayWindow, VerifiedWebhook, WebhookConfig};
 
 use super::denial_log::DenialLog;
+use super::failure::{self, FailureLog};
 use super::request::Denial;
 use super::waiting::Waiting;
 use super::{Io, Pipeline};
@@ -93,6 +94,7 @@ pub struct Isolate {
     background: Vec<Task>,
     logs: Vec<LogLine>,
     denials: DenialLog,
+    failures: FailureLog,
     ids: RequestIds,
     parked: Waiting<(Pipeline, Io)>,
 }
@@ -110,6 +112,7 @@ impl Isolate {
             background: Vec::new(),
             logs: Vec::new(),
             denials: DenialLog::new(cfg.rate_limited_log_per_second),
+            failures: FailureLog::default(),
             ids: RequestIds {
                 seed,
                 counter: 0,
@@ -183,10 +186,29 @@ impl Isolate {
         wanted
     }
 
-    /// Writes the suppressed-denial counts of a second that is over (any request's start).
+    /// Whether a dependency failure on `rule` gets its own line (see [`FailureLog`]).
+    pub(crate) fn failure_line_wanted(
+        &mut self,
+        dep: Dependency,
+        rule: &str,
+        now: UnixMillis,
+    ) -> bool {
+        let mut summaries = Vec::new();
+        let wanted = self.failures.admit(dep, rule, now, &mut summaries);
+        self.logs.extend(
+            summaries
+                .into_iter()
+                .map(|line| LogLine { error: false, line }),
+        );
+        wanted
+    }
+
+    /// Writes the suppressed-denial and suppressed-failure counts of a second that is over
+    /// (any request's start).
     pub(crate) fn roll_denial_log(&mut self, now: UnixMillis) {
         let mut summaries = Vec::new();
         self.denials.roll(now, &mut summaries);
+        self.failures.roll(now, &mut summaries);
         self.logs.extend(
             summaries
                 .into_iter()
@@ -236,9 +258,10 @@ impl Isolate {
     // ------------------------------------------------------------ revocations
 
     /// Checked on every authenticated request, cache hit or not: a revoked session or user is
-    /// refused; a list staler than `REVOCATION_MAX_STALENESS_SECONDS` refuses `strict` routes.
+    /// refused; a list staler than `REVOCATION_MAX_STALENESS_SECONDS` is a failure of the feed,
+    /// decided by the route's `revocations` policy (strict: 503 `revocations_unavailable`).
     pub(crate) fn check_revoked(
-        &self,
+        &mut self,
         rule: &Rule,
         claims: &VerifiedClaims,
         now: UnixMillis,
@@ -249,12 +272,22 @@ impl Isolate {
         {
             return Err(Reason::TokenRevoked.into());
         }
-        let stale = self.revocations.stale_for(now) > self.cfg.revocation_max_staleness_secs * 1000;
-        if stale && rule.failure == FailurePolicy::Strict {
-            return Err(Denial {
-                reason: Reason::RevocationsUnavailable,
-                retry_after_secs: Some(self.cfg.revocation_poll_secs),
-            });
+        let stale_ms = self.revocations.stale_for(now);
+        if stale_ms > self.cfg.revocation_max_staleness_secs * 1000 {
+            let detail = match stale_ms {
+                u64::MAX => "the feed has not been read since the isolate started".to_owned(),
+                ms => format!("the feed was last read {ms} ms ago"),
+            };
+            let retry = self.cfg.revocation_poll_secs;
+            failure::decide(
+                self,
+                &rule.id,
+                Dependency::Revocations,
+                rule.failure.revocations,
+                retry,
+                &detail,
+                now,
+            )?;
         }
         Ok(())
     }

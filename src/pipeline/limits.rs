@@ -4,11 +4,12 @@
 
 use crate::config::EdgeConfig;
 use crate::jwt::VerifiedClaims;
-use crate::policy::Rule;
+use crate::policy::{Dependency, Rule};
 use crate::ratelimit::{self, Backend, KeyInput, Outcome, Quota, RateKey, RuleOutcome};
 use crate::reason::Reason;
 use crate::time::UnixMillis;
 
+use super::failure;
 use super::isolate::Isolate;
 use super::request::Denial;
 
@@ -90,7 +91,8 @@ pub enum RemoteOutcome {
     Durable(Outcome),
     /// The binding's verdict: admitted or not.
     Binding(bool),
-    /// The backend could not answer: the isolate counts the rule instead (logged).
+    /// The backend could not answer: the route's failure policy for that backend decides
+    /// (open: the isolate counts the rule instead; strict: 503). Logged.
     Unavailable(String),
 }
 
@@ -159,10 +161,12 @@ pub fn keyed(
 }
 
 /// Records the remote verdicts (`answers` in the order of `keyed.remote`; a missing or
-/// unavailable answer falls back to the isolate's count), counts the local rules
+/// unavailable answer is a failure of its backend, decided by `rule`'s failure policy: open
+/// falls back to the isolate's count, strict refuses with 503), counts the local rules
 /// (all-or-nothing) and gives the combined verdict.
 pub fn count(
     iso: &mut Isolate,
+    rule: &Rule,
     mut keyed: Keyed,
     answers: Vec<RemoteOutcome>,
     now: UnixMillis,
@@ -186,20 +190,31 @@ pub fn count(
                 },
             )),
             other => {
-                // The global store is down: fall back to this isolate's count (logged).
+                // The global store did not answer: the route's policy for it decides.
                 let detail = match other {
                     Some(RemoteOutcome::Unavailable(d)) => d,
                     _ => "no answer".to_owned(),
                 };
-                let event = match check.backend {
-                    RemoteBackend::Durable => {
-                        serde_json::json!({"event": "rate_limiter_unavailable", "rule": check.rule_id, "detail": detail})
-                    }
-                    RemoteBackend::Binding(name) => {
-                        serde_json::json!({"event": "rate_limit_binding_unavailable", "rule": check.rule_id, "binding": name, "detail": detail})
-                    }
+                let (dep, detail) = match &check.backend {
+                    RemoteBackend::Durable => (
+                        Dependency::RateLimiter,
+                        format!("rate limit {}: {detail}", check.rule_id),
+                    ),
+                    RemoteBackend::Binding(name) => (
+                        Dependency::RateLimitBinding,
+                        format!("rate limit {} (binding {name}): {detail}", check.rule_id),
+                    ),
                 };
-                iso.log_error(event.to_string());
+                failure::decide(
+                    iso,
+                    &rule.id,
+                    dep,
+                    rule.failure.of(dep),
+                    failure::RATE_LIMIT_RETRY_AFTER_SECS,
+                    &detail,
+                    now,
+                )?;
+                // Open: this isolate counts the rule instead.
                 keyed.local.push((check.rule_id, check.key, check.quota));
             }
         }
@@ -266,6 +281,7 @@ mod tests {
         // The object is down: the isolate counts the rule, and says so in the log.
         let r = count(
             &mut iso,
+            rule,
             k,
             vec![RemoteOutcome::Unavailable("down".into())],
             now,
@@ -290,6 +306,7 @@ mod tests {
             };
             let r = count(
                 &mut iso,
+                rule,
                 k,
                 vec![RemoteOutcome::Durable(outcome)],
                 now,
@@ -320,6 +337,7 @@ mod tests {
         let mut limits = Limits::default();
         let d = count(
             &mut iso,
+            rule,
             k,
             vec![RemoteOutcome::Binding(false)],
             UnixMillis(0),

@@ -18,6 +18,7 @@ mod authenticate;
 mod authorize;
 pub mod browser;
 mod denial_log;
+mod failure;
 mod isolate;
 mod limits;
 mod mutate;
@@ -46,7 +47,7 @@ use crate::config::EdgeConfig;
 use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
 use crate::jwt::{AwaitingSignature, VerifiedClaims};
-use crate::policy::{Access, Rule, RuleAt, Upstream};
+use crate::policy::{Access, Dependency, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
 use crate::request_fields::Header;
 use crate::respond::{self, DenyContext, ResponseSpec};
@@ -267,7 +268,9 @@ impl Pipeline {
                 },
                 IoResult::RateLimits(answers),
             ) => {
-                if let Err(d) = limits::count(iso, keyed, answers, now, &mut self.limits) {
+                let cfg = self.cfg.clone();
+                let rule = cfg.routes.rule(self.rule_at);
+                if let Err(d) = limits::count(iso, rule, keyed, answers, now, &mut self.limits) {
                     return self.deny(iso, d);
                 }
                 match (phase, claims) {
@@ -412,7 +415,8 @@ impl Pipeline {
             };
             return self.wait(stage, io);
         }
-        if let Err(d) = limits::count(iso, keyed, Vec::new(), now, &mut self.limits) {
+        let rule = cfg.routes.rule(self.rule_at);
+        if let Err(d) = limits::count(iso, rule, keyed, Vec::new(), now, &mut self.limits) {
             return self.deny(iso, d);
         }
         self.authenticate(iso, now)
@@ -475,6 +479,27 @@ impl Pipeline {
             TokenLook::Jwks { issuer, url, wait } => {
                 self.wait(Stage::Jwks(wait), Io::Jwks { issuer, url })
             }
+            TokenLook::KeysUnavailable { issuer, denial } => {
+                // The issuer's JWKS failed: the route's `jwks` policy decides. Open goes on as
+                // an anonymous request (never a user: nothing was verified), past authorize.
+                self.stop_auth_clock(now);
+                let cfg = self.cfg.clone();
+                let rule = cfg.routes.rule(self.rule_at);
+                let detail = format!("no usable keys for issuer {issuer}");
+                let retry = denial.retry_after_secs.unwrap_or(1);
+                match failure::decide(
+                    iso,
+                    &rule.id,
+                    Dependency::Jwks,
+                    rule.failure.jwks,
+                    retry,
+                    &detail,
+                    now,
+                ) {
+                    Ok(()) => self.forward(iso, Identity::Anonymous, now),
+                    Err(d) => self.deny(iso, d),
+                }
+            }
         }
     }
 
@@ -507,7 +532,8 @@ impl Pipeline {
             };
             return self.wait(stage, io);
         }
-        if let Err(d) = limits::count(iso, keyed, Vec::new(), now, &mut self.limits) {
+        let rule = cfg.routes.rule(self.rule_at);
+        if let Err(d) = limits::count(iso, rule, keyed, Vec::new(), now, &mut self.limits) {
             return self.deny(iso, d);
         }
         self.admit(iso, Identity::User(claims), now)
@@ -569,6 +595,12 @@ impl Pipeline {
         if let Err(reason) = authorize(self.rule(), &identity, now) {
             return self.deny(iso, reason.into());
         }
+        self.forward(iso, identity, now)
+    }
+
+    /// Mutate, then the circuit breaker: the forward of an authorized request (or, on a route
+    /// whose `jwks` policy is open, of an anonymous one whose issuer's keys failed).
+    fn forward(&mut self, iso: &mut Isolate, identity: Identity, now: UnixMillis) -> Step {
         let target = match self.rule().upstream {
             Upstream::Assets => Target::Assets,
             Upstream::Origin => match mutate::outgoing(&self.cfg, &self.req, &identity, now) {

@@ -900,3 +900,284 @@ fn a_route_requiring_mfa_names_it_in_acr_values_after_checking_permissions() {
     );
     assert_eq!(error_of(&step), "step_up_required");
 }
+
+// ---------------------------------------------------------------- failure policy per dependency
+
+/// Routes with each dependency's policy set both ways, and the backends they depend on.
+fn failure_config() -> Rc<EdgeConfig> {
+    config(&[
+        (
+            "ROUTES",
+            r#"[
+            {"id":"jwks-open","path":"/jwks-open","access":"authenticated","failure":{"jwks":"open"}},
+            {"id":"jwks-strict","path":"/jwks-strict","access":{"permissions":["read"]},"failure":{"jwks":"strict"}},
+            {"id":"rev-open","path":"/rev-open","access":"authenticated","failure":{"revocations":"open"}},
+            {"id":"rev-strict","path":"/rev-strict","access":"authenticated","failure":{"revocations":"strict"}},
+            {"id":"do-open","path":"/do-open","access":"public","rate_limits":["global"],"failure":{"rate_limiter":"open"}},
+            {"id":"do-strict","path":"/do-strict","access":"public","rate_limits":["global"],"failure":{"rate_limiter":"strict"}},
+            {"id":"rl-open","path":"/rl-open","access":"public","rate_limits":["bound"],"failure":{"rate_limit_binding":"open"}},
+            {"id":"rl-strict","path":"/rl-strict","access":"public","rate_limits":["bound"],"failure":{"rate_limit_binding":"strict"}},
+            {"id":"both","path":"/both","access":"public","rate_limits":["global","bound"],"failure":{"rate_limiter":"strict"}},
+            {"id":"all-strict","path":"/all-strict","access":"authenticated","rate_limits":["bound"],"failure":"strict"}
+        ]"#,
+        ),
+        (
+            "RATE_LIMITS",
+            r#"[{"id":"global","key":["ip"],"limit":5,"period_secs":60,"backend":"durable"},
+                {"id":"bound","key":["ip"],"limit":10,"period_secs":60,"backend":"binding","binding":"RL"}]"#,
+        ),
+    ])
+}
+
+/// The failure lines logged so far, parsed.
+fn failure_lines(iso: &mut Isolate) -> Vec<serde_json::Value> {
+    iso.take_logs()
+        .into_iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l.line).ok())
+        .filter(|v| v.get("dependency").is_some())
+        .collect()
+}
+
+fn url_token() -> String {
+    token(
+        "https://url.test",
+        "EdDSA",
+        "e",
+        r#","permissions":["read"]"#,
+    )
+}
+
+#[test]
+fn a_failed_jwks_refuses_strict_routes_and_forwards_open_ones_anonymously() {
+    let mut iso = isolate(failure_config());
+    let t = url_token();
+    for (path, want_status) in [("/jwks-open", 0), ("/jwks-strict", 503)] {
+        let (mut p, step) = run(
+            &mut iso,
+            request("GET", path, &[("authorization", &bearer(&t))]),
+        );
+        // The first request fetches (the JWKS server is down), later ones are decided at once
+        // while the cache backs off.
+        if let Step::Need(Io::Jwks { issuer, url }) = &step {
+            iso.jwks_fetched(issuer, url, Err("connection refused".into()), NOW);
+            let step = p.resume(&mut iso, IoResult::Done, NOW);
+            assert_eq!(status(&step), want_status, "{path}: {step:?}");
+        } else {
+            assert_eq!(status(&step), want_status, "{path}: {step:?}");
+        }
+        let (_, again) = run(
+            &mut iso,
+            request("GET", path, &[("authorization", &bearer(&t))]),
+        );
+        if want_status == 503 {
+            assert_eq!(error_of(&again), "jwks_unavailable");
+            assert!(header(&again, "retry-after").is_some_and(|v| v.parse::<u64>().unwrap() >= 1));
+        } else {
+            // Forwarded, as nobody: the token was not verified, so no user reaches the origin,
+            // and authorize is not asked (the origin sees an anonymous caller).
+            assert_eq!(forwarded_identity(&again).as_deref(), Some(""), "{again:?}");
+        }
+        let lines = failure_lines(&mut iso);
+        let line = lines
+            .iter()
+            .find(|l| l["event"] == "jwks_unavailable")
+            .unwrap_or_else(|| panic!("{path}: {lines:?}"));
+        assert_eq!(
+            line["failure"],
+            if want_status == 0 { "open" } else { "strict" }
+        );
+        assert_eq!(line["rule"], path.trim_start_matches('/'));
+        assert!(line["detail"]
+            .as_str()
+            .unwrap()
+            .contains("https://url.test"));
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l["event"] == "jwks_unavailable")
+                .count(),
+            1,
+            "the second failure of the same second is counted, not written: {lines:?}"
+        );
+    }
+    // A token of an issuer with keys is unaffected on the open route.
+    let (_, step) = run(
+        &mut iso,
+        request(
+            "GET",
+            "/jwks-open",
+            &[("authorization", &bearer(&hs(r#","permissions":["read"]"#)))],
+        ),
+    );
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+}
+
+#[test]
+fn a_stale_revocation_feed_refuses_strict_routes_and_serves_open_ones_with_a_line() {
+    for (path, want) in [("/rev-open", 0), ("/rev-strict", 503)] {
+        let mut iso = Isolate::new(failure_config(), [1; 32]);
+        let t = hs("");
+        let (mut p, step) = run(
+            &mut iso,
+            request("GET", path, &[("authorization", &bearer(&t))]),
+        );
+        assert!(matches!(step, Step::Need(Io::RevocationSync)), "{step:?}");
+        iso.feed_polled(Err("HTTP 503".into()), NOW);
+        let step = p.resume(&mut iso, IoResult::Done, NOW);
+        assert_eq!(status(&step), want, "{path}: {step:?}");
+        if want == 503 {
+            assert_eq!(error_of(&step), "revocations_unavailable");
+            // REVOCATION_POLL_SECONDS (default 5): when the next poll runs.
+            assert_eq!(header(&step, "retry-after"), Some("5"));
+        } else {
+            assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+        }
+        let lines = failure_lines(&mut iso);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["event"], "revocations_unavailable");
+        assert_eq!(
+            lines[0]["failure"],
+            if want == 0 { "open" } else { "strict" }
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_durable_object_or_binding_is_decided_per_route_and_per_backend() {
+    let mut iso = isolate(failure_config());
+    let cases: [(&str, Vec<RemoteOutcome>, u16, &str); 6] = [
+        (
+            "/do-open",
+            vec![RemoteOutcome::Unavailable("DO down".into())],
+            0,
+            "",
+        ),
+        (
+            "/do-strict",
+            vec![RemoteOutcome::Unavailable("DO down".into())],
+            503,
+            "rate_limiter_unavailable",
+        ),
+        (
+            "/rl-open",
+            vec![RemoteOutcome::Unavailable("no binding".into())],
+            0,
+            "",
+        ),
+        (
+            "/rl-strict",
+            vec![RemoteOutcome::Unavailable("no binding".into())],
+            503,
+            "rate_limit_binding_unavailable",
+        ),
+        // Strict for the Durable Object only: a failing binding is open (the default) there…
+        (
+            "/both",
+            vec![
+                RemoteOutcome::Durable(crate::ratelimit::Outcome::Allowed {
+                    new_tat: 0,
+                    remaining: 4,
+                    reset_after_ms: 1000,
+                }),
+                RemoteOutcome::Unavailable("no binding".into()),
+            ],
+            0,
+            "",
+        ),
+        // …and a failing Durable Object is not.
+        (
+            "/both",
+            vec![
+                RemoteOutcome::Unavailable("DO down".into()),
+                RemoteOutcome::Binding(true),
+            ],
+            503,
+            "rate_limiter_unavailable",
+        ),
+    ];
+    for (path, answers, want, reason) in cases {
+        let (mut p, step) = run(&mut iso, request("GET", path, &[]));
+        let Step::Need(Io::RateLimits(checks)) = &step else {
+            panic!("{path}: {step:?}")
+        };
+        assert_eq!(checks.len(), answers.len());
+        let step = p.resume(&mut iso, IoResult::RateLimits(answers), NOW);
+        assert_eq!(status(&step), want, "{path}: {step:?}");
+        if want == 503 {
+            assert_eq!(error_of(&step), reason);
+            assert_eq!(header(&step, "retry-after"), Some("1"));
+        } else {
+            // Open: counted by this isolate instead, so the response still says how much is left.
+            let Step::Forward(plan) = &step else { panic!() };
+            assert!(
+                plan.response_headers
+                    .names
+                    .to_ascii_lowercase()
+                    .contains("ratelimit"),
+                "{plan:?}"
+            );
+        }
+        let lines = failure_lines(&mut iso);
+        assert_eq!(lines.len(), 1, "{path}: {lines:?}");
+        let dep = if lines[0]["detail"].as_str().unwrap().contains("binding RL") {
+            "rate_limit_binding"
+        } else {
+            "rate_limiter"
+        };
+        assert_eq!(lines[0]["dependency"], dep);
+        assert_eq!(
+            lines[0]["failure"],
+            if want == 0 { "open" } else { "strict" }
+        );
+    }
+}
+
+#[test]
+fn the_old_one_word_strict_makes_every_dependency_strict() {
+    let mut iso = isolate(failure_config());
+    let (mut p, _) = run(
+        &mut iso,
+        request("GET", "/all-strict", &[("authorization", &bearer(&hs("")))]),
+    );
+    let step = p.resume(
+        &mut iso,
+        IoResult::RateLimits(vec![RemoteOutcome::Unavailable("gone".into())]),
+        NOW,
+    );
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (503, "rate_limit_binding_unavailable")
+    );
+}
+
+#[test]
+fn a_flood_of_failures_writes_one_line_a_second_per_route_and_counts_the_rest() {
+    let mut iso = isolate(failure_config());
+    for i in 0..50 {
+        let (mut p, _) = run_at(
+            &mut iso,
+            request("GET", "/do-open", &[]),
+            UnixMillis(NOW.0 + i),
+        );
+        let step = p.resume(
+            &mut iso,
+            IoResult::RateLimits(vec![RemoteOutcome::Unavailable("down".into())]),
+            UnixMillis(NOW.0 + i),
+        );
+        assert!(matches!(step, Step::Forward(_)) || status(&step) == 429);
+    }
+    let lines = failure_lines(&mut iso);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    // The next second's first request reports the 49 others.
+    let _ = run_at(
+        &mut iso,
+        request("GET", "/pub", &[]),
+        UnixMillis(NOW.0 + 1000),
+    );
+    let lines = failure_lines(&mut iso);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["event"], "dependency_failures_suppressed");
+    assert_eq!(lines[0]["dependency"], "rate_limiter");
+    assert_eq!(lines[0]["rule"], "do-open");
+    assert_eq!(lines[0]["count"], 49);
+}

@@ -133,6 +133,9 @@ async fn read_body(request: &web_sys::Request, max: u64, names: &[&str]) -> Body
     }
 }
 
+/// One remote rate-limit check. A backend that cannot answer (the binding missing, the object
+/// unreachable, an error from `limit()`) is reported as it is, `Unavailable` with the error: what
+/// that means for the request is the route's failure policy, decided in the core.
 async fn check_remote(env: &worker::Env, c: &RemoteCheck) -> RemoteOutcome {
     match &c.backend {
         RemoteBackend::Durable => {

@@ -64,8 +64,9 @@ fn shard_name(key: &RateKey) -> String {
 }
 
 /// Asks the key's shard object whether `cost` units may be spent now. An error (missing
-/// binding, object unreachable, malformed answer) is the caller's to handle: the adapter falls
-/// back to its per-isolate count and logs it.
+/// binding, object unreachable, malformed answer) is reported to the core as
+/// `RemoteOutcome::Unavailable`; the route's `rate_limiter` failure policy decides there
+/// (open: the isolate counts instead; strict: 503 `rate_limiter_unavailable`).
 pub(crate) async fn check_durable(
     env: &Env,
     key: &RateKey,

@@ -129,9 +129,11 @@ def stop(proc: subprocess.Popen):
             proc.wait(5)
 
 
-def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str) -> subprocess.Popen:
+def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str,
+               config: pathlib.Path | None = None) -> subprocess.Popen:
     """`wrangler dev` with every config value from an env file (they override wrangler.toml).
-    Local runs talk to loopback, so DEPLOY_ENV is development unless the test says otherwise."""
+    Local runs talk to loopback, so DEPLOY_ENV is development unless the test says otherwise.
+    `config`: another wrangler config instead of wrangler.toml (other bindings)."""
     env_vars = {"DEPLOY_ENV": "development", **env_vars}
     env_file = tmp / f"{name}.env"
     env_file.write_text("".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}\n" for k, v in env_vars.items()))
@@ -139,7 +141,8 @@ def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str) -> subpr
     env = dict(os.environ, WRANGLER_SEND_METRICS="false", PATH=f"{ROOT}/node_modules/.bin:{os.environ.get('HOME')}/.cargo/bin:{os.environ['PATH']}")
     proc = subprocess.Popen(
         ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(port), "--env-file", str(env_file),
-         "--persist-to", str(tmp / f"{name}-state"), "--show-interactive-dev-session=false", "--log-level", "log"],
+         "--persist-to", str(tmp / f"{name}-state"), "--show-interactive-dev-session=false", "--log-level", "log",
+         *(["--config", str(config)] if config else [])],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=240)
     return proc
