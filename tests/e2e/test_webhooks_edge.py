@@ -173,7 +173,7 @@ def v1a_body(**extra) -> str:
     return json.dumps({"type": "invoice.paid", "data": {"n": secrets.token_hex(4), **extra}})
 
 
-def test_a_v1a_delivery_signed_with_ed25519_is_verified_by_webcrypto_and_forwarded(v1a):
+def test_a_v1a_delivery_signed_with_ed25519_is_verified_by_webcrypto_and_forwarded(system, v1a):
     msg_id = "msg_" + uuid.uuid4().hex
     ts = int(time.time())
     body = v1a_body()
@@ -183,6 +183,11 @@ def test_a_v1a_delivery_signed_with_ed25519_is_verified_by_webcrypto_and_forward
     # The same delivery again: the replay window answers it, it is not forwarded twice.
     r = post_v1a(v1a[0], body, msg_id=msg_id, timestamp=ts)
     assert (r.status_code, r.json()["status"]) == (200, "duplicate"), r.text
+    # Decided after the Ed25519 check on wasm's async driver (WebCrypto), as the log line says.
+    rid = r.json()["request_id"]
+    time.sleep(0.3)
+    log = (system.tmp / "edge-v1a.log").read_text()
+    assert re.search(r'"request_id":"%s","rule":"webhook-standard","path":"async","decision":"duplicate"' % rid, log), rid
 
 
 def test_a_v1a_delivery_signed_with_the_second_configured_key_is_forwarded(v1a):
