@@ -22,18 +22,20 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// In the order [`from_jws_name`](Self::from_jws_name) tries them: the algorithms of issue 21
+    /// last, so a header naming one of the earlier ones is matched after the same comparisons as before.
     pub const ALL: [Algorithm; 13] = [
         Algorithm::Hs256,
         Algorithm::Hs384,
         Algorithm::Hs512,
         Algorithm::Es256,
-        Algorithm::Es384,
-        Algorithm::Es512,
         Algorithm::EdDsa,
         Algorithm::Rs256,
+        Algorithm::Ps256,
+        Algorithm::Es384,
+        Algorithm::Es512,
         Algorithm::Rs384,
         Algorithm::Rs512,
-        Algorithm::Ps256,
         Algorithm::Ps384,
         Algorithm::Ps512,
     ];
