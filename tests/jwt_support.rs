@@ -69,6 +69,9 @@ pub fn claims() -> Value {
 pub enum Signer {
     Hmac(Algorithm, Vec<u8>),
     Es256(<Es256 as jwt_compact::Algorithm>::SigningKey),
+    /// ES384/ES512 with RustCrypto's curves (jwt-compact has ES256 only).
+    Es384(p384::ecdsa::SigningKey),
+    Es512(p521::ecdsa::SigningKey),
     EdDsa(<Ed25519 as jwt_compact::Algorithm>::SigningKey),
     Rsa(Algorithm, RsaPrivateKey),
 }
@@ -120,7 +123,27 @@ impl TestKey {
                 let jwk = serde_json::to_value(JsonWebKey::from(&vk)).unwrap();
                 (Signer::EdDsa(sk), jwk)
             }
-            Algorithm::Rs256 | Algorithm::Ps256 => {
+            Algorithm::Es384 => {
+                let sk = p384::ecdsa::SigningKey::from_slice(&random(48)).expect("p384 scalar");
+                let point = sk.verifying_key().to_encoded_point(false);
+                let jwk = ec_jwk("P-384", point.x().unwrap(), point.y().unwrap());
+                (Signer::Es384(sk), jwk)
+            }
+            Algorithm::Es512 => {
+                // A uniformly random 66-byte string is mostly above the P-521 order: clear the top bits.
+                let mut d = random(66);
+                d[0] &= 0x01;
+                let sk = p521::ecdsa::SigningKey::from_slice(&d).expect("p521 scalar");
+                let point = p521::ecdsa::VerifyingKey::from(&sk).to_encoded_point(false);
+                let jwk = ec_jwk("P-521", point.x().unwrap(), point.y().unwrap());
+                (Signer::Es512(sk), jwk)
+            }
+            Algorithm::Rs256
+            | Algorithm::Rs384
+            | Algorithm::Rs512
+            | Algorithm::Ps256
+            | Algorithm::Ps384
+            | Algorithm::Ps512 => {
                 let sk = rsa_private().clone();
                 let pk = sk.to_public_key();
                 let jwk = serde_json::to_value(JsonWebKey::from(&pk)).unwrap();
@@ -136,6 +159,8 @@ impl TestKey {
         match &self.signer {
             Signer::Hmac(a, _) | Signer::Rsa(a, _) => *a,
             Signer::Es256(_) => Algorithm::Es256,
+            Signer::Es384(_) => Algorithm::Es384,
+            Signer::Es512(_) => Algorithm::Es512,
             Signer::EdDsa(_) => Algorithm::EdDsa,
         }
     }
@@ -149,8 +174,27 @@ impl TestKey {
             Signer::Hmac(alg, secret) => hmac_sign(*alg, secret, input),
             Signer::Es256(sk) => Es256.sign(sk, input).as_bytes().to_vec(),
             Signer::EdDsa(sk) => Ed25519.sign(sk, input).as_bytes().to_vec(),
-            Signer::Rsa(Algorithm::Rs256, sk) => Rsa::rs256().sign(sk, input).as_bytes().to_vec(),
-            Signer::Rsa(_, sk) => Rsa::ps256().sign(sk, input).as_bytes().to_vec(),
+            Signer::Es384(sk) => {
+                use p384::ecdsa::signature::Signer as _;
+                let sig: p384::ecdsa::Signature = sk.sign(input);
+                sig.to_bytes().to_vec()
+            }
+            Signer::Es512(sk) => {
+                use p521::ecdsa::signature::RandomizedSigner as _;
+                let sig: p521::ecdsa::Signature = sk.sign_with_rng(&mut OsRng, input);
+                sig.to_bytes().to_vec()
+            }
+            Signer::Rsa(alg, sk) => {
+                let rsa = match alg {
+                    Algorithm::Rs256 => Rsa::rs256(),
+                    Algorithm::Rs384 => Rsa::rs384(),
+                    Algorithm::Rs512 => Rsa::rs512(),
+                    Algorithm::Ps256 => Rsa::ps256(),
+                    Algorithm::Ps384 => Rsa::ps384(),
+                    _ => Rsa::ps512(),
+                };
+                rsa.sign(sk, input).as_bytes().to_vec()
+            }
         }
     }
 
@@ -170,6 +214,10 @@ impl TestKey {
     pub fn set(&self) -> KeySet {
         jwks(&[self])
     }
+}
+
+fn ec_jwk(crv: &str, x: &[u8], y: &[u8]) -> Value {
+    json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y)})
 }
 
 pub fn hmac_sign(alg: Algorithm, secret: &[u8], input: &[u8]) -> Vec<u8> {

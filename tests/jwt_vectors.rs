@@ -1,5 +1,7 @@
 //! Published vectors (RFC 7515, RFC 7797, RFC 8037, jwt.io) from `tests/vectors/jwt/*.json`,
 //! run through the HMAC and the native verifier. The wasm WebCrypto path reuses the same files.
+//! `gen_*.json` (ES384, ES512, RS384, RS512, PS384, PS512) are made by PyJWT + cryptography
+//! (tests/gen/jwt/generate.py) and also carry negatives: tampered tokens and unsafe keys.
 
 #[path = "jwt_support.rs"]
 mod support;
@@ -40,6 +42,9 @@ fn key_error_kind(e: &KeyError) -> &'static str {
         KeyError::OctTooShort { .. } => "oct_too_short",
         KeyError::NoUsableKeys => "no_usable_keys",
         KeyError::PrivatePartsPresent { .. } => "private_parts_present",
+        KeyError::AlgorithmInconsistent { .. } => "algorithm_inconsistent",
+        KeyError::Field { .. } => "field",
+        KeyError::RsaKeySize { .. } => "rsa_key_size",
         _ => "other",
     }
 }
@@ -176,4 +181,94 @@ fn vector_claims_are_judged_with_a_fixed_clock() {
         }
     }
     assert!(checked >= 13, "only {checked} checks ran");
+}
+
+/// The generated vectors' negatives: each tampered token refused with its reason, natively and
+/// through the deferred (WebCrypto-shaped) driver, at a time the untampered token is valid.
+#[test]
+fn generated_vector_negatives_are_refused_with_their_reason() {
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for (name, v) in vectors() {
+        let Some(negatives) = v.get("negatives").and_then(Value::as_array) else {
+            continue;
+        };
+        let set = load(&v["jwk"]).unwrap();
+        let issuer = IssuerPolicy {
+            issuer: "https://vectors.edge-auth.test".to_owned(),
+            audiences: vec!["edge-api".to_owned()],
+        };
+        let time = TimeOptions::new(UnixMillis::from_secs(1_893_456_000));
+        let token = v["token"].as_str().unwrap();
+        let good = support::check_with(token, &set, &issuer, &time, &NativeVerifier);
+        assert_eq!(outcome(&good), "ok", "{name}: the untampered token");
+        for n in negatives {
+            let (sentence, token) = (
+                n["sentence"].as_str().unwrap(),
+                n["token"].as_str().unwrap(),
+            );
+            let expect = n["expect"].as_str().unwrap();
+            let native = support::check_with(token, &set, &issuer, &time, &NativeVerifier);
+            if outcome(&native) != expect {
+                failures.push(format!(
+                    "{name}: {sentence}: expected {expect}, got {}",
+                    outcome(&native)
+                ));
+            }
+            let deferred = deferred_check(token, &set, &issuer, &time);
+            if outcome(&deferred) != expect {
+                failures.push(format!(
+                    "{name}: {sentence} (deferred): expected {expect}, got {}",
+                    outcome(&deferred)
+                ));
+            }
+            ran += 1;
+        }
+        for k in v["key_negatives"].as_array().unwrap() {
+            let sentence = k["sentence"].as_str().unwrap();
+            let got = match load(&k["jwk"]) {
+                Ok(_) => "ok",
+                Err(e) => key_error_kind(&e),
+            };
+            if got != k["expect"].as_str().unwrap() {
+                failures.push(format!(
+                    "{name}: key {sentence}: expected {}, got {got}",
+                    k["expect"]
+                ));
+            }
+            ran += 1;
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert!(ran >= 6 * 10, "only {ran} generated negatives ran");
+}
+
+/// Every added algorithm has a generated vector, and each verifies natively.
+#[test]
+fn each_added_algorithm_has_a_generated_vector() {
+    let names: Vec<String> = vectors().into_iter().map(|(n, _)| n).collect();
+    for alg in ["es384", "es512", "rs384", "rs512", "ps384", "ps512"] {
+        assert!(
+            names.contains(&format!("gen_{alg}.json")),
+            "no tests/vectors/jwt/gen_{alg}.json (run tests/gen/jwt/generate.py)"
+        );
+    }
+}
+
+fn deferred_check(
+    token: &str,
+    keys: &KeySet,
+    issuer: &IssuerPolicy,
+    time: &TimeOptions,
+) -> Result<edge_auth::jwt::VerifiedClaims, JwtError> {
+    use edge_auth::jwt::{validate_with, SignatureVerdict, Validation};
+    let t = UntrustedToken::parse(token, MAX_TOKEN_BYTES)?;
+    let mut verified = false;
+    match validate_with(t, keys, issuer, time, |check| {
+        verified = support::block_on(NativeVerifier.verify(check)).is_ok();
+        SignatureVerdict::Deferred
+    })? {
+        Validation::Awaiting(a) => a.finish(verified, issuer, time),
+        Validation::Verified(_) => panic!("an asymmetric signature is never checked inline"),
+    }
 }

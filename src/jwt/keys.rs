@@ -28,12 +28,13 @@ enum Material {
 }
 
 /// Raw key bytes, for importing into another crypto provider (WebCrypto on wasm).
-/// All integers are big-endian; EC coordinates are 32 bytes each; Ed25519 `x` is 32 bytes.
+/// All integers are big-endian; EC coordinates are as long as the pinned algorithm's curve
+/// says ([`Algorithm::ec_curve`]: 32, 48 or 66 bytes); Ed25519 `x` is 32 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum KeyMaterial<'a> {
     /// HMAC secret: handle with care, never log.
     Oct(&'a [u8]),
-    /// P-256 public point.
+    /// P-256, P-384 or P-521 public point (the curve of the key's pinned `ES*` algorithm).
     Ec { x: &'a [u8], y: &'a [u8] },
     /// Ed25519 public key.
     Okp { x: &'a [u8] },
@@ -45,7 +46,7 @@ impl fmt::Debug for KeyMaterial<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyMaterial::Oct(k) => write!(f, "Oct([redacted; {} bytes])", k.len()),
-            KeyMaterial::Ec { .. } => f.write_str("Ec(P-256)"),
+            KeyMaterial::Ec { x, .. } => write!(f, "Ec({} bits)", x.len() * 8),
             KeyMaterial::Okp { .. } => f.write_str("Okp(Ed25519)"),
             KeyMaterial::Rsa { n, .. } => write!(f, "Rsa({} bits)", n.len() * 8),
         }
@@ -74,7 +75,7 @@ impl fmt::Debug for Jwk {
 }
 
 /// Result of reading one JWK from a set: usable, or skipped because this layer does not
-/// implement it (encryption keys, other curves, RS384...). Skipping is not an error so that
+/// implement it (encryption keys, other curves such as secp256k1...). Skipping is not an error so that
 /// a provider's JWKS with extra key types still loads.
 enum Parsed {
     Key(Jwk),
@@ -149,11 +150,13 @@ impl Jwk {
     }
 
     /// The exact length of a JWS signature made with this key: the MAC size for HMAC,
-    /// 64 bytes (`r||s` or Ed25519), or the modulus length for RSA (RFC 7518 §3.3).
+    /// `r||s` for ECDSA (twice the coordinate size: 64, 96 or 132 bytes, RFC 7518 §3.4), 64 bytes
+    /// for Ed25519, or the modulus length for RSA (RFC 7518 §3.3).
     pub fn signature_len(&self) -> usize {
         match &self.material {
             Material::Oct(_) => self.alg.hmac_len().unwrap_or(32),
-            Material::Ec { .. } | Material::Okp { .. } => 64,
+            Material::Ec { x, .. } => 2 * x.len(),
+            Material::Okp { .. } => 64,
             Material::Rsa { n, .. } => n.len(),
         }
     }
@@ -251,13 +254,25 @@ impl Jwk {
             ),
             "EC" => match &*string("crv")?.ok_or_else(|| field_err("crv"))? {
                 "P-256" => (&[Algorithm::Es256], Algorithm::Es256),
+                "P-384" => (&[Algorithm::Es384], Algorithm::Es384),
+                "P-521" => (&[Algorithm::Es512], Algorithm::Es512),
                 _ => return Ok(Parsed::Unsupported),
             },
             "OKP" => match &*string("crv")?.ok_or_else(|| field_err("crv"))? {
                 "Ed25519" => (&[Algorithm::EdDsa], Algorithm::EdDsa),
                 _ => return Ok(Parsed::Unsupported),
             },
-            "RSA" => (&[Algorithm::Rs256, Algorithm::Ps256], Algorithm::Rs256),
+            "RSA" => (
+                &[
+                    Algorithm::Rs256,
+                    Algorithm::Rs384,
+                    Algorithm::Rs512,
+                    Algorithm::Ps256,
+                    Algorithm::Ps384,
+                    Algorithm::Ps512,
+                ],
+                Algorithm::Rs256,
+            ),
             _ => return Ok(Parsed::Unsupported),
         };
         let alg = match alg_name {
@@ -295,10 +310,12 @@ impl Jwk {
             }
             "EC" => {
                 let (x, y) = (bytes("x")?, bytes("y")?);
-                if x.len() != 32 {
+                // The curve is the one `crv` named and `alg` agreed with (checked above).
+                let size = alg.ec_curve().map_or(0, |(_, size)| size);
+                if x.len() != size {
                     return Err(field_err("x"));
                 }
-                if y.len() != 32 {
+                if y.len() != size {
                     return Err(field_err("y"));
                 }
                 Material::Ec { x, y }
@@ -356,10 +373,7 @@ fn parse_object(s: &str) -> Result<Node<'_>, KeyError> {
 /// Registered algorithms this layer does not implement, on the key type they belong to.
 fn is_known_foreign_alg(kty: &str, name: &str) -> bool {
     match kty {
-        "RSA" => matches!(
-            name,
-            "RS384" | "RS512" | "PS384" | "PS512" | "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5"
-        ),
+        "RSA" => matches!(name, "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5"),
         "EC" => name.starts_with("ECDH-ES"),
         "OKP" => name.starts_with("ECDH-ES"),
         "oct" => {

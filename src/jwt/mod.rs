@@ -13,7 +13,7 @@ mod keys;
 mod token;
 mod verify;
 
-pub use alg::Algorithm;
+pub use alg::{Algorithm, RsaPadding};
 pub use error::{JwtError, KeyError, Segment};
 pub use keys::{Jwk, KeyMaterial, KeySet};
 pub use token::{UntrustedToken, MAX_TOKEN_BYTES};

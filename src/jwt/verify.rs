@@ -139,7 +139,13 @@ impl NativeVerifier {
                         .map_err(|_| JwtError::SignatureInvalid)?;
                 Ed25519.verify_signature(&sig, &key, check.signing_input)
             }
-            (alg @ (Algorithm::Rs256 | Algorithm::Ps256), KeyMaterial::Rsa { n, e }) => {
+            (Algorithm::Es384 | Algorithm::Es512, KeyMaterial::Ec { x, y }) => {
+                if check.signature.len() != 2 * x.len() {
+                    return Err(JwtError::SignatureInvalid);
+                }
+                ecdsa_p384_p521(check.alg, x, y, check.signing_input, check.signature)?
+            }
+            (alg, KeyMaterial::Rsa { n, e }) if alg.rsa().is_some() => {
                 let jwk = JsonWebKey::Rsa {
                     modulus: Cow::Borrowed(n),
                     public_exponent: Cow::Borrowed(e),
@@ -150,10 +156,13 @@ impl NativeVerifier {
                 if check.signature.len() != n.len() {
                     return Err(JwtError::SignatureInvalid);
                 }
-                let rsa = if alg == Algorithm::Rs256 {
-                    Rsa::rs256()
-                } else {
-                    Rsa::ps256()
+                let rsa = match alg {
+                    Algorithm::Rs256 => Rsa::rs256(),
+                    Algorithm::Rs384 => Rsa::rs384(),
+                    Algorithm::Rs512 => Rsa::rs512(),
+                    Algorithm::Ps256 => Rsa::ps256(),
+                    Algorithm::Ps384 => Rsa::ps384(),
+                    _ => Rsa::ps512(),
                 };
                 let sig =
                     <Rsa as jwt_compact::Algorithm>::Signature::try_from_slice(check.signature)
@@ -168,6 +177,45 @@ impl NativeVerifier {
             Err(JwtError::SignatureInvalid)
         }
     }
+}
+
+/// ES384 (P-384, SHA-384) and ES512 (P-521, SHA-512) with RustCrypto's `p384`/`p521`: the point
+/// must lie on the curve (else the key is unusable), `r||s` must be two scalars in range.
+#[cfg(not(target_arch = "wasm32"))]
+fn ecdsa_p384_p521(
+    alg: Algorithm,
+    x: &[u8],
+    y: &[u8],
+    input: &[u8],
+    sig: &[u8],
+) -> Result<bool, JwtError> {
+    use p384::ecdsa::signature::Verifier as _;
+    let unusable = |what: &str| JwtError::KeyUnusable {
+        detail: format!("{alg} public key: {what}"),
+    };
+    let mut sec1 = Vec::with_capacity(1 + x.len() + y.len());
+    sec1.push(0x04);
+    sec1.extend_from_slice(x);
+    sec1.extend_from_slice(y);
+    Ok(match alg {
+        Algorithm::Es384 => {
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                .map_err(|_| unusable("not a point on P-384"))?;
+            let Ok(sig) = p384::ecdsa::Signature::from_slice(sig) else {
+                return Err(JwtError::SignatureInvalid);
+            };
+            key.verify(input, &sig).is_ok()
+        }
+        Algorithm::Es512 => {
+            let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                .map_err(|_| unusable("not a point on P-521"))?;
+            let Ok(sig) = p521::ecdsa::Signature::from_slice(sig) else {
+                return Err(JwtError::SignatureInvalid);
+            };
+            key.verify(input, &sig).is_ok()
+        }
+        other => return Err(JwtError::VerifierUnsupported { alg: other }),
+    })
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -193,9 +193,15 @@ fn webcrypto_alg(alg: jwt::Algorithm) -> Option<&'static str> {
     Some(match alg {
         EdDsa => "EdDSA",
         Es256 => "ES256",
+        Es384 => "ES384",
+        Es512 => "ES512",
         Rs256 => "RS256",
+        Rs384 => "RS384",
+        Rs512 => "RS512",
         Ps256 => "PS256",
-        _ => return None,
+        Ps384 => "PS384",
+        Ps512 => "PS512",
+        Hs256 | Hs384 | Hs512 => return None,
     })
 }
 
@@ -352,7 +358,8 @@ pub(crate) fn key_to_import(
         KeyMaterial::Ec { x, y } => KeyImport::Jwk {
             alg,
             json: format!(
-                r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+                r#"{{"kty":"EC","crv":"{}","x":"{}","y":"{}"}}"#,
+                check.alg.ec_curve()?.0,
                 b64(x),
                 b64(y)
             ),

@@ -1181,3 +1181,79 @@ fn a_flood_of_failures_writes_one_line_a_second_per_route_and_counts_the_rest() 
     assert_eq!(lines[0]["rule"], "do-open");
     assert_eq!(lines[0]["count"], 49);
 }
+
+/// ES512 and PS384 (issue 21): deferred to WebCrypto under their own names, the key imported
+/// as a JWK on its own curve; a signature of the wrong size is refused before any WebCrypto call.
+#[test]
+fn the_added_algorithms_wait_for_webcrypto_with_their_own_parameters() {
+    use serde_json::json;
+    let p521 = json!({"kty":"EC","crv":"P-521","kid":"e5","alg":"ES512",
+        "x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk",
+        "y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"});
+    let rfc_rsa: serde_json::Value = serde_json::from_str(include_str!(
+        "../../tests/vectors/jwt/rfc7515_a2_rs256.json"
+    ))
+    .unwrap();
+    let n = rfc_rsa["jwk"]["n"].as_str().unwrap().to_owned();
+    let rsa = json!({"kty":"RSA","kid":"p3","alg":"PS384","n": n,"e":"AQAB"});
+    let issuers = json!([
+        {"issuer":"https://es512.test","audiences":["api"],"jwks":{"keys":[p521]}},
+        {"issuer":"https://ps384.test","audiences":["api"],"jwks":{"keys":[rsa]}},
+    ])
+    .to_string();
+    let mut iso = isolate(config(&[("ISSUERS", &issuers)]));
+    let unsigned = |iss: &str, alg: &str, kid: &str, sig_len: usize| {
+        let header = b64(format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#).as_bytes());
+        let payload = b64(format!(
+            r#"{{"iss":"{iss}","aud":"api","sub":"u1","exp":{}}}"#,
+            NOW_SECS + 600
+        )
+        .as_bytes());
+        format!("{header}.{payload}.{}", b64(&vec![1u8; sig_len]))
+    };
+    for (iss, alg, kid, size, expect_jwk) in [
+        (
+            "https://es512.test",
+            "ES512",
+            "e5",
+            132,
+            format!(
+                r#"{{"kty":"EC","crv":"P-521","x":"{}","y":"{}"}}"#,
+                p521["x"].as_str().unwrap(),
+                p521["y"].as_str().unwrap()
+            ),
+        ),
+        (
+            "https://ps384.test",
+            "PS384",
+            "p3",
+            256,
+            format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB"}}"#),
+        ),
+    ] {
+        let t = unsigned(iss, alg, kid, size);
+        let (p, step) = run(
+            &mut iso,
+            request("GET", "/api", &[("authorization", &bearer(&t))]),
+        );
+        let Step::Need(Io::Signature(job)) = &step else {
+            panic!("{alg}: {step:?}")
+        };
+        assert_eq!(job.alg, alg);
+        let Some(KeyImport::Jwk {
+            alg: import_alg,
+            json,
+        }) = p.key_to_import(&iso, NOW)
+        else {
+            panic!("{alg}: a JWK to import")
+        };
+        assert_eq!((import_alg, json), (alg, expect_jwk));
+        // One byte short: refused at once, WebCrypto is never asked.
+        let t = unsigned(iss, alg, kid, size - 1);
+        let (_, step) = run(
+            &mut iso,
+            request("GET", "/api", &[("authorization", &bearer(&t))]),
+        );
+        assert_eq!(error_of(&step), "token_signature_invalid", "{alg}");
+    }
+}

@@ -134,3 +134,89 @@ def test_a_github_delivery_with_the_documented_sha256_scheme_is_forwarded(system
                  "X-GitHub-Delivery": str(uuid.uuid4())}
     r = requests.post(f"{EDGE}/webhooks/github", data=body, headers=sha1_only, timeout=10)
     assert (r.status_code, r.json()["error"]) == (401, "webhook_signature_missing")
+
+
+# ---- Standard Webhooks `v1a` (Ed25519) through workerd (issue 21 part 5) --------------------------
+# A second edge (offset 28) in front of the same origin, its standard webhook configured with two
+# `whpk_` public keys (rotation). The Worker checks `v1a` with WebCrypto's Ed25519; the deliveries
+# are signed here with pyca/cryptography (the standardwebhooks library has no v1a signer).
+import base64
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from conftest import port, start_edge, stop
+
+V1A_EDGE = f"http://127.0.0.1:{port(28)}"
+
+
+@pytest.fixture(scope="module")
+def v1a(system):
+    keys = [Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()]
+    whpk = ["whpk_" + base64.b64encode(k.public_key().public_bytes_raw()).decode() for k in keys]
+    edge = start_edge(system.tmp, dict(system.edge_vars, WEBHOOK_STANDARD={"provider": "standard", "secrets": whpk}),
+                      port(28), "edge-v1a")
+    yield keys
+    stop(edge)
+
+
+def post_v1a(key, body: str, msg_id=None, timestamp=None, signature=None, content=None):
+    msg_id = msg_id or "msg_" + uuid.uuid4().hex
+    ts = str(timestamp or int(time.time()))
+    if signature is None:
+        signed = content if content is not None else f"{msg_id}.{ts}.{body}"
+        signature = "v1a," + base64.b64encode(key.sign(signed.encode())).decode()
+    headers = {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": signature,
+               "content-type": "application/json"}
+    return requests.post(f"{V1A_EDGE}/webhooks/standard", data=body.encode(), headers=headers, timeout=10)
+
+
+def v1a_body(**extra) -> str:
+    return json.dumps({"type": "invoice.paid", "data": {"n": secrets.token_hex(4), **extra}})
+
+
+def test_a_v1a_delivery_signed_with_ed25519_is_verified_by_webcrypto_and_forwarded(system, v1a):
+    msg_id = "msg_" + uuid.uuid4().hex
+    ts = int(time.time())
+    body = v1a_body()
+    r = post_v1a(v1a[0], body, msg_id=msg_id, timestamp=ts)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "accepted"
+    # The same delivery again: the replay window answers it, it is not forwarded twice.
+    r = post_v1a(v1a[0], body, msg_id=msg_id, timestamp=ts)
+    assert (r.status_code, r.json()["status"]) == (200, "duplicate"), r.text
+    # Decided after the Ed25519 check on wasm's async driver (WebCrypto), as the log line says.
+    rid = r.json()["request_id"]
+    time.sleep(0.3)
+    log = (system.tmp / "edge-v1a.log").read_text()
+    assert re.search(r'"request_id":"%s","rule":"webhook-standard","path":"async","decision":"duplicate"' % rid, log), rid
+
+
+def test_a_v1a_delivery_signed_with_the_second_configured_key_is_forwarded(v1a):
+    r = post_v1a(v1a[1], v1a_body())
+    assert r.status_code == 202, r.text
+
+
+@pytest.mark.parametrize("byte", [0, 31, 63])
+def test_a_bit_flipped_v1a_signature_is_401_webhook_signature_invalid(v1a, byte):
+    msg_id, ts, body = "msg_" + uuid.uuid4().hex, str(int(time.time())), v1a_body()
+    sig = bytearray(v1a[0].sign(f"{msg_id}.{ts}.{body}".encode()))
+    sig[byte] ^= 0x01
+    r = post_v1a(v1a[0], body, msg_id=msg_id, timestamp=ts, signature="v1a," + base64.b64encode(bytes(sig)).decode())
+    assert (r.status_code, r.json()["error"]) == (401, "webhook_signature_invalid"), r.text
+
+
+@pytest.mark.parametrize("case", ["tampered body", "unconfigured key", "signed over another id", "truncated"])
+def test_bad_v1a_deliveries_are_refused_with_a_precise_reason(v1a, case):
+    body = v1a_body()
+    if case == "tampered body":
+        msg_id, ts = "msg_" + uuid.uuid4().hex, str(int(time.time()))
+        sig = "v1a," + base64.b64encode(v1a[0].sign(f"{msg_id}.{ts}.{body}".encode())).decode()
+        r = post_v1a(v1a[0], body.replace("invoice.paid", "invoice.void"), msg_id=msg_id, timestamp=ts, signature=sig)
+    elif case == "unconfigured key":
+        r = post_v1a(Ed25519PrivateKey.generate(), body)
+    elif case == "signed over another id":
+        r = post_v1a(v1a[0], body, content=f"msg_other.{int(time.time())}.{body}")
+    else:  # a 63-byte signature is not a v1a signature: nothing is left to verify (refused before WebCrypto)
+        msg_id, ts = "msg_" + uuid.uuid4().hex, str(int(time.time()))
+        sig = v1a[0].sign(f"{msg_id}.{ts}.{body}".encode())[:63]
+        r = post_v1a(v1a[0], body, msg_id=msg_id, timestamp=ts, signature="v1a," + base64.b64encode(sig).decode())
+    assert (r.status_code, r.json()["error"]) == (401, "webhook_signature_invalid"), (case, r.text)

@@ -68,6 +68,15 @@ case("verify an EdDSA signature with WebCrypto",
      {"kind": "verify", "background": False, "ticket": 7, "keyId": "00112233445566778899aabbccddeeff", "alg": "EdDSA",
       "signingInput": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSJ9", "signature": "c2lnbmF0dXJl"})
 
+# Issue 21: the alg field names any of the asymmetric JWS algorithms glue.js has WebCrypto
+# parameters for (EdDSA, ES256/384/512, RS256/384/512, PS256/384/512); the format is unchanged.
+case("verify an ES512 (P-521) signature with WebCrypto",
+     {"kind": "verify", "background": True, "ticket": 8, "key_id": "ffeeddccbbaa99887766554433221100", "alg": "ES512",
+      "signing_input": "eyJhbGciOiJFUzUxMiJ9.eyJzdWIiOiJ1MiJ9", "signature": "c2ln"},
+     enc("verify", True, 8, "ffeeddccbbaa99887766554433221100", "ES512", "eyJhbGciOiJFUzUxMiJ9.eyJzdWIiOiJ1MiJ9", "c2ln"),
+     {"kind": "verify", "background": True, "ticket": 8, "keyId": "ffeeddccbbaa99887766554433221100", "alg": "ES512",
+      "signingInput": "eyJhbGciOiJFUzUxMiJ9.eyJzdWIiOiJ1MiJ9", "signature": "c2ln"})
+
 case("read a webhook's body, capped, with the headers its provider signs",
      {"kind": "read_body", "background": False, "ticket": 12, "max_bytes": 1048576, "headers": ["webhook-id", "webhook-timestamp", "webhook-signature"]},
      enc("read_body", False, 12, 1048576, "webhook-id\nwebhook-timestamp\nwebhook-signature"),
@@ -95,6 +104,11 @@ case("a raw key to import", {"kind": "key", "format": "raw", "alg": "EdDSA", "da
 jwk = '{"kty":"RSA","n":"sXch","e":"AQAB"}'
 case("a JWK to import", {"kind": "key", "format": "jwk", "alg": "RS256", "data": jwk},
      enc("key", False, "jwk", "RS256", jwk), {"kind": "key", "background": False, "format": "jwk", "alg": "RS256", "data": jwk})
+p521 = '{"kty":"EC","crv":"P-521","x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk","y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"}'
+case("a P-521 JWK to import for ES512", {"kind": "key", "format": "jwk", "alg": "ES512", "data": p521},
+     enc("key", False, "jwk", "ES512", p521), {"kind": "key", "background": False, "format": "jwk", "alg": "ES512", "data": p521})
+case("an RSA JWK to import for PS384", {"kind": "key", "format": "jwk", "alg": "PS384", "data": jwk},
+     enc("key", False, "jwk", "PS384", jwk), {"kind": "key", "background": False, "format": "jwk", "alg": "PS384", "data": jwk})
 case("no key: the verification fails", {"kind": "no_key"}, enc("no_key", False), {"kind": "no_key", "background": False})
 
 invalid = [
