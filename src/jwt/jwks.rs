@@ -280,6 +280,12 @@ impl JwksCache {
         }
     }
 
+    /// The last key set fetched successfully, however old: what a route whose `jwks` failure
+    /// policy is open verifies with once [`usable_keys`](Self::usable_keys) refuses them.
+    pub fn last_good_keys(&self) -> Option<&Arc<KeySet>> {
+        self.cached.as_ref().map(|c| &c.keys)
+    }
+
     /// Seconds a client should wait before retrying when no keys are usable (≥ 1).
     fn retry_after_secs(&self, now: UnixMillis) -> u64 {
         let wait_ms = self

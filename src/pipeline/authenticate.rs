@@ -12,6 +12,7 @@ use crate::jwt::{
     self, AwaitingSignature, HmacVerifier, JwtError, KeyMaterial, SignatureVerdict, TimeOptions,
     UntrustedToken, Validation,
 };
+use crate::policy::{Dependency, FailurePolicy};
 use crate::reason::Reason;
 use crate::request_fields::Header;
 use crate::time::UnixMillis;
@@ -101,6 +102,7 @@ pub(crate) fn authenticate_token(
     now: UnixMillis,
     cache: &mut CacheUse,
     cache_key: &mut Option<TokenHash>,
+    jwks_open: Option<&str>,
 ) -> TokenLook {
     let token = match token_of(cfg, req) {
         Ok(t) => t,
@@ -122,7 +124,7 @@ pub(crate) fn authenticate_token(
     }
     *cache = CacheUse::Miss;
     *cache_key = key;
-    let look = validate(iso, cfg, token, now, None);
+    let look = validate(iso, cfg, token, now, None, jwks_open);
     record(iso, &look, *cache_key, now);
     look
 }
@@ -135,12 +137,13 @@ pub(crate) fn after_jwks(
     now: UnixMillis,
     wait: JwksWait,
     cache_key: Option<TokenHash>,
+    jwks_open: Option<&str>,
 ) -> TokenLook {
     let token = match token_of(cfg, req) {
         Ok(t) => t,
         Err(d) => return TokenLook::Denied(d),
     };
-    let look = validate(iso, cfg, token, now, Some(wait));
+    let look = validate(iso, cfg, token, now, Some(wait), jwks_open);
     record(iso, &look, cache_key, now);
     look
 }
@@ -222,13 +225,16 @@ impl IssuerKeys<'_> {
 
 /// Validates `token`: HMAC here; the other algorithms deferred to WebCrypto; a JWKS fetch
 /// asked for when the issuer has no usable keys or the token names an unknown `kid` (once per
-/// look: `after` says which fetch already happened).
+/// look: `after` says which fetch already happened). `jwks_open`: the route rule's id when its
+/// `jwks` failure policy is open — then keys past `JWKS_MAX_STALENESS_SECONDS` still verify
+/// (logged, rate-gated) while the issuer's JWKS fails; never a request without verification.
 fn validate(
     iso: &mut Isolate,
     cfg: &EdgeConfig,
     token: &str,
     now: UnixMillis,
     after: Option<JwksWait>,
+    jwks_open: Option<&str>,
 ) -> TokenLook {
     let parsed = match UntrustedToken::parse(token, cfg.max_token_bytes) {
         Ok(p) => p,
@@ -258,12 +264,30 @@ fn validate(
                         wait: JwksWait::NoKeys,
                     }
                 }
-                None => {
-                    return TokenLook::KeysUnavailable {
-                        issuer: iss.clone(),
-                        denial: iso.jwks_unavailable(iss, now),
+                None => match jwks_open.and_then(|rule| Some((rule, iso.jwks_last_good(iss)?))) {
+                    Some((rule, stale)) => {
+                        let detail = format!(
+                            "issuer {iss}: verifying with keys past their maximum staleness"
+                        );
+                        let open = super::failure::decide(
+                            iso,
+                            rule,
+                            Dependency::Jwks,
+                            FailurePolicy::Open,
+                            1,
+                            &detail,
+                            now,
+                        );
+                        debug_assert!(open.is_ok());
+                        IssuerKeys::Fetched(stale)
                     }
-                }
+                    None => {
+                        return TokenLook::KeysUnavailable {
+                            issuer: iss.clone(),
+                            denial: iso.jwks_unavailable(iss, now),
+                        }
+                    }
+                },
             }
         }
     };

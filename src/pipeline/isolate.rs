@@ -397,6 +397,11 @@ impl Isolate {
         self.jwks.get(issuer)?.usable_keys(now).ok().cloned()
     }
 
+    /// The issuer's last good keys, past their maximum staleness or not (`failure.jwks` open).
+    pub(crate) fn jwks_last_good(&self, issuer: &str) -> Option<Arc<KeySet>> {
+        self.jwks.get(issuer)?.last_good_keys().cloned()
+    }
+
     /// Whether a request for an issuer with no usable keys waits for a fetch: it claims one
     /// (single flight), or one is already running (the driver joins it; [`Io::Jwks`]). False
     /// while backing off after a failure: then the answer is 503 at once.

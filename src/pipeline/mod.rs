@@ -47,7 +47,7 @@ use crate::config::EdgeConfig;
 use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
 use crate::jwt::{AwaitingSignature, VerifiedClaims};
-use crate::policy::{Access, Dependency, Rule, RuleAt, Upstream};
+use crate::policy::{Access, Dependency, FailurePolicy, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
 use crate::request_fields::Header;
 use crate::respond::{self, DenyContext, ResponseSpec};
@@ -282,8 +282,15 @@ impl Pipeline {
                 }
             }
             (Stage::Jwks(wait), IoResult::Done) => {
-                let look =
-                    authenticate::after_jwks(iso, &self.cfg, &self.req, now, wait, self.cache_key);
+                let look = authenticate::after_jwks(
+                    iso,
+                    &self.cfg,
+                    &self.req,
+                    now,
+                    wait,
+                    self.cache_key,
+                    jwks_open(self.rule()),
+                );
                 self.token_looked(iso, look, now)
             }
             (
@@ -434,6 +441,7 @@ impl Pipeline {
                 now,
                 &mut self.trace.cache,
                 &mut self.cache_key,
+                jwks_open(rule),
             );
             return self.token_looked(iso, look, now);
         }
@@ -480,14 +488,16 @@ impl Pipeline {
                 self.wait(Stage::Jwks(wait), Io::Jwks { issuer, url })
             }
             TokenLook::KeysUnavailable { issuer, denial } => {
-                // The issuer's JWKS failed: the route's `jwks` policy decides. Open goes on as
-                // an anonymous request (never a user: nothing was verified), past authorize.
+                // No key set can verify the token: never fetched, or past its maximum staleness
+                // on a strict route (an open one verifies with the stale set; authenticate.rs).
+                // Nothing was verified, so whatever the policy the answer is the 503 — open
+                // never forwards a request the edge could not authenticate. Logged (gated).
                 self.stop_auth_clock(now);
                 let cfg = self.cfg.clone();
                 let rule = cfg.routes.rule(self.rule_at);
                 let detail = format!("no usable keys for issuer {issuer}");
                 let retry = denial.retry_after_secs.unwrap_or(1);
-                match failure::decide(
+                let strict = failure::decide(
                     iso,
                     &rule.id,
                     Dependency::Jwks,
@@ -495,10 +505,8 @@ impl Pipeline {
                     retry,
                     &detail,
                     now,
-                ) {
-                    Ok(()) => self.forward(iso, Identity::Anonymous, now),
-                    Err(d) => self.deny(iso, d),
-                }
+                );
+                self.deny(iso, strict.err().unwrap_or(denial))
             }
         }
     }
@@ -813,4 +821,10 @@ pub fn forwarded(
         Some(iso.breaker_state()),
     ));
     Finished::Respond(spec)
+}
+
+/// The route rule's id when its `jwks` failure policy is open: keys past their maximum
+/// staleness may still verify its tokens while the issuer's JWKS fails.
+fn jwks_open(rule: &Rule) -> Option<&str> {
+    (rule.failure.jwks == FailurePolicy::Open).then_some(rule.id.as_str())
 }

@@ -905,7 +905,12 @@ fn a_route_requiring_mfa_names_it_in_acr_values_after_checking_permissions() {
 
 /// Routes with each dependency's policy set both ways, and the backends they depend on.
 fn failure_config() -> Rc<EdgeConfig> {
-    config(&[
+    failure_config_with(&[])
+}
+
+/// [`failure_config`] with extra settings.
+fn failure_config_with(extra: &[(&str, &str)]) -> Rc<EdgeConfig> {
+    let mut vars = vec![
         (
             "ROUTES",
             r#"[
@@ -926,7 +931,9 @@ fn failure_config() -> Rc<EdgeConfig> {
             r#"[{"id":"global","key":["ip"],"limit":5,"period_secs":60,"backend":"durable"},
                 {"id":"bound","key":["ip"],"limit":10,"period_secs":60,"backend":"binding","binding":"RL"}]"#,
         ),
-    ])
+    ];
+    vars.extend_from_slice(extra);
+    config(&vars)
 }
 
 /// The failure lines logged so far, parsed.
@@ -947,60 +954,54 @@ fn url_token() -> String {
     )
 }
 
-#[test]
-fn a_failed_jwks_refuses_strict_routes_and_forwards_open_ones_anonymously() {
-    let mut iso = isolate(failure_config());
+/// Sends `path` with the `url.test` token and drives it through a failing JWKS fetch (when
+/// it asks for one) and a good WebCrypto answer (when it gets that far).
+fn through_failed_jwks(iso: &mut Isolate, path: &str, now: UnixMillis) -> Step {
     let t = url_token();
-    for (path, want_status) in [("/jwks-open", 0), ("/jwks-strict", 503)] {
-        let (mut p, step) = run(
-            &mut iso,
-            request("GET", path, &[("authorization", &bearer(&t))]),
-        );
-        // The first request fetches (the JWKS server is down), later ones are decided at once
-        // while the cache backs off.
-        if let Step::Need(Io::Jwks { issuer, url }) = &step {
-            iso.jwks_fetched(issuer, url, Err("connection refused".into()), NOW);
-            let step = p.resume(&mut iso, IoResult::Done, NOW);
-            assert_eq!(status(&step), want_status, "{path}: {step:?}");
-        } else {
-            assert_eq!(status(&step), want_status, "{path}: {step:?}");
-        }
-        let (_, again) = run(
-            &mut iso,
-            request("GET", path, &[("authorization", &bearer(&t))]),
-        );
-        if want_status == 503 {
-            assert_eq!(error_of(&again), "jwks_unavailable");
-            assert!(header(&again, "retry-after").is_some_and(|v| v.parse::<u64>().unwrap() >= 1));
-        } else {
-            // Forwarded, as nobody: the token was not verified, so no user reaches the origin,
-            // and authorize is not asked (the origin sees an anonymous caller).
-            assert_eq!(forwarded_identity(&again).as_deref(), Some(""), "{again:?}");
+    let req = request("GET", path, &[("authorization", &bearer(&t))]);
+    let (mut p, mut step) = Pipeline::start(req, iso, now);
+    if let Step::Need(Io::Jwks { issuer, url }) = &step {
+        iso.jwks_fetched(issuer, url, Err("connection refused".into()), now);
+        step = p.resume(iso, IoResult::Done, now);
+    }
+    if matches!(step, Step::Need(Io::Signature(_))) {
+        step = p.resume(iso, IoResult::Signature(true), now);
+    }
+    step
+}
+
+#[test]
+fn an_issuer_whose_jwks_never_answered_gets_503_whatever_the_policy() {
+    // No key was ever fetched: nothing can verify the token, so `open` does not forward either
+    // (it would let an unauthenticated request through a route that needs a user).
+    let mut iso = isolate(failure_config());
+    for (path, policy) in [("/jwks-open", "open"), ("/jwks-strict", "strict")] {
+        for _ in 0..2 {
+            // The first request fetches (the JWKS server is down); the next is decided at once
+            // while the cache backs off.
+            let step = through_failed_jwks(&mut iso, path, NOW);
+            assert_eq!(status(&step), 503, "{path}: {step:?}");
+            assert_eq!(error_of(&step), "jwks_unavailable");
+            assert!(header(&step, "retry-after").is_some_and(|v| v.parse::<u64>().unwrap() >= 1));
         }
         let lines = failure_lines(&mut iso);
-        let line = lines
+        let written: Vec<_> = lines
             .iter()
-            .find(|l| l["event"] == "jwks_unavailable")
-            .unwrap_or_else(|| panic!("{path}: {lines:?}"));
+            .filter(|l| l["event"] == "jwks_unavailable")
+            .collect();
         assert_eq!(
-            line["failure"],
-            if want_status == 0 { "open" } else { "strict" }
+            written.len(),
+            1,
+            "one line a second, the rest counted: {lines:?}"
         );
-        assert_eq!(line["rule"], path.trim_start_matches('/'));
-        assert!(line["detail"]
+        assert_eq!(written[0]["failure"], policy);
+        assert_eq!(written[0]["rule"], path.trim_start_matches('/'));
+        assert!(written[0]["detail"]
             .as_str()
             .unwrap()
             .contains("https://url.test"));
-        assert_eq!(
-            lines
-                .iter()
-                .filter(|l| l["event"] == "jwks_unavailable")
-                .count(),
-            1,
-            "the second failure of the same second is counted, not written: {lines:?}"
-        );
     }
-    // A token of an issuer with keys is unaffected on the open route.
+    // A token of an issuer with keys is unaffected.
     let (_, step) = run(
         &mut iso,
         request(
@@ -1010,6 +1011,68 @@ fn a_failed_jwks_refuses_strict_routes_and_forwards_open_ones_anonymously() {
         ),
     );
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+}
+
+#[test]
+fn keys_past_their_maximum_staleness_verify_on_open_routes_only() {
+    let mut iso = isolate(failure_config_with(&[("JWKS_MAX_STALENESS_SECONDS", "60")]));
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}"#,
+        b64(ed_key().verifying_key().as_bytes())
+    );
+    // Fetched 1000 s ago, fresh for 300 s, usable stale for 60 more: unusable now.
+    let long_ago = UnixMillis(NOW.0 - 1_000_000);
+    iso.jwks_fetched(
+        "https://url.test",
+        "https://url.test/jwks",
+        Ok((jwks, Some("max-age=300".into()))),
+        long_ago,
+    );
+    iso.take_logs();
+    let strict = through_failed_jwks(&mut iso, "/jwks-strict", NOW);
+    assert_eq!(error_of(&strict), "jwks_unavailable", "{strict:?}");
+    let open = through_failed_jwks(&mut iso, "/jwks-open", NOW);
+    // Verified (the signature was checked with the stale key) and forwarded as the user.
+    assert_eq!(forwarded_identity(&open).as_deref(), Some("u1"), "{open:?}");
+    let lines = failure_lines(&mut iso);
+    let used = lines
+        .iter()
+        .find(|l| l["rule"] == "jwks-open")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(
+        (used["event"].as_str(), used["failure"].as_str()),
+        (Some("jwks_unavailable"), Some("open"))
+    );
+    assert!(
+        used["detail"]
+            .as_str()
+            .unwrap()
+            .contains("maximum staleness"),
+        "{used}"
+    );
+    // A bad signature is still refused with the stale keys (another token: not a cache hit).
+    let t = token(
+        "https://url.test",
+        "EdDSA",
+        "e",
+        r#","permissions":["read"],"n":2"#,
+    );
+    let (mut p, step) = run(
+        &mut iso,
+        request("GET", "/jwks-open", &[("authorization", &bearer(&t))]),
+    );
+    let step = match step {
+        Step::Need(Io::Jwks { issuer, url }) => {
+            iso.jwks_fetched(&issuer, &url, Err("connection refused".into()), NOW);
+            p.resume(&mut iso, IoResult::Done, NOW)
+        }
+        s => s,
+    };
+    let step = match step {
+        Step::Need(Io::Signature(_)) => p.resume(&mut iso, IoResult::Signature(false), NOW),
+        s => s,
+    };
+    assert_eq!(status(&step), 401, "{step:?}");
 }
 
 #[test]

@@ -2,8 +2,10 @@
 Worker in workerd (`wrangler dev`), each dependency really stopped, each for a route whose policy for it
 is `open` and one whose policy is `strict`:
 
-- JWKS: the issuer's JWKS server is started and shut down before the edge's first fetch (the port
-  refuses connections), so no key set is ever loaded;
+- JWKS: one issuer's JWKS server is started and shut down before the edge's first fetch (the port
+  refuses connections), so no key set is ever loaded: 503 under both policies, since nothing could
+  verify a token; another's serves its keys once (fresh for 1 s, `JWKS_MAX_STALENESS_SECONDS=0`) and
+  is then shut down: `strict` refuses, `open` keeps verifying with the last keys it fetched;
 - revocation feed: the origin answers 503 on `/internal/revocations` (and everything else normally),
   so the isolate's list never syncs and is stale;
 - rate-limit Durable Object: the Worker's `RATE_LIMITER` namespace is bound to the `RateLimiter` class
@@ -13,7 +15,8 @@ is `open` and one whose policy is `strict`:
   `[[ratelimits]]`), so `limit()` cannot be called.
 
 `strict` must answer 503 with the dependency's reason id and `Retry-After` and not reach the origin;
-`open` must reach the origin (as nobody, for JWKS) and log one structured line naming the dependency.
+`open` must reach the origin (for JWKS: as the verified user, checked with the stale keys) and log one
+structured line naming the dependency.
 The origin is a stub that records the identity it receives."""
 import json, re, secrets, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +27,7 @@ import requests
 
 from conftest import ROOT, b64u, port, port_free, start_edge, stop
 
-ORIGIN_PORT, JWKS_PORT, EDGE_PORT, HOST_PORT = port(31), port(32), port(33), port(34)
+ORIGIN_PORT, JWKS_PORT, EDGE_PORT, HOST_PORT, STALE_JWKS_PORT = port(31), port(32), port(33), port(34), port(35)
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 AUD = "edge-auth"
 HS_SECRET = secrets.token_bytes(32)
@@ -75,6 +78,45 @@ def stopped_jwks_server() -> None:
     assert port_free(JWKS_PORT)
 
 
+class OnceJwks:
+    """A JWKS server for `https://stale.test` (an Ed25519 key, `Cache-Control: max-age=1`) that the
+    test shuts down once the edge has fetched from it."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        self.key = ed25519.Ed25519PrivateKey.generate()
+        x = b64u(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        body = json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "st-1", "alg": "EdDSA", "x": x}]}).encode()
+        outer = self
+        self.fetches = 0
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.fetches += 1
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("cache-control", "max-age=1")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", STALE_JWKS_PORT), H)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        assert port_free(STALE_JWKS_PORT)
+
+
+STALE_JWKS: "OnceJwks | None" = None
+
+
 def worker_config(tmp) -> "pathlib.Path":
     """The Worker as wrangler.toml builds it (same bundle and assets), with the Durable Object
     namespace bound to a Worker that is not running and no rate-limiting binding."""
@@ -106,7 +148,13 @@ def edge_vars() -> dict:
         "ISSUERS": [
             {"issuer": "https://idp.test", "audiences": [AUD], "jwks_url": f"http://127.0.0.1:{JWKS_PORT}/jwks.json"},
             {"issuer": "https://hs.test", "audiences": [AUD], "jwks_secret": "TEST_HS_JWKS"},
+            {"issuer": "https://stale.test", "audiences": [AUD],
+             "jwks_url": f"http://127.0.0.1:{STALE_JWKS_PORT}/jwks.json"},
         ],
+        # Keys are usable for 1 s (the server's max-age) and not one second past it, unless the
+        # route's `jwks` policy is open.
+        "JWKS_MIN_TTL_SECONDS": "1",
+        "JWKS_MAX_STALENESS_SECONDS": "0",
         "TEST_HS_JWKS": {"keys": [hs_jwk]},
         "REVOCATION_POLL_SECONDS": "1",
         "ROUTES": [
@@ -131,14 +179,18 @@ def edge_vars() -> dict:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    for p in (ORIGIN_PORT, JWKS_PORT, EDGE_PORT):
+    global STALE_JWKS
+    for p in (ORIGIN_PORT, JWKS_PORT, EDGE_PORT, STALE_JWKS_PORT):
         assert port_free(p), f"port {p} on 127.0.0.1 is busy: stop whatever runs there"
     tmp = tmp_path_factory.mktemp("failure-policy")
     origin = StubOrigin()
     stopped_jwks_server()
+    STALE_JWKS = OnceJwks()
     edge = start_edge(tmp, edge_vars(), EDGE_PORT, "edge-failure", config=worker_config(tmp))
     yield origin, tmp / "edge-failure.log"
     stop(edge)
+    if not port_free(STALE_JWKS_PORT):
+        STALE_JWKS.stop()
     origin.httpd.shutdown()
     origin.httpd.server_close()
 
@@ -149,12 +201,14 @@ def token(iss: str) -> str:
               "exp": now + 300, "permissions": ["read"]}
     if iss == "https://hs.test":
         return jwt.encode(claims, HS_SECRET, algorithm="HS256", headers={"kid": "hs-1"})
+    if iss == "https://stale.test":
+        return jwt.encode(claims, STALE_JWKS.key, algorithm="EdDSA", headers={"kid": "st-1"})
     # An Ed25519 key the edge could never have: its JWKS is unreachable anyway.
     from cryptography.hazmat.primitives.asymmetric import ed25519
     return jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": "ed-1"})
 
 
-def failure_line(log, dependency: str, rule: str, policy: str) -> dict:
+def failure_line(log, dependency: str, rule: str, policy: str, detail_has: str = "") -> dict:
     """The edge's structured line for this failure (wrangler writes the Worker's console a moment
     later: 10 s at most)."""
     deadline = time.time() + 10
@@ -164,7 +218,8 @@ def failure_line(log, dependency: str, rule: str, policy: str) -> dict:
                 line = json.loads(m.group(0))
             except json.JSONDecodeError:
                 continue
-            if (line.get("dependency"), line.get("rule"), line.get("failure")) == (dependency, rule, policy):
+            if (line.get("dependency"), line.get("rule"), line.get("failure")) == (dependency, rule, policy) \
+                    and detail_has in line.get("detail", ""):
                 return line
         if time.time() > deadline:
             raise AssertionError(f"no {dependency}/{rule}/{policy} line in the edge log:\n{log.read_text()[-3000:]}")
@@ -184,23 +239,38 @@ def assert_503(r: requests.Response, reason: str, retry_after: int | None = None
         assert int(r.headers["retry-after"]) == retry_after, r.headers
 
 
-def test_jwks_server_stopped_strict_route_answers_503_jwks_unavailable(world):
+def test_jwks_never_fetched_answers_503_jwks_unavailable_under_both_policies(world):
     origin, log = world
-    for _ in range(2):  # the first request waits for the fetch, the next one meets the back-off
-        assert_503(get("/jwks-strict", token("https://idp.test")), "jwks_unavailable")
-    assert not origin.reached("/jwks-strict")
-    line = failure_line(log, "jwks", "jwks-strict", "strict")
-    assert line["event"] == "jwks_unavailable" and "https://idp.test" in line["detail"]
+    for path, policy in (("/jwks-strict", "strict"), ("/jwks-open", "open")):
+        for _ in range(2):  # the first request waits for the fetch, the next one meets the back-off
+            assert_503(get(path, token("https://idp.test")), "jwks_unavailable")
+        assert not origin.reached(path), "nothing could verify the token: it must not reach the origin"
+        line = failure_line(log, "jwks", path.lstrip("/"), policy)
+        assert line["event"] == "jwks_unavailable" and "https://idp.test" in line["detail"]
 
 
-def test_jwks_server_stopped_open_route_forwards_anonymously_and_logs(world):
+def test_jwks_stopped_after_a_fetch_strict_refuses_open_verifies_with_the_stale_keys(world):
     origin, log = world
-    r = get("/jwks-open", token("https://idp.test"))
+    # Up: both routes verify with fresh keys.
+    for path in ("/jwks-strict", "/jwks-open"):
+        r = get(path, token("https://stale.test"))
+        assert r.status_code == 200, r.text
+        assert r.json() == {"path": path, "user": "alice"}
+    assert STALE_JWKS.fetches >= 1
+    STALE_JWKS.stop()
+    time.sleep(2.5)  # past the keys' 1 s freshness (and the 0 s maximum staleness)
+    assert_503(get("/jwks-strict", token("https://stale.test")), "jwks_unavailable")
+    r = get("/jwks-open", token("https://stale.test"))
     assert r.status_code == 200, r.text
-    assert r.json() == {"path": "/jwks-open", "user": None}, "nothing was verified: no user reaches the origin"
-    line = failure_line(log, "jwks", "jwks-open", "open")
-    assert line["event"] == "jwks_unavailable"
-    # Without a token the route still needs one: open is about the JWKS failing, not about auth.
+    assert r.json() == {"path": "/jwks-open", "user": "alice"}, "verified with the last keys fetched"
+    line = failure_line(log, "jwks", "jwks-open", "open", detail_has="maximum staleness")
+    assert "https://stale.test" in line["detail"], line
+    # A token the stale keys do not verify is still refused; no token still needs one.
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    now = int(time.time())
+    forged = jwt.encode({"iss": "https://stale.test", "aud": AUD, "sub": "mallory", "iat": now, "exp": now + 300},
+                        ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": "st-1"})
+    assert get("/jwks-open", forged).status_code == 401
     assert get("/jwks-open").status_code == 401
 
 
