@@ -625,17 +625,19 @@ pub async fn status(
     if row.try_get::<i64, _>("disabled")? != 0 {
         return Err(refused(RefreshRefused::AccountDisabled));
     }
-    let secs = |ms: i64| ms.div_euclid(1000);
+    // Ends rounded up and `now` down: a page never believes the session ends before it does (a
+    // refresh sent at "the end" would otherwise still succeed and extend an idle session).
+    let up = |ms: i64| (ms + 999).div_euclid(1000);
     Ok(Status {
         session_id: session_id.to_owned(),
         access_expires_at,
-        session_expires_at: secs(lifetime.absolute_end),
-        idle_expires_at: secs(lifetime.idle_end),
-        refreshable_until: secs(lifetime.refreshable_until()),
+        session_expires_at: up(lifetime.absolute_end),
+        idle_expires_at: up(lifetime.idle_end),
+        refreshable_until: up(lifetime.refreshable_until()),
         extendable: lifetime.extendable(),
         idle_timeout_secs: core.config.session_idle_timeout_secs,
         warn_before_secs: core.config.session_warning_secs,
-        now: secs(now),
+        now: now.div_euclid(1000),
     })
 }
 
