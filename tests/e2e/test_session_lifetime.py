@@ -183,12 +183,13 @@ def test_an_inactive_session_ends_and_signing_in_returns_to_the_page_with_its_fo
 
 
 def at_the_same_moment(pages, script: str):
-    """Runs `script` (an async function body) in every page at one wall-clock instant."""
-    t = int(time.time() * 1000) + 600
+    """Runs `script` (an async function body) in every page at one wall-clock instant: a timer gets
+    each page close (a background tab's timers may be throttled to 1 s), then it spins to the ms."""
+    t = int(time.time() * 1000) + 2500
     for p in pages:
         p.evaluate("([t, body]) => { const f = new Function(`return (async () => { ${body} })()`); "
-                   "setTimeout(() => { window.__race = f(); }, Math.max(0, t - Date.now())); }", [t, script])
-    time.sleep(1.0)
+                   "setTimeout(() => { while (Date.now() < t) {} window.__race = f(); }, Math.max(0, t - Date.now() - 1500)); }", [t, script])
+    time.sleep(3.5)
     return [p.evaluate("window.__race") for p in pages]
 
 
@@ -218,17 +219,24 @@ def test_two_tabs_refreshing_at_once_keep_the_session_alive(stack, browser):
 
 
 def test_control_the_same_race_without_coordination_trips_reuse_detection(stack, browser):
-    """Shows the test above can fail: two tabs posting the same refresh cookie at once."""
+    """Shows the test above can fail: two tabs posting the same refresh cookie at once. Whether two
+    renderer processes really send in the same millisecond depends on the machine's load, so this
+    control gets a few fresh sessions to show it at least once."""
     mark = log_mark(stack)
-    ctx = browser.new_context()
-    one, two = ctx.new_page(), ctx.new_page()
-    sign_in(one, *new_user())
-    two.goto(f"{EDGE}/account")
-    wait_live(two)
-    codes = at_the_same_moment([one, two], "const r = await fetch('/auth/refresh', {method: 'POST'}); return (await r.json()).error ?? r.status;")
-    assert sorted(map(str, codes)) == ["200", "refresh_token_reused"], codes
+    tries = []
+    for _ in range(5):
+        ctx = browser.new_context()
+        one, two = ctx.new_page(), ctx.new_page()
+        sign_in(one, *new_user())
+        two.goto(f"{EDGE}/account")
+        wait_live(two)
+        codes = at_the_same_moment([one, two], "const r = await fetch('/auth/refresh', {method: 'POST'}); return String((await r.json()).error ?? r.status);")
+        ctx.close()
+        tries.append(sorted(codes))
+        if "refresh_token_reused" in codes:
+            break
+    assert tries[-1] == ["200", "refresh_token_reused"], tries
     assert "refresh token reuse" in origin_log_since(stack, mark)
-    ctx.close()
 
 
 def test_a_hidden_tab_coming_back_rechecks(stack, browser):
