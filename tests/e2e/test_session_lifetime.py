@@ -123,6 +123,7 @@ def test_the_warning_counts_down_and_stay_signed_in_extends_the_session(stack, b
     page.clock.fast_forward(3000)
     expect(countdown).not_to_have_text(first)
     expect(page.locator("#session-extend")).to_be_focused()
+    page.wait_for_timeout(400)  # the dialog's entrance animation
     page.screenshot(path=str(stack["tmp"] / "session-warning.png"))
 
     time.sleep(1.1)  # the origin's clock (seconds) must move for the new idle end to differ

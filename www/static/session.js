@@ -257,7 +257,7 @@ function show(mode) {
   if (wasHidden) {
     d.backdrop.hidden = false;
     previousFocus = document.activeElement;
-    (mode === "ended" ? d.signIn : mode === "warn" ? d.extend : d.signIn).focus();
+    [d.extend, d.signIn, d.later].find((x) => !x.hidden)?.focus();
   }
 }
 
@@ -285,6 +285,11 @@ function announce(d, left) {
   d.live.textContent = `Your session ends in ${s > 60 ? `${Math.ceil(s / 60)} minutes` : `${s} seconds`}.`;
 }
 
+/// Writes only changes, so assistive technology is not told about the same words every second.
+function setText(node, value) {
+  if (node.textContent !== value) node.textContent = value;
+}
+
 function render() {
   if (ended || !state) return;
   const now = Date.now();
@@ -295,18 +300,18 @@ function render() {
   }
   const d = ensureDialog();
   if (state.extendable) {
-    d.title.textContent = "Are you still there?";
-    d.message.textContent = "For your security, you will be signed out soon because of inactivity. Choose \u201cStay signed in\u201d to keep working.";
+    setText(d.title, "Are you still there?");
+    setText(d.message, "For your security, you will be signed out soon because of inactivity. Choose \u201cStay signed in\u201d to keep working.");
     d.extend.hidden = false;
     d.signIn.hidden = true;
   } else {
-    d.title.textContent = "Your session ends soon";
-    d.message.textContent = "This session has reached its maximum length. Sign in again to keep working; what you typed on this page will be kept.";
+    setText(d.title, "Your session ends soon");
+    setText(d.message, "This session has reached its maximum length. Sign in again to keep working; what you typed on this page will be kept.");
     d.extend.hidden = true;
     d.signIn.hidden = false;
   }
   d.later.hidden = false;
-  d.countdown.textContent = `Signing out in ${clock(left)}`;
+  setText(d.countdown, `Signing out in ${clock(left)}`);
   announce(d, left);
   show("warn");
 }
