@@ -219,6 +219,14 @@ pub struct Config {
     pub refresh_ttl_secs: u64,
     /// `SESSION_POLICY`: single | multi (default multi).
     pub session_policy: SessionPolicy,
+    /// `SESSION_IDLE_TIMEOUT_SECS` (default 43200 = 12 h, or `ACCESS_TOKEN_TTL_SECS` if
+    /// longer; never less than it): a
+    /// session whose refresh token was not used for this long can no longer be refreshed, even
+    /// before its absolute end (`REFRESH_TOKEN_TTL_SECS`).
+    pub session_idle_timeout_secs: u64,
+    /// `SESSION_WARNING_SECS` (default 120, 10–3600): how long before a session can no longer be
+    /// refreshed the pages warn (and offer "Stay signed in"); `GET /auth/session` reports it.
+    pub session_warning_secs: u64,
     /// `ARGON2_M_COST_KIB`, `ARGON2_T_COST`, `ARGON2_P_COST`.
     pub argon2: Argon2Params,
     /// `PASSWORD_PEPPER`: optional server-side secret mixed into every password hash (≥ 16 bytes).
@@ -578,6 +586,22 @@ impl Config {
                 "must be at least ACCESS_TOKEN_TTL_SECS",
             ));
         }
+        let session_idle_timeout_secs = num(
+            "SESSION_IDLE_TIMEOUT_SECS",
+            get("SESSION_IDLE_TIMEOUT_SECS"),
+            43_200u64.max(access_ttl_secs),
+        )?;
+        if session_idle_timeout_secs < access_ttl_secs {
+            return Err(err(
+                "SESSION_IDLE_TIMEOUT_SECS",
+                "must be at least ACCESS_TOKEN_TTL_SECS",
+            ));
+        }
+        let session_warning_secs =
+            num("SESSION_WARNING_SECS", get("SESSION_WARNING_SECS"), 120u64)?;
+        if !(10..=3600).contains(&session_warning_secs) {
+            return Err(err("SESSION_WARNING_SECS", "must be between 10 and 3600"));
+        }
         let password_min_len = num("PASSWORD_MIN_LENGTH", get("PASSWORD_MIN_LENGTH"), 12usize)?;
         if !(8..=128).contains(&password_min_len) {
             return Err(err("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
@@ -774,6 +798,8 @@ impl Config {
             access_ttl_secs,
             refresh_ttl_secs,
             session_policy,
+            session_idle_timeout_secs,
+            session_warning_secs,
             argon2,
             pepper,
             password_min_len,

@@ -226,6 +226,7 @@ impl From<DomainError> for AppError {
                     RefreshRefused::SessionRevoked => "session_revoked",
                     RefreshRefused::Reused => "refresh_token_reused",
                     RefreshRefused::Expired => "refresh_token_expired",
+                    RefreshRefused::Idle => "session_idle_timeout",
                     RefreshRefused::AccountDisabled => "account_disabled",
                 },
             ),
@@ -526,6 +527,11 @@ mod tests {
                 DomainError::Refresh(RefreshRefused::Expired),
                 401,
                 "refresh_token_expired",
+            ),
+            (
+                DomainError::Refresh(RefreshRefused::Idle),
+                401,
+                "session_idle_timeout",
             ),
             (
                 DomainError::Refresh(RefreshRefused::AccountDisabled),

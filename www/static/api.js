@@ -1,14 +1,21 @@
 // Shared helpers for the pages: every call goes through the edge with the HttpOnly cookies the
-// origin set; an expired access token is refreshed once (rotating the refresh cookie), then retried.
+// origin set; an expired access token is refreshed once (rotating the refresh cookie, one tab at a
+// time: static/session.js), then retried. On signed-in pages this also starts the session monitor
+// (expiry warning, "Stay signed in", return to the page after signing in again).
+import { refreshSession, saveFormState, signedOut, startSessionMonitor, track } from "/static/session.js";
+
+// Pages anyone may see: no session to watch there.
+const PUBLIC_PAGES = new Set(["/login", "/signup"]);
 
 export async function api(path, options = {}) {
   const init = { credentials: "same-origin", headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) }, ...options };
-  let res = await fetch(path, init);
-  if (res.status === 401 && !path.startsWith("/auth/")) {
-    const refreshed = await fetch("/auth/refresh", { method: "POST", credentials: "same-origin" });
-    if (refreshed.ok) res = await fetch(path, init);
-  }
-  return res;
+  return track((async () => {
+    let res = await fetch(path, init);
+    if (res.status === 401 && !path.startsWith("/auth/")) {
+      if (await refreshSession({ after401: true })) res = await fetch(path, init);
+    }
+    return res;
+  })());
 }
 
 export async function errorText(res) {
@@ -39,11 +46,16 @@ export function text(tag, content, attrs = {}) {
   return el;
 }
 
+/// To the login page, coming back here afterwards with what was typed on this page.
 export function toLogin() {
+  saveFormState();
   location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
 }
 
 export async function logout(all = false) {
   await api(all ? "/auth/logout-all" : "/auth/logout", { method: "POST" });
+  signedOut(); // the other tabs show "signed out" instead of failing on their next request
   location.href = "/login";
 }
+
+if (!PUBLIC_PAGES.has(location.pathname) && document.documentElement.dataset.session !== "off") startSessionMonitor();

@@ -62,7 +62,10 @@ pub enum RefreshRefused {
     SessionRevoked,
     /// The token was already rotated: reuse detected, the session is now revoked.
     Reused,
+    /// The session reached its absolute end (`REFRESH_TOKEN_TTL_SECS` after it started).
     Expired,
+    /// The session was not refreshed for `SESSION_IDLE_TIMEOUT_SECS`.
+    Idle,
     /// The account was disabled after the session started.
     AccountDisabled,
 }

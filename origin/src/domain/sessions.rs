@@ -1,5 +1,7 @@
 //! Sessions, access tokens and rotating refresh tokens. A refresh token is 256 random bits,
 //! stored only as its SHA-256, valid once: presenting a rotated one again revokes the session.
+//! A session can be refreshed until the earlier of its absolute end and its idle end
+//! ([`Lifetime`]); [`status`] tells the pages when that is.
 
 use serde::Serialize;
 use serde_json::json;
@@ -75,6 +77,46 @@ impl Authentication {
             ACR_PWD.into()
         } else {
             format!("urn:edge-auth:acr:{}", self.amr[0])
+        }
+    }
+}
+
+/// When a session stops being refreshable (unix ms): at its absolute end (`REFRESH_TOKEN_TTL_SECS`
+/// after it started) or once it was not refreshed for `SESSION_IDLE_TIMEOUT_SECS`, whichever
+/// comes first. Every refresh moves the idle end, never the absolute end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime {
+    pub absolute_end: i64,
+    pub idle_end: i64,
+}
+
+impl Lifetime {
+    pub fn new(expires_at: i64, last_used_at: i64, idle_timeout_secs: u64) -> Self {
+        Lifetime {
+            absolute_end: expires_at,
+            idle_end: last_used_at.saturating_add(idle_timeout_secs as i64 * 1000),
+        }
+    }
+
+    /// The last instant (exclusive) at which a refresh is accepted.
+    pub fn refreshable_until(&self) -> i64 {
+        self.absolute_end.min(self.idle_end)
+    }
+
+    /// Whether a refresh now would push [`Self::refreshable_until`] later: false once the
+    /// absolute end is the nearer one (only signing in again helps then).
+    pub fn extendable(&self) -> bool {
+        self.idle_end < self.absolute_end
+    }
+
+    /// May the session be refreshed at `now`? The absolute end wins when both have passed.
+    pub fn check(&self, now: i64) -> Result<(), RefreshRefused> {
+        if now >= self.absolute_end {
+            Err(RefreshRefused::Expired)
+        } else if now >= self.idle_end {
+            Err(RefreshRefused::Idle)
+        } else {
+            Ok(())
         }
     }
 }
@@ -282,7 +324,7 @@ pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued
     let mut w = Work::begin(core, ctx).await?;
     let now = w.now;
     let row = sqlx::query(
-        "SELECT rt.session_id, rt.used_at, s.user_id, s.revoked_at, s.expires_at, s.auth_time, s.amr, s.created_at, u.disabled \
+        "SELECT rt.session_id, rt.used_at, s.user_id, s.revoked_at, s.expires_at, s.last_used_at, s.auth_time, s.amr, s.created_at, u.disabled \
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id \
          WHERE rt.token_hash = $1",
     )
@@ -298,6 +340,11 @@ pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued
     let used_at: Option<i64> = row.try_get("used_at")?;
     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
     let expires_at: i64 = row.try_get("expires_at")?;
+    let lifetime = Lifetime::new(
+        expires_at,
+        row.try_get("last_used_at")?,
+        core.config.session_idle_timeout_secs,
+    );
     let disabled = row.try_get::<i64, _>("disabled")? != 0;
     let auth_time: i64 = match row.try_get::<Option<i64>, _>("auth_time")? {
         Some(t) => t,
@@ -311,9 +358,12 @@ pub async fn refresh(core: &Core, ctx: &Ctx, token: &str) -> DomainResult<Issued
     if used_at.is_some() {
         return reuse_detected(w, &session_id, &user_id).await;
     }
-    if expires_at <= now {
-        core.telemetry.refresh("expired");
-        return Err(refused(RefreshRefused::Expired));
+    if let Err(why) = lifetime.check(now) {
+        core.telemetry.refresh(match why {
+            RefreshRefused::Idle => "idle",
+            _ => "expired",
+        });
+        return Err(refused(why));
     }
     if disabled {
         core.telemetry.refresh("disabled");
@@ -492,10 +542,12 @@ pub async fn list(
 ) -> DomainResult<Vec<SessionView>> {
     let rows = sqlx::query(
         "SELECT id, user_agent, ip, created_at, last_used_at, expires_at FROM sessions \
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id",
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3 \
+         ORDER BY created_at DESC, id",
     )
     .bind(user_id)
     .bind(core.clock.now_ms())
+    .bind(idle_cutoff(core))
     .fetch_all(&core.db.pool)
     .await?;
     rows.into_iter()
@@ -515,16 +567,128 @@ pub async fn list(
         .map_err(Into::into)
 }
 
-/// Is this session live (not revoked, not expired)?
+/// Sessions last used at or before this instant (unix ms) are past their idle end.
+fn idle_cutoff(core: &Core) -> i64 {
+    core.clock.now_ms() - core.config.session_idle_timeout_secs as i64 * 1000
+}
+
+/// What the pages need to know about the caller's session (times in unix seconds): when its
+/// access token expires, when the session can no longer be refreshed and why, and how early to
+/// warn. It never contains a token.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub session_id: String,
+    /// `exp` of the access token the request carried, when the edge forwarded it.
+    pub access_expires_at: Option<i64>,
+    /// The absolute end of the session.
+    pub session_expires_at: i64,
+    /// When the session ends if it is not refreshed before.
+    pub idle_expires_at: i64,
+    /// The earlier of the two: the last moment a refresh is accepted.
+    pub refreshable_until: i64,
+    /// Whether refreshing now moves `refreshable_until` later ("Stay signed in" helps).
+    pub extendable: bool,
+    pub idle_timeout_secs: u64,
+    /// How long before `refreshable_until` the pages warn (`SESSION_WARNING_SECS`).
+    pub warn_before_secs: u64,
+    /// The origin's clock, so a page can correct for its own.
+    pub now: i64,
+}
+
+/// The status of `user_id`'s session `session_id`, refused like a refresh would be when the
+/// session cannot be refreshed any more (revoked, expired, idle, account disabled).
+pub async fn status(
+    core: &Core,
+    user_id: &str,
+    session_id: &str,
+    access_expires_at: Option<i64>,
+) -> DomainResult<Status> {
+    let row = sqlx::query(
+        "SELECT s.revoked_at, s.expires_at, s.last_used_at, u.disabled FROM sessions s \
+         JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.user_id = $2",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .fetch_optional(&core.db.pool)
+    .await?
+    .ok_or(DomainError::NotFound(What::Session))?;
+    let now = core.clock.now_ms();
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Err(refused(RefreshRefused::SessionRevoked));
+    }
+    let lifetime = Lifetime::new(
+        row.try_get("expires_at")?,
+        row.try_get("last_used_at")?,
+        core.config.session_idle_timeout_secs,
+    );
+    lifetime.check(now).map_err(refused)?;
+    if row.try_get::<i64, _>("disabled")? != 0 {
+        return Err(refused(RefreshRefused::AccountDisabled));
+    }
+    // Ends rounded up and `now` down: a page never believes the session ends before it does (a
+    // refresh sent at "the end" would otherwise still succeed and extend an idle session).
+    let up = |ms: i64| (ms + 999).div_euclid(1000);
+    Ok(Status {
+        session_id: session_id.to_owned(),
+        access_expires_at,
+        session_expires_at: up(lifetime.absolute_end),
+        idle_expires_at: up(lifetime.idle_end),
+        refreshable_until: up(lifetime.refreshable_until()),
+        extendable: lifetime.extendable(),
+        idle_timeout_secs: core.config.session_idle_timeout_secs,
+        warn_before_secs: core.config.session_warning_secs,
+        now: now.div_euclid(1000),
+    })
+}
+
+/// Is this session live (not revoked, not expired, not idle)?
 pub async fn is_live(core: &Core, session_id: &str) -> DomainResult<bool> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        "SELECT COUNT(*) FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3",
     )
     .bind(session_id)
     .bind(core.clock.now_ms())
+    .bind(idle_cutoff(core))
     .fetch_one(&core.db.pool)
     .await?;
     Ok(n > 0)
 }
 
 pub use super::freshness::require_fresh;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn a_session_is_refreshable_until_the_earlier_of_its_absolute_and_idle_end() {
+        // started at 0, lasts 60 min, idle timeout 10 min
+        let fresh = Lifetime::new(60 * MIN, 0, 600);
+        assert_eq!(fresh.refreshable_until(), 10 * MIN);
+        assert!(fresh.extendable());
+        // refreshed at 55 min: the absolute end is nearer than the idle end
+        let late = Lifetime::new(60 * MIN, 55 * MIN, 600);
+        assert_eq!(late.refreshable_until(), 60 * MIN);
+        assert!(!late.extendable());
+    }
+
+    #[test]
+    fn check_reads_as_sentences() {
+        let l = Lifetime::new(60 * MIN, 0, 600);
+        for (now, expected) in [
+            (0, Ok(())),
+            (10 * MIN - 1, Ok(())),
+            (10 * MIN, Err(RefreshRefused::Idle)),
+            (59 * MIN, Err(RefreshRefused::Idle)),
+            (60 * MIN, Err(RefreshRefused::Expired)),
+        ] {
+            assert_eq!(l.check(now), expected, "at {now} ms");
+        }
+        // Refreshed at 55 min: idle until 65, but the absolute end at 60 comes first.
+        let late = Lifetime::new(60 * MIN, 55 * MIN, 600);
+        assert_eq!(late.check(59 * MIN), Ok(()));
+        assert_eq!(late.check(61 * MIN), Err(RefreshRefused::Expired));
+    }
+}

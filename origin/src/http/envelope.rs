@@ -48,6 +48,12 @@ impl EdgeIdentity {
     pub fn issuer(&self) -> Option<&str> {
         self.envelope.get(envelope::ISSUER)
     }
+    /// The token's `exp` (unix seconds) as the edge forwards it.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.envelope
+            .get(envelope::EXPIRES)
+            .and_then(|v| v.parse().ok())
+    }
     pub fn issued_at(&self) -> Option<i64> {
         self.envelope
             .get(envelope::ISSUED_AT)

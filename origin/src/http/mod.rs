@@ -14,6 +14,7 @@ pub mod observe;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;
+pub mod session;
 pub mod social;
 pub mod webhooks;
 pub mod wellknown;
@@ -82,6 +83,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
     ("post", "/auth/logout-all"),
+    ("get", "/auth/session"),
     ("get", "/auth/oauth/providers"),
     ("get", "/auth/oauth/{provider}/start"),
     ("get", "/auth/oauth/{provider}/callback"),
@@ -165,6 +167,7 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/logout-all", post(auth::logout_all))
+        .route("/auth/session", get(session::status))
         .route("/auth/oauth/providers", get(social::providers))
         .route("/auth/oauth/{provider}/start", get(social::start))
         .route("/auth/oauth/{provider}/callback", get(social::callback))
