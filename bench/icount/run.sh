@@ -93,11 +93,18 @@ measure() { # name worker path req expect side
   [ "$PROFILE" = 0 ] || cp "/tmp/perf-$vp.map" "$OUT/perf-$side-$req-$worker.map" 2>/dev/null || true
   kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null || true
   rm -f "/tmp/perf-$vp.map"
-  [ "$got" = "{\"$expect\":$N}" ] || die "$name on $side: expected $N × $expect, got $got"
+  # workerd's loopback subrequest now and then loses a kept-alive connection to the origin stub
+  # ("Network connection lost": one 503, on either build): up to 1 % of other answers is noted,
+  # more is an error.
+  local ok other
+  ok="$(node -e 'const g=JSON.parse(process.argv[1]);console.log(g[process.argv[2]]||0)' "$got" "$expect")"
+  other=$((N - ok))
+  [ $((other * 100)) -le "$N" ] || die "$name on $side: expected $N × $expect, got $got (see $log)"
+  [ "$other" = 0 ] || note "  $side: $other of $N answered otherwise ($got; see $log)"
   ir="$(grep -h -m1 '^summary:\|^totals:' "$(ls -t "$cg".* | head -1)" | awk '{print $2}')"
   [ "$PROFILE" = 1 ] || rm -f "$cg" "$cg".*
-  node -e 'const [s,side,ir,n]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,side,ir:+ir,n:+n,per_request:Math.round(ir/n)}))' \
-    "$name" "$side" "$ir" "$N" | tee -a "$OUT/results.jsonl"
+  node -e 'const [s,side,ir,n,got]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,side,ir:+ir,n:+n,per_request:Math.round(ir/n),statuses:JSON.parse(got)}))' \
+    "$name" "$side" "$ir" "$N" "$got" | tee -a "$OUT/results.jsonl"
 }
 
 step "icount: $N requests per scenario and build after $WARM warm-up (callgrind; ~1 min each)"

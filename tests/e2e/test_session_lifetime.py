@@ -265,3 +265,31 @@ def test_a_hidden_tab_coming_back_rechecks(stack, browser):
     expect(ended).to_have_attribute("data-reason", "session_revoked")
     assert asked, "coming back asked the origin"
     ctx.close()
+
+
+def test_an_expired_access_cookie_on_a_page_load_refreshes_on_the_login_page_and_returns(stack, browser):
+    """The edge sends a page request without a usable access cookie to /login?next=…; when the session
+    can still be refreshed, the login page does that once (under the tabs' lock) and goes back to the
+    page — no password asked. The browser drops an expired cookie, which clearing it here stands for."""
+    mark = log_mark(stack)
+    ctx = browser.new_context()
+    seen = refreshes(ctx)
+    page = ctx.new_page()
+    sign_in(page, *new_user())
+    assert {c["name"] for c in ctx.cookies()} >= {"access_token", "refresh_token"}
+    ctx.clear_cookies(name="access_token")
+    page.goto(f"{EDGE}/account?tab=security")
+    expect(page).to_have_url(f"{EDGE}/account?tab=security")
+    wait_live(page)
+    assert len(seen) == 1, seen
+    assert page.evaluate("fetch('/api/me').then(r => r.status)") == 200
+    # Once the session is gone (signed out), the login page asks for the password and stays.
+    page.evaluate("fetch('/auth/logout', {method: 'POST', credentials: 'same-origin'})")
+    page.evaluate("sessionStorage.clear()")
+    page.goto(f"{EDGE}/account")
+    expect(page).to_have_url(f"{EDGE}/login?next=/account")
+    page.wait_for_timeout(1000)
+    expect(page).to_have_url(f"{EDGE}/login?next=/account")
+    expect(page.locator("#password")).to_be_visible()
+    no_reuse(stack, mark)
+    ctx.close()

@@ -9,6 +9,9 @@
 const LOCK = "edge-auth:refresh";
 const CHANNEL = "edge-auth:session";
 const GENERATION = "edge-auth:refresh-generation"; // localStorage: bumped by every refresh
+// localStorage: "1" while this browser has a live session (no secret: a hint for the login page,
+// which then tries one silent refresh before asking for a password; static/pages/login.js).
+const HINT = "edge-auth:session-hint";
 const FORM_PREFIX = "edge-auth:form:"; // sessionStorage: a page's form state, restored once
 const TICK_MS = 1000;
 
@@ -29,6 +32,11 @@ let pending = 0;
 /// Converts the origin's answer (unix seconds) into this tab's clock, so a wrong or (in tests)
 /// fast-forwarded local clock does not move the deadlines.
 function apply(body) {
+  try {
+    localStorage.setItem(HINT, "1");
+  } catch {
+    /* storage off: the login page just asks for the password */
+  }
   const offset = Date.now() - body.now * 1000;
   const local = (s) => (s == null ? null : s * 1000 + offset);
   state = {
@@ -325,10 +333,19 @@ const REASONS = {
   logged_out: "You signed out in another tab.",
 };
 
+function dropHint() {
+  try {
+    localStorage.removeItem(HINT);
+  } catch {
+    /* nothing to drop */
+  }
+}
+
 /// The session is over: keep what the page can restore, say why, offer a sign-in that comes back.
 export function end(reason) {
   if (ended) return;
   ended = true;
+  dropHint();
   document.documentElement.dataset.sessionState = "ended";
   saveFormState();
   const d = ensureDialog();
@@ -347,6 +364,7 @@ export function end(reason) {
 /// This tab signed out on purpose: tell the others, stop watching.
 export function signedOut() {
   ended = true;
+  dropHint();
   post({ type: "ended", reason: "logged_out" });
 }
 

@@ -17,6 +17,26 @@ if (params.get("session") === "ended") {
   notice.textContent = "Your session ended. Sign in to continue where you left off.";
   form.querySelector("h1").after(notice);
 }
+// The edge sends a page request here when its access cookie has expired, although the session
+// itself may still be refreshable (a tab left closed past the token's few minutes). Try that once,
+// under the lock the signed-in pages refresh under (static/session.js), and go back if it works.
+// Only when a page of this browser last saw a live session (session.js's hint), not after it was
+// seen to end, and at most once in 30 s (no redirect loop).
+async function resumeSession() {
+  const next = params.get("next");
+  if (!next || params.get("session") === "ended" || localStorage.getItem("edge-auth:session-hint") !== "1") return;
+  const KEY = "edge-auth:silent-refresh";
+  if (Date.now() - Number(sessionStorage.getItem(KEY) || 0) < 30_000) return;
+  sessionStorage.setItem(KEY, String(Date.now()));
+  const refresh = () => fetch("/auth/refresh", { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } });
+  const res = navigator.locks?.request
+    ? await navigator.locks.request("edge-auth:refresh", { mode: "exclusive" }, refresh)
+    : await refresh();
+  if (res.ok) location.replace(safeNext(next));
+  else localStorage.removeItem("edge-auth:session-hint");
+}
+resumeSession().catch(() => {});
+
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const res = await api("/auth/login", { method: "POST", body: JSON.stringify({ email: form.email.value, password: form.password.value }) });
