@@ -83,7 +83,7 @@ async fn like_wildcards_in_the_text_are_literal() {
 #[tokio::test]
 async fn disabled_state_and_role_changes_show_in_the_directory() {
     let t = TestApp::new().await;
-    let (body, _) = t.signup_login("erin@example.com").await;
+    let (body, _) = t.signup_login("zed@example.com").await;
     let id = body["user_id"].as_str().unwrap().to_owned();
     let r = t
         .call(
@@ -103,7 +103,7 @@ async fn disabled_state_and_role_changes_show_in_the_directory() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
-    let r = t.get("/admin/users?q=erin", &admin()).await;
+    let r = t.get("/admin/users?q=zed", &admin()).await;
     assert_eq!(r.body["users"][0]["disabled"], true);
     assert_eq!(r.body["users"][0]["roles"], json!(["admin", "user"]));
 }

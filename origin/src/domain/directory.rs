@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::ctx::RBAC_ADMIN;
-use super::error::{DomainError, DomainResult, SearchRefused};
+use super::error::{DomainResult, SearchRefused};
 use super::Core;
 
 /// At most this many users a page (the default when the caller names none: [`DEFAULT_LIMIT`]).

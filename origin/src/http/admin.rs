@@ -157,7 +157,8 @@ pub async fn search_users(
 ) -> AppResult<Json<serde_json::Value>> {
     let ctx = user.ctx(rc);
     let search =
-        directory::UserSearch::parse(q.q.as_deref(), q.after.as_deref(), q.limit.as_deref())?;
+        directory::UserSearch::parse(q.q.as_deref(), q.after.as_deref(), q.limit.as_deref())
+            .map_err(crate::domain::DomainError::from)?;
     let (users, next) = directory::search(&state, &ctx, &search).await?;
     Ok(Json(json!({ "users": users, "next_after": next })))
 }
