@@ -18,8 +18,7 @@ async function read(path, errorEl) {
     errorEl.textContent = await errorText(res);
     return null;
   }
-  errorEl.textContent = "";
-  return res.json();
+  return res.json(); // an earlier change's refusal stays shown: a reload after it must not hide it
 }
 
 /// A change: step-up when asked for, the API's message in `errorEl` on refusal; true when done.
