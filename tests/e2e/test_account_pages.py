@@ -18,6 +18,7 @@ def shot(page, name: str):
     """Writes docs/screenshots/<name>.png when SCREENSHOTS=1 (the docs' pictures are made by the tests)."""
     if os.environ.get("SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
+        page.add_style_tag(content=".toast { display: none !important; }")  # no passing message in the picture
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
@@ -83,6 +84,7 @@ def browser_login(page, email, password, next_path="/account"):
     page.fill("#password", password)
     page.click("#form button[type=submit]")
     expect(page).to_have_url(f"{EDGE}{next_path}")
+    expect(page.locator("#rows tr").first).to_be_visible()  # the page's script has run
 
 
 def test_the_page_shows_the_profile_and_every_session_with_device_and_ip(page):

@@ -114,7 +114,6 @@ def test_a_role_made_on_the_page_reaches_the_users_next_token(page, admin):
     row.locator("button[data-assign]").click()
     expect(page.locator("#status")).to_contain_text(f"{email} now has the role {role}.")
     expect(row.locator(".tags")).to_contain_text(role)
-    shot(page, "admin-users")
 
     # The user's next token (a refresh) carries the permission, and the edge passes it on.
     r = requests.post(f"{EDGE}/auth/refresh", json={"refresh_token": t["refresh_token"]}, timeout=10)
@@ -136,6 +135,7 @@ def test_disable_and_enable_a_user(page):
     expect(row.locator("[data-status]")).to_have_text("Active")
     row.locator("button[data-toggle=disable]").click()
     expect(page.locator("dialog#confirm")).to_contain_text(f"Disable {email}?")
+    shot(page, "admin-confirm")
     page.click("#confirm-yes")
     expect(row.locator("[data-status]")).to_have_text("Disabled")
     r = login(email, password)
@@ -158,6 +158,7 @@ def test_the_user_search_pages_and_says_when_nothing_matches(page):
     rows = page.locator("#user-rows tr")
     expect(rows).to_have_count(20)
     expect(rows.first).to_have_attribute("data-email", emails[0])
+    shot(page, "admin-users")
     page.click("#user-pager button[data-page=next]")
     expect(rows).to_have_count(3)
     expect(rows.first).to_have_attribute("data-email", emails[20])

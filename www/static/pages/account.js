@@ -31,6 +31,7 @@ async function profile() {
 }
 
 const form = $("password-form");
+$("password-submit").disabled = false; // off in the HTML until this script handles the form
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const error = $("password-error");

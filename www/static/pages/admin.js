@@ -47,8 +47,12 @@ async function loadRoles() {
   roles = r.roles;
   permissions = (p?.permissions ?? []).map((x) => x.name);
   const names = roles.map((x) => x.name);
-  $("role-parent").replaceChildren(...options(names, "(none)"));
-  for (const id of ["sod-a", "sod-b"]) $(id).replaceChildren(...options(names, "Choose a role"));
+  // New option lists keep what the admin already chose (a reload may finish while they fill a form).
+  for (const [id, first] of [["role-parent", "(none)"], ["sod-a", "Choose a role"], ["sod-b", "Choose a role"]]) {
+    const chosen = $(id).value;
+    $(id).replaceChildren(...options(names, first));
+    if (names.includes(chosen)) $(id).value = chosen;
+  }
   fillRows($("roles"), roles.map((role) => roleRow(role, names)), "No roles yet.");
   return true;
 }
