@@ -2,7 +2,8 @@
 the real Worker and origin, as an admin made with the origin's CLI. Roles and permissions made on
 the page reach the user's next token; disable/enable; the audit log's filter and pages; a dead
 webhook event re-queued from the page; the page refused to a non-admin. SCREENSHOTS=1 also writes
-docs/screenshots/admin-*.png."""
+docs/screenshots/admin-*.png. One test runs its own Worker (port offset 25) whose role-assignment
+route wants an authentication at most 2 s old, to drive the step-up dialog from the admin page."""
 import json, secrets, time
 
 import pytest
@@ -10,7 +11,7 @@ import requests
 import stripe
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import EDGE, launch_chromium
+from conftest import EDGE, launch_chromium, port, port_free, start_edge, stop
 from test_account_pages import VIEWPORT, shot, signup
 
 
@@ -297,4 +298,49 @@ def test_the_admin_page_and_api_are_refused_to_a_non_admin(browser):
     assert pg.locator("#user-rows").count() == 0  # the page itself never arrived
     r = pg.request.get(f"{EDGE}/admin/users?q=a")
     assert r.status == 403 and r.json()["error"] == "insufficient_permissions", r.text()
+    ctx.close()
+
+
+STEP_UP_PORT = port(25)
+
+
+@pytest.fixture(scope="module")
+def fresh_edge(system, tmp_path_factory):
+    """The shipped routes behind one rule: assigning a role needs an authentication ≤ 2 s old."""
+    assert port_free(STEP_UP_PORT), f"port {STEP_UP_PORT} on 127.0.0.1 is busy"
+    routes = [{"id": "admin-role-change-fresh", "methods": ["PUT", "DELETE"], "path": "/admin/users/{id}/roles/{role}",
+               "access": {"permissions": ["rbac:admin"]}, "require_fresh_auth": 2}] + system.edge_vars["ROUTES"]
+    tmp = tmp_path_factory.mktemp("admin-step-up")
+    proc = start_edge(tmp, {**system.edge_vars, "ROUTES": routes}, STEP_UP_PORT, "edge-admin-step-up")
+    yield f"http://127.0.0.1:{STEP_UP_PORT}"
+    stop(proc)
+
+
+def test_an_old_sign_in_is_confirmed_in_the_step_up_dialog_and_the_change_retried(browser, admin, fresh_edge):
+    email, _ = signup()
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.goto(f"{fresh_edge}/admin")
+    pg.fill("#email", admin["email"])
+    pg.fill("#password", admin["password"])
+    pg.click("#form button[type=submit]")
+    expect(pg).to_have_url(f"{fresh_edge}/admin#users")
+    time.sleep(3)  # the sign-in is now older than the route allows
+    row = find_user(pg, email)
+    row.locator("select[data-assign-select]").select_option("admin")
+    row.locator("button[data-assign]").click()
+    dialog = pg.locator("dialog#step-up")
+    expect(dialog).to_be_visible()
+    expect(pg.locator("#step-up-password")).to_be_focused()
+    pg.fill("#step-up-password", "not the password")
+    pg.click("#step-up-confirm")
+    expect(dialog.locator("[role=alert]")).not_to_be_empty()  # refused: still asking
+    expect(row.locator(".tags")).not_to_contain_text("admin")
+    pg.fill("#step-up-password", admin["password"])
+    pg.click("#step-up-confirm")
+    expect(dialog).to_have_count(0)
+    expect(pg.locator("#status")).to_contain_text(f"{email} now has the role admin.")
+    expect(row.locator(".tags")).to_contain_text("admin")
+    r = requests.get(f"{EDGE}/admin/users", params={"q": email}, headers=admin["headers"], timeout=10)
+    assert "admin" in r.json()["users"][0]["roles"], r.text
     ctx.close()
