@@ -74,6 +74,7 @@ def find_user(page, email):
     page.click("#tab-users")
     page.fill("#user-q", email)
     page.click("#user-search button[type=submit]")
+    expect(page.locator("#user-rows tr")).to_have_count(1)  # the search's answer, not the tab's first list
     row = page.locator(f"#user-rows tr[data-email='{email}']")
     expect(row).to_have_count(1)
     return row

@@ -110,6 +110,17 @@ export function device(ua) {
   return browser || os || ua.slice(0, 40);
 }
 
+/// For lists that can be asked again before an answer arrives (a search typed while the tab
+/// loads): `const ticket = lastOnly(); … const current = ticket(); … await …; if (!current()) return;` renders the last
+/// request only, whatever order the answers come in.
+export function lastOnly() {
+  let seq = 0;
+  return () => {
+    const mine = ++seq;
+    return () => mine === seq;
+  };
+}
+
 /// Cursor paging for newest-first (or any cursor) listings: remembers the cursors of the pages
 /// behind, so "Previous" works although the API only knows "next".
 export class Pager {

@@ -5,7 +5,7 @@
 // are shown with the API's own message, in the section they belong to.
 import { api, errorText, logout, toLogin } from "/static/api.js";
 import { withStepUp } from "/static/security.js";
-import { busy, confirmAction, el, fillRows, notify, Pager, tabs, when } from "/static/ui.js";
+import { busy, confirmAction, el, fillRows, lastOnly, notify, Pager, tabs, when } from "/static/ui.js";
 
 const $ = (id) => document.getElementById(id);
 $("logout").onclick = () => logout(false);
@@ -40,10 +40,14 @@ const options = (names, first) => [first && el("option", { value: "" }, first), 
 let roles = [];
 let permissions = [];
 
+const loadRolesTicket = lastOnly();
+
 async function loadRoles() {
   const error = $("roles-error");
+  const current = loadRolesTicket();
   const [r, p] = await Promise.all([read("/admin/roles", error), read("/admin/permissions", error)]);
   if (!r) return false;
+  if (!current()) return true; // a later load renders
   roles = r.roles;
   permissions = (p?.permissions ?? []).map((x) => x.name);
   const names = roles.map((x) => x.name);
@@ -124,10 +128,13 @@ $("new-permission").addEventListener("submit", async (e) => {
 
 const userPager = new Pager($("user-pager"), loadUsers, "Pages of users");
 
+const loadUsersTicket = lastOnly();
+
 async function loadUsers(after = "") {
   const q = $("user-q").value.trim();
+  const current = loadUsersTicket();
   const data = await read(`/admin/users?${new URLSearchParams({ q, after, limit: "20" })}`, $("users-error"));
-  if (!data) return;
+  if (!data || !current()) return;
   fillRows($("user-rows"), data.users.map(userRow), q ? `No users match “${q}”.` : "No users yet.");
   userPager.update(data.users.length, data.next_after);
 }
@@ -213,10 +220,13 @@ $("audit-actions").replaceChildren(...KNOWN_ACTIONS.map((a) => el("option", { va
 
 const auditPager = new Pager($("audit-pager"), loadAudit, "Pages of the audit log");
 
+const loadAuditTicket = lastOnly();
+
 async function loadAudit(before = "") {
   const params = new URLSearchParams({ action: $("audit-action").value.trim(), limit: $("audit-limit").value, before });
+  const current = loadAuditTicket();
   const data = await read(`/admin/audit?${params}`, $("audit-error"));
-  if (!data) return;
+  if (!data || !current()) return;
   fillRows($("audit"), data.entries.map((e) => {
     const detail = e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : "";
     return el("tr", { dataset: { id: e.id, action: e.action } },
@@ -238,10 +248,13 @@ $("audit-filter").addEventListener("submit", (e) => {
 
 const webhookPager = new Pager($("webhook-pager"), loadWebhooks, "Pages of webhook events");
 
+const loadWebhooksTicket = lastOnly();
+
 async function loadWebhooks(before = "") {
   const params = new URLSearchParams({ status: $("webhook-status").value, provider: $("webhook-provider").value, limit: "20", before });
+  const current = loadWebhooksTicket();
   const data = await read(`/admin/webhooks?${params}`, $("webhooks-error"));
-  if (!data) return;
+  if (!data || !current()) return;
   fillRows($("webhook-rows"), data.events.map(webhookRow),
     $("webhook-status").value === "dead" ? "No dead letters: every event was handled." : "No events match.");
   webhookPager.update(data.events.length, data.next_before);
