@@ -260,9 +260,22 @@ def test_a_dead_webhook_event_is_requeued_from_the_page(page, system, admin):
     expect(page.locator("#audit tr").first).to_contain_text(str(e["id"]))
 
 
-def test_separation_of_duty_pairs_are_added_and_removed(page):
+def test_the_tabs_work_from_the_keyboard_and_sod_pairs_are_added_and_removed(page):
     tag = secrets.token_hex(3)
     a, b = f"checker-{tag}", f"maker-{tag}"  # the API keeps a pair in name order
+    # The tabs work from the keyboard: arrows move and show, Home/End jump.
+    page.focus("#tab-users")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-roles")).to_be_focused()
+    expect(page.locator("#tab-roles")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#roles-panel")).to_be_visible()
+    expect(page.locator("#users")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.locator("#tab-keys")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-users")).to_be_focused()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#tab-keys")).to_have_attribute("aria-selected", "true")
     page.click("#tab-roles")
     for name in (a, b):
         page.fill("#role-name", name)
