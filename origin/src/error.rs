@@ -7,7 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::error::{DomainError, RefreshRefused, SocialRefused, What};
+use crate::domain::error::{DomainError, RefreshRefused, SearchRefused, SocialRefused, What};
 use crate::domain::webhooks::ReceiveError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -230,6 +230,13 @@ impl From<DomainError> for AppError {
                     RefreshRefused::AccountDisabled => "account_disabled",
                 },
             ),
+            DomainError::UserSearch(r) => match r {
+                SearchRefused::Query => p(S::BAD_REQUEST, "invalid_query")
+                    .detail("q: at most 254 characters, no control characters"),
+                SearchRefused::Cursor => p(S::BAD_REQUEST, "invalid_cursor")
+                    .detail("after: the next_after of the previous page"),
+                SearchRefused::Limit => p(S::BAD_REQUEST, "invalid_limit").detail("limit: 1..100"),
+            },
             DomainError::WebhookNotRequeueable => p(S::CONFLICT, "webhook_event_not_requeueable")
                 .detail("only a dead or failed (retry) event that is not running can be re-queued"),
             DomainError::Webhook(e) => receive_problem(&e),
@@ -537,6 +544,11 @@ mod tests {
                 DomainError::Refresh(RefreshRefused::AccountDisabled),
                 401,
                 "account_disabled",
+            ),
+            (
+                DomainError::UserSearch(SearchRefused::Limit),
+                400,
+                "invalid_limit",
             ),
             (
                 DomainError::WebhookNotRequeueable,

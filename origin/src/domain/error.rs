@@ -53,6 +53,17 @@ pub enum What {
     Passkey,
 }
 
+/// Why an admin's user search is refused (`directory::UserSearch::parse`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchRefused {
+    /// Too long (over 254 characters) or with control characters.
+    Query,
+    /// A cursor with control characters or longer than an e-mail address can be.
+    Cursor,
+    /// Not a whole number in 1..=100.
+    Limit,
+}
+
 /// Why a refresh token does not buy new tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshRefused {
@@ -206,6 +217,8 @@ pub enum DomainError {
     MailNotConfigured,
     /// The SMTP server refused or could not be reached (upstream).
     MailUnavailable,
+    /// An admin's user search with a bad text, cursor or page size.
+    UserSearch(SearchRefused),
     /// Only a dead or failed, un-leased event can be re-queued.
     WebhookNotRequeueable,
     /// A verified delivery that cannot be stored.
@@ -225,6 +238,12 @@ pub type DomainResult<T> = Result<T, DomainError>;
 impl From<sqlx::Error> for DomainError {
     fn from(e: sqlx::Error) -> Self {
         DomainError::Storage(e)
+    }
+}
+
+impl From<SearchRefused> for DomainError {
+    fn from(r: SearchRefused) -> Self {
+        DomainError::UserSearch(r)
     }
 }
 

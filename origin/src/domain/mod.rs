@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clock;
 pub mod credentials;
 pub mod ctx;
+pub mod directory;
 pub mod error;
 pub mod freshness;
 pub mod idempotency;

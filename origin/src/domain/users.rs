@@ -52,3 +52,34 @@ pub async fn has_password(core: &Core, id: &str) -> DomainResult<bool> {
         .await?;
     Ok(h.is_some_and(|h| h.starts_with('$')))
 }
+
+/// What the account page shows about the signed-in user's own account.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Profile {
+    pub id: String,
+    pub email: String,
+    /// Unix ms the address was verified, if it was.
+    pub email_verified_at: Option<i64>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Whether the account can sign in with a password (not only with a provider).
+    pub has_password: bool,
+}
+
+/// The user's own profile (`None` when the account no longer exists).
+pub async fn profile(core: &Core, id: &str) -> DomainResult<Option<Profile>> {
+    let row = sqlx::query(
+        "SELECT id, email, password_hash, created_at, email_verified_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&core.db.pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Profile {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        email_verified_at: r.try_get("email_verified_at")?,
+        created_at: r.try_get("created_at")?,
+        has_password: r.try_get::<String, _>("password_hash")?.starts_with('$'),
+    }))
+}

@@ -1,4 +1,4 @@
-//! The signed-in user's own sessions.
+//! The signed-in user's own account: profile and sessions.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,8 +9,19 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::RequestCtx;
 use super::AppState;
-use crate::domain::sessions;
+use crate::domain::{sessions, users, DomainError, What};
 use crate::error::AppResult;
+
+/// GET /api/account: id, e-mail, when it was verified, created, whether a password is set.
+pub async fn profile(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> AppResult<Json<users::Profile>> {
+    let p = users::profile(&state, &user.user_id)
+        .await?
+        .ok_or(DomainError::NotFound(What::User))?;
+    Ok(Json(p))
+}
 
 pub async fn list(
     State(state): State<AppState>,

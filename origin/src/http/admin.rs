@@ -13,7 +13,7 @@ use serde_json::json;
 use super::envelope::AuthUser;
 use super::extract::{ApiJson, ApiQuery, RequestCtx};
 use super::AppState;
-use crate::domain::{accounts, audit, keys, rbac, Page};
+use crate::domain::{accounts, audit, directory, keys, rbac, Page};
 use crate::error::AppResult;
 
 fn no_content() -> Response {
@@ -138,6 +138,29 @@ pub async fn revoke(
     let ctx = user.ctx(rc);
     rbac::revoke_permission(&state, &ctx, &role, &perm).await?;
     Ok(no_content())
+}
+
+#[derive(Deserialize)]
+pub struct UsersQuery {
+    q: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// GET /admin/users?q=&after=&limit=: users whose e-mail contains `q` (or whose id is `q`), in
+/// e-mail order; `next_after` is the cursor of the next page (null on the last).
+pub async fn search_users(
+    State(state): State<AppState>,
+    user: AuthUser,
+    rc: RequestCtx,
+    ApiQuery(q): ApiQuery<UsersQuery>,
+) -> AppResult<Json<serde_json::Value>> {
+    let ctx = user.ctx(rc);
+    let search =
+        directory::UserSearch::parse(q.q.as_deref(), q.after.as_deref(), q.limit.as_deref())
+            .map_err(crate::domain::DomainError::from)?;
+    let (users, next) = directory::search(&state, &ctx, &search).await?;
+    Ok(Json(json!({ "users": users, "next_after": next })))
 }
 
 pub async fn get_user(

@@ -91,6 +91,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/identities/{provider}/link"),
     ("delete", "/api/identities/{provider}"),
     ("get", "/api/me"),
+    ("get", "/api/account"),
     ("get", "/api/sessions"),
     ("delete", "/api/sessions/{id}"),
     ("get", "/api/mfa"),
@@ -114,6 +115,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/admin/roles/{name}/permissions/{permission}"),
     ("get", "/admin/permissions"),
     ("post", "/admin/permissions"),
+    ("get", "/admin/users"),
     ("get", "/admin/users/{id}"),
     ("put", "/admin/users/{id}/roles/{role}"),
     ("delete", "/admin/users/{id}/roles/{role}"),
@@ -193,7 +195,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/passkeys/{id}", delete(passkeys::remove))
         .route("/api/email/verification", post(password::send_verification))
         .route("/api/password/change", post(password::change))
-        .route("/api/account", delete(password::delete_account))
+        .route(
+            "/api/account",
+            get(account::profile).delete(password::delete_account),
+        )
         .route("/internal/revocations", get(internal::feed))
         .route(
             "/admin/roles",
@@ -209,6 +214,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/permissions",
             get(admin::list_permissions).post(admin::create_permission),
         )
+        .route("/admin/users", get(admin::search_users))
         .route("/admin/users/{id}", get(admin::get_user))
         .route(
             "/admin/users/{id}/roles/{role}",

@@ -1,29 +1,58 @@
-// The sessions page's own script (www/sessions.html); a file, so the pages' CSP needs no inline script.
-import { api, errorText, logout, text, toLogin } from "/static/api.js";
-document.getElementById("logout").onclick = () => logout(false);
-const when = (ms) => (ms ? new Date(ms > 1e12 ? ms : ms * 1000).toLocaleString() : "—");
-async function load() {
-  const res = await api("/api/sessions");
-  if (res.status === 401) return toLogin();
-  const body = await res.json();
-  const rows = document.getElementById("rows");
-  rows.replaceChildren();
-  for (const s of body.sessions ?? body) {
-    const tr = document.createElement("tr");
-    tr.dataset.session = s.id;
-    tr.append(text("td", (s.user_agent || "unknown device") + (s.current ? " (this one)" : "")), text("td", s.ip ?? "—"),
-              text("td", when(s.created_at)), text("td", when(s.last_used_at)));
-    const td = document.createElement("td");
-    if (!s.current) {
-      const b = text("button", "Revoke", { class: "secondary" });
-      b.onclick = async () => {
-        const r = await api(`/api/sessions/${encodeURIComponent(s.id)}`, { method: "DELETE" });
-        if (r.ok) load(); else document.getElementById("error").textContent = await errorText(r);
-      };
-      td.append(b);
-    }
-    tr.append(td);
-    rows.append(tr);
+// Where the user is signed in: one row per live session (device, IP, started, last used) with
+// "Sign out" for the others, and "Sign out everywhere". Used by the sessions page and by the
+// account page's Sessions section (mountSessions, which returns its reload); each revocation is confirmed first.
+import { api, errorText, logout, toLogin } from "/static/api.js";
+import { ago, busy, confirmAction, device, el, fillRows, notify, when } from "/static/ui.js";
+
+export function mountSessions({ rows, error, everywhere }) {
+  async function revoke(s, button) {
+    const ok = await confirmAction({
+      title: "Sign out this device?",
+      message: `${device(s.user_agent)} (${s.ip || "unknown IP"}) will be signed out and must sign in again.`,
+      confirm: "Sign out device",
+    });
+    if (!ok) return;
+    const r = await busy(button, () => api(`/api/sessions/${encodeURIComponent(s.id)}`, { method: "DELETE" }));
+    if (!r.ok) return (error.textContent = await errorText(r));
+    notify(`Signed out ${device(s.user_agent)}.`);
+    load();
   }
+
+  async function load() {
+    error.textContent = "";
+    const res = await api("/api/sessions");
+    if (res.status === 401) return toLogin();
+    if (!res.ok) return (error.textContent = await errorText(res));
+    const { sessions } = await res.json();
+    sessions.sort((a, b) => (b.current - a.current) || (b.last_used_at - a.last_used_at));
+    fillRows(rows, sessions.map((s) => {
+      const name = el("span", { title: s.user_agent || "" }, device(s.user_agent));
+      const action = s.current
+        ? el("span", { class: "badge ok" }, "This device")
+        : el("button", { type: "button", class: "secondary small", "data-revoke": s.id, "aria-label": `Sign out ${device(s.user_agent)}, ${s.ip}` }, "Sign out");
+      if (!s.current) action.addEventListener("click", () => revoke(s, action));
+      return el("tr", { dataset: { session: s.id, current: s.current ? "yes" : "no" } },
+        el("td", {}, name, s.current ? el("span", { class: "muted" }, " (this one)") : null),
+        el("td", {}, el("code", {}, s.ip || "—")),
+        el("td", {}, when(s.created_at)),
+        el("td", { title: when(s.last_used_at) }, ago(s.last_used_at)),
+        el("td", { class: "actions-cell" }, action));
+    }), "No active sessions.");
+  }
+
+  everywhere?.addEventListener("click", async () => {
+    const ok = await confirmAction({
+      title: "Sign out everywhere?",
+      message: "Every session ends, this one included. You will need to sign in again on each device.",
+      confirm: "Sign out everywhere",
+    });
+    if (ok) logout(true);
+  });
+  load();
+  return load;
 }
-load();
+
+if (document.body.dataset.page === "sessions") {
+  document.getElementById("logout").onclick = () => logout(false);
+  mountSessions({ rows: document.getElementById("rows"), error: document.getElementById("error"), everywhere: document.getElementById("logout-all") });
+}
