@@ -11,7 +11,7 @@
 # Instructions per request = that count / N. Repeated runs of one build agree within ~1 %.
 # V8 runs with --no-liftoff: wasm is compiled by TurboFan on first call, as hot code is in the
 # steady state a load test sees (with Liftoff, tier-up under valgrind takes thousands of requests).
-# --profile also writes V8's perf map and a per-function diff (bench/icount/diff.mjs).
+# --profile also keeps V8's perf map and callgrind's per-function counts for bench/icount/diff.py.
 # Needs valgrind (installed from Debian's packages when missing). ~1 min per scenario and build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$ROOT"
@@ -102,7 +102,10 @@ measure() { # name worker path req expect side
   [ $((other * 100)) -le "$N" ] || die "$name on $side: expected $N × $expect, got $got (see $log)"
   [ "$other" = 0 ] || note "  $side: $other of $N answered otherwise ($got; see $log)"
   ir="$(grep -h -m1 '^summary:\|^totals:' "$(ls -t "$cg".* | head -1)" | awk '{print $2}')"
-  [ "$PROFILE" = 1 ] || rm -f "$cg" "$cg".*
+  if [ "$PROFILE" = 1 ]; then
+    callgrind_annotate --inclusive=no --threshold=100 "$(ls -t "$cg".* | head -1)" >"$OUT/ann-$side-$req-$worker.txt" 2>/dev/null
+  fi
+  rm -f "$cg" "$cg".*
   node -e 'const [s,side,ir,n,got]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,side,ir:+ir,n:+n,per_request:Math.round(ir/n),statuses:JSON.parse(got)}))' \
     "$name" "$side" "$ir" "$N" "$got" | tee -a "$OUT/results.jsonl"
 }

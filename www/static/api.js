@@ -11,7 +11,11 @@ export async function api(path, options = {}) {
   const init = { credentials: "same-origin", headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) }, ...options };
   return track((async () => {
     let res = await fetch(path, init);
-    if (res.status === 401 && !path.startsWith("/auth/")) {
+    // A step-up challenge (RFC 9470: the edge's `step_up_required`, the origin's
+    // `insufficient_user_authentication`) is not an expired token: refreshing would only rotate
+    // the refresh token for nothing; security.js asks for a fresh sign-in instead.
+    const stepUp = (res.headers.get("www-authenticate") || "").includes("insufficient_user_authentication");
+    if (res.status === 401 && !stepUp && !path.startsWith("/auth/")) {
       if (await refreshSession({ after401: true })) res = await fetch(path, init);
     }
     return res;
