@@ -185,7 +185,7 @@ pub struct Pipeline {
     limits: Limits,
     trace: Trace,
     stage: Stage,
-    /// When authentication began (for the trace's `auth_ms`).
+    /// When authentication began (for the trace's `auth_us`).
     auth_started: Option<UnixMillis>,
     /// The token's decision-cache key while its validation waits.
     cache_key: Option<TokenHash>,
@@ -360,7 +360,7 @@ impl Pipeline {
 
     fn stop_auth_clock(&mut self, now: UnixMillis) {
         if let Some(t) = self.auth_started {
-            self.trace.auth_ms = now.0.saturating_sub(t.0) as f64;
+            self.trace.auth_us = now.0.saturating_sub(t.0).saturating_mul(1000);
         }
     }
 
@@ -643,7 +643,7 @@ impl Pipeline {
             rule: &self.trace.rule,
             cache: self.trace.cache,
             path: self.trace.path,
-            auth_ms: self.trace.auth_ms,
+            auth_us: self.trace.auth_us,
             assets: target == Target::Assets,
             call,
             webhook: match (&self.rule().access, &identity) {
@@ -728,7 +728,7 @@ struct After<'a> {
     rule: &'a str,
     cache: CacheUse,
     path: DriverPath,
-    auth_ms: f64,
+    auth_us: u64,
     assets: bool,
     call: crate::breaker::Call,
     webhook: Option<(&'a str, &'a str)>,
@@ -745,7 +745,7 @@ impl After<'_> {
             self.rule,
             self.cache.id(),
             self.path.id(),
-            (self.auth_ms * 1000.0) as u64,
+            self.auth_us,
             if self.assets { "assets" } else { "origin" },
             self.call.encode(),
         );
@@ -763,12 +763,12 @@ pub fn forwarded(
     iso: &mut Isolate,
     after: &str,
     status: u16,
-    origin_ms: f64,
+    origin_ms: u64,
     now: UnixMillis,
 ) -> Finished {
     let mut parts = after.split('\t');
     let mut next = || parts.next().unwrap_or("");
-    let (request_id, rule, cache, path, auth_ms, target, call) =
+    let (request_id, rule, cache, path, auth_us, target, call) =
         (next(), next(), next(), next(), next(), next(), next());
     let webhook = (next(), next());
     // Built only when a line or a header needs it: most forwards log nothing (`ACCESS_LOG=denials`).
@@ -776,7 +776,7 @@ pub fn forwarded(
         let mut t = Trace::new(request_id, rule);
         t.cache = CacheUse::from_id(cache);
         t.path = DriverPath::from_id(path);
-        t.auth_ms = auth_ms.parse::<u64>().map_or(0.0, |us| us as f64 / 1000.0);
+        t.auth_us = auth_us.parse::<u64>().unwrap_or(0);
         t.origin_ms = Some(origin_ms);
         t
     };

@@ -70,8 +70,10 @@ pub struct Trace {
     pub cache: CacheUse,
     pub path: DriverPath,
     /// Time spent authenticating, including waits (WebCrypto, JWKS).
-    pub auth_ms: f64,
-    pub origin_ms: Option<f64>,
+    /// Microseconds spent authenticating (whole milliseconds on the synchronous path).
+    pub auth_us: u64,
+    /// Milliseconds the origin took (JS's `Date.now()` difference: whole milliseconds).
+    pub origin_ms: Option<u64>,
 }
 
 impl Trace {
@@ -81,7 +83,7 @@ impl Trace {
             rule: rule.to_owned(),
             cache: CacheUse::None,
             path: DriverPath::Sync,
-            auth_ms: 0.0,
+            auth_us: 0,
             origin_ms: None,
         }
     }
@@ -115,7 +117,7 @@ impl Trace {
             line,
             r#","status":{},"auth_us":{},"cache":"{}","origin_ms":"#,
             status,
-            (self.auth_ms * 1000.0) as u64,
+            self.auth_us,
             self.cache.id(),
         );
         match self.origin_ms {
@@ -135,14 +137,18 @@ impl Trace {
     }
 
     /// The `Server-Timing` value (only sent with `SERVER_TIMING=on`).
+    /// Durations in milliseconds with one decimal, by integer arithmetic: no float formatting
+    /// machinery in the Worker (core's `flt2dec`, ~11 KB of wasm; docs/PERFORMANCE.md).
     pub fn server_timing(&self) -> String {
+        let tenths = (self.auth_us + 50) / 100;
         let mut s = format!(
-            "auth;dur={:.1};desc=\"cache {}\"",
-            self.auth_ms,
+            "auth;dur={}.{};desc=\"cache {}\"",
+            tenths / 10,
+            tenths % 10,
             self.cache.id()
         );
         if let Some(o) = self.origin_ms {
-            let _ = write!(s, ", origin;dur={o:.1}");
+            let _ = write!(s, ", origin;dur={o}");
         }
         s
     }
@@ -156,7 +162,7 @@ mod tests {
     fn the_log_line_is_json_with_every_field() {
         let mut t = Trace::new("rid-1", "api");
         t.cache = CacheUse::Hit;
-        t.auth_ms = 0.25;
+        t.auth_us = 250;
         let line = t.line("deny", Some(Reason::TokenExpired), 401, Some("closed"));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["request_id"], "rid-1");
@@ -169,12 +175,12 @@ mod tests {
         assert_eq!(v["cache"], "hit");
         assert_eq!(v["origin_ms"], serde_json::Value::Null);
         assert_eq!(v["breaker"], "closed");
-        t.origin_ms = Some(3.5);
+        t.origin_ms = Some(3);
         t.path = DriverPath::Async;
         let v: serde_json::Value =
             serde_json::from_str(&t.line("forward", None, 200, None)).unwrap();
         assert_eq!(v["reason"], serde_json::Value::Null);
-        assert_eq!(v["origin_ms"], 3.5);
+        assert_eq!(v["origin_ms"], 3);
         assert_eq!(v["path"], "async");
         assert_eq!(v["breaker"], serde_json::Value::Null);
     }
@@ -183,9 +189,15 @@ mod tests {
     fn server_timing_names_the_cache_use() {
         let mut t = Trace::new("r", "x");
         t.cache = CacheUse::Miss;
-        t.auth_ms = 1.0;
+        t.auth_us = 1_000;
         assert_eq!(t.server_timing(), r#"auth;dur=1.0;desc="cache miss""#);
-        t.origin_ms = Some(2.0);
-        assert!(t.server_timing().ends_with(", origin;dur=2.0"));
+        t.auth_us = 12_345; // rounded to a tenth, like `{:.1}`
+        assert!(t.server_timing().starts_with("auth;dur=12.3;"));
+        t.auth_us = 12_350;
+        assert!(t.server_timing().starts_with("auth;dur=12.4;"));
+        t.auth_us = 40;
+        assert!(t.server_timing().starts_with("auth;dur=0.0;"));
+        t.origin_ms = Some(2);
+        assert!(t.server_timing().ends_with(", origin;dur=2"));
     }
 }

@@ -152,7 +152,8 @@ pub fn edge_body(
 #[wasm_bindgen]
 pub fn edge_forwarded(after: &str, status: u16, origin_ms: f64, now_ms: f64) -> String {
     state::with(|iso| {
-        let finished = pipeline::forwarded(iso, after, status, origin_ms, at(now_ms));
+        // JS's `Date.now()` difference: whole milliseconds (a negative or NaN one saturates to 0).
+        let finished = pipeline::forwarded(iso, after, status, origin_ms as u64, at(now_ms));
         plan::finished(&finished, iso.has_background())
     })
     .unwrap_or_else(lost)

@@ -118,7 +118,7 @@ async fn read_body(request: &web_sys::Request, max: u64, names: &[&str]) -> Body
             // A broken upload reads as one too large to take: refused, never half-verified.
             worker::console_error!(
                 "{}",
-                serde_json::json!({"event": "body_read_failed", "detail": format!("{e:?}")})
+                serde_json::json!({"event": "body_read_failed", "detail": fetch::js_error(&e)})
             );
             None
         }
