@@ -55,10 +55,22 @@ def test_the_login_page_honours_next_but_never_leaves_the_site(system, page):
     import requests
     assert requests.post(f"{EDGE}/auth/signup", json={"email": email, "password": password}, timeout=10).status_code == 201
     # `//host` and `/<tab>/host` (browsers drop the tab) both leave the site if trusted.
-    for evil in ["//evil.example/steal", "%2F%09%2Fevil.example", "/%5Cevil.example"]:
+    evils = ["//evil.example/steal", "%2F%09%2Fevil.example", "/%5Cevil.example"]
+    for evil in evils:
+        # Signed out (cookies and the pages' session hint gone): the password form, then `next`.
+        page.context.clear_cookies()
+        page.goto(f"{EDGE}/login")
+        page.evaluate("localStorage.clear(); sessionStorage.clear()")
         page.goto(f"{EDGE}/login?next={evil}")
         page.fill("#email", email)
         page.fill("#password", password)
         page.click("button[type=submit]")
         page.wait_for_url(lambda url: not url.endswith("/login") and "/login?" not in url)
+        assert page.url.startswith(EDGE + "/"), page.url
+    # Still signed in, the login page resumes the session by itself (one silent refresh) and goes
+    # to `next`: the same same-origin rule holds on that path.
+    for evil in evils:
+        page.evaluate("sessionStorage.clear()")  # the once-in-30-s guard
+        page.goto(f"{EDGE}/login?next={evil}")
+        page.wait_for_url(lambda url: "/login" not in url)
         assert page.url.startswith(EDGE + "/"), page.url
