@@ -138,6 +138,11 @@ impl<'b> Node<'b> {
         string(self.src, self.span)
     }
 
+    /// A number's text as written (`-1.5e3`).
+    pub(crate) fn number_text(self) -> Option<&'b str> {
+        number(self.src, self.span)
+    }
+
     /// A number written as a plain non-negative integer that fits a `u64` (`10`, not `10.0`,
     /// `1e1` or `-0`).
     pub(crate) fn as_u64(self) -> Option<u64> {
