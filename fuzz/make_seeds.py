@@ -28,6 +28,10 @@ for f in sorted(glob.glob(os.path.join(ROOT, "tests/vectors/**/*.json"), recursi
     add("json", open(f, "rb").read())
 for r in routes:
     add("json", r)
+# Nesting at serde_json's recursion limit (the depth regression, fuzz/regressions/json/).
+for n in (126, 127, 128):
+    add("json", "[" * n + "]" * n)
+    add("json", '{"a":' * n + "1" + "}" * n)
 
 # JWT: each vector token as text (mode 0), and signed-then-mutated inputs (mode 1).
 for f in sorted(glob.glob(os.path.join(ROOT, "tests/vectors/jwt/*.json"))):
