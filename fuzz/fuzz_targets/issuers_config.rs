@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (outcome, peak) = peak_during(|| EdgeConfig::from_lookup(&lookup));
     // The default routes and rate rules are built too: a fixed floor.
-    assert_bounded("issuers", s.len(), peak, 64, 256 * 1024);
+    assert_bounded("issuers", s.len(), peak, 128, 256 * 1024);
     match outcome {
         Ok(cfg) => {
             let doc = assert_json_accepted("ISSUERS", s.trim(), true);

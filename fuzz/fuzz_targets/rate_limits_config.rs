@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let s = text(data);
     let (outcome, peak) = peak_during(|| parse_rules(&s));
-    assert_bounded("rate limits", s.len(), peak, 64, 16 * 1024);
+    assert_bounded("rate limits", s.len(), peak, 128, 64 * 1024);
     match outcome {
         Ok(rules) => {
             let doc = assert_json_accepted("RATE_LIMITS", &s, true);

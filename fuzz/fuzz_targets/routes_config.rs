@@ -11,7 +11,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let s = text(data);
     let (outcome, peak) = peak_during(|| RoutePolicy::from_json(&s));
-    assert_bounded("routes", s.len(), peak, 64, 16 * 1024);
+    // A rule is a few hundred bytes of structure for as little as ~20 bytes of text.
+    assert_bounded("routes", s.len(), peak, 128, 64 * 1024);
     match outcome {
         Ok(policy) => {
             let doc = assert_json_accepted("ROUTES", &s, true);
