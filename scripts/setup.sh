@@ -37,6 +37,12 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+# The fuzz targets (scripts/fuzz.sh, docs/FUZZING.md) build with cargo-fuzz on stable + RUSTC_BOOTSTRAP.
+if ! command -v cargo-fuzz >/dev/null; then
+  step "cargo: installing cargo-fuzz (about 2 minutes, once)"
+  cargo install -q cargo-fuzz --locked
+fi
+
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm: installing wrangler/workerd and friends (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error

@@ -9,6 +9,8 @@ pub mod config;
 pub mod decision_cache;
 pub mod deployment;
 pub mod envelope;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 mod json;
 pub mod jwt;
