@@ -58,16 +58,26 @@ def test_cross_site_unsafe_requests_without_a_bearer_token_are_refused(system):
 @pytest.fixture(scope="module")
 def other_site():
     assert port_free(OTHER_PORT), f"port {OTHER_PORT} on 127.0.0.1 is busy"
-    page = f"""<!doctype html><title>other site</title>
+    pages = {
+        # A form that signs the visitor out of the edge's site.
+        "/": f"""<!doctype html><title>other site</title>
 <form id="f" method="post" action="{EDGE}/auth/logout"><input name="x" value="1"></form>
-<script>document.getElementById("f").submit()</script>""".encode()
+<script>document.getElementById("f").submit()</script>""",
+        # Clickjacking: the edge's log-in page in a frame, next to a frame of this site's own page
+        # (no framing headers), which must load — so a blocked frame is the headers' doing.
+        "/frame": f"""<!doctype html><title>framing site</title>
+<iframe name="edge" src="{EDGE}/login"></iframe>
+<iframe name="control" src="/plain"></iframe>""",
+        "/plain": """<!doctype html><title>plain</title><p id="plain">framed fine</p>""",
+    }
 
     class H(BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
 
         def do_GET(self):
-            self.send_response(200)
+            page = pages.get(self.path, "").encode()
+            self.send_response(200 if page else 404)
             self.send_header("content-type", "text/html")
             self.send_header("content-length", str(len(page)))
             self.end_headers()
@@ -102,6 +112,29 @@ def test_in_chromium_a_form_on_another_origin_cannot_sign_the_user_out(system, o
             assert "access_token=" in resp.request.all_headers().get("cookie", ""), "the browser did send the session cookie"
             # Still signed in: the forged logout never reached the origin.
             assert ctx.request.get(f"{EDGE}/api/me").status == 200
+        finally:
+            browser.close()
+
+
+def test_in_chromium_another_origin_cannot_frame_the_log_in_page(system, other_site):
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            pg = browser.new_page()
+            with pg.expect_response(f"{EDGE}/login") as served:
+                pg.goto(other_site + "frame", wait_until="load")
+            # The edge served the page to the frame; the browser refused to show it.
+            assert served.value.status == 200
+            assert served.value.headers["x-frame-options"] == "DENY"
+            control = pg.frame(name="control")
+            control.wait_for_selector("#plain", timeout=10_000)
+            edge = pg.frame(name="edge")
+            assert edge is not None
+            assert not edge.url.startswith(EDGE), edge.url
+            assert edge.query_selector("#email") is None and edge.query_selector("form") is None
+            # The same page on its own shows the form.
+            pg.goto(f"{EDGE}/login")
+            assert pg.query_selector("#email") is not None
         finally:
             browser.close()
 
