@@ -2,13 +2,18 @@
 # Instructions per request, ours against a baseline build: a deterministic A/B of the request path
 # that a busy machine cannot disturb (wall-clock benchmarks can: bench/run.sh needs a quiet machine).
 #
-#   bash bench/icount/run.sh --baseline BUILD_DIR [--only REGEX] [--n 300] [--warm 400] [--no-build] [--profile]
+#   bash bench/icount/run.sh --baseline BUILD_DIR [--only REGEX] [--n 300] [--warm 400] [--no-build] [--profile] [--cache-sim]
 #
 # For each scenario and each build, one workerd process runs under valgrind's callgrind (which
 # counts instructions executed, every thread of the process: V8, workerd, the Worker's JS and
 # wasm). It is warmed (a mixed round-robin of HS256, ES256 and invalid tokens, then the scenario
 # itself), the counters are zeroed, N requests are sent one at a time, and the count is read.
-# Instructions per request = that count / N. Repeated runs of one build agree within ~1 %.
+# Instructions per request = that count / N. V8 runs --single-threaded (no concurrent compile or GC
+# threads, whose timing otherwise moved a row by up to 17 % between runs): repeated runs of one build
+# then agree within ~0.3 % on most rows and within ~2–4 % on others (when a function is optimised
+# or deoptimised inside the counted window); --profile (V8's perf map) shifts counts by a few % too.
+# Differences under ~4 % between builds need repeated runs; bench/experiments/task-clock-ab.sh
+# measures CPU time, which counts what instructions do not (cache misses, kernel time).
 # V8 runs with --no-liftoff: wasm is compiled by TurboFan on first call, as hot code is in the
 # steady state a load test sees (with Liftoff, tier-up under valgrind takes thousands of requests).
 # --profile also keeps V8's perf map and callgrind's per-function counts for bench/icount/diff.py.
@@ -16,7 +21,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$ROOT"
 source scripts/lib.sh
-BASELINE="" ONLY="" N=300 WARM=400 BUILD=1 PROFILE=0
+BASELINE="" ONLY="" N=300 WARM=400 BUILD=1 PROFILE=0 CACHESIM=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --baseline) BASELINE="$(realpath "$2")"; shift ;;
@@ -25,6 +30,7 @@ while [ $# -gt 0 ]; do
     --warm) WARM="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --profile) PROFILE=1 ;;
+    --cache-sim) CACHESIM=yes ;; # also simulate caches (I1/D1/LL misses per request in results.jsonl; ~2× slower)
     *) die "unknown option $1 (see the header of bench/icount/run.sh)" ;;
   esac
   shift
@@ -51,7 +57,7 @@ for side in base ours; do
   src=$([ $side = base ] && echo "$BASELINE" || echo "$ROOT/build")
   cp "$src/index.js" "$src/index_bg.wasm" "$OUT/$side/"
 done
-FLAGS='"--no-liftoff"'; [ "$PROFILE" = 1 ] && FLAGS='"--no-liftoff", "--perf-basic-prof"'
+FLAGS='"--no-liftoff", "--single-threaded"'; [ "$PROFILE" = 1 ] && FLAGS='"--no-liftoff", "--single-threaded", "--perf-basic-prof"'
 config() { # side worker(edge|edgev) → capnp path
   local f="$OUT/$1-$2.capnp"
   sed -e "s#embed \"[^\"]*index\.js\"#embed \"$1/index.js\"#" -e "s#embed \"[^\"]*index_bg\.wasm\"#embed \"$1/index_bg.wasm\"#" \
@@ -79,7 +85,7 @@ SCENARIOS=(
 measure() { # name worker path req expect side
   local name="$1" worker="$2" path="$3" req="$4" expect="$5" side="$6" cfg log cg vp got ir
   cfg="$(config "$side" "$worker")"; log="$OUT/$side-$req-$worker.log"; cg="$OUT/cg-$side-$req-$worker.out"
-  valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$cg" "$WORKERD" serve "$cfg" >"$log" 2>&1 &
+  valgrind --tool=callgrind --cache-sim=$CACHESIM --smc-check=all-non-file --callgrind-out-file="$cg" "$WORKERD" serve "$cfg" >"$log" 2>&1 &
   vp=$!
   for _ in $(seq 1 180); do
     kill -0 "$vp" 2>/dev/null || die "workerd under valgrind exited (see $log)"
@@ -102,12 +108,14 @@ measure() { # name worker path req expect side
   [ $((other * 100)) -le "$N" ] || die "$name on $side: expected $N × $expect, got $got (see $log)"
   [ "$other" = 0 ] || note "  $side: $other of $N answered otherwise ($got; see $log)"
   ir="$(grep -h -m1 '^summary:\|^totals:' "$(ls -t "$cg".* | head -1)" | awk '{print $2}')"
+  events="$(grep -h -m1 '^events:' "$(ls -t "$cg".* | head -1)" | cut -d' ' -f2-)"
+  counts="$(grep -h -m1 '^summary:\|^totals:' "$(ls -t "$cg".* | head -1)" | cut -d' ' -f2-)"
   if [ "$PROFILE" = 1 ]; then
     callgrind_annotate --inclusive=no --threshold=100 "$(ls -t "$cg".* | head -1)" >"$OUT/ann-$side-$req-$worker.txt" 2>/dev/null
   fi
   rm -f "$cg" "$cg".*
-  node -e 'const [s,side,ir,n,got]=process.argv.slice(1);console.log(JSON.stringify({scenario:s,side,ir:+ir,n:+n,per_request:Math.round(ir/n),statuses:JSON.parse(got)}))' \
-    "$name" "$side" "$ir" "$N" "$got" | tee -a "$OUT/results.jsonl"
+  node -e 'const [s,side,ir,n,got,ev,cs]=process.argv.slice(1);const e=ev.split(" "),c=cs.split(" ").map(Number);const per={};e.forEach((k,i)=>per[k]=Math.round(c[i]/n));console.log(JSON.stringify({scenario:s,side,ir:+ir,n:+n,per_request:Math.round(ir/n),events_per_request:per,statuses:JSON.parse(got)}))' \
+    "$name" "$side" "$ir" "$N" "$got" "$events" "$counts" | tee -a "$OUT/results.jsonl"
 }
 
 step "icount: $N requests per scenario and build after $WARM warm-up (callgrind; ~1 min each)"
