@@ -1,7 +1,7 @@
 """Issue 18 part 2: the account page in a real browser (Debian's Chromium under Playwright), through
 the real Worker and origin. Profile, password change, and sessions: signing out another device
 from the page makes the edge refuse that device's next request; "sign out everywhere" ends them
-all. SCREENSHOTS=1 also writes docs/screenshots/ (account, sessions, login)."""
+all. SCREENSHOTS=1 also writes docs/screenshots/ (account, sessions, login, signup)."""
 import os, pathlib, secrets, time
 
 import pytest
@@ -107,6 +107,25 @@ def test_the_page_shows_the_profile_and_every_session_with_device_and_ip(page):
     expect(other.locator("td").nth(1)).to_have_text("127.0.0.1")
     expect(other.locator("td").nth(3)).to_have_text("just now")
     shot(page, "account")
+
+
+def test_the_signup_page_shows_the_origins_refusal_and_then_signs_the_new_user_in(page):
+    email = f"signup-{secrets.token_hex(4)}@example.com"
+    page.goto(f"{EDGE}/signup")
+    shot(page, "signup")
+    page.fill("#email", email)
+    page.fill("#password", "Password1234")  # long enough for the browser, on the origin's common list
+    page.click("#form button[type=submit]")
+    expect(page.locator("#error")).not_to_be_empty()
+    shown = page.locator("#error").inner_text()
+    r = requests.post(f"{EDGE}/auth/signup", json={"email": f"x-{email}", "password": "Password1234"}, timeout=10)
+    assert r.status_code == 422 and r.json()["error"] == "password_too_common", r.text
+    assert shown == (r.json().get("detail") or r.json().get("title")), (shown, r.json())
+    expect(page).to_have_url(f"{EDGE}/signup")
+    page.fill("#password", f"a fresh signup passphrase {secrets.token_hex(4)}")
+    page.click("#form button[type=submit]")
+    expect(page).to_have_url(f"{EDGE}/account")
+    expect(page.locator("#email")).to_have_text(email)
 
 
 def test_signing_out_another_device_makes_the_edge_refuse_its_next_request(page):
