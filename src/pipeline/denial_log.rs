@@ -6,74 +6,48 @@
 //! when the next request after that second arrives. Nothing is dropped without being counted.
 //! Every other denial is logged one line per request, always.
 
+use super::log_gate::LogGate;
 use crate::time::UnixMillis;
 
-/// The lines allowed and the counts kept for the current second.
-#[derive(Debug, Default)]
-pub struct DenialLog {
-    /// 0: no limit (every 429 gets its line).
-    per_second: u32,
-    second: u64,
-    /// Per rule id seen this second: lines written, lines suppressed. Rules are few (the
-    /// configured routes), so a vector is the map.
-    rules: Vec<(String, u32, u64)>,
+/// The `rate_limited` lines allowed and the counts kept for the current second, per rule id.
+#[derive(Debug)]
+pub struct DenialLog(LogGate<String>);
+
+impl Default for DenialLog {
+    fn default() -> DenialLog {
+        DenialLog::new(0)
+    }
 }
 
 impl DenialLog {
+    /// `per_second` 0: no limit (every 429 gets its line).
     pub fn new(per_second: u32) -> DenialLog {
-        DenialLog {
-            per_second,
-            ..DenialLog::default()
-        }
+        DenialLog(LogGate::new(per_second))
     }
 
     /// Whether the 429 of `rule` at `now` gets its own line; if not, it is counted. Also
     /// hands back the summary lines of a second that is over (see [`DenialLog::roll`]).
     pub fn admit(&mut self, rule: &str, now: UnixMillis, out: &mut Vec<String>) -> bool {
-        if self.per_second == 0 {
-            return true;
-        }
-        self.roll(now, out);
-        match self.rules.iter_mut().find(|(id, _, _)| id == rule) {
-            Some((_, written, suppressed)) => {
-                if *written < self.per_second {
-                    *written += 1;
-                    true
-                } else {
-                    *suppressed += 1;
-                    false
-                }
-            }
-            None => {
-                self.rules.push((rule.to_owned(), 1, 0));
-                true
-            }
-        }
+        self.0
+            .admit(now, |r| r == rule, || rule.to_owned(), out, summary)
     }
 
     /// When `now` is past the second being counted: one `denials_suppressed` line per rule
     /// with a non-zero count, and a fresh second. Cheap when nothing is pending.
     pub fn roll(&mut self, now: UnixMillis, out: &mut Vec<String>) {
-        let second = now.0 / 1000;
-        if second == self.second {
-            return;
-        }
-        for (rule, _, suppressed) in self.rules.drain(..) {
-            if suppressed > 0 {
-                out.push(
-                    serde_json::json!({
-                        "event": "denials_suppressed",
-                        "reason": "rate_limited",
-                        "rule": rule,
-                        "count": suppressed,
-                        "second_start_ms": self.second * 1000,
-                    })
-                    .to_string(),
-                );
-            }
-        }
-        self.second = second;
+        self.0.roll(now, out, summary);
     }
+}
+
+fn summary(rule: &String, count: u64, second_start_ms: u64) -> String {
+    serde_json::json!({
+        "event": "denials_suppressed",
+        "reason": "rate_limited",
+        "rule": rule,
+        "count": count,
+        "second_start_ms": second_start_ms,
+    })
+    .to_string()
 }
 
 #[cfg(test)]

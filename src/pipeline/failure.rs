@@ -6,7 +6,7 @@
 //! isolate, forwarded anonymously, served with the list the edge has) and logs it.
 //!
 //! A failing dependency fails for every request, so the log line is rate-gated like the 429
-//! lines ([`super::denial_log`]): per dependency and route rule, one line per wall-clock second;
+//! lines ([`super::log_gate`]): per dependency and route rule, one line per wall-clock second;
 //! the others are counted and reported by one `dependency_failures_suppressed` line when the
 //! next request after that second arrives. Nothing is dropped without being counted.
 
@@ -15,6 +15,7 @@ use crate::reason::Reason;
 use crate::time::UnixMillis;
 
 use super::isolate::Isolate;
+use super::log_gate::LogGate;
 use super::request::Denial;
 
 /// Seconds a client is told to wait after a rate-limit backend did not answer: nothing about
@@ -64,12 +65,14 @@ pub(crate) fn decide(
     }
 }
 
-/// The per-second gate of the failure lines.
-#[derive(Debug, Default)]
-pub(crate) struct FailureLog {
-    second: u64,
-    /// Per (dependency, route rule) seen this second: lines suppressed. Few (rules × 4).
-    seen: Vec<(Dependency, String, u64)>,
+/// The per-second gate of the failure lines: one line per (dependency, route rule) a second.
+#[derive(Debug)]
+pub(crate) struct FailureLog(LogGate<(Dependency, String)>);
+
+impl Default for FailureLog {
+    fn default() -> FailureLog {
+        FailureLog(LogGate::new(1))
+    }
 }
 
 impl FailureLog {
@@ -82,47 +85,32 @@ impl FailureLog {
         now: UnixMillis,
         out: &mut Vec<String>,
     ) -> bool {
-        self.roll(now, out);
-        match self
-            .seen
-            .iter_mut()
-            .find(|(d, r, _)| *d == dep && r == rule)
-        {
-            Some((_, _, suppressed)) => {
-                *suppressed += 1;
-                false
-            }
-            None => {
-                self.seen.push((dep, rule.to_owned(), 0));
-                true
-            }
-        }
+        self.0.admit(
+            now,
+            |(d, r)| *d == dep && r == rule,
+            || (dep, rule.to_owned()),
+            out,
+            summary,
+        )
     }
 
     /// When `now` is past the second being counted: one summary per (dependency, rule) with
     /// suppressed lines, and a fresh second. One comparison when nothing failed.
     pub(crate) fn roll(&mut self, now: UnixMillis, out: &mut Vec<String>) {
-        let second = now.0 / 1000;
-        if second == self.second {
-            return;
-        }
-        for (dep, rule, suppressed) in self.seen.drain(..) {
-            if suppressed > 0 {
-                out.push(
-                    serde_json::json!({
-                        "event": "dependency_failures_suppressed",
-                        "dependency": dep.key(),
-                        "reason": reason(dep).id(),
-                        "rule": rule,
-                        "count": suppressed,
-                        "second_start_ms": self.second * 1000,
-                    })
-                    .to_string(),
-                );
-            }
-        }
-        self.second = second;
+        self.0.roll(now, out, summary);
     }
+}
+
+fn summary((dep, rule): &(Dependency, String), count: u64, second_start_ms: u64) -> String {
+    serde_json::json!({
+        "event": "dependency_failures_suppressed",
+        "dependency": dep.key(),
+        "reason": reason(*dep).id(),
+        "rule": rule,
+        "count": count,
+        "second_start_ms": second_start_ms,
+    })
+    .to_string()
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod denial_log;
 mod failure;
 mod isolate;
 mod limits;
+mod log_gate;
 mod mutate;
 mod request;
 mod trace;
