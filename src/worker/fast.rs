@@ -60,11 +60,11 @@ pub(crate) fn resume(ticket: u32, result: IoResult, now: UnixMillis) -> String {
     .unwrap_or_else(lost)
 }
 
-/// Reads the configuration from the Worker's `env` (once; later calls return at once).
+/// Reads the configuration from the Worker's `env` (once; later calls return at once): its
+/// string values by name (`state::configure`).
 #[wasm_bindgen]
 pub fn edge_configure(env: wasm_bindgen::JsValue) {
-    use wasm_bindgen::JsCast;
-    state::configure(&env.unchecked_into::<worker::Env>());
+    state::configure(&env);
 }
 
 /// The first call for every request: its first step. `fields` and `absent`: the request as
