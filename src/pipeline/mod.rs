@@ -11,8 +11,9 @@
 //! [`Pipeline::start`] and [`Pipeline::resume`] return a [`Step`]: answer ([`Step::Respond`]),
 //! forward ([`Step::Forward`]), or wait ([`Step::Need`]) for one [`Io`] — a WebCrypto check, a
 //! capped body read, a JWKS fetch, remote rate limits, a page of the first revocation sync —
-//! whose result the driver feeds back with [`Pipeline::resume`]. After a forward, the driver reports
-//! the outcome with [`forwarded`]. Time is always passed in; state lives in the [`Isolate`].
+//! whose result the driver feeds back with [`Pipeline::resume`]. After a forward, the driver
+//! reports the outcome with [`forwarded`]. Time is always passed in; state lives in the
+//! [`Isolate`].
 
 mod authenticate;
 mod authorize;

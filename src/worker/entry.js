@@ -6,7 +6,8 @@
 // verify this signature with WebCrypto and call back, read the body (capped) and call back, GET
 // this URL (a page of a fresh isolate's first revocation sync) and call back, or let wasm's
 // async driver carry out a wait (`edge_io`: JWKS fetches, Durable Object and binding limits,
-// Ed25519 webhooks) and give the next plan. JS decides nothing; it performs the I/O. A plan it cannot read is an error (500, logged), never a guess.
+// Ed25519 webhooks) and give the next plan. JS decides nothing; it performs the I/O. A plan it
+// cannot read is an error (500, logged), never a guess.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance

@@ -2,8 +2,9 @@
 //! and returns its [`Step`] encoded by the plan protocol (`crate::plan`); the waits `entry.js`
 //! performs itself (a WebCrypto check, a capped body read, a page of the first revocation sync)
 //! come back through `edge_verified` / `edge_body` / `edge_fetched`, the others through the
-//! async driver (`edge_io`, `mod.rs`), and the forward's outcome through `edge_forwarded`. It decides nothing: it parks waiting pipelines, hands
-//! results to the core and encodes what the core says.
+//! async driver (`edge_io`, `mod.rs`), and the forward's outcome through `edge_forwarded`. It
+//! decides nothing: it parks waiting pipelines, hands results to the core and encodes what the
+//! core says.
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
