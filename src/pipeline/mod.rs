@@ -101,7 +101,7 @@ pub enum Io {
 /// What the driver found, for the [`Io`] the pipeline waited on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IoResult {
-    /// The fetch ran (its outcome already reported to the [`Isolate`]).
+    /// The JWKS fetch ran (its outcome already reported to the [`Isolate`]).
     Done,
     /// What the GET of a [`Io::FeedPage`] brought back.
     Fetched(Fetched),

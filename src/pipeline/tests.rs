@@ -343,7 +343,7 @@ fn the_first_sync_reads_at_most_feed_max_pages_pages() {
     );
     let mut pages = 0;
     // A feed that never drains: every page has an entry (another user's session).
-    while let Step::Need(Io::FeedPage(_)) = &step {
+    while matches!(step, Step::Need(Io::FeedPage(_))) {
         pages += 1;
         let body = format!(
             r#"{{"revocations":[{{"kind":"session","session":"x{pages}","user":"u9","until":1900000000}}],"next":"c{pages}"}}"#
