@@ -371,7 +371,8 @@ fn a_stale_revocation_list_refuses_strict_routes_only() {
     let step = p.resume(&mut iso, IoResult::Fetched(refused), NOW);
     assert!(iso.take_logs().iter().any(|l| l.error
         && l.line.contains("revocation_poll_failed")
-        && l.line.contains("fetch failed: TypeError: connection refused")));
+        && l.line
+            .contains("fetch failed: TypeError: connection refused")));
     assert_eq!(
         (status(&step), error_of(&step).as_str()),
         (503, "revocations_unavailable")
