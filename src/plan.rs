@@ -16,13 +16,17 @@
 //! | `forward` | target (`origin`/`assets`), url, timeout ms, after, drop names, set names, set values, response header names, response header values | forwards, then `edge_forwarded(after, status, ms)` |
 //! | `verify` | ticket, key id, alg, signing input, signature (base64url) | WebCrypto, then `edge_verified(ticket, ok)` |
 //! | `read_body` | ticket, max bytes, header names | reads the body capped, then `edge_body(ticket, …)` |
+//! | `fetch` | ticket, url, timeout ms, header names, header values | GETs the url with these headers, then `edge_fetched(ticket, status, body, error)` (status 0: no response, `error` says why) |
 //! | `wasm_io` | ticket | `await edge_io(ticket, request, env)` (the async driver) |
 //! | `decorate` | server-timing value (may be empty) | answers the forwarded response with the plan's response headers |
 //! | `key` | format (`raw`/`jwk`), alg, data | imports the key for a `verify` |
 //! | `no_key` | — | the `verify` fails |
 //!
 //! A decoder meeting another version, an unknown kind or a wrong field count reports an error
-//! (the request gets a 500 and the log says why); it never guesses.
+//! (the request gets a 500 and the log says why); it never guesses. A kind may be added within
+//! a version (`fetch` was, for issue 23): the encoder and the decoder ship in one bundle, and a
+//! decoder that does not know a kind refuses it by that rule. Changing an existing kind's
+//! fields is a new version.
 
 use crate::pipeline::{Finished, ForwardPlan, HeaderSet, Io, KeyImport, Step, Target};
 use crate::respond::ResponseSpec;
@@ -36,6 +40,7 @@ pub const KINDS: &[(&str, usize)] = &[
     ("forward", 9),
     ("verify", 5),
     ("read_body", 3),
+    ("fetch", 5),
     ("wasm_io", 1),
     ("decorate", 1),
     ("key", 3),
@@ -141,7 +146,16 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
                 .field(&headers.join("\n"));
             w.0
         }
-        Io::RevocationSync | Io::Jwks { .. } | Io::RateLimits(_) | Io::Ed25519(_) => {
+        Io::FeedPage(req) => {
+            let mut w = Writer::new("fetch", background);
+            w.number(ticket)
+                .field(&req.url)
+                .number(req.timeout_ms)
+                .field(crate::envelope::SIGNATURE_HEADER)
+                .field(&req.signature);
+            w.0
+        }
+        Io::Jwks { .. } | Io::RateLimits(_) | Io::Ed25519(_) => {
             let mut w = Writer::new("wasm_io", background);
             w.number(ticket);
             w.0
@@ -205,7 +219,15 @@ mod tests {
                 alg: "EdDSA",
                 b64url: "AA".into(),
             })),
-            encode(&Step::Need(Io::RevocationSync), 7, false),
+            encode(
+                &Step::Need(Io::FeedPage(crate::pipeline::FeedRequest {
+                    url: "http://o/internal/revocations".into(),
+                    signature: "t=1,v1=ab".into(),
+                    timeout_ms: 3000,
+                })),
+                7,
+                false,
+            ),
             encode(
                 &Step::Need(Io::Body {
                     max_bytes: 10,

@@ -2,8 +2,8 @@
 //! (`edge_auth::plan`). `node --test tests/js/` checks the same files against the JS decoder.
 
 use edge_auth::pipeline::{
-    Ed25519Job, Finished, ForwardPlan, HeaderSet, Io, KeyImport, Outgoing, SignatureJob, Step,
-    Target,
+    Ed25519Job, FeedRequest, Finished, ForwardPlan, HeaderSet, Io, KeyImport, Outgoing,
+    SignatureJob, Step, Target,
 };
 use edge_auth::plan;
 use edge_auth::respond::ResponseSpec;
@@ -112,13 +112,24 @@ fn encode(step: &Value) -> String {
                     url: "https://issuer.test/jwks".into(),
                 },
                 "rate_limits" => Io::RateLimits(Vec::new()),
-                "revocation_sync" => Io::RevocationSync,
                 "ed25519" => Io::Ed25519(Ed25519Job {
                     message: b"m".to_vec(),
                     candidates: vec![([0; 32], [0; 64])],
                 }),
                 other => panic!("io {other}"),
             };
+            plan::encode(&Step::Need(io), ticket, background)
+        }
+        "fetch" => {
+            // The one GET the protocol carries: a page of the revocation feed, signed.
+            let headers = pairs(&step["headers"]);
+            assert_eq!(headers.len(), 1);
+            assert_eq!(headers[0].0, edge_auth::envelope::SIGNATURE_HEADER);
+            let io = Io::FeedPage(FeedRequest {
+                url: str_of(step, "url").to_owned(),
+                signature: headers[0].1.clone(),
+                timeout_ms: step["timeout_ms"].as_u64().unwrap() as u32,
+            });
             plan::encode(&Step::Need(io), ticket, background)
         }
         "decorate" => plan::finished(

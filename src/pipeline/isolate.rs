@@ -75,12 +75,42 @@ impl RequestIds {
     }
 }
 
-/// A revocation-feed request to make: where, and the envelope signature to send with it.
+/// How many pages one sync of the revocation feed reads at most (the feed is paged until an
+/// empty page): the first sync and each background poll alike.
+pub const FEED_MAX_PAGES: usize = 20;
+
+/// How long a page of the feed may take before the driver gives up on it.
+pub const FEED_TIMEOUT_MS: u32 = 3_000;
+
+/// A revocation-feed request to make: where, the envelope signature to send with it, and the
+/// timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedRequest {
     pub url: String,
     /// The value of [`envelope::SIGNATURE_HEADER`].
     pub signature: String,
+    pub timeout_ms: u32,
+}
+
+/// What a driver's GET brought back, as it came: the status (0: no response — the network
+/// failed, the timeout fired, or the body could not be read) with the runtime's `error`, and
+/// the body. Whether that is a page is the core's call ([`Fetched::page`]), not the driver's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub error: String,
+}
+
+impl Fetched {
+    /// The body of a 2xx answer; anything else is a failed poll, with why.
+    pub fn page(self) -> Result<Vec<u8>, String> {
+        match self.status {
+            0 => Err(format!("fetch failed: {}", self.error)),
+            200..=299 => Ok(self.body),
+            s => Err(format!("HTTP {s}")),
+        }
+    }
 }
 
 pub struct Isolate {
@@ -328,6 +358,7 @@ impl Isolate {
         Ok(FeedRequest {
             url: format!("{}{}", self.cfg.origin_url, path),
             signature,
+            timeout_ms: FEED_TIMEOUT_MS,
         })
     }
 

@@ -10,9 +10,10 @@
 //!
 //! [`Pipeline::start`] and [`Pipeline::resume`] return a [`Step`]: answer ([`Step::Respond`]),
 //! forward ([`Step::Forward`]), or wait ([`Step::Need`]) for one [`Io`] — a WebCrypto check, a
-//! capped body read, a JWKS fetch, remote rate limits, the first revocation sync — whose
-//! result the driver feeds back with [`Pipeline::resume`]. After a forward, the driver reports
-//! the outcome with [`forwarded`]. Time is always passed in; state lives in the [`Isolate`].
+//! capped body read, a JWKS fetch, remote rate limits, a page of the first revocation sync —
+//! whose result the driver feeds back with [`Pipeline::resume`]. After a forward, the driver
+//! reports the outcome with [`forwarded`]. Time is always passed in; state lives in the
+//! [`Isolate`].
 
 mod authenticate;
 mod authorize;
@@ -32,7 +33,7 @@ mod tests;
 
 pub use authenticate::{BodyRead, Ed25519Job, KeyImport, SignatureJob};
 pub use authorize::{authorize, needs_user};
-pub use isolate::{FeedRequest, Isolate, LogLine, Task};
+pub use isolate::{FeedRequest, Fetched, Isolate, LogLine, Task, FEED_MAX_PAGES, FEED_TIMEOUT_MS};
 pub use limits::{counts_accounts, Limits, Phase, RemoteBackend, RemoteCheck, RemoteOutcome};
 pub use mutate::{outgoing, HeaderSet, Outgoing};
 pub use request::{
@@ -75,9 +76,11 @@ pub enum Step {
 /// Every kind of I/O a decision can wait on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Io {
-    /// A fresh isolate's first revocation sync: poll the feed ([`Isolate::feed_request`],
-    /// [`Isolate::feed_polled`]) until drained, then resume with [`IoResult::Done`].
-    RevocationSync,
+    /// A page of a fresh isolate's first revocation sync: GET it with the runtime's `fetch`
+    /// (the synchronous driver's JS does, so a fresh isolate's first request runs no async
+    /// wasm), resume with [`IoResult::Fetched`]. The pipeline asks for the next page until the
+    /// feed is drained (an empty page), a page fails, or [`FEED_MAX_PAGES`].
+    FeedPage(FeedRequest),
     /// Check an asymmetric JWS signature with WebCrypto; resume with [`IoResult::Signature`].
     Signature(SignatureJob),
     /// Read the request body, stopping past `max_bytes`, and copy these request headers;
@@ -99,8 +102,10 @@ pub enum Io {
 /// What the driver found, for the [`Io`] the pipeline waited on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IoResult {
-    /// The sync or fetch ran (its outcome already reported to the [`Isolate`]).
+    /// The JWKS fetch ran (its outcome already reported to the [`Isolate`]).
     Done,
+    /// What the GET of a [`Io::FeedPage`] brought back.
+    Fetched(Fetched),
     /// Whether the signature verified (false also when the check could not run).
     Signature(bool),
     Body(BodyRead),
@@ -139,7 +144,10 @@ pub enum Finished {
 
 /// Where a request is in the pipeline while it waits.
 enum Stage {
-    FirstSync,
+    /// The first revocation sync, waiting for its `pages`-th page.
+    FirstSync {
+        pages: usize,
+    },
     AccountBody,
     RemoteLimits {
         phase: Phase,
@@ -159,7 +167,7 @@ enum Stage {
 impl Stage {
     fn id(&self) -> &'static str {
         match self {
-            Stage::FirstSync => "first_sync",
+            Stage::FirstSync { .. } => "first_sync",
             Stage::AccountBody => "account_body",
             Stage::RemoteLimits { .. } => "remote_limits",
             Stage::Jwks(_) => "jwks",
@@ -232,8 +240,8 @@ impl Pipeline {
         // One request does; while it waits (or after it failed) the others go on under their
         // route's failure policy, and strict routes answer 503.
         if needs_user(p.rule()) && iso.claim_first_sync(now) {
-            p.stage = Stage::FirstSync;
-            return (p, Step::Need(Io::RevocationSync));
+            let step = p.first_sync_page(iso, 0, now);
+            return (p, step);
         }
         iso.maybe_poll(now);
         let step = p.checks(iso, now);
@@ -245,7 +253,14 @@ impl Pipeline {
         self.now = now;
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
         match (stage, result) {
-            (Stage::FirstSync, IoResult::Done) => self.checks(iso, now),
+            (Stage::FirstSync { pages }, IoResult::Fetched(fetched)) => {
+                let more = iso.feed_polled(fetched.page(), now);
+                if more && pages < FEED_MAX_PAGES {
+                    self.first_sync_page(iso, pages, now)
+                } else {
+                    self.checks(iso, now)
+                }
+            }
             (Stage::AccountBody, IoResult::Body(body)) => {
                 let bytes = match (&body.bytes, body.declared()) {
                     (Some(_), Some(n)) if n > ACCOUNT_BODY_LIMIT => None,
@@ -375,6 +390,19 @@ impl Pipeline {
     }
 
     // ------------------------------------------------------------ the stages, in order
+
+    /// The first revocation sync's next page (after `pages` read); when no request can be
+    /// made (the envelope could not be signed) the sync has failed: on to the checks, which
+    /// apply the route's failure policy to the never-synced list.
+    fn first_sync_page(&mut self, iso: &mut Isolate, pages: usize, now: UnixMillis) -> Step {
+        match iso.feed_request(now) {
+            Ok(req) => self.wait(Stage::FirstSync { pages: pages + 1 }, Io::FeedPage(req)),
+            Err(detail) => {
+                iso.feed_polled(Err(detail), now);
+                self.checks(iso, now)
+            }
+        }
+    }
 
     /// Path shape, then the body if a limit counts by account, then the limits before auth.
     fn checks(&mut self, iso: &mut Isolate, now: UnixMillis) -> Step {

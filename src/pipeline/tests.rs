@@ -74,6 +74,15 @@ fn isolate(cfg: Rc<EdgeConfig>) -> Isolate {
     iso
 }
 
+/// A feed page that came back 200 with `body`.
+fn page(body: &[u8]) -> IoResult {
+    IoResult::Fetched(Fetched {
+        status: 200,
+        body: body.to_vec(),
+        ..Default::default()
+    })
+}
+
 fn token(iss: &str, alg: &str, kid: &str, extra: &str) -> String {
     let header = b64(format!(r#"{{"alg":"{alg}","kid":"{kid}","typ":"JWT"}}"#).as_bytes());
     let payload = b64(format!(
@@ -297,17 +306,24 @@ fn a_fresh_isolate_syncs_its_revocations_before_its_first_authenticated_decision
         &mut iso,
         request("GET", "/api", &[("authorization", &bearer(&t))]),
     );
-    assert!(matches!(step, Step::Need(Io::RevocationSync)), "{step:?}");
-    // The driver polls: the feed revokes the token's session.
-    let feed = iso.feed_request(NOW).unwrap();
+    let Step::Need(Io::FeedPage(feed)) = &step else {
+        panic!("{step:?}")
+    };
+    // The driver GETs the page: the feed revokes the token's session.
     assert_eq!(feed.url, "http://origin.test/internal/revocations");
     assert!(feed.signature.starts_with("t="));
-    let more = iso.feed_polled(
-        Ok(br#"{"revocations":[{"kind":"session","session":"s1","user":"u1","until":1900000000}],"next":"c1"}"#.to_vec()),
+    assert_eq!(feed.timeout_ms, FEED_TIMEOUT_MS);
+    let step = p.resume(
+        &mut iso,
+        page(br#"{"revocations":[{"kind":"session","session":"s1","user":"u1","until":1900000000}],"next":"c1"}"#),
         NOW,
     );
-    assert!(more);
-    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    // The page had entries: the pipeline asks for the next one, from the new cursor.
+    let Step::Need(Io::FeedPage(feed)) = &step else {
+        panic!("{step:?}")
+    };
+    assert_eq!(feed.url, "http://origin.test/internal/revocations?since=c1");
+    let step = p.resume(&mut iso, page(br#"{"revocations":[],"next":"c1"}"#), NOW);
     assert_eq!(
         (status(&step), error_of(&step).as_str()),
         (401, "token_revoked")
@@ -315,6 +331,28 @@ fn a_fresh_isolate_syncs_its_revocations_before_its_first_authenticated_decision
     // Only the first request waits.
     let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
     assert!(matches!(step, Step::Forward(_)));
+}
+
+#[test]
+fn the_first_sync_reads_at_most_feed_max_pages_pages() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let t = hs("");
+    let (mut p, mut step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
+    let mut pages = 0;
+    // A feed that never drains: every page has an entry (another user's session).
+    while matches!(step, Step::Need(Io::FeedPage(_))) {
+        pages += 1;
+        let body = format!(
+            r#"{{"revocations":[{{"kind":"session","session":"x{pages}","user":"u9","until":1900000000}}],"next":"c{pages}"}}"#
+        );
+        step = p.resume(&mut iso, page(body.as_bytes()), NOW);
+    }
+    assert_eq!(pages, FEED_MAX_PAGES);
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    assert_eq!(iso.revocations.sessions_len(), FEED_MAX_PAGES);
 }
 
 #[test]
@@ -326,12 +364,15 @@ fn a_stale_revocation_list_refuses_strict_routes_only() {
         &mut iso,
         request("GET", "/strict", &[("authorization", &bearer(&t))]),
     );
-    iso.feed_polled(Err("connection refused".into()), NOW);
-    assert!(iso
-        .take_logs()
-        .iter()
-        .any(|l| l.error && l.line.contains("revocation_poll_failed")));
-    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    let refused = Fetched {
+        error: "TypeError: connection refused".into(),
+        ..Default::default()
+    };
+    let step = p.resume(&mut iso, IoResult::Fetched(refused), NOW);
+    assert!(iso.take_logs().iter().any(|l| l.error
+        && l.line.contains("revocation_poll_failed")
+        && l.line
+            .contains("fetch failed: TypeError: connection refused")));
     assert_eq!(
         (status(&step), error_of(&step).as_str()),
         (503, "revocations_unavailable")
@@ -1084,9 +1125,14 @@ fn a_stale_revocation_feed_refuses_strict_routes_and_serves_open_ones_with_a_lin
             &mut iso,
             request("GET", path, &[("authorization", &bearer(&t))]),
         );
-        assert!(matches!(step, Step::Need(Io::RevocationSync)), "{step:?}");
-        iso.feed_polled(Err("HTTP 503".into()), NOW);
-        let step = p.resume(&mut iso, IoResult::Done, NOW);
+        assert!(matches!(step, Step::Need(Io::FeedPage(_))), "{step:?}");
+        let unavailable = Fetched {
+            status: 503,
+            body: b"{\"revocations\":[],\"next\":\"c\"}".to_vec(),
+            ..Default::default()
+        };
+        // A 503 is a failed poll whatever its body says: the core judges the status.
+        let step = p.resume(&mut iso, IoResult::Fetched(unavailable), NOW);
         assert_eq!(status(&step), want, "{path}: {step:?}");
         if want == 503 {
             assert_eq!(error_of(&step), "revocations_unavailable");

@@ -3,10 +3,11 @@
 // Every request starts with one synchronous call into wasm (`edge_plan`, src/worker/fast.rs),
 // which runs the core's request pipeline (src/pipeline/) and answers with a plan (the protocol
 // is src/plan.rs; plan.mjs decodes it): answer with this response, forward with these headers,
-// verify this signature with WebCrypto and call back, read the body (capped) and call back, or
-// let wasm's async driver carry out a wait (`edge_io`: JWKS fetches, Durable Object and binding
-// limits, Ed25519 webhooks, the first revocation sync) and give the next plan. JS decides
-// nothing; it performs the I/O. A plan it cannot read is an error (500, logged), never a guess.
+// verify this signature with WebCrypto and call back, read the body (capped) and call back, GET
+// this URL (a page of a fresh isolate's first revocation sync) and call back, or let wasm's
+// async driver carry out a wait (`edge_io`: JWKS fetches, Durable Object and binding limits,
+// Ed25519 webhooks) and give the next plan. JS decides nothing; it performs the I/O. A plan it
+// cannot read is an error (500, logged), never a guess.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance
@@ -85,6 +86,29 @@ async function verify(p) {
   return wasm.edge_verified(p.ticket, ok, Date.now());
 }
 
+// A `fetch` plan: one GET with the plan's headers and timeout. wasm hears what came back — the
+// status (0: no response, with what was thrown) and the body — and decides (a page or a failed
+// poll, another page or not). Done here rather than by wasm's async driver so that a fresh
+// isolate's first request compiles none of the async machinery (issue 23).
+async function get(p) {
+  const names = p.headerNames ? p.headerNames.split("\n") : [];
+  const values = p.headerValues.split("\n");
+  const headers = new Headers();
+  for (let i = 0; i < names.length; i++) headers.set(names[i], values[i]);
+  let status = 0;
+  let body;
+  let error = "";
+  try {
+    const resp = await fetch(p.url, { headers, signal: AbortSignal.timeout(p.timeoutMs) });
+    body = new Uint8Array(await resp.arrayBuffer());
+    status = resp.status;
+  } catch (e) {
+    body = undefined;
+    error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  }
+  return wasm.edge_fetched(p.ticket, status, body, error, Date.now());
+}
+
 // A `forward` plan: to the origin (or the static assets), then wasm hears how it went.
 async function forwardTo(p, request, env, ctx, body) {
   const start = Date.now();
@@ -137,6 +161,9 @@ async function handle(request, env, ctx) {
           body ?? undefined, Date.now()));
         break;
       }
+      case "fetch":
+        p = decodePlan(await get(p));
+        break;
       case "wasm_io":
         p = decodePlan(await wasm.edge_io(p.ticket, request, env));
         break;

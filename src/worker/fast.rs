@@ -1,14 +1,15 @@
 //! The synchronous driver, called by `entry.js`: one call into wasm starts a request's pipeline
 //! and returns its [`Step`] encoded by the plan protocol (`crate::plan`); the waits `entry.js`
-//! performs itself (a WebCrypto check, a capped body read) come back through `edge_verified` /
-//! `edge_body`, the others through the async driver (`edge_io`, `mod.rs`), and the forward's
-//! outcome through `edge_forwarded`. It decides nothing: it parks waiting pipelines, hands
-//! results to the core and encodes what the core says.
+//! performs itself (a WebCrypto check, a capped body read, a page of the first revocation sync)
+//! come back through `edge_verified` / `edge_body` / `edge_fetched`, the others through the
+//! async driver (`edge_io`, `mod.rs`), and the forward's outcome through `edge_forwarded`. It
+//! decides nothing: it parks waiting pipelines, hands results to the core and encodes what the
+//! core says.
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::state;
-use crate::pipeline::{self, BodyRead, Incoming, IoResult, Isolate, Pipeline, Step};
+use crate::pipeline::{self, BodyRead, Fetched, Incoming, IoResult, Isolate, Pipeline, Step};
 use crate::plan;
 use crate::reason::Reason;
 use crate::request_fields::RequestFields;
@@ -60,11 +61,11 @@ pub(crate) fn resume(ticket: u32, result: IoResult, now: UnixMillis) -> String {
     .unwrap_or_else(lost)
 }
 
-/// Reads the configuration from the Worker's `env` (once; later calls return at once).
+/// Reads the configuration from the Worker's `env` (once; later calls return at once): its
+/// string values by name (`state::configure`).
 #[wasm_bindgen]
 pub fn edge_configure(env: wasm_bindgen::JsValue) {
-    use wasm_bindgen::JsCast;
-    state::configure(&env.unchecked_into::<worker::Env>());
+    state::configure(&env);
 }
 
 /// The first call for every request: its first step. `fields` and `absent`: the request as
@@ -146,6 +147,24 @@ pub fn edge_body(
         bytes: body,
     };
     resume(ticket, IoResult::Body(read), at(now_ms))
+}
+
+/// What the GET of a `fetch` plan brought back: the status (0: no response, `error` says why)
+/// and the body (absent when there was none). The core judges it.
+#[wasm_bindgen]
+pub fn edge_fetched(
+    ticket: u32,
+    status: u16,
+    body: Option<Vec<u8>>,
+    error: String,
+    now_ms: f64,
+) -> String {
+    let fetched = Fetched {
+        status,
+        body: body.unwrap_or_default(),
+        error,
+    };
+    resume(ticket, IoResult::Fetched(fetched), at(now_ms))
 }
 
 /// After a `forward` plan: the status (0: the origin could not be reached) and the time it took.

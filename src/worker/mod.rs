@@ -5,9 +5,10 @@
 //!   each step with the plan protocol (`crate::plan`);
 //! - the asynchronous driver (this module): `edge_io` carries out a wait the pipeline named
 //!   (`Io`) with the `worker` crate and the runtime — a JWKS fetch, Durable Object or binding
-//!   rate limits, an Ed25519 webhook check, the first revocation sync, and also a WebCrypto
-//!   check or a capped body read — and resumes it; `edge_background` runs the work the core
-//!   claimed for after the answer (revocation polls, JWKS refreshes).
+//!   rate limits, an Ed25519 webhook check, and also any wait `entry.js` performs itself (a
+//!   WebCrypto check, a capped body read, a page of the first revocation sync) — and resumes
+//!   it; `edge_background` runs the work the core claimed for after the answer (revocation
+//!   polls, JWKS refreshes).
 //!
 //! The module also holds the `RateLimiter` Durable Object (`rate_limiter.rs`).
 
@@ -21,7 +22,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::pipeline::{BodyRead, Io, IoResult, RemoteBackend, RemoteCheck, RemoteOutcome, Task};
+use crate::pipeline::{
+    BodyRead, Io, IoResult, RemoteBackend, RemoteCheck, RemoteOutcome, Task, FEED_MAX_PAGES,
+};
 use crate::time::UnixMillis;
 
 fn now() -> UnixMillis {
@@ -63,10 +66,7 @@ pub async fn edge_background() {
 
 async fn perform(ticket: u32, io: Io, request: &web_sys::Request, env: &worker::Env) -> IoResult {
     match io {
-        Io::RevocationSync => {
-            sync_revocations().await;
-            IoResult::Done
-        }
+        Io::FeedPage(req) => IoResult::Fetched(fetch::feed(&req).await),
         Io::Jwks { issuer, url } => {
             fetch_jwks(&issuer, &url).await;
             IoResult::Done
@@ -178,15 +178,15 @@ async fn fetch_jwks(issuer: &str, url: &str) {
     let _ = JsFuture::from(running).await;
 }
 
-/// Polls the revocation feed until drained (an empty page), at most `MAX_PAGES` pages.
+/// A background poll: reads the revocation feed until drained (an empty page), at most
+/// `FEED_MAX_PAGES` pages — the rule the first sync follows in the pipeline.
 async fn sync_revocations() {
-    const MAX_PAGES: usize = 20;
-    for _ in 0..MAX_PAGES {
+    for _ in 0..FEED_MAX_PAGES {
         let Some(req) = state::with(|iso| iso.feed_request(now())) else {
             return;
         };
         let result = match req {
-            Ok(r) => fetch::feed(&r.url, &r.signature).await,
+            Ok(r) => fetch::feed(&r).await.page(),
             Err(e) => Err(e),
         };
         if state::with(|iso| iso.feed_polled(result, now())) != Some(true) {

@@ -19,6 +19,7 @@ const FIELDS = new Map([
   ["forward", 9],
   ["verify", 5],
   ["read_body", 3],
+  ["fetch", 5],
   ["wasm_io", 1],
   ["decorate", 1],
   ["key", 3],
@@ -41,11 +42,11 @@ class Plan {
     this.kind = kind;
     this.background = background;
     this.status = undefined; // respond
-    this.headerNames = undefined;
+    this.headerNames = undefined; // respond, fetch
     this.headerValues = undefined;
     this.body = undefined;
     this.target = undefined; // forward
-    this.url = undefined;
+    this.url = undefined; // forward, fetch
     this.timeoutMs = undefined;
     this.after = undefined;
     this.drop = undefined;
@@ -53,7 +54,7 @@ class Plan {
     this.setValues = undefined;
     this.responseNames = undefined;
     this.responseValues = undefined;
-    this.ticket = undefined; // verify, read_body, wasm_io
+    this.ticket = undefined; // verify, read_body, fetch, wasm_io
     this.keyId = undefined; // verify
     this.alg = undefined; // verify, key
     this.signingInput = undefined;
@@ -107,6 +108,13 @@ export function decodePlan(s) {
       p.ticket = ticket(f[3]);
       p.maxBytes = Number(f[4]);
       p.headers = f[5] ? f[5].split("\n") : [];
+      break;
+    case "fetch":
+      p.ticket = ticket(f[3]);
+      p.url = f[4];
+      p.timeoutMs = Number(f[5]);
+      p.headerNames = f[6];
+      p.headerValues = f[7];
       break;
     case "wasm_io":
       p.ticket = ticket(f[3]);

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use worker::Env;
+use wasm_bindgen::JsValue;
 
 use crate::config::EdgeConfig;
 use crate::pipeline::Isolate;
@@ -42,12 +42,15 @@ pub(crate) fn set_jwks_fetch(issuer: &str, fetch: Option<js_sys::Promise>) {
     });
 }
 
-/// Variables are read from Worker vars first, then secrets.
-fn lookup(env: &Env, name: &str) -> Option<String> {
-    if let Ok(v) = env.var(name) {
-        return Some(v.to_string());
-    }
-    env.secret(name).ok().map(|s| s.to_string())
+/// A variable by name: Worker vars and secrets are both strings on `env`; anything else there
+/// (a binding) or nothing reads as absent, as with the `worker` crate's `Env::var` /
+/// `Env::secret`. Read with one `Reflect.get` instead: those built an error value with a
+/// formatted message for every absent variable (twice), code a fresh isolate's first request
+/// compiled and ran for each optional variable (issue 23).
+fn lookup(env: &JsValue, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
 }
 
 /// Random bytes from the runtime (the request-id seed); the clock if the RNG fails.
@@ -61,7 +64,7 @@ pub(crate) fn seed() -> [u8; 32] {
 
 /// Parses the configuration once (later calls return at once). An invalid one is logged here;
 /// every request is then answered `config_invalid`.
-pub(crate) fn configure(env: &Env) {
+pub(crate) fn configure(env: &JsValue) {
     if STATE.with(|s| s.borrow().isolate.is_some()) {
         return;
     }

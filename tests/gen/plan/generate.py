@@ -87,7 +87,17 @@ case("read a body for an account-keyed limit, no headers",
      enc("read_body", False, 13, 65536, ""),
      {"kind": "read_body", "background": False, "ticket": 13, "maxBytes": 65536, "headers": []})
 
-for ticket, io in [(4, "jwks"), (5, "rate_limits"), (6, "revocation_sync"), (8, "ed25519")]:
+# Issue 23: a page of a fresh isolate's first revocation sync is fetched by the JS driver (one
+# GET, its headers, a timeout), so the first request runs no async wasm.
+url = "http://127.0.0.1:8788/internal/revocations?since=c1"
+sig = "t=1800000000,v1=ab"
+case("fetch a page of the revocation feed (a fresh isolate's first sync)",
+     {"kind": "fetch", "background": False, "ticket": 6, "url": url, "timeout_ms": 3000, "headers": [["x-auth-signature", sig]]},
+     enc("fetch", False, 6, url, 3000, "x-auth-signature", sig),
+     {"kind": "fetch", "background": False, "ticket": 6, "url": url, "timeoutMs": 3000, "headerNames": "x-auth-signature",
+      "headerValues": sig})
+
+for ticket, io in [(4, "jwks"), (5, "rate_limits"), (8, "ed25519")]:
     case(f"the async driver carries out a wait ({io})", {"kind": "wasm_io", "background": False, "ticket": ticket, "io": io},
          enc("wasm_io", False, ticket), {"kind": "wasm_io", "background": False, "ticket": ticket})
 
@@ -119,6 +129,7 @@ invalid = [
     {"name": "a field missing", "encoded": "1\0respond\x000\x00200\0\0", "error": "plan kind respond has 3 fields, expected 4"},
     {"name": "a field too many", "encoded": "1\0wasm_io\x000\x001\x002", "error": "plan kind wasm_io has 2 fields, expected 1"},
     {"name": "a background flag that is neither 0 nor 1", "encoded": "1\0no_key\0yes", "error": "plan background flag \"yes\" is not 0 or 1"},
+    {"name": "a fetch without its headers", "encoded": "1\0fetch\x000\x006\0http://o/\x003000", "error": "plan kind fetch has 3 fields, expected 5"},
     {"name": "a ticket that is not a number", "encoded": "1\0wasm_io\x000\0seven", "error": "plan ticket \"seven\" is not a number"},
     {"name": "a forward target without a name", "encoded": "1\0forward\x000\0cache\0\x000\0\0\0\0\0\0", "error": "unknown forward target \"cache\""},
 ]
