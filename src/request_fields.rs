@@ -33,6 +33,17 @@ pub const PLAN_HEADERS: [&str; 7] = [
 ];
 
 impl Header {
+    /// Every header, in wire order (`ALL[i]` is sent as `PLAN_HEADERS[i]`).
+    pub const ALL: [Header; PLAN_HEADERS.len()] = [
+        Header::Authorization,
+        Header::Cookie,
+        Header::ClientIp,
+        Header::RequestId,
+        Header::Accept,
+        Header::Origin,
+        Header::SecFetchSite,
+    ];
+
     fn index(self) -> usize {
         FIRST_HEADER + self as usize
     }
@@ -117,6 +128,14 @@ mod tests {
 
     /// The golden encodings that tests/js/request_fields.test.mjs checks against glue.js.
     #[test]
+    fn all_lists_every_header_in_wire_order() {
+        for (i, h) in Header::ALL.iter().enumerate() {
+            assert_eq!(*h as usize, i, "{h:?}");
+            assert_eq!(h.absent_bit(), 1 << i);
+        }
+    }
+
+    #[test]
     fn the_golden_encodings_decode_to_their_headers() {
         let v: serde_json::Value =
             serde_json::from_str(include_str!("../tests/vectors/plan/request_fields.json"))
@@ -128,15 +147,7 @@ mod tests {
             .map(|h| h.as_str().unwrap())
             .collect();
         assert_eq!(names, PLAN_HEADERS);
-        let all = [
-            Header::Authorization,
-            Header::Cookie,
-            Header::ClientIp,
-            Header::RequestId,
-            Header::Accept,
-            Header::Origin,
-            Header::SecFetchSite,
-        ];
+        let all = Header::ALL;
         for c in v["cases"].as_array().unwrap() {
             let raw = c["encoded"].as_str().unwrap().to_owned();
             let f = RequestFields::parse(raw, c["absent"].as_u64().unwrap() as u32)

@@ -8,15 +8,7 @@ use edge_auth::request_fields::{Header, RequestFields};
 use edge_auth_fuzz::{assert_bounded, peak_during, text};
 use libfuzzer_sys::fuzz_target;
 
-const HEADERS: [Header; 7] = [
-    Header::Authorization,
-    Header::Cookie,
-    Header::ClientIp,
-    Header::RequestId,
-    Header::Accept,
-    Header::Origin,
-    Header::SecFetchSite,
-];
+const HEADERS: [Header; 7] = Header::ALL;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
