@@ -74,3 +74,34 @@ def test_the_login_page_honours_next_but_never_leaves_the_site(system, page):
         page.goto(f"{EDGE}/login?next={evil}")
         page.wait_for_url(lambda url: "/login" not in url)
         assert page.url.startswith(EDGE + "/"), page.url
+
+
+def test_secret_forms_are_inert_until_their_script_runs_and_never_put_a_password_in_a_url(system, page):
+    """A click before the page's module script has attached its handler would submit the form
+    natively: as a GET, with the password in the URL. So the forms that carry a secret post, and
+    their buttons start disabled; the page's script enables them (driven in a real browser above
+    and in test_account_pages / test_passkeys_pages)."""
+    import re
+
+    import requests
+
+    for path, buttons in (("/login", ['type="submit"', 'id="passkey-login"']), ("/signup", ['type="submit"'])):
+        html = requests.get(f"{EDGE}{path}", timeout=10).text
+        forms = re.findall(r"<form\b[^>]*>", html)
+        assert forms, path
+        for tag in forms:
+            assert 'method="post"' in tag, (path, tag)
+        for b in buttons:
+            tag = next((t for t in re.findall(r"<button\b[^>]*>", html) if b in t), None)
+            assert tag is not None, (path, b)
+            assert re.search(r"\sdisabled(\s|>|=)", tag), (path, tag)
+    ctx = page.context.browser.new_context()  # a clean browser profile, in the module's Chromium
+    try:
+        pg = ctx.new_page()
+        for path in ("/login", "/signup"):
+            pg.goto(f"{EDGE}{path}")
+            expect(pg.locator("#form button[type=submit]")).to_be_enabled()
+        pg.goto(f"{EDGE}/login")
+        expect(pg.locator("#passkey-login")).to_be_enabled()
+    finally:
+        ctx.close()

@@ -202,6 +202,7 @@ export function initLogin() {
     return;
   }
   button.addEventListener("click", () => passkeyLogin(document.getElementById("error")));
+  button.disabled = false; // disabled in the HTML until this handler is attached
 }
 
 // ---- the account page ------------------------------------------------------------------------

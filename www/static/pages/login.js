@@ -45,3 +45,5 @@ form.addEventListener("submit", async (e) => {
   else if (res.ok) location.href = safeNext(params.get("next"));
   else document.getElementById("error").textContent = res.status === 429 ? "Too many attempts; wait a moment." : await errorText(res);
 });
+// The form is usable once this script handles it: a click before would submit it natively.
+form.querySelector("button[type=submit]").disabled = false;

@@ -9,3 +9,5 @@ form.addEventListener("submit", async (e) => {
   const login = await api("/auth/login", { method: "POST", body: creds });
   location.href = login.ok ? "/account" : "/login";
 });
+// The form is usable once this script handles it: a click before would submit it natively.
+form.querySelector("button[type=submit]").disabled = false;
