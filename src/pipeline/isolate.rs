@@ -108,8 +108,19 @@ impl Fetched {
         match self.status {
             0 => Err(format!("fetch failed: {}", self.error)),
             200..=299 => Ok(self.body),
-            s => Err(format!("HTTP {s}")),
+            s => Err(unusable_status(s)),
         }
+    }
+}
+
+/// Why a GET's answer with this (non-2xx) status is no use. The drivers do not follow redirects
+/// (the feed's request is signed, and a key set is trusted for its configured URL only), so a
+/// 3xx is a failure like any other, named as a redirect so that an operator sees why.
+pub fn unusable_status(status: u16) -> String {
+    if (300..400).contains(&status) {
+        format!("HTTP {status}: a redirect, not followed")
+    } else {
+        format!("HTTP {status}")
     }
 }
 

@@ -33,7 +33,9 @@ mod tests;
 
 pub use authenticate::{BodyRead, Ed25519Job, KeyImport, SignatureJob};
 pub use authorize::{authorize, needs_user};
-pub use isolate::{FeedRequest, Fetched, Isolate, LogLine, Task, FEED_MAX_PAGES, FEED_TIMEOUT_MS};
+pub use isolate::{
+    unusable_status, FeedRequest, Fetched, Isolate, LogLine, Task, FEED_MAX_PAGES, FEED_TIMEOUT_MS,
+};
 pub use limits::{counts_accounts, Limits, Phase, RemoteBackend, RemoteCheck, RemoteOutcome};
 pub use mutate::{outgoing, HeaderSet, Outgoing};
 pub use request::{

@@ -385,6 +385,45 @@ fn a_stale_revocation_list_refuses_strict_routes_only() {
 }
 
 #[test]
+fn a_redirected_feed_page_is_a_failed_poll_not_a_page() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let t = hs("");
+    let (mut p, _) = run(
+        &mut iso,
+        request("GET", "/strict", &[("authorization", &bearer(&t))]),
+    );
+    // What a driver hands back for a 302 with `redirect: "manual"`: the 3xx itself, with a body
+    // that would parse as an empty page if it were taken for one.
+    let redirected = Fetched {
+        status: 302,
+        body: br#"{"revocations":[],"next":"c0"}"#.to_vec(),
+        ..Default::default()
+    };
+    let step = p.resume(&mut iso, IoResult::Fetched(redirected), NOW);
+    assert!(iso.take_logs().iter().any(|l| l.error
+        && l.line.contains("revocation_poll_failed")
+        && l.line.contains("HTTP 302: a redirect, not followed")));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (503, "revocations_unavailable")
+    );
+}
+
+#[test]
+fn an_unusable_status_names_a_redirect_as_one() {
+    assert_eq!(
+        crate::pipeline::unusable_status(301),
+        "HTTP 301: a redirect, not followed"
+    );
+    assert_eq!(
+        crate::pipeline::unusable_status(399),
+        "HTTP 399: a redirect, not followed"
+    );
+    assert_eq!(crate::pipeline::unusable_status(404), "HTTP 404");
+    assert_eq!(crate::pipeline::unusable_status(299), "HTTP 299");
+}
+
+#[test]
 fn an_asymmetric_signature_waits_for_webcrypto_and_a_forgery_is_cached_negatively() {
     let mut iso = isolate(config(&[]));
     let t = token("https://ed.test", "EdDSA", "e", "");

@@ -99,7 +99,8 @@ async function get(p) {
   let body;
   let error = "";
   try {
-    const resp = await fetch(p.url, { headers, signal: AbortSignal.timeout(p.timeoutMs) });
+    // redirect "manual": a 3xx is a failed poll (`Fetched::page`), never followed with the headers.
+    const resp = await fetch(p.url, { headers, redirect: "manual", signal: AbortSignal.timeout(p.timeoutMs) });
     body = new Uint8Array(await resp.arrayBuffer());
     status = resp.status;
   } catch (e) {

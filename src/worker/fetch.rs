@@ -20,7 +20,8 @@ pub(crate) fn js_error(e: &JsValue) -> String {
         .unwrap_or_else(|| "a thrown value that is not an Error".to_owned())
 }
 
-/// The response, whatever its status; `Err`: no response (what the runtime threw).
+/// The response, whatever its status (redirects not followed); `Err`: no response (what the
+/// runtime threw).
 async fn send(
     url: &str,
     header: Option<(&str, &str)>,
@@ -33,6 +34,9 @@ async fn send(
         init.set_headers_headers(&headers);
     }
     init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(timeout_ms)));
+    // A 3xx is the answer, not a pointer to follow: the feed's request carries the envelope
+    // signature, and a key set is trusted for the URL configured, not wherever it redirects.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(JsFuture::from(global.fetch_with_str_and_init(url, &init))
         .await?
@@ -45,7 +49,7 @@ pub(crate) async fn jwks(url: &str) -> Result<(String, Option<String>), String> 
         .await
         .map_err(|e| format!("fetch failed: {}", js_error(&e)))?;
     if !resp.ok() {
-        return Err(format!("HTTP {}", resp.status()));
+        return Err(crate::pipeline::unusable_status(resp.status()));
     }
     let cache_control = resp.headers().get("cache-control").ok().flatten();
     let text = JsFuture::from(resp.text().map_err(|e| js_error(&e))?)

@@ -31,6 +31,19 @@ ORIGIN_PORT, JWKS_PORT, EDGE_PORT, HOST_PORT, STALE_JWKS_PORT = port(31), port(3
 EDGE = f"http://127.0.0.1:{EDGE_PORT}"
 AUD = "edge-auth"
 HS_SECRET = secrets.token_bytes(32)
+
+
+def _moved_key():
+    """The Ed25519 key of `https://moved.test`, whose configured JWKS URL answers 302 to a JWKS
+    that would verify its tokens: the edge must not follow it."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    key = ed25519.Ed25519PrivateKey.generate()
+    x = b64u(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    return key, {"kty": "OKP", "crv": "Ed25519", "kid": "mv-1", "alg": "EdDSA", "x": x}
+
+
+MOVED_KEY, MOVED_JWK = _moved_key()
 # The Worker hosting the Durable Object: not running, except in the last test.
 DO_HOST = "edge-auth-failure-policy-rl-host"
 
@@ -40,7 +53,9 @@ class StubOrigin:
 
     def __init__(self):
         self.feed_up = False
+        self.feed_redirects = False  # 302 to /feed-elsewhere instead of 503
         self.seen: list[tuple[str, str | None]] = []
+        self.elsewhere: list[tuple[str, str | None]] = []  # (path, envelope signature header)
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -48,13 +63,25 @@ class StubOrigin:
                 pass
 
             def do_GET(self):
+                location = None
                 if self.path.startswith("/internal/revocations"):
-                    code, body = (200, b'{"revocations":[],"next":"c0"}') if outer.feed_up else (503, b"feed down")
+                    if outer.feed_redirects:
+                        code, body, location = 302, b"", "/feed-elsewhere" + self.path[len("/internal/revocations"):]
+                    else:
+                        code, body = (200, b'{"revocations":[],"next":"c0"}') if outer.feed_up else (503, b"feed down")
+                elif self.path == "/jwks-moved":
+                    code, body, location = 302, b"", "/jwks-here"
+                elif self.path.startswith(("/feed-elsewhere", "/jwks-here")):
+                    outer.elsewhere.append((self.path, self.headers.get("x-auth-signature")))
+                    code, body = 200, (b'{"revocations":[],"next":"c0"}' if self.path.startswith("/feed")
+                                       else json.dumps({"keys": [MOVED_JWK]}).encode())
                 else:
                     user = self.headers.get("x-auth-user")
                     outer.seen.append((self.path, user))
                     code, body = 200, json.dumps({"path": self.path, "user": user}).encode()
                 self.send_response(code)
+                if location:
+                    self.send_header("location", location)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -150,6 +177,7 @@ def edge_vars() -> dict:
             {"issuer": "https://hs.test", "audiences": [AUD], "jwks_secret": "TEST_HS_JWKS"},
             {"issuer": "https://stale.test", "audiences": [AUD],
              "jwks_url": f"http://127.0.0.1:{STALE_JWKS_PORT}/jwks.json"},
+            {"issuer": "https://moved.test", "audiences": [AUD], "jwks_url": f"http://127.0.0.1:{ORIGIN_PORT}/jwks-moved"},
         ],
         # Keys are usable for 1 s (the server's max-age) and not one second past it, unless the
         # route's `jwks` policy is open.
@@ -203,6 +231,8 @@ def token(iss: str) -> str:
         return jwt.encode(claims, HS_SECRET, algorithm="HS256", headers={"kid": "hs-1"})
     if iss == "https://stale.test":
         return jwt.encode(claims, STALE_JWKS.key, algorithm="EdDSA", headers={"kid": "st-1"})
+    if iss == "https://moved.test":
+        return jwt.encode(claims, MOVED_KEY, algorithm="EdDSA", headers={"kid": "mv-1"})
     # An Ed25519 key the edge could never have: its JWKS is unreachable anyway.
     from cryptography.hazmat.primitives.asymmetric import ed25519
     return jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": "ed-1"})
@@ -291,6 +321,39 @@ def test_revocation_feed_failing_open_route_serves_the_user_and_logs(world):
     assert r.json()["user"] == "alice"
     line = failure_line(log, "revocations", "rev-open", "open")
     assert line["event"] == "revocations_unavailable"
+
+
+def test_a_redirected_jwks_url_is_not_followed(world):
+    """The issuer's JWKS URL answers 302 to a key set that would verify the token. Keys are trusted
+    for the URL configured only: no key set, 503, and the redirect's target is never asked."""
+    origin, log = world
+    for path in ("/jwks-strict", "/jwks-open"):
+        before = len(origin.seen)
+        assert_503(get(path, token("https://moved.test")), "jwks_unavailable")
+        assert len(origin.seen) == before, "refused at the edge: nothing reached the origin"
+    deadline = time.time() + 10  # wrangler writes the Worker's console a moment later
+    fetch_failed = '"detail":"HTTP 302: a redirect, not followed","event":"jwks_fetch_failed","issuer":"https://moved.test"'
+    while fetch_failed not in log.read_text():
+        assert time.time() < deadline, f"no jwks_fetch_failed line for the redirect:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+    assert not any(p.startswith("/jwks-here") for p, _ in origin.elsewhere), origin.elsewhere
+
+
+def test_a_redirected_revocation_feed_is_a_failed_poll_and_its_signature_goes_nowhere_else(world):
+    """The feed's request is signed with the envelope secret. A 302 from it is a failed poll (strict
+    routes still refuse), and the signed request is never re-sent to where the redirect points."""
+    origin, log = world
+    origin.feed_redirects = True
+    try:
+        deadline = time.time() + 10
+        while "HTTP 302: a redirect, not followed" not in log.read_text():
+            assert_503(get("/rev-strict", token("https://hs.test")), "revocations_unavailable")
+            assert time.time() < deadline, f"no redirected poll in the edge log:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)  # REVOCATION_POLL_SECONDS=1: the next poll follows a request
+        assert not origin.reached("/rev-strict")
+        assert origin.elsewhere == [], "the signed feed request followed the redirect"
+    finally:
+        origin.feed_redirects = False
 
 
 def test_durable_object_unreachable_strict_route_answers_503_rate_limiter_unavailable(world):
