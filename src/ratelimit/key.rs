@@ -143,6 +143,11 @@ impl std::error::Error for MissingKeyPart {}
 pub struct RateKey([u8; 16]);
 
 impl RateKey {
+    #[cfg(test)]
+    pub(crate) fn from_bytes(b: [u8; 16]) -> RateKey {
+        RateKey(b)
+    }
+
     pub fn build(
         rule_id: &str,
         parts: KeyParts,

@@ -18,6 +18,7 @@
 //! then exact to 1 ns for any quota (e.g. 3 per second), and a stored TAT keeps its meaning when a
 //! rule's quota is changed between deploys.
 
+pub mod durable;
 mod gcra;
 mod headers;
 mod key;

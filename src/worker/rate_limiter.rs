@@ -17,21 +17,9 @@
 //! bounds it (`MAX_MEMORY_KEYS`). An alarm deletes keys whose TAT has passed (such a key is
 //! the same as an absent one), so storage holds only keys still counting.
 //!
-//! # Sharding
-//! `SHARDS` objects named `rl1-00`..`rl1-63` by the top 6 bits of the key's first byte. The key
-//! is a SHA-256 prefix, so keys spread evenly, and no IP or user id appears in an object name.
-//! One object serves on the order of a thousand requests a second; 64 shards give room for
-//! tens of thousands of checks a second in total while keeping one object's key table (and its
-//! sweep) meaningful and the object count fixed. An object per key would scale further but
-//! makes every new client a new object (a cold start per first request, and no shared sweep).
-//! Changing `SHARDS` re-homes keys (their counts restart once): the `rl1` prefix is the
-//! version to bump when doing so.
-//!
-//! # Wire format (internal, Worker → object)
-//! Request: `POST https://rate-limiter/check/<key hex 32>/<limit>/<period_ms>/<cost>`, no body.
-//! Answer (200, text): `a <new_tat_ns> <remaining> <reset_after_ms>` or
-//! `l <retry_after_ms> <reset_after_ms>`. The clock is read here (`Date.now()`), never in
-//! the core.
+//! # Sharding and wire format
+//! In the core: `crate::ratelimit::durable` (which object a key lives in, the check's URL and
+//! the answer's text).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -41,12 +29,10 @@ use worker::{
     durable_object, DurableObject, Env, ListOptions, Method, Request, Response, Result, State,
 };
 
+use crate::ratelimit::durable::{self as wire, shard_name, BINDING};
 use crate::ratelimit::{self, Outcome, Quota, RateKey};
 use crate::time::UnixMillis;
 
-/// The Durable Object namespace binding in `wrangler.toml`.
-pub(crate) const BINDING: &str = "RATE_LIMITER";
-const SHARDS: u8 = 64;
 /// Keys kept in one object's memory before it forgets the expired ones (and, if still over,
 /// all of them: storage has every count, so forgetting costs a storage read, never a count).
 const MAX_MEMORY_KEYS: usize = 100_000;
@@ -55,13 +41,6 @@ const SWEEP_EVERY_MS: i64 = 10 * 60 * 1000;
 /// Keys deleted per storage `list` page in the sweep.
 const SWEEP_PAGE: usize = 512;
 const NS_PER_MS: u64 = 1_000_000;
-
-/// The object name for a key: its shard.
-fn shard_name(key: &RateKey) -> String {
-    let shard = key.as_bytes()[0] >> 2; // top 6 bits: 0..=63
-    debug_assert!(shard < SHARDS);
-    format!("rl1-{shard:02}")
-}
 
 /// Asks the key's shard object whether `cost` units may be spent now. An error (missing
 /// binding, object unreachable, malformed answer) is reported to the core as
@@ -251,91 +230,4 @@ impl RateLimiter {
 
 fn js_err(e: JsValue) -> worker::Error {
     worker::Error::from(e)
-}
-
-/// The internal request/answer format (pure string handling).
-mod wire {
-    use crate::ratelimit::{Outcome, Quota, RateKey};
-
-    pub(super) struct Check {
-        pub key: [u8; 16],
-        pub key_hex: String,
-        pub quota: Quota,
-        pub cost: u32,
-    }
-
-    pub(super) fn request_url(key: &RateKey, quota: Quota, cost: u32) -> String {
-        format!(
-            "https://rate-limiter/check/{}/{}/{}/{}",
-            key.to_hex(),
-            quota.limit,
-            quota.period_ms,
-            cost
-        )
-    }
-
-    pub(super) fn parse_key(hex: &str) -> Option<[u8; 16]> {
-        let b = hex.as_bytes();
-        if b.len() != 32 {
-            return None;
-        }
-        let nib = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-        let mut key = [0u8; 16];
-        for (i, k) in key.iter_mut().enumerate() {
-            *k = nib(b[2 * i])? << 4 | nib(b[2 * i + 1])?;
-        }
-        Some(key)
-    }
-
-    /// `/check/<key>/<limit>/<period_ms>/<cost>`; the quota is validated (a bad one is refused,
-    /// not silently inexact).
-    pub(super) fn parse_request(path: &str) -> Option<Check> {
-        let mut it = path.strip_prefix("/check/")?.split('/');
-        let key_hex = it.next()?;
-        let key = parse_key(key_hex)?;
-        let limit = it.next()?.parse().ok()?;
-        let period_ms = it.next()?.parse().ok()?;
-        let cost = it.next()?.parse().ok()?;
-        if it.next().is_some() {
-            return None;
-        }
-        let quota = Quota::new(limit, period_ms).ok()?;
-        Some(Check {
-            key,
-            key_hex: key_hex.to_ascii_lowercase(),
-            quota,
-            cost,
-        })
-    }
-
-    pub(super) fn outcome_body(o: &Outcome) -> String {
-        match *o {
-            Outcome::Allowed {
-                new_tat,
-                remaining,
-                reset_after_ms,
-            } => format!("a {new_tat} {remaining} {reset_after_ms}"),
-            Outcome::Limited {
-                retry_after_ms,
-                reset_after_ms,
-            } => format!("l {retry_after_ms} {reset_after_ms}"),
-        }
-    }
-
-    pub(super) fn parse_outcome(body: &str) -> Option<Outcome> {
-        let mut it = body.split(' ');
-        let o = match it.next()? {
-            "a" => Outcome::Allowed {
-                new_tat: it.next()?.parse().ok()?,
-                remaining: it.next()?.parse().ok()?,
-                reset_after_ms: it.next()?.parse().ok()?,
-            },
-            "l" => Outcome::Limited {
-                retry_after_ms: it.next()?.parse().ok()?,
-                reset_after_ms: it.next()?.parse().ok()?,
-            },
-            _ => return None,
-        };
-        it.next().is_none().then_some(o)
-    }
 }
