@@ -25,7 +25,10 @@ use wasm_bindgen_futures::JsFuture;
 use crate::pipeline::{
     BodyRead, Io, IoResult, RemoteBackend, RemoteCheck, RemoteOutcome, Task, FEED_MAX_PAGES,
 };
+use crate::ratelimit::durable::{self as wire, shard_name, BINDING};
+use crate::ratelimit::{Outcome, Quota, RateKey};
 use crate::time::UnixMillis;
+use worker::Method;
 
 fn now() -> UnixMillis {
     UnixMillis(js_sys::Date::now() as u64)
@@ -138,12 +141,10 @@ async fn read_body(request: &web_sys::Request, max: u64, names: &[&str]) -> Body
 /// that means for the request is the route's failure policy, decided in the core.
 async fn check_remote(env: &worker::Env, c: &RemoteCheck) -> RemoteOutcome {
     match &c.backend {
-        RemoteBackend::Durable => {
-            match rate_limiter::check_durable(env, &c.key, c.quota, 1).await {
-                Ok(o) => RemoteOutcome::Durable(o),
-                Err(e) => RemoteOutcome::Unavailable(e.to_string()),
-            }
-        }
+        RemoteBackend::Durable => match check_durable(env, &c.key, c.quota, 1).await {
+            Ok(o) => RemoteOutcome::Durable(o),
+            Err(e) => RemoteOutcome::Unavailable(e.to_string()),
+        },
         RemoteBackend::Binding(name) => {
             let limited = async {
                 Ok::<_, worker::Error>(env.rate_limiter(name)?.limit(c.key.to_hex()).await?.success)
@@ -193,4 +194,33 @@ async fn sync_revocations() {
             return;
         }
     }
+}
+
+/// Asks the key's shard object whether `cost` units may be spent now. An error (missing
+/// binding, object unreachable, malformed answer) is reported to the core as
+/// `RemoteOutcome::Unavailable`; the route's `rate_limiter` failure policy decides there
+/// (open: the isolate counts instead; strict: 503 `rate_limiter_unavailable`).
+async fn check_durable(
+    env: &worker::Env,
+    key: &RateKey,
+    quota: Quota,
+    cost: u32,
+) -> std::result::Result<Outcome, worker::Error> {
+    let stub = env
+        .durable_object(BINDING)?
+        .id_from_name(&shard_name(key))?
+        .get_stub()?;
+    let url = wire::request_url(key, quota, cost);
+    let mut resp = stub
+        .fetch_with_request(worker::Request::new(&url, Method::Post)?)
+        .await?;
+    let body = resp.text().await?;
+    if resp.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "rate limiter answered {}: {body}",
+            resp.status_code()
+        )));
+    }
+    wire::parse_outcome(&body)
+        .ok_or_else(|| worker::Error::RustError(format!("rate limiter answer malformed: {body}")))
 }

@@ -25,12 +25,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use wasm_bindgen::JsValue;
-use worker::{
-    durable_object, DurableObject, Env, ListOptions, Method, Request, Response, Result, State,
-};
+use worker::{durable_object, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
-use crate::ratelimit::durable::{self as wire, shard_name, BINDING};
-use crate::ratelimit::{self, Outcome, Quota, RateKey};
+use crate::ratelimit::durable as wire;
+use crate::ratelimit::{self, Outcome};
 use crate::time::UnixMillis;
 
 /// Keys kept in one object's memory before it forgets the expired ones (and, if still over,
@@ -41,35 +39,6 @@ const SWEEP_EVERY_MS: i64 = 10 * 60 * 1000;
 /// Keys deleted per storage `list` page in the sweep.
 const SWEEP_PAGE: usize = 512;
 const NS_PER_MS: u64 = 1_000_000;
-
-/// Asks the key's shard object whether `cost` units may be spent now. An error (missing
-/// binding, object unreachable, malformed answer) is reported to the core as
-/// `RemoteOutcome::Unavailable`; the route's `rate_limiter` failure policy decides there
-/// (open: the isolate counts instead; strict: 503 `rate_limiter_unavailable`).
-pub(crate) async fn check_durable(
-    env: &Env,
-    key: &RateKey,
-    quota: Quota,
-    cost: u32,
-) -> std::result::Result<Outcome, worker::Error> {
-    let stub = env
-        .durable_object(BINDING)?
-        .id_from_name(&shard_name(key))?
-        .get_stub()?;
-    let url = wire::request_url(key, quota, cost);
-    let mut resp = stub
-        .fetch_with_request(Request::new(&url, Method::Post)?)
-        .await?;
-    let body = resp.text().await?;
-    if resp.status_code() != 200 {
-        return Err(worker::Error::RustError(format!(
-            "rate limiter answered {}: {body}",
-            resp.status_code()
-        )));
-    }
-    wire::parse_outcome(&body)
-        .ok_or_else(|| worker::Error::RustError(format!("rate limiter answer malformed: {body}")))
-}
 
 /// GCRA state for the keys of one shard (see the module docs).
 #[durable_object(alarm)]
