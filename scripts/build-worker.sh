@@ -6,8 +6,8 @@
 #   3. esbuild bundles our entry module src/worker/entry.js with that glue into build/index.js.
 # Our own entry instead of worker-build's shim: the shim wrapped every request in a class
 # instance and Proxies, and routed everything through Rust's async executor; entry.js asks wasm
-# for a plan synchronously (src/worker/fast.rs) and lets wasm's async driver carry out only the waits
-# it cannot do itself (src/worker/mod.rs). The plan decoder (src/worker/plan.mjs) is bundled with it.
+# for a plan synchronously (src/worker/fast.rs), performs every wait itself and calls back. The
+# plan decoder (src/worker/plan.mjs) and the JS helpers (src/worker/glue.js) are bundled with it.
 # Nothing is downloaded: wasm-bindgen comes from crates.io, esbuild from npm.
 #
 # The same steps build another cdylib of the workspace with its own entry module (bench/run.sh
@@ -38,18 +38,14 @@ wasm-bindgen "$TARGET_DIR/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm" -
   --experimental-reset-state-function --force-enable-abort-handler
 
 echo "[3/3] esbuild $ENTRY → $OUT_DIR/index.js"
-if grep -q '"./snippets/glue.js"' "$ENTRY"; then
-  # Our entry imports the crate's JS snippet, which wasm-bindgen puts under a hashed directory.
-  glue="$(cd "$STAGE" && find snippets -name glue.js | head -1)"
-  [ -n "$glue" ] || die "wasm-bindgen produced no snippets/**/glue.js"
-  sed "s#\"./snippets/glue.js\"#\"./$glue\"#" "$ENTRY" > "$STAGE/entry.js"
-else
-  cp "$ENTRY" "$STAGE/entry.js"
-fi
-# The plan protocol's decoder sits next to the entry module (node's tests import it from there too).
-if grep -q '"./plan.mjs"' "$ENTRY"; then
-  cp "$(dirname "$ENTRY")/plan.mjs" "$STAGE/plan.mjs"
-fi
+cp "$ENTRY" "$STAGE/entry.js"
+# The plan protocol's decoder and the shared JS helpers sit next to the entry module (node's
+# tests import them from there too).
+for m in plan.mjs glue.js; do
+  if grep -q "\"./$m\"" "$ENTRY"; then
+    cp "$(dirname "$ENTRY")/$m" "$STAGE/$m"
+  fi
+done
 # MINIFY=0 keeps JS names readable in CPU profiles (bench/cpuprofile.mjs).
 MINIFY_FLAG=--minify; [ "${MINIFY:-1}" = 0 ] && MINIFY_FLAG=
 "$ESBUILD" "$STAGE/entry.js" --bundle --format=esm $MINIFY_FLAG --log-level=warning \

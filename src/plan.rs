@@ -17,7 +17,10 @@
 //! | `verify` | ticket, key id, alg, signing input, signature (base64url) | WebCrypto, then `edge_verified(ticket, ok)` |
 //! | `read_body` | ticket, max bytes, header names | reads the body capped, then `edge_body(ticket, …)` |
 //! | `fetch` | ticket, url, timeout ms, header names, header values | GETs the url with these headers, then `edge_fetched(ticket, status, body, error)` (status 0: no response, `error` says why) |
-//! | `wasm_io` | ticket | `await edge_io(ticket, request, env)` (the async driver) |
+//! | `jwks` | ticket, url, timeout ms | GETs the issuer's key set — or, when a GET of that url is already running (another request's, or a background refresh), waits for it (single flight) — then `edge_fetched(ticket, status, body, error, cache-control)` if it made the GET, `edge_joined(ticket)` if it waited |
+//! | `limits` | ticket, backends (`durable`/`binding`), names (the object's name / the binding's), arguments (the check's URL / the key) — one line per check | asks each backend, then `edge_limited(ticket, answers)`: one line per check, `<status> <text>` (`200 a …` from the object, `200 true`/`200 false` from `limit()`; status 0: it threw, the text says what) |
+//! | `ed25519` | ticket, message (base64url), public keys, signatures (base64url, one line per candidate) | WebCrypto, then `edge_ed25519(ticket, index)` (the first candidate that verified; -1: none) |
+//! | `idle` | — | no background work left (the answer to `edge_background` / `edge_job_*`) |
 //! | `decorate` | server-timing value (may be empty) | answers the forwarded response with the plan's response headers |
 //! | `key` | format (`raw`/`jwk`), alg, data | imports the key for a `verify` |
 //! | `no_key` | — | the `verify` fails |
@@ -28,8 +31,17 @@
 //! decoder that does not know a kind refuses it by that rule. Changing an existing kind's
 //! fields is a new version.
 
-use crate::pipeline::{Finished, ForwardPlan, HeaderSet, Io, KeyImport, Step, Target};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+
+use crate::pipeline::{
+    Finished, ForwardPlan, HeaderSet, Io, KeyImport, RemoteBackend, Step, Target,
+};
+use crate::ratelimit::durable;
 use crate::respond::ResponseSpec;
+
+/// How long a JWKS GET may take.
+pub const JWKS_TIMEOUT_MS: u32 = 5_000;
 
 /// The protocol version this build speaks.
 pub const VERSION: &str = "1";
@@ -41,7 +53,10 @@ pub const KINDS: &[(&str, usize)] = &[
     ("verify", 5),
     ("read_body", 3),
     ("fetch", 5),
-    ("wasm_io", 1),
+    ("jwks", 3),
+    ("limits", 4),
+    ("ed25519", 4),
+    ("idle", 0),
     ("decorate", 1),
     ("key", 3),
     ("no_key", 0),
@@ -155,12 +170,53 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
                 .field(&req.signature);
             w.0
         }
-        Io::Jwks { .. } | Io::RateLimits(_) | Io::Ed25519(_) => {
-            let mut w = Writer::new("wasm_io", background);
-            w.number(ticket);
+        Io::Jwks { url, .. } => {
+            let mut w = Writer::new("jwks", background);
+            w.number(ticket).field(url).number(JWKS_TIMEOUT_MS);
+            w.0
+        }
+        Io::RateLimits(checks) => {
+            let (mut backends, mut names, mut args) = (Vec::new(), Vec::new(), Vec::new());
+            for c in checks {
+                match &c.backend {
+                    RemoteBackend::Durable => {
+                        backends.push("durable");
+                        names.push(durable::shard_name(&c.key));
+                        args.push(durable::request_url(&c.key, c.quota, 1));
+                    }
+                    RemoteBackend::Binding(name) => {
+                        backends.push("binding");
+                        names.push(name.clone());
+                        args.push(c.key.to_hex());
+                    }
+                }
+            }
+            let mut w = Writer::new("limits", background);
+            w.number(ticket)
+                .field(&backends.join("\n"))
+                .field(&names.join("\n"))
+                .field(&args.join("\n"));
+            w.0
+        }
+        Io::Ed25519(job) => {
+            let (mut keys, mut sigs) = (Vec::new(), Vec::new());
+            for (key, sig) in &job.candidates {
+                keys.push(B64.encode(key));
+                sigs.push(B64.encode(sig));
+            }
+            let mut w = Writer::new("ed25519", background);
+            w.number(ticket)
+                .field(&B64.encode(&job.message))
+                .field(&keys.join("\n"))
+                .field(&sigs.join("\n"));
             w.0
         }
     }
+}
+
+/// No background work left.
+pub fn idle() -> String {
+    Writer::new("idle", false).0
 }
 
 /// The answer to `edge_forwarded`.

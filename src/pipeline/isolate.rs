@@ -25,7 +25,7 @@ use super::denial_log::DenialLog;
 use super::failure::{self, FailureLog};
 use super::request::Denial;
 use super::waiting::Waiting;
-use super::{Io, Pipeline};
+use super::{Io, IoResult, Pipeline};
 
 /// I/O the pipeline claimed for after the answer (the driver runs it in `waitUntil`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,19 @@ pub enum Task {
     Revocations,
     /// A JWKS refresh for an issuer whose cached keys are still usable.
     Jwks { issuer: String, url: String },
+}
+
+/// A background task under way: what it waits for next is the driver's GET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Job {
+    /// A revocation poll, `pages` read so far.
+    Revocations {
+        pages: usize,
+    },
+    Jwks {
+        issuer: String,
+        url: String,
+    },
 }
 
 /// A line for the Worker's log: the driver writes it with `console.log` / `console.error`.
@@ -100,6 +113,8 @@ pub struct Fetched {
     pub status: u16,
     pub body: Vec<u8>,
     pub error: String,
+    /// The answer's `Cache-Control` (a JWKS's freshness).
+    pub cache_control: Option<String>,
 }
 
 impl Fetched {
@@ -110,6 +125,14 @@ impl Fetched {
             200..=299 => Ok(self.body),
             s => Err(unusable_status(s)),
         }
+    }
+
+    /// A key set's text and `Cache-Control`, or why there is none (as [`Fetched::page`]).
+    pub fn jwks(self) -> Result<(String, Option<String>), String> {
+        let cache_control = self.cache_control.clone();
+        let body = self.page()?;
+        let text = String::from_utf8(body).map_err(|_| "the JWKS is not UTF-8".to_owned())?;
+        Ok((text, cache_control))
     }
 }
 
@@ -138,6 +161,7 @@ pub struct Isolate {
     failures: FailureLog,
     ids: RequestIds,
     parked: Waiting<(Pipeline, Io)>,
+    jobs: Waiting<Job>,
 }
 
 impl Isolate {
@@ -160,6 +184,7 @@ impl Isolate {
                 spare: None,
             },
             parked: Waiting::new(),
+            jobs: Waiting::new(),
             cfg,
         }
     }
@@ -200,6 +225,72 @@ impl Isolate {
     /// The background work claimed so far; the driver runs it after answering.
     pub fn take_background(&mut self) -> Vec<Task> {
         std::mem::take(&mut self.background)
+    }
+
+    /// Starts the next queued background task: its first GET ([`Io::FeedPage`] or
+    /// [`Io::Jwks`]) under a ticket for [`Isolate::job_resumed`]. `None`: nothing left to do.
+    /// The driver runs them one after the other after answering, as `waitUntil` work.
+    pub fn next_job(&mut self, now: UnixMillis) -> Option<(u32, Io)> {
+        while !self.background.is_empty() {
+            match self.background.remove(0) {
+                Task::Revocations => {
+                    if let Some(next) = self.next_feed_page(0, now) {
+                        return Some(next);
+                    }
+                }
+                Task::Jwks { issuer, url } => {
+                    let io = Io::Jwks {
+                        issuer: issuer.clone(),
+                        url: url.clone(),
+                    };
+                    return Some((self.jobs.park(Job::Jwks { issuer, url }), io));
+                }
+            }
+        }
+        None
+    }
+
+    /// A background task's GET came back ([`IoResult::Fetched`]), or a JWKS GET it waited
+    /// for ran ([`IoResult::Done`]: reported by whoever made it): the task's next GET, or the
+    /// next task's first ([`Isolate::next_job`]).
+    pub fn job_resumed(
+        &mut self,
+        ticket: u32,
+        result: IoResult,
+        now: UnixMillis,
+    ) -> Option<(u32, Io)> {
+        let next = match (self.jobs.take(ticket), result) {
+            (Some(Job::Revocations { pages }), IoResult::Fetched(f)) => {
+                let more = self.feed_polled(f.page(), now);
+                if more && pages + 1 < FEED_MAX_PAGES {
+                    self.next_feed_page(pages + 1, now)
+                } else {
+                    None
+                }
+            }
+            (Some(Job::Jwks { issuer, url }), IoResult::Fetched(f)) => {
+                self.jwks_fetched(&issuer, &url, f.jwks(), now);
+                None
+            }
+            // Joined another GET, already reported; or a ticket no longer known.
+            _ => None,
+        };
+        next.or_else(|| self.next_job(now))
+    }
+
+    /// A poll's next page to GET (`pages` read so far); when no request can be made (the
+    /// envelope could not be signed) the poll has failed, logged as such.
+    fn next_feed_page(&mut self, pages: usize, now: UnixMillis) -> Option<(u32, Io)> {
+        match self.feed_request(now) {
+            Ok(req) => Some((
+                self.jobs.park(Job::Revocations { pages }),
+                Io::FeedPage(req),
+            )),
+            Err(e) => {
+                self.feed_polled(Err(e), now);
+                None
+            }
+        }
     }
 
     pub(crate) fn log(&mut self, line: String) {

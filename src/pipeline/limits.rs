@@ -5,7 +5,7 @@
 use crate::config::EdgeConfig;
 use crate::jwt::VerifiedClaims;
 use crate::policy::{Dependency, Rule};
-use crate::ratelimit::{self, Backend, KeyInput, Outcome, Quota, RateKey, RuleOutcome};
+use crate::ratelimit::{self, durable, Backend, KeyInput, Outcome, Quota, RateKey, RuleOutcome};
 use crate::reason::Reason;
 use crate::time::UnixMillis;
 
@@ -94,6 +94,50 @@ pub enum RemoteOutcome {
     /// The backend could not answer: the route's failure policy for that backend decides
     /// (open: the isolate counts the rule instead; strict: 503). Logged.
     Unavailable(String),
+}
+
+impl RemoteOutcome {
+    /// What the driver reported for `check`: `<status> <text>` as the plan protocol's `limits`
+    /// answer has it (status 0: the call threw; the text says what). The backend's own words
+    /// are judged here: the object answers 200 with an outcome, the binding 200 with
+    /// `true`/`false`; anything else is a backend that could not answer.
+    pub fn read(check: &RemoteCheck, answer: &str) -> RemoteOutcome {
+        let (status, text) = answer.split_once(' ').unwrap_or((answer, ""));
+        let unavailable = |what: &str| RemoteOutcome::Unavailable(what.to_owned());
+        match (status, &check.backend) {
+            ("0", _) => unavailable(if text.is_empty() {
+                "the call failed"
+            } else {
+                text
+            }),
+            ("200", RemoteBackend::Durable) => match durable::parse_outcome(text) {
+                Some(o) => RemoteOutcome::Durable(o),
+                None => unavailable(&format!("rate limiter answer malformed: {text}")),
+            },
+            ("200", RemoteBackend::Binding(_)) => match text {
+                "true" => RemoteOutcome::Binding(true),
+                "false" => RemoteOutcome::Binding(false),
+                _ => unavailable(&format!("limit() answered {text:?}")),
+            },
+            (s, RemoteBackend::Durable) => {
+                unavailable(&format!("rate limiter answered {s}: {text}"))
+            }
+            (s, RemoteBackend::Binding(_)) => unavailable(&format!("limit() answered {s}: {text}")),
+        }
+    }
+
+    /// One outcome per check from the driver's newline-joined answers; a check the driver
+    /// left without an answer is one that could not answer.
+    pub fn read_all(checks: &[RemoteCheck], answers: &str) -> Vec<RemoteOutcome> {
+        let mut lines = answers.split('\n');
+        checks
+            .iter()
+            .map(|c| match lines.next() {
+                Some(a) => RemoteOutcome::read(c, a),
+                None => RemoteOutcome::Unavailable("no answer".to_owned()),
+            })
+            .collect()
+    }
 }
 
 /// Rules of a phase, split by where they are counted.
@@ -232,6 +276,74 @@ pub fn count(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(backend: RemoteBackend) -> RemoteCheck {
+        RemoteCheck {
+            rule_id: "r".into(),
+            key: RateKey::from_bytes([3; 16]),
+            quota: Quota::new(10, 60_000).unwrap(),
+            backend,
+        }
+    }
+
+    #[test]
+    fn a_backends_answer_is_read_in_the_core() {
+        let durable = check(RemoteBackend::Durable);
+        let binding = check(RemoteBackend::Binding("RL_API".into()));
+        assert_eq!(
+            RemoteOutcome::read(&durable, "200 l 1200 60000"),
+            RemoteOutcome::Durable(Outcome::Limited {
+                retry_after_ms: 1200,
+                reset_after_ms: 60_000
+            })
+        );
+        assert_eq!(
+            RemoteOutcome::read(&binding, "200 true"),
+            RemoteOutcome::Binding(true)
+        );
+        assert_eq!(
+            RemoteOutcome::read(&binding, "200 false"),
+            RemoteOutcome::Binding(false)
+        );
+        for (c, answer, detail) in [
+            (
+                &durable,
+                "200 a 1 2",
+                "rate limiter answer malformed: a 1 2",
+            ),
+            (
+                &durable,
+                "500 bad rate-limit check",
+                "rate limiter answered 500: bad rate-limit check",
+            ),
+            (
+                &durable,
+                "0 Error: Durable Object reset",
+                "Error: Durable Object reset",
+            ),
+            (&binding, "200 yes", "limit() answered \"yes\""),
+            (
+                &binding,
+                "0 TypeError: env.RL_API is undefined",
+                "TypeError: env.RL_API is undefined",
+            ),
+            (&binding, "0", "the call failed"),
+            (&binding, "", "limit() answered : "),
+        ] {
+            assert_eq!(
+                RemoteOutcome::read(c, answer),
+                RemoteOutcome::Unavailable(detail.into()),
+                "{answer}"
+            );
+        }
+        assert_eq!(
+            RemoteOutcome::read_all(&[binding.clone(), durable.clone()], "200 true"),
+            vec![
+                RemoteOutcome::Binding(true),
+                RemoteOutcome::Unavailable("no answer".into())
+            ]
+        );
+    }
 
     fn cfg(rate_limits: &str, routes: &str) -> EdgeConfig {
         let vars = [

@@ -90,7 +90,7 @@ mod tests {
     fn the_allowance_is_per_key_and_per_second_and_the_rest_is_counted_once() {
         let mut gate: LogGate<&'static str> = LogGate::new(2);
         let mut out = Vec::new();
-        let mut admit = |gate: &mut LogGate<_>, key: &'static str, ms, out: &mut Vec<String>| {
+        let admit = |gate: &mut LogGate<_>, key: &'static str, ms, out: &mut Vec<String>| {
             gate.admit(UnixMillis(ms), |k| *k == key, || key, out, count)
         };
         let a: Vec<bool> = (0..4)

@@ -91,9 +91,10 @@ pub enum Io {
         max_bytes: u64,
         headers: &'static [&'static str],
     },
-    /// Fetch the issuer's JWKS, report it with [`Isolate::jwks_fetched`], resume with
-    /// [`IoResult::Done`]. Single flight: while a fetch of that issuer's JWKS runs (another
-    /// request's, or a background refresh), the driver waits for it instead of starting one.
+    /// GET the issuer's JWKS and resume with [`IoResult::Fetched`] (its status, body and
+    /// `Cache-Control`). Single flight: while a GET of that url runs (another request's, or a
+    /// background refresh), the driver waits for it instead and resumes with
+    /// [`IoResult::Done`] (the request that made the GET reports it).
     Jwks { issuer: String, url: String },
     /// Check these rules with their remote backends; resume with [`IoResult::RateLimits`].
     RateLimits(Vec<RemoteCheck>),
@@ -104,9 +105,9 @@ pub enum Io {
 /// What the driver found, for the [`Io`] the pipeline waited on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IoResult {
-    /// The JWKS fetch ran (its outcome already reported to the [`Isolate`]).
+    /// The JWKS GET this request waited for ran (another request reported its outcome).
     Done,
-    /// What the GET of a [`Io::FeedPage`] brought back.
+    /// What the GET of a [`Io::FeedPage`] or an [`Io::Jwks`] brought back.
     Fetched(Fetched),
     /// Whether the signature verified (false also when the check could not run).
     Signature(bool),
@@ -156,7 +157,11 @@ enum Stage {
         keyed: Keyed,
         claims: Option<VerifiedClaims>,
     },
-    Jwks(JwksWait),
+    Jwks {
+        wait: JwksWait,
+        issuer: String,
+        url: String,
+    },
     Signature {
         awaiting: AwaitingSignature,
         issuer_at: usize,
@@ -172,7 +177,7 @@ impl Stage {
             Stage::FirstSync { .. } => "first_sync",
             Stage::AccountBody => "account_body",
             Stage::RemoteLimits { .. } => "remote_limits",
-            Stage::Jwks(_) => "jwks",
+            Stage::Jwks { .. } => "jwks",
             Stage::Signature { .. } => "signature",
             Stage::WebhookBody => "webhook_body",
             Stage::Ed25519(_) => "ed25519",
@@ -299,7 +304,15 @@ impl Pipeline {
                     (Phase::AfterAuth, None) => self.deny(iso, Reason::Internal.into()),
                 }
             }
-            (Stage::Jwks(wait), IoResult::Done) => {
+            (
+                Stage::Jwks { wait, issuer, url },
+                result @ (IoResult::Done | IoResult::Fetched(_)),
+            ) => {
+                // Fetched: this request's GET, reported here; Done: it waited for another's
+                // (single flight), already reported.
+                if let IoResult::Fetched(f) = result {
+                    iso.jwks_fetched(&issuer, &url, f.jwks(), now);
+                }
                 let look = authenticate::after_jwks(
                     iso,
                     &self.cfg,
@@ -516,7 +529,11 @@ impl Pipeline {
                 Io::Signature(job),
             ),
             TokenLook::Jwks { issuer, url, wait } => {
-                self.wait(Stage::Jwks(wait), Io::Jwks { issuer, url })
+                let io = Io::Jwks {
+                    issuer: issuer.clone(),
+                    url: url.clone(),
+                };
+                self.wait(Stage::Jwks { wait, issuer, url }, io)
             }
             TokenLook::KeysUnavailable { issuer, denial } => {
                 // No key set can verify the token: never fetched, or past its maximum staleness

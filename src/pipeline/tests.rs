@@ -468,7 +468,7 @@ fn an_asymmetric_signature_waits_for_webcrypto_and_a_forgery_is_cached_negativel
 }
 
 #[test]
-fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
+fn an_issuer_without_keys_waits_for_its_jwks() {
     let mut iso = isolate(config(&[]));
     let t = token("https://url.test", "EdDSA", "e", "");
     let (mut p, step) = run(
@@ -487,16 +487,43 @@ fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
         r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}"#,
         b64(ed_key().verifying_key().as_bytes())
     );
-    iso.jwks_fetched(
-        "https://url.test",
-        "https://url.test/jwks",
-        Ok((jwks.clone(), Some("max-age=300".into()))),
-        NOW,
-    );
-    let step = p.resume(&mut iso, IoResult::Done, NOW);
+    // The driver's GET, reported by this request: the pipeline hands it to the isolate.
+    let fetched = Fetched {
+        status: 200,
+        body: jwks.clone().into_bytes(),
+        cache_control: Some("max-age=300".into()),
+        ..Default::default()
+    };
+    let step = p.resume(&mut iso, IoResult::Fetched(fetched), NOW);
     assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
+    assert!(iso
+        .take_logs()
+        .iter()
+        .any(|l| l.line.contains("jwks_fetched")));
     let step = p.resume(&mut iso, IoResult::Signature(true), NOW);
     assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+
+    // A key set behind a redirect is not one: the driver does not follow it.
+    let mut iso = isolate(config(&[]));
+    let (mut p, _) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
+    let moved = Fetched {
+        status: 302,
+        body: jwks.clone().into_bytes(),
+        ..Default::default()
+    };
+    let step = p.resume(&mut iso, IoResult::Fetched(moved), NOW);
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (503, "jwks_unavailable")
+    );
+    assert!(iso
+        .take_logs()
+        .iter()
+        .any(|l| l.line.contains("jwks_fetch_failed")
+            && l.line.contains("HTTP 302: a redirect, not followed")));
 
     // Requests arriving while that first fetch runs wait for it (the driver joins the one
     // fetch) instead of answering 503.
@@ -543,6 +570,95 @@ fn an_issuer_without_keys_waits_for_its_jwks_on_the_async_driver() {
         (503, "jwks_unavailable")
     );
     assert!(header(&step, "retry-after").is_some());
+}
+
+#[test]
+fn background_tasks_run_as_jobs_one_get_at_a_time() {
+    let mut iso = isolate(config(&[]));
+    assert_eq!(iso.next_job(NOW), None, "nothing queued");
+    iso.queue(Task::Revocations);
+    iso.queue(Task::Jwks {
+        issuer: "https://url.test".into(),
+        url: "https://url.test/jwks".into(),
+    });
+    // The poll first: page by page until an empty one.
+    let (ticket, io) = iso.next_job(NOW).expect("the poll");
+    let Io::FeedPage(feed) = io else {
+        panic!("{io:?}")
+    };
+    assert_eq!(feed.url, "http://origin.test/internal/revocations?since=c0");
+    let (ticket, io) = iso
+        .job_resumed(
+            ticket,
+            page(br#"{"revocations":[{"kind":"session","session":"s9","user":"u9","until":1900000000}],"next":"c1"}"#),
+            NOW,
+        )
+        .expect("the next page");
+    assert!(
+        matches!(&io, Io::FeedPage(f) if f.url.ends_with("since=c1")),
+        "{io:?}"
+    );
+    assert_eq!(iso.revocations.sessions_len(), 1);
+    // The empty page ends the poll; the JWKS refresh comes next.
+    let (ticket, io) = iso
+        .job_resumed(ticket, page(br#"{"revocations":[],"next":"c1"}"#), NOW)
+        .expect("the JWKS refresh");
+    assert_eq!(
+        io,
+        Io::Jwks {
+            issuer: "https://url.test".into(),
+            url: "https://url.test/jwks".into()
+        }
+    );
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"e","x":"{}"}}]}}"#,
+        b64(ed_key().verifying_key().as_bytes())
+    );
+    let fetched = Fetched {
+        status: 200,
+        body: jwks.into_bytes(),
+        cache_control: Some("max-age=300".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        iso.job_resumed(ticket, IoResult::Fetched(fetched), NOW),
+        None
+    );
+    assert!(iso.jwks_ready("https://url.test", NOW).is_some());
+    // A ticket answered twice, or never issued, starts nothing and breaks nothing.
+    assert_eq!(iso.job_resumed(ticket, IoResult::Done, NOW), None);
+    assert_eq!(iso.job_resumed(9999, IoResult::Done, NOW), None);
+}
+
+#[test]
+fn a_background_poll_reads_at_most_feed_max_pages_and_a_failed_one_is_logged() {
+    let mut iso = isolate(config(&[]));
+    iso.queue(Task::Revocations);
+    let mut next = iso.next_job(NOW);
+    let mut pages = 0;
+    while let Some((ticket, io)) = next {
+        assert!(matches!(io, Io::FeedPage(_)), "{io:?}");
+        pages += 1;
+        let body = format!(
+            r#"{{"revocations":[{{"kind":"session","session":"x{pages}","user":"u9","until":1900000000}}],"next":"c{pages}"}}"#
+        );
+        next = iso.job_resumed(ticket, page(body.as_bytes()), NOW);
+    }
+    assert_eq!(pages, FEED_MAX_PAGES);
+    iso.take_logs();
+    iso.queue(Task::Revocations);
+    let (ticket, _) = iso.next_job(NOW).unwrap();
+    let refused = Fetched {
+        error: "TypeError: connection refused".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        iso.job_resumed(ticket, IoResult::Fetched(refused), NOW),
+        None
+    );
+    assert!(iso.take_logs().iter().any(|l| l.error
+        && l.line.contains("revocation_poll_failed")
+        && l.line.contains("connection refused")));
 }
 
 #[test]

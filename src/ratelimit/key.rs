@@ -195,6 +195,11 @@ impl RateKey {
     }
 
     /// 32 lowercase hex digits: the Durable Object name for this key.
+    /// The key `to_hex` wrote (32 hex digits), or `None`.
+    pub fn from_hex(hex: &str) -> Option<RateKey> {
+        super::durable::parse_key(hex).map(RateKey)
+    }
+
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(32);
         for b in self.0 {

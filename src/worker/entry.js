@@ -3,20 +3,21 @@
 // Every request starts with one synchronous call into wasm (`edge_plan`, src/worker/fast.rs),
 // which runs the core's request pipeline (src/pipeline/) and answers with a plan (the protocol
 // is src/plan.rs; plan.mjs decodes it): answer with this response, forward with these headers,
-// verify this signature with WebCrypto and call back, read the body (capped) and call back, GET
-// this URL (a page of a fresh isolate's first revocation sync) and call back, or let wasm's
-// async driver carry out a wait (`edge_io`: JWKS fetches, Durable Object and binding limits,
-// Ed25519 webhooks) and give the next plan. JS decides nothing; it performs the I/O. A plan it
-// cannot read is an error (500, logged), never a guess.
+// verify this signature with WebCrypto (`verify`, `ed25519`), read the body capped (`read_body`),
+// GET this URL (`fetch`, `jwks`), ask these rate-limit backends (`limits`) — and call back with
+// what happened, for the next plan. Background work (revocation polls, JWKS refreshes) runs the
+// same way in `waitUntil`. Every call into wasm is synchronous and JS decides nothing: it
+// performs the I/O. A plan it cannot read is an error (500, logged), never a guess.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./snippets/glue.js";
+import { cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./glue.js";
 import { decodePlan, PlanError } from "./plan.mjs";
 
-const init = wasm.__worker_init_state();
+// Whether the instance trapped (reset before the next call) and how many instances there were.
+const init = { criticalError: false, instanceId: 0 };
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
 let configured = false;
 
@@ -66,8 +67,8 @@ function b64urlBytes(s) {
   return out;
 }
 
-// A `verify` plan: checks the signature with WebCrypto (glue.js: the parameters and the key cache
-// both drivers share), then lets wasm finish the decision.
+// A `verify` plan: checks the signature with WebCrypto (glue.js: the parameters and the key
+// cache), then lets wasm finish the decision.
 async function verify(p) {
   let ok = false;
   try {
@@ -86,28 +87,116 @@ async function verify(p) {
   return wasm.edge_verified(p.ticket, ok, Date.now());
 }
 
-// A `fetch` plan: one GET with the plan's headers and timeout. wasm hears what came back — the
-// status (0: no response, with what was thrown) and the body — and decides (a page or a failed
-// poll, another page or not). Done here rather than by wasm's async driver so that a fresh
-// isolate's first request compiles none of the async machinery (issue 23).
-async function get(p) {
+// One GET: the status (0: no response, `error` says what was thrown), the body and its
+// Cache-Control. Redirects are not followed (a 3xx is the answer: wasm counts it as a failure —
+// the feed's request is signed, and a key set is trusted for its configured URL only).
+async function httpGet(url, headers, timeoutMs) {
+  try {
+    const resp = await fetch(url, { headers, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+    const body = new Uint8Array(await resp.arrayBuffer());
+    return { status: resp.status, body, error: "", cacheControl: resp.headers.get("cache-control") ?? undefined };
+  } catch (e) {
+    return { status: 0, body: undefined, error: errorText(e), cacheControl: undefined };
+  }
+}
+
+function errorText(e) {
+  return (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).replace(/\n/g, " ");
+}
+
+// A `fetch` plan: one GET with the plan's headers and timeout (a page of the revocation feed).
+// wasm hears what came back and decides (a page or a failed poll, another page or not).
+async function get(p, report) {
   const names = p.headerNames ? p.headerNames.split("\n") : [];
   const values = p.headerValues.split("\n");
   const headers = new Headers();
   for (let i = 0; i < names.length; i++) headers.set(names[i], values[i]);
-  let status = 0;
-  let body;
-  let error = "";
-  try {
-    // redirect "manual": a 3xx is a failed poll (`Fetched::page`), never followed with the headers.
-    const resp = await fetch(p.url, { headers, redirect: "manual", signal: AbortSignal.timeout(p.timeoutMs) });
-    body = new Uint8Array(await resp.arrayBuffer());
-    status = resp.status;
-  } catch (e) {
-    body = undefined;
-    error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const r = await httpGet(p.url, headers, p.timeoutMs);
+  return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
+}
+
+// A `jwks` plan: GET the key set, once per url at a time (single flight): a request or refresh
+// that finds a GET of that url running waits for it and reports that it joined (the one that
+// made the GET reports the answer).
+const jwksInFlight = new Map();
+async function jwks(p, report, joined) {
+  const running = jwksInFlight.get(p.url);
+  if (running) {
+    await running;
+    return joined(p.ticket, Date.now());
   }
-  return wasm.edge_fetched(p.ticket, status, body, error, Date.now());
+  const fetching = httpGet(p.url, undefined, p.timeoutMs);
+  jwksInFlight.set(p.url, fetching);
+  let r;
+  try {
+    r = await fetching;
+  } finally {
+    jwksInFlight.delete(p.url);
+  }
+  return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
+}
+
+// A `limits` plan: ask each backend — the rule's Durable Object (by name) with the check's URL,
+// or the rate-limiting binding with the key — and hand back what each said, one line each:
+// `<status> <text>`, status 0 when the call threw. wasm judges the answers.
+async function limits(p, env) {
+  const answers = await Promise.all(p.backends.map(async (backend, i) => {
+    try {
+      if (backend === "durable") {
+        const ns = env.RATE_LIMITER;
+        if (!ns) return "0 no Durable Object namespace bound as RATE_LIMITER";
+        const resp = await ns.get(ns.idFromName(p.names[i])).fetch(p.args[i], { method: "POST" });
+        return `${resp.status} ${(await resp.text()).replace(/\n/g, " ")}`;
+      }
+      const binding = env[p.names[i]];
+      if (!binding) return `0 no rate-limiting binding named ${p.names[i]} in this Worker`;
+      const { success } = await binding.limit({ key: p.args[i] });
+      return `200 ${success === true}`;
+    } catch (e) {
+      return `0 ${errorText(e)}`;
+    }
+  }));
+  return wasm.edge_limited(p.ticket, answers.join("\n"), Date.now());
+}
+
+// An `ed25519` plan: the first (key, signature) candidate that verifies the message, or -1.
+async function ed25519(p) {
+  const message = b64urlBytes(p.message);
+  for (let i = 0; i < p.keys.length; i++) {
+    try {
+      const key = await importKey("EdDSA", "raw", b64urlBytes(p.keys[i]));
+      if (await verifySignature("EdDSA", key, b64urlBytes(p.signatures[i]), message)) {
+        return wasm.edge_ed25519(p.ticket, i, Date.now());
+      }
+    } catch {
+      // an unusable key or signature: this candidate does not verify
+    }
+  }
+  return wasm.edge_ed25519(p.ticket, -1, Date.now());
+}
+
+// Background work (`waitUntil`): one GET after the other until wasm says `idle`.
+async function background() {
+  try {
+    let p = decodePlan(wasm.edge_background(Date.now()));
+    for (;;) {
+      switch (p.kind) {
+        case "idle":
+          return;
+        case "fetch":
+          p = decodePlan(await get(p, wasm.edge_job_fetched));
+          break;
+        case "jwks":
+          p = decodePlan(await jwks(p, wasm.edge_job_fetched, wasm.edge_job_joined));
+          break;
+        default:
+          throw new PlanError(`plan kind ${p.kind} is not background work`);
+      }
+    }
+  } catch (e) {
+    console.error(JSON.stringify({ event: "background_failed", detail: errorText(e) }));
+    noteCrash(e);
+  }
 }
 
 // A `forward` plan: to the origin (or the static assets), then wasm hears how it went.
@@ -116,7 +205,7 @@ async function forwardTo(p, request, env, ctx, body) {
   if (p.target === "assets") {
     const resp = await env.ASSETS.fetch(request);
     const after = decodePlan(wasm.edge_forwarded(p.after, resp.status, Date.now() - start, Date.now()));
-    if (after.background) ctx.waitUntil(wasm.edge_background());
+    if (after.background) ctx.waitUntil(background());
     return resp;
   }
   let resp = null;
@@ -126,7 +215,7 @@ async function forwardTo(p, request, env, ctx, body) {
     console.error(JSON.stringify({ event: "origin_error", after: p.after, detail: String(e) }));
   }
   const after = decodePlan(wasm.edge_forwarded(p.after, resp ? resp.status : 0, Date.now() - start, Date.now()));
-  if (after.background) ctx.waitUntil(wasm.edge_background());
+  if (after.background) ctx.waitUntil(background());
   if (after.kind === "respond") return respond(after);
   if (after.kind !== "decorate") throw new PlanError(`plan kind ${after.kind} does not follow a forward`);
   if (!after.serverTiming) return decorate(resp, p.responseNames, p.responseValues); // as fetched if both are empty
@@ -145,7 +234,7 @@ async function handle(request, env, ctx) {
   let p = decodePlan(wasm.edge_plan(fieldBytes(fields), absent, Date.now()));
   let body; // a body read for the decision, forwarded as these exact bytes
   for (;;) {
-    if (p.background) ctx.waitUntil(wasm.edge_background());
+    if (p.background) ctx.waitUntil(background());
     switch (p.kind) {
       case "respond":
         return respond(p);
@@ -163,10 +252,16 @@ async function handle(request, env, ctx) {
         break;
       }
       case "fetch":
-        p = decodePlan(await get(p));
+        p = decodePlan(await get(p, wasm.edge_fetched));
         break;
-      case "wasm_io":
-        p = decodePlan(await wasm.edge_io(p.ticket, request, env));
+      case "jwks":
+        p = decodePlan(await jwks(p, wasm.edge_fetched, wasm.edge_joined));
+        break;
+      case "limits":
+        p = decodePlan(await limits(p, env));
+        break;
+      case "ed25519":
+        p = decodePlan(await ed25519(p));
         break;
       default:
         throw new PlanError(`plan kind ${p.kind} is not a step of a request`);

@@ -1,15 +1,19 @@
-//! The synchronous driver, called by `entry.js`: one call into wasm starts a request's pipeline
-//! and returns its [`Step`] encoded by the plan protocol (`crate::plan`); the waits `entry.js`
-//! performs itself (a WebCrypto check, a capped body read, a page of the first revocation sync)
-//! come back through `edge_verified` / `edge_body` / `edge_fetched`, the others through the
-//! async driver (`edge_io`, `mod.rs`), and the forward's outcome through `edge_forwarded`. It
-//! decides nothing: it parks waiting pipelines, hands results to the core and encodes what the
-//! core says.
+//! The driver, called by `entry.js`: one call into wasm starts a request's pipeline and returns
+//! its [`Step`] encoded by the plan protocol (`crate::plan`). Every wait is performed by
+//! `entry.js` and comes back through an `edge_*` call: a WebCrypto check (`edge_verified`,
+//! `edge_ed25519`), a capped body read (`edge_body`), a GET (`edge_fetched`, or `edge_joined`
+//! when it waited for another request's JWKS GET), remote rate limits (`edge_limited`); the
+//! forward's outcome through `edge_forwarded`. Background work (revocation polls, JWKS
+//! refreshes) runs the same way after the answer: `edge_background` → GET → `edge_job_*` →
+//! the next GET, until `idle`. It decides nothing: it parks waiting pipelines and jobs, hands
+//! results to the core and encodes what the core says.
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::state;
-use crate::pipeline::{self, BodyRead, Fetched, Incoming, IoResult, Isolate, Pipeline, Step};
+use crate::pipeline::{
+    self, BodyRead, Fetched, Incoming, Io, IoResult, Isolate, Pipeline, RemoteOutcome, Step,
+};
 use crate::plan;
 use crate::reason::Reason;
 use crate::request_fields::RequestFields;
@@ -38,7 +42,7 @@ pub(crate) fn answer(iso: &mut Isolate, p: Pipeline, step: Step) -> String {
 /// A waiting request that is no longer known (evicted by over 1024 others in flight): a 500 the
 /// client may retry.
 pub(crate) fn lost() -> String {
-    worker::console_error!("{}", r#"{"event":"pipeline_ticket_lost"}"#);
+    super::console_error(r#"{"event":"pipeline_ticket_lost"}"#);
     let spec = respond::deny(
         Reason::Internal,
         &DenyContext {
@@ -78,7 +82,7 @@ pub fn edge_plan(fields: Vec<u8>, absent: u32, now_ms: f64) -> String {
     let fields = String::from_utf8(fields).ok();
     let Some(fields) = fields.and_then(|f| RequestFields::parse(f, absent)) else {
         // Only if entry.js and request_fields.rs disagree: a bug, answered loudly.
-        worker::console_error!("{}", r#"{"event":"request_fields_malformed"}"#);
+        super::console_error(r#"{"event":"request_fields_malformed"}"#);
         return plan::respond(
             &respond::deny(Reason::Internal, &DenyContext::default()),
             false,
@@ -98,7 +102,7 @@ pub fn edge_plan(fields: Vec<u8>, absent: u32, now_ms: f64) -> String {
         (None, Some(fields)) => {
             let req = Incoming::new(fields, || crate::envelope::hex(&state::seed()[..16]));
             let (spec, line) = pipeline::config_invalid(&req);
-            worker::console_log!("{line}");
+            super::console_log(&line);
             plan::respond(&spec, false)
         }
         (None, None) => lost(),
@@ -149,22 +153,101 @@ pub fn edge_body(
     resume(ticket, IoResult::Body(read), at(now_ms))
 }
 
-/// What the GET of a `fetch` plan brought back: the status (0: no response, `error` says why)
-/// and the body (absent when there was none). The core judges it.
+/// What the GET of a `fetch` or `jwks` plan brought back: the status (0: no response, `error`
+/// says why), the body (absent when there was none) and `Cache-Control`. The core judges it.
 #[wasm_bindgen]
 pub fn edge_fetched(
     ticket: u32,
     status: u16,
     body: Option<Vec<u8>>,
     error: String,
+    cache_control: Option<String>,
     now_ms: f64,
 ) -> String {
     let fetched = Fetched {
         status,
         body: body.unwrap_or_default(),
         error,
+        cache_control,
     };
     resume(ticket, IoResult::Fetched(fetched), at(now_ms))
+}
+
+/// A `jwks` plan's request waited for a GET of that url already running (single flight); the
+/// one that made it has reported it.
+#[wasm_bindgen]
+pub fn edge_joined(ticket: u32, now_ms: f64) -> String {
+    resume(ticket, IoResult::Done, at(now_ms))
+}
+
+/// The backends' answers to a `limits` plan, one line per check (`<status> <text>`); the core
+/// reads them against the checks the request waits on.
+#[wasm_bindgen]
+pub fn edge_limited(ticket: u32, answers: String, now_ms: f64) -> String {
+    let read = state::with(|iso| match iso.parked(ticket) {
+        Some((_, Io::RateLimits(checks))) => Some(RemoteOutcome::read_all(checks, &answers)),
+        _ => None,
+    })
+    .flatten();
+    match read {
+        Some(outcomes) => resume(ticket, IoResult::RateLimits(outcomes), at(now_ms)),
+        None => lost(),
+    }
+}
+
+/// WebCrypto's answer to an `ed25519` plan: the first candidate that verified (-1: none).
+#[wasm_bindgen]
+pub fn edge_ed25519(ticket: u32, index: i32, now_ms: f64) -> String {
+    resume(
+        ticket,
+        IoResult::Ed25519(usize::try_from(index).ok()),
+        at(now_ms),
+    )
+}
+
+// ------------------------------------------------------------ background work
+
+/// The plan for a background job's next GET, or `idle`.
+fn job_plan(next: Option<(u32, Io)>) -> String {
+    match next {
+        Some((ticket, io)) => plan::need(&io, ticket, false),
+        None => plan::idle(),
+    }
+}
+
+/// The first GET of the background work queued by earlier plans (`entry.js` runs it in
+/// `ctx.waitUntil`, one GET after the other, until `idle`).
+#[wasm_bindgen]
+pub fn edge_background(now_ms: f64) -> String {
+    job_plan(state::with(|iso| iso.next_job(at(now_ms))).flatten())
+}
+
+/// A background GET came back: the next one (of this job or the next), or `idle`.
+#[wasm_bindgen]
+pub fn edge_job_fetched(
+    ticket: u32,
+    status: u16,
+    body: Option<Vec<u8>>,
+    error: String,
+    cache_control: Option<String>,
+    now_ms: f64,
+) -> String {
+    let fetched = Fetched {
+        status,
+        body: body.unwrap_or_default(),
+        error,
+        cache_control,
+    };
+    job_plan(
+        state::with(|iso| iso.job_resumed(ticket, IoResult::Fetched(fetched), at(now_ms)))
+            .flatten(),
+    )
+}
+
+/// A background `jwks` GET waited for one already running: the next GET, or `idle`.
+#[wasm_bindgen]
+pub fn edge_job_joined(ticket: u32, now_ms: f64) -> String {
+    job_plan(state::with(|iso| iso.job_resumed(ticket, IoResult::Done, at(now_ms))).flatten())
 }
 
 /// After a `forward` plan: the status (0: the origin could not be reached) and the time it took.

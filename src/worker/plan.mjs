@@ -20,11 +20,19 @@ const FIELDS = new Map([
   ["verify", 5],
   ["read_body", 3],
   ["fetch", 5],
-  ["wasm_io", 1],
+  ["jwks", 3],
+  ["limits", 4],
+  ["ed25519", 4],
+  ["idle", 0],
   ["decorate", 1],
   ["key", 3],
   ["no_key", 0],
 ]);
+
+// A newline-joined list ("" is the empty list).
+function lines(s) {
+  return s === "" ? [] : s.split("\n");
+}
 
 function ticket(s) {
   if (!/^\d+$/.test(s)) throw new PlanError(`plan ticket ${JSON.stringify(s)} is not a number`);
@@ -46,7 +54,7 @@ class Plan {
     this.headerValues = undefined;
     this.body = undefined;
     this.target = undefined; // forward
-    this.url = undefined; // forward, fetch
+    this.url = undefined; // forward, fetch, jwks
     this.timeoutMs = undefined;
     this.after = undefined;
     this.drop = undefined;
@@ -54,7 +62,7 @@ class Plan {
     this.setValues = undefined;
     this.responseNames = undefined;
     this.responseValues = undefined;
-    this.ticket = undefined; // verify, read_body, fetch, wasm_io
+    this.ticket = undefined; // verify, read_body, fetch, jwks, limits, ed25519
     this.keyId = undefined; // verify
     this.alg = undefined; // verify, key
     this.signingInput = undefined;
@@ -64,6 +72,12 @@ class Plan {
     this.serverTiming = undefined; // decorate
     this.format = undefined; // key
     this.data = undefined;
+    this.backends = undefined; // limits
+    this.names = undefined;
+    this.args = undefined;
+    this.message = undefined; // ed25519
+    this.keys = undefined;
+    this.signatures = undefined;
   }
 }
 
@@ -116,8 +130,32 @@ export function decodePlan(s) {
       p.headerNames = f[6];
       p.headerValues = f[7];
       break;
-    case "wasm_io":
+    case "jwks":
       p.ticket = ticket(f[3]);
+      p.url = f[4];
+      p.timeoutMs = Number(f[5]);
+      break;
+    case "limits": {
+      p.ticket = ticket(f[3]);
+      p.backends = lines(f[4]);
+      p.names = lines(f[5]);
+      p.args = lines(f[6]);
+      if (p.names.length !== p.backends.length || p.args.length !== p.backends.length) {
+        throw new PlanError(`plan kind limits has ${p.backends.length} backends, ${p.names.length} names, ${p.args.length} arguments`);
+      }
+      for (const b of p.backends) {
+        if (b !== "durable" && b !== "binding") throw new PlanError(`unknown rate-limit backend ${JSON.stringify(b)}`);
+      }
+      break;
+    }
+    case "ed25519":
+      p.ticket = ticket(f[3]);
+      p.message = f[4];
+      p.keys = lines(f[5]);
+      p.signatures = lines(f[6]);
+      if (p.keys.length !== p.signatures.length) {
+        throw new PlanError(`plan kind ed25519 has ${p.keys.length} keys, ${p.signatures.length} signatures`);
+      }
       break;
     case "decorate":
       p.serverTiming = f[3];
@@ -128,7 +166,7 @@ export function decodePlan(s) {
       p.alg = f[4];
       p.data = f[5];
       break;
-    default: // no_key: nothing after the common fields
+    default: // no_key, idle: nothing after the common fields
   }
   return p;
 }

@@ -1,10 +1,8 @@
 //! The isolate's one piece of state (one `thread_local!`): the configuration, parsed from `env`
-//! on the first request, and the core's [`Isolate`] built from it; beside it, the driver's own
-//! handles on I/O in flight (JS promises, which the core cannot hold). Every call into the
-//! isolate goes through [`with`], which also writes the log lines the core produced.
+//! on the first request, and the core's [`Isolate`] built from it. Every call into the isolate
+//! goes through [`with`], which also writes the log lines the core produced.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
@@ -15,36 +13,15 @@ use crate::pipeline::Isolate;
 struct State {
     /// `None` until configured; `Some(None)` when the configuration is invalid.
     isolate: Option<Option<Isolate>>,
-    /// The JWKS fetch running for an issuer, which other requests join (single flight).
-    jwks_fetches: HashMap<String, js_sys::Promise>,
 }
 
 thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State {
-        isolate: None,
-        jwks_fetches: HashMap::new(),
-    });
-}
-
-/// The JWKS fetch running for `issuer`, if any.
-pub(crate) fn jwks_fetch(issuer: &str) -> Option<js_sys::Promise> {
-    STATE.with(|s| s.borrow().jwks_fetches.get(issuer).cloned())
-}
-
-/// Records (`Some`) or forgets (`None`) the fetch running for `issuer`.
-pub(crate) fn set_jwks_fetch(issuer: &str, fetch: Option<js_sys::Promise>) {
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        match fetch {
-            Some(p) => s.jwks_fetches.insert(issuer.to_owned(), p),
-            None => s.jwks_fetches.remove(issuer),
-        }
-    });
+    static STATE: RefCell<State> = const { RefCell::new(State { isolate: None }) };
 }
 
 /// A variable by name: Worker vars and secrets are both strings on `env`; anything else there
 /// (a binding) or nothing reads as absent, as with the `worker` crate's `Env::var` /
-/// `Env::secret`. Read with one `Reflect.get` instead: those built an error value with a
+/// `Env::secret` had it. Read with one `Reflect.get` instead: those built an error value with a
 /// formatted message for every absent variable (twice), code a fresh isolate's first request
 /// compiled and ran for each optional variable (issue 23).
 fn lookup(env: &JsValue, name: &str) -> Option<String> {
@@ -71,17 +48,14 @@ pub(crate) fn configure(env: &JsValue) {
     let isolate = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
         Ok(c) => {
             for w in &c.warnings {
-                worker::console_warn!(
-                    "{}",
-                    serde_json::json!({"event": "config_warning", "variable": w.variable, "detail": w.problem})
-                );
+                super::console_warn(&serde_json::json!({"event": "config_warning", "variable": w.variable, "detail": w.problem}).to_string());
             }
             Some(Isolate::new(Rc::new(c), seed()))
         }
         Err(e) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"event": "config_invalid", "detail": e.to_string()})
+            super::console_error(
+                &serde_json::json!({"event": "config_invalid", "detail": e.to_string()})
+                    .to_string(),
             );
             None
         }
@@ -98,9 +72,9 @@ pub(crate) fn with<T>(f: impl FnOnce(&mut Isolate) -> T) -> Option<T> {
         let out = f(iso);
         for l in iso.take_logs() {
             if l.error {
-                worker::console_error!("{}", l.line);
+                super::console_error(&l.line);
             } else {
-                worker::console_log!("{}", l.line);
+                super::console_log(&l.line);
             }
         }
         Some(out)

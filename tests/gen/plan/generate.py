@@ -97,9 +97,38 @@ case("fetch a page of the revocation feed (a fresh isolate's first sync)",
      {"kind": "fetch", "background": False, "ticket": 6, "url": url, "timeoutMs": 3000, "headerNames": "x-auth-signature",
       "headerValues": sig})
 
-for ticket, io in [(4, "jwks"), (5, "rate_limits"), (8, "ed25519")]:
-    case(f"the async driver carries out a wait ({io})", {"kind": "wasm_io", "background": False, "ticket": ticket, "io": io},
-         enc("wasm_io", False, ticket), {"kind": "wasm_io", "background": False, "ticket": ticket})
+# Every other wait is performed by JS too (issue 23: no async wasm, no `worker` crate).
+case("GET an issuer's key set (single flight per url)",
+     {"kind": "jwks", "background": False, "ticket": 4, "issuer": "https://issuer.test", "url": "https://issuer.test/jwks"},
+     enc("jwks", False, 4, "https://issuer.test/jwks", 5000),
+     {"kind": "jwks", "background": False, "ticket": 4, "url": "https://issuer.test/jwks", "timeoutMs": 5000})
+
+# Two remote checks: the key's Durable Object shard (top 6 bits of the key's first byte: 0xab → 42)
+# with the check's URL (limit, period ms, cost 1), and a rate-limiting binding with the key.
+key_hex = "ab" + "01" * 15
+do_url = f"https://rate-limiter/check/{key_hex}/100/60000/1"
+case("ask a Durable Object and a rate-limiting binding",
+     {"kind": "limits", "background": True, "ticket": 5, "checks": [
+         {"rule_id": "do_route", "key": key_hex, "limit": 100, "period_ms": 60000, "backend": "durable"},
+         {"rule_id": "binding_route", "key": key_hex, "limit": 600, "period_ms": 60000, "backend": "binding", "binding": "RL_API"}]},
+     enc("limits", True, 5, "durable\nbinding", "rl1-42\nRL_API", f"{do_url}\n{key_hex}"),
+     {"kind": "limits", "background": True, "ticket": 5, "backends": ["durable", "binding"], "names": ["rl1-42", "RL_API"],
+      "args": [do_url, key_hex]})
+
+import base64
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+message = b"msg_1.1800000000.{\"type\":\"ping\"}"
+keys = [bytes(range(32)), bytes([7]) * 32]
+sigs = [bytes([1]) * 64, bytes(range(64))]
+case("check Standard Webhooks v1a signatures with WebCrypto (two candidates)",
+     {"kind": "ed25519", "background": False, "ticket": 8, "message": message.decode(),
+      "candidates": [[list(k), list(sg)] for k, sg in zip(keys, sigs)]},
+     enc("ed25519", False, 8, b64u(message), "\n".join(b64u(k) for k in keys), "\n".join(b64u(sg) for sg in sigs)),
+     {"kind": "ed25519", "background": False, "ticket": 8, "message": b64u(message), "keys": [b64u(k) for k in keys],
+      "signatures": [b64u(sg) for sg in sigs]})
+
+case("no background work left", {"kind": "idle"}, enc("idle", False), {"kind": "idle", "background": False})
 
 case("after the forward: pass the response on with Server-Timing",
      {"kind": "decorate", "background": False, "server_timing": 'auth;dur=0.0;desc="cache hit", origin;dur=3.0'},
@@ -127,10 +156,14 @@ invalid = [
     {"name": "a kind without a name in version 1 (the old silent fallback to the async path)", "encoded": "1\0full\x000", "error": "unknown plan kind \"full\""},
     {"name": "a kind that is only a property name in JS", "encoded": "1\0constructor\x000", "error": "unknown plan kind \"constructor\""},
     {"name": "a field missing", "encoded": "1\0respond\x000\x00200\0\0", "error": "plan kind respond has 3 fields, expected 4"},
-    {"name": "a field too many", "encoded": "1\0wasm_io\x000\x001\x002", "error": "plan kind wasm_io has 2 fields, expected 1"},
+    {"name": "a field too many", "encoded": "1\0jwks\x000\x001\0http://j/\x005000\0x", "error": "plan kind jwks has 4 fields, expected 3"},
+    {"name": "the async driver's kind, gone with it", "encoded": "1\0wasm_io\x000\x001", "error": "unknown plan kind \"wasm_io\""},
+    {"name": "limits whose lists differ in length", "encoded": "1\0limits\x000\x005\0durable\nbinding\0rl1-00\0u", "error": "plan kind limits has 2 backends, 1 names, 1 arguments"},
+    {"name": "a rate-limit backend without a name", "encoded": "1\0limits\x000\x005\0redis\0r\0u", "error": "unknown rate-limit backend \"redis\""},
+    {"name": "ed25519 keys without their signatures", "encoded": "1\0ed25519\x000\x008\0bQ\0AA\nAA\0AA", "error": "plan kind ed25519 has 2 keys, 1 signatures"},
     {"name": "a background flag that is neither 0 nor 1", "encoded": "1\0no_key\0yes", "error": "plan background flag \"yes\" is not 0 or 1"},
     {"name": "a fetch without its headers", "encoded": "1\0fetch\x000\x006\0http://o/\x003000", "error": "plan kind fetch has 3 fields, expected 5"},
-    {"name": "a ticket that is not a number", "encoded": "1\0wasm_io\x000\0seven", "error": "plan ticket \"seven\" is not a number"},
+    {"name": "a ticket that is not a number", "encoded": "1\0jwks\x000\0seven\0http://j/\x005000", "error": "plan ticket \"seven\" is not a number"},
     {"name": "a forward target without a name", "encoded": "1\0forward\x000\0cache\0\x000\0\0\0\0\0\0", "error": "unknown forward target \"cache\""},
 ]
 
