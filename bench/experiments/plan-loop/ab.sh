@@ -16,7 +16,10 @@ for v in A B; do
   mkdir -p "$OUT/$v/pkg"
   wasm-bindgen "$w" --out-dir "$OUT/$v/pkg" --out-name index --target module --no-typescript \
     --experimental-reset-state-function --force-enable-abort-handler 2>/dev/null
-  cp "$(find "$OUT/$v/pkg/snippets" -name glue.js | head -1)" "$OUT/$v/pkg/glue.js"
+  # Builds from before issue 23's last step import glue.js as a wasm-bindgen snippet; later ones
+  # do not import it from wasm at all (entry.js does).
+  snippet="$(find "$OUT/$v/pkg" -path '*snippets*' -name glue.js 2>/dev/null | head -1 || true)"
+  cp "${snippet:-$ROOT/src/worker/glue.js}" "$OUT/$v/pkg/glue.js"
   sed -i 's#"./snippets/[^"]*/glue.js"#"./glue.js"#' "$OUT/$v/pkg/index.js"
   # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`).
   # LOOP_B likewise for B (e.g. the same wasm with a JS-side variant).
