@@ -396,7 +396,7 @@ impl Pipeline {
     }
 
     fn wait(&mut self, stage: Stage, io: Io) -> Step {
-        // The waits that once sent a request down the async path mark it so in the log.
+        // Remote dependencies and Ed25519 checks mark the request `async` in the log (trace.rs).
         if matches!(io, Io::Jwks { .. } | Io::RateLimits(_) | Io::Ed25519(_)) {
             self.trace.path = DriverPath::Async;
         }

@@ -5,9 +5,11 @@ use core::fmt::Write;
 
 use crate::reason::Reason;
 
-/// Which driver carried the request's decision: `sync` when every wait was one `entry.js`
-/// performs itself (a WebCrypto check, a body read, the first revocation sync), `async` once
-/// the wasm async driver had to wait on something (a JWKS fetch, a Durable Object, a binding).
+/// The access log's `path`: `sync` when the decision waited on nothing outside the request (or
+/// only on WebCrypto, the body, the first revocation sync), `async` when it waited on a remote
+/// dependency (a JWKS GET, a Durable Object, a rate-limiting binding) or an Ed25519 check. The
+/// names are from when a wasm async driver carried those waits (every wait is `entry.js`'s now);
+/// kept, as log consumers read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriverPath {
     Sync,
