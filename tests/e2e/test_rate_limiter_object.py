@@ -1,8 +1,9 @@
-"""The `RateLimiter` Durable Object alone, in workerd with real Durable Object storage: the JS
-class of `entry.js` driving the wasm core (`ratelimit::shard`). The rest of the e2e suite
-reaches the object only through the edge and never runs its alarm (every 10 minutes); here a
-probe subclass calls `alarm()` directly and reads storage, so the sweep's storage calls (list
-pages with `start`, deletes in chunks, the alarm re-armed or not) run against the runtime.
+"""The `RateLimiter` Durable Object alone, in workerd with real Durable Object storage
+(SQLite-backed, as deployed): the JS class of `entry.js` driving the wasm core
+(`ratelimit::shard`). The rest of the e2e suite reaches the object only through the edge and
+never runs its alarm (every 10 minutes); here a probe subclass calls `alarm()` directly and reads
+storage, so the sweep's storage calls (list pages with `start`, deletes in chunks, the alarm
+re-armed or not) run against the runtime.
 
 The probe Worker imports the built bundle (build/index.js + build/index_bg.wasm), as bench/
 does: run scripts/build-worker.sh first."""
@@ -66,7 +67,10 @@ export default {
 
 CONFIG = """using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .probe)],
+  services = [
+    (name = "main", worker = .probe),
+    (name = "do-disk", disk = (path = "%s", writable = true)),
+  ],
   sockets = [(name = "http", address = "127.0.0.1:%d", http = (), service = "main")],
 );
 const probe :Workerd.Worker = (
@@ -77,8 +81,9 @@ const probe :Workerd.Worker = (
   ],
   compatibilityDate = "2026-04-01",
   bindings = [(name = "RL", durableObjectNamespace = "Probe")],
-  durableObjectNamespaces = [(className = "Probe", uniqueKey = "rate-limiter-probe")],
-  durableObjectStorage = (inMemory = void),
+  # SQLite-backed, as the deployed class (wrangler.toml's [[migrations]]).
+  durableObjectNamespaces = [(className = "Probe", uniqueKey = "rate-limiter-probe", enableSql = true)],
+  durableObjectStorage = (localDisk = "do-disk"),
 );
 """
 
@@ -93,7 +98,8 @@ def probe(tmp_path_factory):
     (tmp / "probe.js").write_text(PROBE)
     for f in ("index.js", "index_bg.wasm"):
         (tmp / f).write_bytes((build / f).read_bytes())
-    (tmp / "config.capnp").write_text(CONFIG % PORT)
+    (tmp / "do").mkdir()
+    (tmp / "config.capnp").write_text(CONFIG % (tmp / "do", PORT))
     log = tmp / "workerd.log"
     # Our port lies in Linux's ephemeral range: a client socket elsewhere may hold it for a moment.
     for _attempt in range(5):
