@@ -263,7 +263,7 @@ export class RateLimiter {
   // Deletes passed keys from storage, page by page, and re-arms while keys remain.
   async sweep() {
     const storage = this.state.storage;
-    let shard = this.current();
+    const shard = this.current();
     const limit = shard.sweep_start(Date.now());
     // The sweep's progress lives in the wasm instance: if that was reset meanwhile, fail (the
     // runtime retries a failed alarm).

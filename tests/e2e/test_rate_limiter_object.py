@@ -7,7 +7,7 @@ re-armed or not) run against the runtime.
 
 The probe Worker imports the built bundle (build/index.js + build/index_bg.wasm), as bench/
 does: run scripts/build-worker.sh first."""
-import json, subprocess, time
+import subprocess, time
 
 import pytest
 import requests
