@@ -1,6 +1,6 @@
 //! The `durable` backend's wire format (Worker → `RateLimiter` Durable Object) and shard naming.
 //! Pure string handling, shared by the edge's side (the check a plan asks `entry.js` to send)
-//! and the object's side (`src/worker/rate_limiter.rs`).
+//! and the object's side (`super::shard`, driven by `src/worker/rate_limiter.rs`).
 //!
 //! # Sharding
 //! `SHARDS` objects named `rl1-00`..`rl1-63` by the top 6 bits of the key's first byte. The key

@@ -1,5 +1,6 @@
 //! Rate limiting: the GCRA math, rate keys, the bounded per-isolate table, rule config and the
-//! IETF `RateLimit` headers. Pure; the Durable Object and the Workers binding live in the adapter.
+//! IETF `RateLimit` headers, and the `durable` backend's Durable Object logic (`shard`) and wire
+//! format (`durable`). Pure; the I/O of the Durable Object and of the Workers binding lives in the adapter.
 //!
 //! # Why GCRA rather than a sliding-window counter
 //! - **O(1) state per key, one number**: the theoretical arrival time (TAT). A sliding-window
@@ -24,6 +25,7 @@ mod headers;
 mod key;
 mod local;
 mod rule;
+pub mod shard;
 
 pub use gcra::{check, Outcome, Quota, QuotaError};
 pub use headers::{combine, rate_limit_headers, retry_after_secs, Combined, RuleOutcome};

@@ -289,7 +289,15 @@ export default {
   },
 };
 
-// The per-key rate limiter (src/worker/rate_limiter.rs), rebuilt if the instance was reset.
+// The `RateLimiter` Durable Object (one per key shard). wasm decides everything
+// (src/worker/rate_limiter.rs over the core's src/ratelimit/shard.rs, whose docs say why the count
+// is exact and durable); this class does the storage calls, reads the clock and builds the
+// Response. Its wasm state is rebuilt if the instance was reset (memory is a cache: storage has
+// every count), and a wasm object is fetched again after every await for the same reason.
+const CHECK_MALFORMED = 0;
+const CHECK_DECIDED = 1;
+const CHECK_LOAD = 2;
+
 export class RateLimiter {
   constructor(state, env) {
     this.state = state;
@@ -297,17 +305,17 @@ export class RateLimiter {
     this.build();
   }
   build() {
-    this.inner = new wasm.RateLimiter(this.state, this.env);
+    this.shard = new wasm.RateLimiterShard();
     this.instanceId = init.instanceId;
   }
   current() {
     resetIfCrashed();
     if (this.instanceId !== init.instanceId) this.build();
-    return this.inner;
+    return this.shard;
   }
   async fetch(request) {
     try {
-      return await this.current().fetch(request);
+      return await this.check(request);
     } catch (e) {
       noteCrash(e);
       throw e;
@@ -315,10 +323,60 @@ export class RateLimiter {
   }
   async alarm() {
     try {
-      return await this.current().alarm();
+      await this.sweep();
     } catch (e) {
       noteCrash(e);
       throw e;
     }
+  }
+
+  async check(request) {
+    const storage = this.state.storage;
+    const path = new URL(request.url).pathname;
+    let shard = this.current();
+    let step = shard.check(path, Date.now());
+    if (step === CHECK_LOAD) {
+      const stored = await storage.get(shard.key);
+      shard = this.current();
+      step = shard.loaded(path, stored, Date.now());
+    }
+    if (step === CHECK_MALFORMED) return new Response("bad rate-limit check", { status: 400 });
+    if (step !== CHECK_DECIDED) throw new Error(`rate limiter: unknown check step ${step}`);
+    // From the decision to issuing the write, no await: the check is atomic. The write is not
+    // awaited: the output gate holds this answer until it is durable.
+    const tat = shard.write_tat();
+    if (tat !== undefined) storage.put(shard.key, tat);
+    const answer = shard.answer();
+    const alarmAt = shard.alarm_at();
+    if (alarmAt !== undefined) {
+      if ((await storage.getAlarm()) === null) await storage.setAlarm(alarmAt);
+      this.current().alarm_armed();
+    }
+    return new Response(answer, { headers: { "content-type": "text/plain; charset=utf-8" } });
+  }
+
+  // Deletes passed keys from storage, page by page, and re-arms while keys remain.
+  async sweep() {
+    const storage = this.state.storage;
+    const shard = this.current();
+    const limit = shard.sweep_start(Date.now());
+    // The sweep's progress lives in the wasm instance: if that was reset meanwhile, fail (the
+    // runtime retries a failed alarm).
+    const same = () => {
+      if (this.current() !== shard) throw new Error("rate limiter: wasm instance reset during the sweep");
+    };
+    let start;
+    do {
+      const page = await storage.list(start === undefined ? { limit } : { start, limit });
+      same();
+      for (const [key, value] of page) shard.sweep_entry(key, value);
+      for (let keys; (keys = shard.sweep_deletion()) !== undefined; ) {
+        await storage.delete(keys);
+        same();
+      }
+      start = shard.sweep_next_page();
+    } while (start !== undefined);
+    const next = shard.sweep_finish(Date.now());
+    if (next !== undefined) await storage.setAlarm(next);
   }
 }
