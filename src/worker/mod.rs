@@ -6,7 +6,7 @@
 //! - `fast.rs`: the driver — starts a request's pipeline, parks it while JS performs a wait,
 //!   resumes it with what JS reports, and runs background jobs the same way;
 //! - `state.rs`: the isolate's one piece of state;
-//! - `rate_limiter.rs`: the `RateLimiter` Durable Object.
+//! - `rate_limiter.rs`: the `RateLimiter` Durable Object's binding (its logic: `ratelimit::shard`).
 //!
 //! No async Rust and no `worker` crate: a fresh isolate compiles and validates only this (the
 //! module shrank by a third when they went; docs/PERFORMANCE.md, issue 23).
