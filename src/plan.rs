@@ -16,11 +16,16 @@
 //! | `forward` | target (`origin`/`assets`), url, timeout ms, after, drop names, set names, set values, response header names, response header values | forwards, then `edge_forwarded(after, status, ms)` |
 //! | `verify` | ticket, key id, alg, signing input, signature (base64url) | WebCrypto, then `edge_verified(ticket, ok)` |
 //! | `read_body` | ticket, max bytes, header names | reads the body capped, then `edge_body(ticket, …)` |
-//! | `fetch` | ticket, url, timeout ms, header names, header values | GETs the url with these headers, then `edge_fetched(ticket, status, body, error)` (status 0: no response, `error` says why) |
-//! | `jwks` | ticket, url, timeout ms | GETs the issuer's key set — or, when a GET of that url is already running (another request's, or a background refresh), waits for it (single flight) — then `edge_fetched(ticket, status, body, error, cache-control)` if it made the GET, `edge_joined(ticket)` if it waited |
-//! | `limits` | ticket, backends (`durable`/`binding`), names (the object's name / the binding's), arguments (the check's URL / the key) — one line per check | asks each backend, then `edge_limited(ticket, answers)`: one line per check, `<status> <text>` (`200 a …` from the object, `200 true`/`200 false` from `limit()`; status 0: it threw, the text says what) |
+//! | `fetch` | ticket, url, timeout ms, header names, header values | GETs the url with these headers (redirects not followed), then `edge_fetched(ticket, status, body, error, cache-control)` (status 0: no response, `error` says why) |
+//! | `jwks` | ticket, issuer, url, timeout ms | GETs the issuer's key set and reports it with `edge_jwks(issuer, url, status, body, error, cache-control)` — or, when a GET for that issuer is already running (another request's, or a background refresh), waits for it (single flight) — then `edge_joined(ticket)` |
+//! | `limits` | ticket, backends (`durable`/`binding`), names (the object's name / the binding's), arguments (the check's URL / the key) — one line per check | asks each backend, then `edge_limited(ticket, answers)`: one line per check, `<status> <text>` (`200 a …` / `200 l …` from the object, `200 true` / `200 false` from `limit()`'s `success`; status 0: it threw, the text says what) |
 //! | `ed25519` | ticket, message (base64url), public keys, signatures (base64url, one line per candidate) | WebCrypto, then `edge_ed25519(ticket, index)` (the first candidate that verified; -1: none) |
-//! | `idle` | — | no background work left (the answer to `edge_background` / `edge_job_*`) |
+//! | `idle` | — | no background work left |
+//!
+//! Background work (revocation polls, JWKS refreshes) is planned the same way, in `waitUntil`:
+//! `edge_background` answers the first `fetch` or `jwks` plan of the queued work; a `fetch`
+//! answers through `edge_job_fetched(ticket, …)` and a `jwks` (after `edge_jwks`) through
+//! `edge_job_joined(ticket)`, each giving the next plan, until `idle`.
 //! | `decorate` | server-timing value (may be empty) | answers the forwarded response with the plan's response headers |
 //! | `key` | format (`raw`/`jwk`), alg, data | imports the key for a `verify` |
 //! | `no_key` | — | the `verify` fails |
@@ -53,7 +58,7 @@ pub const KINDS: &[(&str, usize)] = &[
     ("verify", 5),
     ("read_body", 3),
     ("fetch", 5),
-    ("jwks", 3),
+    ("jwks", 4),
     ("limits", 4),
     ("ed25519", 4),
     ("idle", 0),
@@ -170,9 +175,12 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
                 .field(&req.signature);
             w.0
         }
-        Io::Jwks { url, .. } => {
+        Io::Jwks { issuer, url } => {
             let mut w = Writer::new("jwks", background);
-            w.number(ticket).field(url).number(JWKS_TIMEOUT_MS);
+            w.number(ticket)
+                .field(issuer)
+                .field(url)
+                .number(JWKS_TIMEOUT_MS);
             w.0
         }
         Io::RateLimits(checks) => {

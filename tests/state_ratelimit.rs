@@ -331,6 +331,16 @@ fn rule_errors_name_the_field() {
             "rules[0].binding: is required",
         ),
         (
+            // A newline (or anything not an identifier) could never be a binding's name, and
+            // would break the plan's newline-joined list (src/plan.rs, `limits`).
+            r(r#""limit":1,"period_secs":10,"backend":"binding","binding":"RL\nAPI""#),
+            "rules[0].binding: must name a rate limiting binding (a JS identifier",
+        ),
+        (
+            r(r#""limit":1,"period_secs":10,"backend":"binding","binding":"1RL""#),
+            "rules[0].binding: must name a rate limiting binding",
+        ),
+        (
             r(r#""limit":1,"period_secs":1,"backend":"redis""#),
             "rules[0].backend: must be",
         ),

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::breaker::{Admission, Breaker, Call};
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, KeySource};
 use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
 use crate::envelope;
 use crate::jwt::jwks::{JwksCache, JwksError, JwksPolicy};
@@ -165,7 +165,7 @@ pub struct Isolate {
 }
 
 impl Isolate {
-    /// `seed`: random bytes from the runtime, for request ids.
+    /// `seed`: random bytes from the runtime, for request ids and where tickets start.
     pub fn new(cfg: Rc<EdgeConfig>, seed: [u8; 32]) -> Isolate {
         Isolate {
             limiter: LocalLimiter::new(cfg.rate_limit_max_keys),
@@ -183,8 +183,8 @@ impl Isolate {
                 counter: 0,
                 spare: None,
             },
-            parked: Waiting::new(),
-            jobs: Waiting::new(),
+            parked: Waiting::starting_at(u32::from_le_bytes([seed[0], seed[1], seed[2], seed[3]])),
+            jobs: Waiting::starting_at(u32::from_le_bytes([seed[4], seed[5], seed[6], seed[7]])),
             cfg,
         }
     }
@@ -250,9 +250,9 @@ impl Isolate {
         None
     }
 
-    /// A background task's GET came back ([`IoResult::Fetched`]), or a JWKS GET it waited
-    /// for ran ([`IoResult::Done`]: reported by whoever made it): the task's next GET, or the
-    /// next task's first ([`Isolate::next_job`]).
+    /// A background task's GET came back ([`IoResult::Fetched`], a feed page), or its JWKS
+    /// GET ran ([`IoResult::Done`]: reported with [`Isolate::jwks_reported`]): the task's next
+    /// GET, or the next task's first ([`Isolate::next_job`]).
     pub fn job_resumed(
         &mut self,
         ticket: u32,
@@ -268,11 +268,8 @@ impl Isolate {
                     None
                 }
             }
-            (Some(Job::Jwks { issuer, url }), IoResult::Fetched(f)) => {
-                self.jwks_fetched(&issuer, &url, f.jwks(), now);
-                None
-            }
-            // Joined another GET, already reported; or a ticket no longer known.
+            // A JWKS refresh's GET ran (reported with `jwks_reported`, by this job or by a
+            // request it waited for); or a ticket no longer known.
             _ => None,
         };
         next.or_else(|| self.next_job(now))
@@ -560,6 +557,24 @@ impl Isolate {
             reason: Reason::JwksUnavailable,
             retry_after_secs: Some(retry.max(1)),
         }
+    }
+
+    /// What a driver's GET of `url` for `issuer`'s JWKS brought back (`Io::Jwks`). Applied
+    /// only if `url` is the issuer's configured `jwks_url`: a report for anything else (a
+    /// driver bug, or a GET started by an instance since reset) is logged and dropped.
+    pub fn jwks_reported(&mut self, issuer: &str, url: &str, fetched: Fetched, now: UnixMillis) {
+        let configured = matches!(
+            self.cfg.issuer(issuer).map(|i| &i.keys),
+            Some(KeySource::Url(u)) if u == url
+        );
+        if !configured {
+            self.log_error(
+                serde_json::json!({"event": "jwks_report_ignored", "issuer": issuer, "url": url})
+                    .to_string(),
+            );
+            return;
+        }
+        self.jwks_fetched(issuer, url, fetched.jwks(), now);
     }
 
     /// A JWKS fetch finished: the body and its `Cache-Control`, or why it failed.

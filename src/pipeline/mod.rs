@@ -91,10 +91,9 @@ pub enum Io {
         max_bytes: u64,
         headers: &'static [&'static str],
     },
-    /// GET the issuer's JWKS and resume with [`IoResult::Fetched`] (its status, body and
-    /// `Cache-Control`). Single flight: while a GET of that url runs (another request's, or a
-    /// background refresh), the driver waits for it instead and resumes with
-    /// [`IoResult::Done`] (the request that made the GET reports it).
+    /// GET the issuer's JWKS, report what came back with [`Isolate::jwks_reported`], resume
+    /// with [`IoResult::Done`]. Single flight: while a GET for that issuer runs (another
+    /// request's, or a background refresh), the driver waits for it instead of starting one.
     Jwks { issuer: String, url: String },
     /// Check these rules with their remote backends; resume with [`IoResult::RateLimits`].
     RateLimits(Vec<RemoteCheck>),
@@ -105,9 +104,10 @@ pub enum Io {
 /// What the driver found, for the [`Io`] the pipeline waited on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IoResult {
-    /// The JWKS GET this request waited for ran (another request reported its outcome).
+    /// The JWKS GET this request waited for ran (its outcome already reported to the
+    /// [`Isolate`]).
     Done,
-    /// What the GET of a [`Io::FeedPage`] or an [`Io::Jwks`] brought back.
+    /// What the GET of a [`Io::FeedPage`] brought back.
     Fetched(Fetched),
     /// Whether the signature verified (false also when the check could not run).
     Signature(bool),
@@ -157,11 +157,7 @@ enum Stage {
         keyed: Keyed,
         claims: Option<VerifiedClaims>,
     },
-    Jwks {
-        wait: JwksWait,
-        issuer: String,
-        url: String,
-    },
+    Jwks(JwksWait),
     Signature {
         awaiting: AwaitingSignature,
         issuer_at: usize,
@@ -177,7 +173,7 @@ impl Stage {
             Stage::FirstSync { .. } => "first_sync",
             Stage::AccountBody => "account_body",
             Stage::RemoteLimits { .. } => "remote_limits",
-            Stage::Jwks { .. } => "jwks",
+            Stage::Jwks(_) => "jwks",
             Stage::Signature { .. } => "signature",
             Stage::WebhookBody => "webhook_body",
             Stage::Ed25519(_) => "ed25519",
@@ -304,15 +300,7 @@ impl Pipeline {
                     (Phase::AfterAuth, None) => self.deny(iso, Reason::Internal.into()),
                 }
             }
-            (
-                Stage::Jwks { wait, issuer, url },
-                result @ (IoResult::Done | IoResult::Fetched(_)),
-            ) => {
-                // Fetched: this request's GET, reported here; Done: it waited for another's
-                // (single flight), already reported.
-                if let IoResult::Fetched(f) = result {
-                    iso.jwks_fetched(&issuer, &url, f.jwks(), now);
-                }
+            (Stage::Jwks(wait), IoResult::Done) => {
                 let look = authenticate::after_jwks(
                     iso,
                     &self.cfg,
@@ -529,11 +517,7 @@ impl Pipeline {
                 Io::Signature(job),
             ),
             TokenLook::Jwks { issuer, url, wait } => {
-                let io = Io::Jwks {
-                    issuer: issuer.clone(),
-                    url: url.clone(),
-                };
-                self.wait(Stage::Jwks { wait, issuer, url }, io)
+                self.wait(Stage::Jwks(wait), Io::Jwks { issuer, url })
             }
             TokenLook::KeysUnavailable { issuer, denial } => {
                 // No key set can verify the token: never fetched, or past its maximum staleness

@@ -494,7 +494,20 @@ fn an_issuer_without_keys_waits_for_its_jwks() {
         cache_control: Some("max-age=300".into()),
         ..Default::default()
     };
-    let step = p.resume(&mut iso, IoResult::Fetched(fetched), NOW);
+    // A report for another url than the issuer's configured one is dropped.
+    iso.jwks_reported(
+        "https://url.test",
+        "https://evil.test/jwks",
+        fetched.clone(),
+        NOW,
+    );
+    assert!(iso
+        .take_logs()
+        .iter()
+        .any(|l| l.error && l.line.contains("jwks_report_ignored")));
+    assert!(iso.jwks_ready("https://url.test", NOW).is_none());
+    iso.jwks_reported("https://url.test", "https://url.test/jwks", fetched, NOW);
+    let step = p.resume(&mut iso, IoResult::Done, NOW);
     assert!(matches!(step, Step::Need(Io::Signature(_))), "{step:?}");
     assert!(iso
         .take_logs()
@@ -514,7 +527,8 @@ fn an_issuer_without_keys_waits_for_its_jwks() {
         body: jwks.clone().into_bytes(),
         ..Default::default()
     };
-    let step = p.resume(&mut iso, IoResult::Fetched(moved), NOW);
+    iso.jwks_reported("https://url.test", "https://url.test/jwks", moved, NOW);
+    let step = p.resume(&mut iso, IoResult::Done, NOW);
     assert_eq!(
         (status(&step), error_of(&step).as_str()),
         (503, "jwks_unavailable")
@@ -620,10 +634,8 @@ fn background_tasks_run_as_jobs_one_get_at_a_time() {
         cache_control: Some("max-age=300".into()),
         ..Default::default()
     };
-    assert_eq!(
-        iso.job_resumed(ticket, IoResult::Fetched(fetched), NOW),
-        None
-    );
+    iso.jwks_reported("https://url.test", "https://url.test/jwks", fetched, NOW);
+    assert_eq!(iso.job_resumed(ticket, IoResult::Done, NOW), None);
     assert!(iso.jwks_ready("https://url.test", NOW).is_some());
     // A ticket answered twice, or never issued, starts nothing and breaks nothing.
     assert_eq!(iso.job_resumed(ticket, IoResult::Done, NOW), None);

@@ -27,6 +27,16 @@ impl<T> Waiting<T> {
         }
     }
 
+    /// Tickets counting on from `start`. An isolate starts from random bits, so a ticket an
+    /// earlier instance handed out (a request still in flight across a reset) finds nothing
+    /// here instead of another request's wait.
+    pub const fn starting_at(start: u32) -> Self {
+        Waiting {
+            next: start,
+            queue: VecDeque::new(),
+        }
+    }
+
     /// Keeps `item` and returns its ticket (evicting the oldest past [`MAX_WAITING`]).
     pub fn park(&mut self, item: T) -> u32 {
         self.next = self.next.wrapping_add(1);

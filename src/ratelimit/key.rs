@@ -194,12 +194,12 @@ impl RateKey {
         &self.0
     }
 
-    /// 32 lowercase hex digits: the Durable Object name for this key.
     /// The key `to_hex` wrote (32 hex digits), or `None`.
     pub fn from_hex(hex: &str) -> Option<RateKey> {
         super::durable::parse_key(hex).map(RateKey)
     }
 
+    /// 32 lowercase hex digits: how the key travels to a Durable Object or a binding.
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(32);
         for b in self.0 {

@@ -194,8 +194,14 @@ impl RateRule {
                 Some("durable") => Backend::Durable,
                 Some("binding") => {
                     let name = req_str(obj, "binding", &f("binding"))?;
-                    if name.is_empty() {
-                        return Err(err(f("binding"), "must name a rate limiting binding"));
+                    let identifier = name.bytes().enumerate().all(|(i, b)| {
+                        b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
+                    });
+                    if name.is_empty() || !identifier {
+                        return Err(err(
+                            f("binding"),
+                            "must name a rate limiting binding (a JS identifier: letters, digits, _)",
+                        ));
                     }
                     if period_ms != 10_000 && period_ms != 60_000 {
                         return Err(err(

@@ -18,6 +18,11 @@ import { decodePlan, PlanError } from "./plan.mjs";
 
 // Whether the instance trapped (reset before the next call) and how many instances there were.
 const init = { criticalError: false, instanceId: 0 };
+// Called by wasm's abort handler (src/worker/mod.rs) on any trap or exception out of an export,
+// whatever a caller's `catch` then does: the next request resets the instance.
+globalThis.__edgeAuthCrashed = () => {
+  init.criticalError = true;
+};
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
 let configured = false;
 
@@ -70,19 +75,24 @@ function b64urlBytes(s) {
 // A `verify` plan: checks the signature with WebCrypto (glue.js: the parameters and the key
 // cache), then lets wasm finish the decision.
 async function verify(p) {
-  let ok = false;
-  try {
-    let key = cachedKey(p.keyId);
-    if (!key) {
-      const k = decodePlan(wasm.edge_key(p.ticket, Date.now()));
-      if (k.kind === "key") {
+  let key = cachedKey(p.keyId);
+  if (!key) {
+    const k = decodePlan(wasm.edge_key(p.ticket, Date.now()));
+    if (k.kind === "key") {
+      try {
         key = await importKey(k.alg, k.format, k.format === "raw" ? b64urlBytes(k.data) : JSON.parse(k.data), p.keyId);
+      } catch {
+        key = undefined; // an unusable key: a failed verification
       }
     }
-    if (key) ok = await verifySignature(p.alg, key, b64urlBytes(p.signature), utf8.encode(p.signingInput));
-  } catch (e) {
-    if (e instanceof PlanError) throw e;
-    ok = false; // an unusable key or a malformed signature: a failed verification
+  }
+  let ok = false;
+  if (key) {
+    try {
+      ok = await verifySignature(p.alg, key, b64urlBytes(p.signature), utf8.encode(p.signingInput));
+    } catch {
+      ok = false; // a malformed signature: a failed verification
+    }
   }
   return wasm.edge_verified(p.ticket, ok, Date.now());
 }
@@ -115,43 +125,41 @@ async function get(p, report) {
   return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
 }
 
-// A `jwks` plan: GET the key set, once per url at a time (single flight): a request or refresh
-// that finds a GET of that url running waits for it and reports that it joined (the one that
-// made the GET reports the answer).
+// A `jwks` plan: GET the issuer's key set and report it (`edge_jwks`), once per issuer at a time
+// (single flight): a request or refresh that finds a GET for the issuer running waits for it.
+// Every waiter, the one that made the GET included, then resumes with `joined`.
 const jwksInFlight = new Map();
-async function jwks(p, report, joined) {
-  const running = jwksInFlight.get(p.url);
-  if (running) {
-    await running;
-    return joined(p.ticket, Date.now());
+async function jwks(p, joined) {
+  let running = jwksInFlight.get(p.issuer);
+  if (!running) {
+    running = httpGet(p.url, undefined, p.timeoutMs)
+      .then((r) => wasm.edge_jwks(p.issuer, p.url, r.status, r.body, r.error, r.cacheControl, Date.now()))
+      .finally(() => jwksInFlight.delete(p.issuer));
+    jwksInFlight.set(p.issuer, running);
   }
-  const fetching = httpGet(p.url, undefined, p.timeoutMs);
-  jwksInFlight.set(p.url, fetching);
-  let r;
-  try {
-    r = await fetching;
-  } finally {
-    jwksInFlight.delete(p.url);
-  }
-  return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
+  await running;
+  return joined(p.ticket, Date.now());
 }
 
 // A `limits` plan: ask each backend — the rule's Durable Object (by name) with the check's URL,
 // or the rate-limiting binding with the key — and hand back what each said, one line each:
 // `<status> <text>`, status 0 when the call threw. wasm judges the answers.
+// The rate-limit Durable Object namespace's binding name (src/ratelimit/durable.rs BINDING; a
+// node test checks they agree).
+const DO_NAMESPACE = "RATE_LIMITER";
 async function limits(p, env) {
   const answers = await Promise.all(p.backends.map(async (backend, i) => {
     try {
       if (backend === "durable") {
-        const ns = env.RATE_LIMITER;
-        if (!ns) return "0 no Durable Object namespace bound as RATE_LIMITER";
+        const ns = env[DO_NAMESPACE];
+        if (!ns) return `0 no Durable Object namespace bound as ${DO_NAMESPACE}`;
         const resp = await ns.get(ns.idFromName(p.names[i])).fetch(p.args[i], { method: "POST" });
         return `${resp.status} ${(await resp.text()).replace(/\n/g, " ")}`;
       }
       const binding = env[p.names[i]];
       if (!binding) return `0 no rate-limiting binding named ${p.names[i]} in this Worker`;
       const { success } = await binding.limit({ key: p.args[i] });
-      return `200 ${success === true}`;
+      return `200 ${String(success).replace(/\n/g, " ")}`; // wasm reads it: true, false, or not an answer
     } catch (e) {
       return `0 ${errorText(e)}`;
     }
@@ -162,17 +170,16 @@ async function limits(p, env) {
 // An `ed25519` plan: the first (key, signature) candidate that verifies the message, or -1.
 async function ed25519(p) {
   const message = b64urlBytes(p.message);
-  for (let i = 0; i < p.keys.length; i++) {
+  let hit = -1;
+  for (let i = 0; i < p.keys.length && hit < 0; i++) {
     try {
       const key = await importKey("EdDSA", "raw", b64urlBytes(p.keys[i]));
-      if (await verifySignature("EdDSA", key, b64urlBytes(p.signatures[i]), message)) {
-        return wasm.edge_ed25519(p.ticket, i, Date.now());
-      }
+      if (await verifySignature("EdDSA", key, b64urlBytes(p.signatures[i]), message)) hit = i;
     } catch {
       // an unusable key or signature: this candidate does not verify
     }
   }
-  return wasm.edge_ed25519(p.ticket, -1, Date.now());
+  return wasm.edge_ed25519(p.ticket, hit, Date.now());
 }
 
 // Background work (`waitUntil`): one GET after the other until wasm says `idle`.
@@ -187,7 +194,7 @@ async function background() {
           p = decodePlan(await get(p, wasm.edge_job_fetched));
           break;
         case "jwks":
-          p = decodePlan(await jwks(p, wasm.edge_job_fetched, wasm.edge_job_joined));
+          p = decodePlan(await jwks(p, wasm.edge_job_joined));
           break;
         default:
           throw new PlanError(`plan kind ${p.kind} is not background work`);
@@ -246,7 +253,13 @@ async function handle(request, env, ctx) {
       case "read_body": {
         const present = p.headers.filter((n) => h.has(n));
         const length = h.get("content-length");
-        body = await readCapped(request, p.maxBytes, length);
+        try {
+          body = await readCapped(request, p.maxBytes, length);
+        } catch (e) {
+          // A broken upload reads as one too large to take: refused, never half-verified.
+          console.error(JSON.stringify({ event: "body_read_failed", detail: errorText(e) }));
+          body = null;
+        }
         p = decodePlan(wasm.edge_body(p.ticket, present.join("\n"), present.map((n) => h.get(n)).join("\n"), length,
           body ?? undefined, Date.now()));
         break;
@@ -255,7 +268,7 @@ async function handle(request, env, ctx) {
         p = decodePlan(await get(p, wasm.edge_fetched));
         break;
       case "jwks":
-        p = decodePlan(await jwks(p, wasm.edge_fetched, wasm.edge_joined));
+        p = decodePlan(await jwks(p, wasm.edge_joined));
         break;
       case "limits":
         p = decodePlan(await limits(p, env));

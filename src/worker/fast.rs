@@ -1,8 +1,8 @@
 //! The driver, called by `entry.js`: one call into wasm starts a request's pipeline and returns
 //! its [`Step`] encoded by the plan protocol (`crate::plan`). Every wait is performed by
 //! `entry.js` and comes back through an `edge_*` call: a WebCrypto check (`edge_verified`,
-//! `edge_ed25519`), a capped body read (`edge_body`), a GET (`edge_fetched`, or `edge_joined`
-//! when it waited for another request's JWKS GET), remote rate limits (`edge_limited`); the
+//! `edge_ed25519`), a capped body read (`edge_body`), a GET (`edge_fetched`; a JWKS GET is
+//! reported with `edge_jwks`, then `edge_joined`), remote rate limits (`edge_limited`); the
 //! forward's outcome through `edge_forwarded`. Background work (revocation polls, JWKS
 //! refreshes) runs the same way after the answer: `edge_background` → GET → `edge_job_*` →
 //! the next GET, until `idle`. It decides nothing: it parks waiting pipelines and jobs, hands
@@ -153,8 +153,8 @@ pub fn edge_body(
     resume(ticket, IoResult::Body(read), at(now_ms))
 }
 
-/// What the GET of a `fetch` or `jwks` plan brought back: the status (0: no response, `error`
-/// says why), the body (absent when there was none) and `Cache-Control`. The core judges it.
+/// What the GET of a `fetch` plan brought back: the status (0: no response, `error` says why),
+/// the body (absent when there was none) and `Cache-Control`. The core judges it.
 #[wasm_bindgen]
 pub fn edge_fetched(
     ticket: u32,
@@ -173,8 +173,30 @@ pub fn edge_fetched(
     resume(ticket, IoResult::Fetched(fetched), at(now_ms))
 }
 
-/// A `jwks` plan's request waited for a GET of that url already running (single flight); the
-/// one that made it has reported it.
+/// What a `jwks` plan's GET brought back, for `issuer`'s key set at `url` (the plan's): the
+/// core applies it (if `url` is the issuer's configured one). Every request and job that
+/// waited on that GET then resumes with `edge_joined` / `edge_job_joined`.
+#[wasm_bindgen]
+pub fn edge_jwks(
+    issuer: &str,
+    url: &str,
+    status: u16,
+    body: Option<Vec<u8>>,
+    error: String,
+    cache_control: Option<String>,
+    now_ms: f64,
+) {
+    let fetched = Fetched {
+        status,
+        body: body.unwrap_or_default(),
+        error,
+        cache_control,
+    };
+    state::with(|iso| iso.jwks_reported(issuer, url, fetched, at(now_ms)));
+}
+
+/// A `jwks` plan's GET ran (this request's, or one it waited for: single flight) and was
+/// reported with `edge_jwks`.
 #[wasm_bindgen]
 pub fn edge_joined(ticket: u32, now_ms: f64) -> String {
     resume(ticket, IoResult::Done, at(now_ms))
@@ -244,7 +266,7 @@ pub fn edge_job_fetched(
     )
 }
 
-/// A background `jwks` GET waited for one already running: the next GET, or `idle`.
+/// A background `jwks` plan's GET ran and was reported (`edge_jwks`): the next GET, or `idle`.
 #[wasm_bindgen]
 pub fn edge_job_joined(ticket: u32, now_ms: f64) -> String {
     job_plan(state::with(|iso| iso.job_resumed(ticket, IoResult::Done, at(now_ms))).flatten())

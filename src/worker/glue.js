@@ -1,7 +1,7 @@
 // The few steps of the request path that touch many JS objects, done on the JS side in one call
 // each (every JS↔wasm crossing costs; a header-by-header copy from Rust took ~5 crossings per
-// header), and the WebCrypto calls both request paths make. They decide nothing: Rust passes
-// the names to drop and the headers to set, and says which key and algorithm verify a signature.
+// header), and the WebCrypto calls. They decide nothing: Rust passes the names to drop and the
+// headers to set, and says which key and algorithm verify a signature.
 
 /** Lower-case names of all request headers, newline-separated (one crossing instead of one per header). */
 export function headerNames(headers) {
@@ -51,8 +51,7 @@ export function forward(req, url, drop, setNames, setValues, body, timeoutMs) {
  * The request body as bytes, or null when it is longer than `max` (then reading stops at the
  * first chunk past it, and a declared `Content-Length` above `max` reads nothing). `declared`
  * is the raw header; like the core (`BodyRead::declared`), only plain digits count as a declared
- * length. The one body reader: entry.js's `read_body` plans and the async driver (`edge_io`)
- * both use it, so an over-limit upload is drained the same way whichever driver reads it.
+ * length. The one body reader (entry.js's `read_body` plans).
  */
 const DRAIN_BOUND = 8;
 
@@ -104,9 +103,8 @@ export function decorate(resp, setNames, setValues) {
 }
 
 // ---------------------------------------------------------------- WebCrypto
-// Used by both request paths: entry.js (the synchronous path's `V` plan) and webcrypto.rs /
-// webhook.rs (the async path). Which algorithm a token may use is decided in Rust (the key pins
-// it); this only says how to ask WebCrypto for it.
+// Used by entry.js's `verify` and `ed25519` plans. Which algorithm a token may use is decided in
+// Rust (the key pins it); this only says how to ask WebCrypto for it.
 
 // WebCrypto parameters per JWS algorithm: [import, verify]. An algorithm not listed fails closed.
 const ALGS = {
@@ -123,7 +121,7 @@ const ALGS = {
   PS512: [{ name: "RSA-PSS", hash: "SHA-512" }, { name: "RSA-PSS", saltLength: 64 }],
 };
 // Imported keys by the id Rust gives them (a hash of algorithm and key material, so a rotated
-// key reusing a `kid` never hits a stale entry), shared by both paths. Bounded.
+// key reusing a `kid` never hits a stale entry). Bounded.
 const keys = new Map();
 const MAX_KEYS = 256;
 

@@ -42,11 +42,26 @@ pub(crate) fn console_warn(line: &str) {
     console_warn_str(line);
 }
 
-/// On instantiation: a panic says what it was before it aborts (`entry.js` then resets the
-/// instance before the next request).
+#[wasm_bindgen]
+extern "C" {
+    /// `entry.js`'s hook: the instance trapped; reset it before the next call.
+    #[wasm_bindgen(js_namespace = globalThis, js_name = __edgeAuthCrashed)]
+    fn mark_crashed();
+}
+
+/// wasm-bindgen's abort handler: runs on any trap or exception out of an export (a panic
+/// aborts), whatever the JS caller then does with the exception — so a `catch` around a call
+/// into wasm cannot hide a dead instance from the reset in `entry.js`.
+fn on_abort() {
+    mark_crashed();
+}
+
+/// On instantiation: a panic says what it was before it aborts, and every abort marks the
+/// instance for a reset (`entry.js`: `resetIfCrashed` before the next request).
 #[wasm_bindgen(start)]
 fn start() {
     std::panic::set_hook(Box::new(|info| {
         console_error(&format!("Rust panic: {info}"));
     }));
+    wasm_bindgen::handler::set_on_abort(on_abort);
 }

@@ -20,7 +20,7 @@ const FIELDS = new Map([
   ["verify", 5],
   ["read_body", 3],
   ["fetch", 5],
-  ["jwks", 3],
+  ["jwks", 4],
   ["limits", 4],
   ["ed25519", 4],
   ["idle", 0],
@@ -54,6 +54,7 @@ class Plan {
     this.headerValues = undefined;
     this.body = undefined;
     this.target = undefined; // forward
+    this.issuer = undefined; // jwks
     this.url = undefined; // forward, fetch, jwks
     this.timeoutMs = undefined;
     this.after = undefined;
@@ -132,8 +133,9 @@ export function decodePlan(s) {
       break;
     case "jwks":
       p.ticket = ticket(f[3]);
-      p.url = f[4];
-      p.timeoutMs = Number(f[5]);
+      p.issuer = f[4];
+      p.url = f[5];
+      p.timeoutMs = Number(f[6]);
       break;
     case "limits": {
       p.ticket = ticket(f[3]);

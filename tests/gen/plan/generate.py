@@ -98,10 +98,11 @@ case("fetch a page of the revocation feed (a fresh isolate's first sync)",
       "headerValues": sig})
 
 # Every other wait is performed by JS too (issue 23: no async wasm, no `worker` crate).
-case("GET an issuer's key set (single flight per url)",
+case("GET an issuer's key set (single flight per issuer)",
      {"kind": "jwks", "background": False, "ticket": 4, "issuer": "https://issuer.test", "url": "https://issuer.test/jwks"},
-     enc("jwks", False, 4, "https://issuer.test/jwks", 5000),
-     {"kind": "jwks", "background": False, "ticket": 4, "url": "https://issuer.test/jwks", "timeoutMs": 5000})
+     enc("jwks", False, 4, "https://issuer.test", "https://issuer.test/jwks", 5000),
+     {"kind": "jwks", "background": False, "ticket": 4, "issuer": "https://issuer.test", "url": "https://issuer.test/jwks",
+      "timeoutMs": 5000})
 
 # Two remote checks: the key's Durable Object shard (top 6 bits of the key's first byte: 0xab → 42)
 # with the check's URL (limit, period ms, cost 1), and a rate-limiting binding with the key.
@@ -156,14 +157,14 @@ invalid = [
     {"name": "a kind without a name in version 1 (the old silent fallback to the async path)", "encoded": "1\0full\x000", "error": "unknown plan kind \"full\""},
     {"name": "a kind that is only a property name in JS", "encoded": "1\0constructor\x000", "error": "unknown plan kind \"constructor\""},
     {"name": "a field missing", "encoded": "1\0respond\x000\x00200\0\0", "error": "plan kind respond has 3 fields, expected 4"},
-    {"name": "a field too many", "encoded": "1\0jwks\x000\x001\0http://j/\x005000\0x", "error": "plan kind jwks has 4 fields, expected 3"},
+    {"name": "a field too many", "encoded": "1\0jwks\x000\x001\0https://i\0http://j/\x005000\0x", "error": "plan kind jwks has 5 fields, expected 4"},
     {"name": "the async driver's kind, gone with it", "encoded": "1\0wasm_io\x000\x001", "error": "unknown plan kind \"wasm_io\""},
     {"name": "limits whose lists differ in length", "encoded": "1\0limits\x000\x005\0durable\nbinding\0rl1-00\0u", "error": "plan kind limits has 2 backends, 1 names, 1 arguments"},
     {"name": "a rate-limit backend without a name", "encoded": "1\0limits\x000\x005\0redis\0r\0u", "error": "unknown rate-limit backend \"redis\""},
     {"name": "ed25519 keys without their signatures", "encoded": "1\0ed25519\x000\x008\0bQ\0AA\nAA\0AA", "error": "plan kind ed25519 has 2 keys, 1 signatures"},
     {"name": "a background flag that is neither 0 nor 1", "encoded": "1\0no_key\0yes", "error": "plan background flag \"yes\" is not 0 or 1"},
     {"name": "a fetch without its headers", "encoded": "1\0fetch\x000\x006\0http://o/\x003000", "error": "plan kind fetch has 3 fields, expected 5"},
-    {"name": "a ticket that is not a number", "encoded": "1\0jwks\x000\0seven\0http://j/\x005000", "error": "plan ticket \"seven\" is not a number"},
+    {"name": "a ticket that is not a number", "encoded": "1\0jwks\x000\0seven\0https://i\0http://j/\x005000", "error": "plan ticket \"seven\" is not a number"},
     {"name": "a forward target without a name", "encoded": "1\0forward\x000\0cache\0\x000\0\0\0\0\0\0", "error": "unknown forward target \"cache\""},
 ]
 
