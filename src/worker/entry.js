@@ -13,7 +13,7 @@
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./glue.js";
+import { askLimits, cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./glue.js";
 import { decodePlan, PlanError } from "./plan.mjs";
 
 // Whether the instance trapped (reset before the next call) and how many instances there were.
@@ -141,29 +141,10 @@ async function jwks(p, joined) {
   return joined(p.ticket, Date.now());
 }
 
-// A `limits` plan: ask each backend — the rule's Durable Object (by name) with the check's URL,
-// or the rate-limiting binding with the key — and hand back what each said, one line each:
-// `<status> <text>`, status 0 when the call threw. wasm judges the answers.
-// The rate-limit Durable Object namespace's binding name (src/ratelimit/durable.rs BINDING; a
-// node test checks they agree).
-const DO_NAMESPACE = "RATE_LIMITER";
+// A `limits` plan: glue.js's `askLimits` asks each backend and says what each answered; wasm
+// judges the answers.
 async function limits(p, env) {
-  const answers = await Promise.all(p.backends.map(async (backend, i) => {
-    try {
-      if (backend === "durable") {
-        const ns = env[DO_NAMESPACE];
-        if (!ns) return `0 no Durable Object namespace bound as ${DO_NAMESPACE}`;
-        const resp = await ns.get(ns.idFromName(p.names[i])).fetch(p.args[i], { method: "POST" });
-        return `${resp.status} ${(await resp.text()).replace(/\n/g, " ")}`;
-      }
-      const binding = env[p.names[i]];
-      if (!binding) return `0 no rate-limiting binding named ${p.names[i]} in this Worker`;
-      const { success } = await binding.limit({ key: p.args[i] });
-      return `200 ${String(success).replace(/\n/g, " ")}`; // wasm reads it: true, false, or not an answer
-    } catch (e) {
-      return `0 ${errorText(e)}`;
-    }
-  }));
+  const answers = await askLimits(p.backends, p.names, p.args, env);
   return wasm.edge_limited(p.ticket, answers.join("\n"), Date.now());
 }
 

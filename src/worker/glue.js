@@ -102,6 +102,42 @@ export function decorate(resp, setNames, setValues) {
   return out;
 }
 
+// ---------------------------------------------------------------- remote rate limits
+
+// The rate-limit Durable Object namespace's binding name (src/ratelimit/durable.rs BINDING; a
+// node test checks they agree).
+export const DO_NAMESPACE = "RATE_LIMITER";
+
+function oneLine(s) {
+  return String(s).replace(/[\r\n]/g, " ");
+}
+
+/**
+ * Asks each remote rate-limit backend of a `limits` plan — `durable`: the namespace's object
+ * named `names[i]` with the check's URL `args[i]`; `binding`: `env[names[i]].limit({ key: args[i] })`
+ * — all at once, and returns one answer line per check: `<status> <text>` (the object's status and
+ * body; `200 <success>` from a binding), status 0 when the call threw or the binding is missing.
+ * Decides nothing: wasm reads the lines (`RemoteOutcome::read`).
+ */
+export function askLimits(backends, names, args, env) {
+  return Promise.all(backends.map(async (backend, i) => {
+    try {
+      if (backend === "durable") {
+        const ns = env[DO_NAMESPACE];
+        if (!ns) return `0 no Durable Object namespace bound as ${DO_NAMESPACE}`;
+        const resp = await ns.get(ns.idFromName(names[i])).fetch(args[i], { method: "POST" });
+        return `${resp.status} ${oneLine(await resp.text())}`;
+      }
+      const binding = env[names[i]];
+      if (!binding) return `0 no rate-limiting binding named ${names[i]} in this Worker`;
+      const { success } = await binding.limit({ key: args[i] });
+      return `200 ${oneLine(success)}`;
+    } catch (e) {
+      return `0 ${oneLine(e instanceof Error ? `${e.name}: ${e.message}` : e)}`;
+    }
+  }));
+}
+
 // ---------------------------------------------------------------- WebCrypto
 // Used by entry.js's `verify` and `ed25519` plans. Which algorithm a token may use is decided in
 // Rust (the key pins it); this only says how to ask WebCrypto for it.

@@ -8,7 +8,7 @@ const read = (p) => readFileSync(new URL(`../../${p}`, import.meta.url), "utf8")
 
 test("entry.js asks the Durable Object namespace the core names (ratelimit::durable::BINDING)", () => {
   const rust = read("src/ratelimit/durable.rs").match(/pub const BINDING: &str = "([A-Z_]+)";/);
-  const js = read("src/worker/entry.js").match(/const DO_NAMESPACE = "([A-Z_]+)";/);
+  const js = read("src/worker/glue.js").match(/export const DO_NAMESPACE = "([A-Z_]+)";/);
   assert.ok(rust && js, "both constants are where this test looks");
   assert.equal(js[1], rust[1]);
   // and wrangler.toml binds that name
