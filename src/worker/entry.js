@@ -45,11 +45,17 @@ function noteCrash(e) {
 
 addEventListener("error", (e) => noteCrash(e.error));
 
-function respond(p) {
-  const names = p.headerNames ? p.headerNames.split("\n") : [];
-  const values = p.headerValues.split("\n");
+// A plan's newline-joined header names and values as Headers.
+function headersOf(names, values) {
+  const n = names ? names.split("\n") : [];
+  const v = values.split("\n");
   const headers = new Headers();
-  for (let i = 0; i < names.length; i++) headers.append(names[i], values[i]);
+  for (let i = 0; i < n.length; i++) headers.append(n[i], v[i]);
+  return headers;
+}
+
+function respond(p) {
+  const headers = headersOf(p.headerNames, p.headerValues);
   const body = p.status === 204 || p.status === 304 || p.body === "" ? null : p.body;
   return new Response(body, { status: p.status, headers });
 }
@@ -117,11 +123,7 @@ function errorText(e) {
 // A `fetch` plan: one GET with the plan's headers and timeout (a page of the revocation feed).
 // wasm hears what came back and decides (a page or a failed poll, another page or not).
 async function get(p, report) {
-  const names = p.headerNames ? p.headerNames.split("\n") : [];
-  const values = p.headerValues.split("\n");
-  const headers = new Headers();
-  for (let i = 0; i < names.length; i++) headers.set(names[i], values[i]);
-  const r = await httpGet(p.url, headers, p.timeoutMs);
+  const r = await httpGet(p.url, headersOf(p.headerNames, p.headerValues), p.timeoutMs);
   return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
 }
 

@@ -153,6 +153,21 @@ pub fn edge_body(
     resume(ticket, IoResult::Body(read), at(now_ms))
 }
 
+/// A GET as JS reported it (status 0: no response; `body` absent when there was none).
+fn fetched(
+    status: u16,
+    body: Option<Vec<u8>>,
+    error: String,
+    cache_control: Option<String>,
+) -> Fetched {
+    Fetched {
+        status,
+        body: body.unwrap_or_default(),
+        error,
+        cache_control,
+    }
+}
+
 /// What the GET of a `fetch` plan brought back: the status (0: no response, `error` says why),
 /// the body (absent when there was none) and `Cache-Control`. The core judges it.
 #[wasm_bindgen]
@@ -164,12 +179,7 @@ pub fn edge_fetched(
     cache_control: Option<String>,
     now_ms: f64,
 ) -> String {
-    let fetched = Fetched {
-        status,
-        body: body.unwrap_or_default(),
-        error,
-        cache_control,
-    };
+    let fetched = fetched(status, body, error, cache_control);
     resume(ticket, IoResult::Fetched(fetched), at(now_ms))
 }
 
@@ -186,12 +196,7 @@ pub fn edge_jwks(
     cache_control: Option<String>,
     now_ms: f64,
 ) {
-    let fetched = Fetched {
-        status,
-        body: body.unwrap_or_default(),
-        error,
-        cache_control,
-    };
+    let fetched = fetched(status, body, error, cache_control);
     state::with(|iso| iso.jwks_reported(issuer, url, fetched, at(now_ms)));
 }
 
@@ -254,12 +259,7 @@ pub fn edge_job_fetched(
     cache_control: Option<String>,
     now_ms: f64,
 ) -> String {
-    let fetched = Fetched {
-        status,
-        body: body.unwrap_or_default(),
-        error,
-        cache_control,
-    };
+    let fetched = fetched(status, body, error, cache_control);
     job_plan(
         state::with(|iso| iso.job_resumed(ticket, IoResult::Fetched(fetched), at(now_ms)))
             .flatten(),
