@@ -9,6 +9,7 @@ pub mod config;
 pub mod decision_cache;
 pub mod deployment;
 pub mod envelope;
+#[cfg(not(target_arch = "wasm32"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;

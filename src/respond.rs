@@ -4,6 +4,7 @@
 //! redirect to the login page, missing permissions are 403 `insufficient_scope`, limits 429,
 //! outages 503, both with `Retry-After`. Every body is `{"error": <reason id>, ...}`.
 
+use crate::json::write::Object;
 use crate::reason::{Reason, Side};
 
 /// A response described as data; the adapter turns it into a runtime `Response`.
@@ -162,12 +163,11 @@ pub fn deny(reason: Reason, ctx: &DenyContext<'_>) -> ResponseSpec {
     } else {
         reason.description()
     };
-    let body = serde_json::json!({
-        "error": reason.id(),
-        "message": message,
-        "request_id": ctx.request_id,
-    })
-    .to_string();
+    let body = Object::new()
+        .str("error", reason.id())
+        .str("message", message)
+        .str("request_id", ctx.request_id)
+        .finish();
     ResponseSpec {
         status,
         headers,
@@ -184,7 +184,10 @@ pub fn duplicate_delivery(request_id: &str) -> ResponseSpec {
             ("content-type", "application/json".into()),
             ("cache-control", "no-store".into()),
         ],
-        body: serde_json::json!({"status": "duplicate", "request_id": request_id}).to_string(),
+        body: Object::new()
+            .str("status", "duplicate")
+            .str("request_id", request_id)
+            .finish(),
     }
 }
 

@@ -87,16 +87,12 @@ fn numeric_date(
 ) -> Result<Option<u64>, JwtError> {
     let Some(v) = v else { return Ok(None) };
     let text = json::number(p.src, v).ok_or(JwtError::ClaimInvalid { claim })?;
-    // Integers as u64 when they fit, everything else as an f64 (as serde_json reads them).
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = text.parse::<u64>() {
-            return Ok(Some(n));
-        }
-    }
-    match text.parse::<f64>() {
-        Ok(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
-        _ => Err(JwtError::ClaimInvalid { claim }),
-    }
+    // Read exactly from its digits: `1700000000`, `1.7e9` and `1700000000.5` are the same
+    // second; negative, or 10^15 s (31 million years) and above, is invalid.
+    json::number::Decimal::read(text)
+        .floor_below(15)
+        .map(Some)
+        .ok_or(JwtError::ClaimInvalid { claim })
 }
 
 fn opt_string(

@@ -10,6 +10,7 @@
 //! the others are counted and reported by one `dependency_failures_suppressed` line when the
 //! next request after that second arrives. Nothing is dropped without being counted.
 
+use crate::json::write::Object;
 use crate::policy::{Dependency, FailurePolicy};
 use crate::reason::Reason;
 use crate::time::UnixMillis;
@@ -46,14 +47,13 @@ pub(crate) fn decide(
 ) -> Result<(), Denial> {
     if iso.failure_line_wanted(dep, rule, now) {
         iso.log_error(
-            serde_json::json!({
-                "event": reason(dep).id(),
-                "dependency": dep.key(),
-                "failure": policy.id(),
-                "rule": rule,
-                "detail": detail,
-            })
-            .to_string(),
+            Object::new()
+                .str("event", reason(dep).id())
+                .str("dependency", dep.key())
+                .str("failure", policy.id())
+                .str("rule", rule)
+                .str("detail", detail)
+                .finish(),
         );
     }
     match policy {
@@ -102,15 +102,14 @@ impl FailureLog {
 }
 
 fn summary((dep, rule): &(Dependency, String), count: u64, second_start_ms: u64) -> String {
-    serde_json::json!({
-        "event": "dependency_failures_suppressed",
-        "dependency": dep.key(),
-        "reason": reason(*dep).id(),
-        "rule": rule,
-        "count": count,
-        "second_start_ms": second_start_ms,
-    })
-    .to_string()
+    Object::new()
+        .str("event", "dependency_failures_suppressed")
+        .str("dependency", dep.key())
+        .str("reason", reason(*dep).id())
+        .str("rule", rule)
+        .num("count", count)
+        .num("second_start_ms", second_start_ms)
+        .finish()
 }
 
 #[cfg(test)]

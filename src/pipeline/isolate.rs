@@ -4,6 +4,7 @@
 //! lines waiting to be written, and the request-id generator. The adapter holds one `Isolate`
 //! (one `thread_local!`); natively, tests make as many as they like.
 
+use crate::json::write::Object;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -470,8 +471,11 @@ impl Isolate {
                 let applied = self.revocations.apply(page, now);
                 if applied.sessions_added + applied.users_added > 0 {
                     self.log(
-                        serde_json::json!({"event": "revocations_applied", "sessions": applied.sessions_added, "users": applied.users_added})
-                            .to_string(),
+                        Object::new()
+                            .str("event", "revocations_applied")
+                            .num("sessions", applied.sessions_added as u64)
+                            .num("users", applied.users_added as u64)
+                            .finish(),
                     );
                 }
                 entries > 0
@@ -480,8 +484,11 @@ impl Isolate {
                 self.revocations.poll_failed(now);
                 let stale_ms = self.revocations.stale_for(now);
                 self.log_error(
-                    serde_json::json!({"event": "revocation_poll_failed", "detail": detail, "stale_ms": stale_ms})
-                        .to_string(),
+                    Object::new()
+                        .str("event", "revocation_poll_failed")
+                        .str("detail", &detail)
+                        .num("stale_ms", stale_ms)
+                        .finish(),
                 );
                 false
             }
@@ -569,8 +576,11 @@ impl Isolate {
         );
         if !configured {
             self.log_error(
-                serde_json::json!({"event": "jwks_report_ignored", "issuer": issuer, "url": url})
-                    .to_string(),
+                Object::new()
+                    .str("event", "jwks_report_ignored")
+                    .str("issuer", issuer)
+                    .str("url", url)
+                    .finish(),
             );
             return;
         }
@@ -589,24 +599,31 @@ impl Isolate {
         let line = match result {
             Ok((body, cache_control)) => {
                 match cache.on_fetch_ok(now, &body, cache_control.as_deref()) {
-                    Ok(n) => Ok(
-                        serde_json::json!({"event": "jwks_fetched", "issuer": issuer, "keys": n}),
-                    ),
-                    Err(e) => Err(
-                        serde_json::json!({"event": "jwks_invalid", "issuer": issuer, "detail": e.to_string()}),
-                    ),
+                    Ok(n) => Ok(Object::new()
+                        .str("event", "jwks_fetched")
+                        .str("issuer", issuer)
+                        .num("keys", n as u64)
+                        .finish()),
+                    Err(e) => Err(Object::new()
+                        .str("event", "jwks_invalid")
+                        .str("issuer", issuer)
+                        .str("detail", &e.to_string())
+                        .finish()),
                 }
             }
             Err(detail) => {
                 cache.on_fetch_err(now);
-                Err(
-                    serde_json::json!({"event": "jwks_fetch_failed", "issuer": issuer, "url": url, "detail": detail}),
-                )
+                Err(Object::new()
+                    .str("event", "jwks_fetch_failed")
+                    .str("issuer", issuer)
+                    .str("url", url)
+                    .str("detail", &detail)
+                    .finish())
             }
         };
         match line {
-            Ok(l) => self.log(l.to_string()),
-            Err(l) => self.log_error(l.to_string()),
+            Ok(l) => self.log(l),
+            Err(l) => self.log_error(l),
         }
     }
 
@@ -655,8 +672,10 @@ impl Isolate {
             } => {
                 if let Some(t) = transition {
                     self.log(
-                        serde_json::json!({"event": "breaker", "transition": t.to_string()})
-                            .to_string(),
+                        Object::new()
+                            .str("event", "breaker")
+                            .str("transition", &t.to_string())
+                            .finish(),
                     );
                 }
                 Ok(call)
@@ -671,7 +690,10 @@ impl Isolate {
     pub(crate) fn breaker_report(&mut self, now: UnixMillis, call: Call, success: bool) {
         if let Some(t) = self.breaker.on_result(now, call, success) {
             self.log(
-                serde_json::json!({"event": "breaker", "transition": t.to_string()}).to_string(),
+                Object::new()
+                    .str("event", "breaker")
+                    .str("transition", &t.to_string())
+                    .finish(),
             );
         }
     }

@@ -50,6 +50,7 @@ use std::rc::Rc;
 use crate::config::EdgeConfig;
 use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
+use crate::json::write::Object;
 use crate::jwt::{AwaitingSignature, VerifiedClaims};
 use crate::policy::{Access, Dependency, FailurePolicy, Rule, RuleAt, Upstream};
 use crate::reason::Reason;
@@ -346,8 +347,18 @@ impl Pipeline {
             }
             (stage, result) => {
                 iso.log_error(
-                    serde_json::json!({"event": "pipeline_resumed_wrongly", "request_id": self.trace.request_id, "stage": stage.id(), "result": format!("{result:?}").split([' ', '(', '{']).next().unwrap_or("")})
-                        .to_string(),
+                    Object::new()
+                        .str("event", "pipeline_resumed_wrongly")
+                        .str("request_id", &self.trace.request_id)
+                        .str("stage", stage.id())
+                        .str(
+                            "result",
+                            format!("{result:?}")
+                                .split([' ', '(', '{'])
+                                .next()
+                                .unwrap_or(""),
+                        )
+                        .finish(),
                 );
                 self.deny(iso, Reason::Internal.into())
             }
@@ -647,8 +658,11 @@ impl Pipeline {
                 Ok(out) => Target::Origin(out),
                 Err(detail) => {
                     iso.log_error(
-                        serde_json::json!({"event": "forward_build_failed", "request_id": self.trace.request_id, "detail": detail})
-                            .to_string(),
+                        Object::new()
+                            .str("event", "forward_build_failed")
+                            .str("request_id", &self.trace.request_id)
+                            .str("detail", &detail)
+                            .finish(),
                     );
                     return self.deny(iso, Reason::OriginUnavailable.into());
                 }

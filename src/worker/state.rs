@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::json::write::Object;
 use wasm_bindgen::JsValue;
 
 use crate::config::EdgeConfig;
@@ -48,14 +49,22 @@ pub(crate) fn configure(env: &JsValue) {
     let isolate = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
         Ok(c) => {
             for w in &c.warnings {
-                super::console_warn(&serde_json::json!({"event": "config_warning", "variable": w.variable, "detail": w.problem}).to_string());
+                super::console_warn(
+                    &Object::new()
+                        .str("event", "config_warning")
+                        .str("variable", &w.variable)
+                        .str("detail", &w.problem)
+                        .finish(),
+                );
             }
             Some(Isolate::new(Rc::new(c), seed()))
         }
         Err(e) => {
             super::console_error(
-                &serde_json::json!({"event": "config_invalid", "detail": e.to_string()})
-                    .to_string(),
+                &Object::new()
+                    .str("event", "config_invalid")
+                    .str("detail", &e.to_string())
+                    .finish(),
             );
             None
         }
