@@ -18,7 +18,7 @@ pub struct KeyParts {
     /// The matched route rule's id.
     pub route: bool,
     /// The account a log-in (or sign-up, refresh) targets: the JSON body's `email`, trimmed and
-    /// lower-cased. Counting by it slows password guessing spread over many IPs.
+    /// case-folded ([`account_class`]). Counting by it slows password guessing spread over many IPs.
     pub account: bool,
 }
 
@@ -124,6 +124,35 @@ pub fn account_of_body(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// What the per-account key counts: the account trimmed, ASCII letters lower-cased, and every
+/// other non-ASCII character one class, `*`.
+///
+/// The origin names an account by `email.trim().to_lowercase()` (full Unicode), and the edge
+/// must never count one account in two buckets (a case variant would be a way around the
+/// limit): so `account_class(a) == account_class(a.to_lowercase())` for every string, which
+/// [`tests::the_class_is_the_same_for_an_account_and_its_lower_case`] checks for every code point. Two
+/// characters lower-case into ASCII and are mapped as their lower case is: `K` (KELVIN SIGN,
+/// U+212A) → `k`, `İ` (U+0130) → `i` + U+0307 → `i*`.
+///
+/// The price of the class: addresses that differ only in non-ASCII letters at the same places
+/// (`müller@…`, `möller@…`) share a bucket, so one of them can use up the other's allowance —
+/// which naming the account itself already allows. Full Unicode lower-casing would put core's
+/// case tables (~6 KB of the gzipped upload) in the Worker for this one call (docs/PERFORMANCE.md,
+/// session 12).
+pub fn account_class(account: &str) -> Vec<u8> {
+    let account = account.trim();
+    let mut out = Vec::with_capacity(account.len());
+    for c in account.chars() {
+        match c {
+            _ if c.is_ascii() => out.push(c.to_ascii_lowercase() as u8),
+            '\u{212A}' => out.push(b'k'),
+            '\u{130}' => out.extend_from_slice(b"i*"),
+            _ => out.push(b'*'),
+        }
+    }
+    out
+}
+
 /// A rule needs a fact the request does not have (e.g. a user-keyed rule on an anonymous request:
 /// the caller skips that rule; an IP rule covers such requests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +211,7 @@ impl RateKey {
         }
         if parts.account {
             let account = input.account.ok_or(MissingKeyPart("target account"))?;
-            field(b'a', account.trim().to_lowercase().as_bytes());
+            field(b'a', &account_class(account));
         }
         let digest = h.finalize();
         let mut k = [0u8; 16];
@@ -233,6 +262,46 @@ fn ip_bucket(ip: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Every code point: its class is the class of its lower case (so, for strings, the class
+    /// of a string is the class of its lower case — `str::to_lowercase` is per character but
+    /// for final sigma, and every sigma is `*`).
+    #[test]
+    fn the_class_is_the_same_for_an_account_and_its_lower_case() {
+        let mut checked = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let one = c.to_string();
+            let lower: String = c.to_lowercase().collect();
+            assert_eq!(
+                account_class(&one),
+                account_class(&lower),
+                "U+{:04X} lower-cases to {lower:?}",
+                c as u32
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 0x110000 - 0x800);
+        assert_eq!(account_class(" Ann@Example.COM\t"), b"ann@example.com");
+        assert_eq!(account_class("\u{212A}im@x.io"), account_class("kim@x.io"));
+        assert_eq!(
+            account_class("\u{130}lke@x.io"),
+            account_class("i\u{307}lke@x.io")
+        );
+        assert_eq!(account_class("ΣΑΣ@x.io"), account_class("σας@x.io"));
+    }
+
+    proptest! {
+        #[test]
+        fn an_account_and_its_lower_case_share_a_bucket(account in "\\PC{0,24}") {
+            let input = KeyInput::default().account(&account);
+            let lower = account.to_lowercase();
+            prop_assert_eq!(
+                RateKey::build("login", KeyParts::ACCOUNT, &input),
+                RateKey::build("login", KeyParts::ACCOUNT, &KeyInput::default().account(&lower))
+            );
+        }
+    }
 
     fn claims(sub: &str) -> VerifiedClaims {
         crate::jwt::Claims {
