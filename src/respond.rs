@@ -185,8 +185,8 @@ pub fn duplicate_delivery(request_id: &str) -> ResponseSpec {
             ("cache-control", "no-store".into()),
         ],
         body: Object::new()
-            .str("status", "duplicate")
             .str("request_id", request_id)
+            .str("status", "duplicate")
             .finish(),
     }
 }

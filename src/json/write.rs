@@ -1,5 +1,7 @@
 //! Writing JSON: the objects the edge emits (log lines, error bodies) built member by member,
-//! in the order written. Every member name is a literal of ours; every string value is escaped
+//! names in ascending order — the order serde_json's map wrote them in, so every line and body
+//! is byte for byte what it was when serde_json wrote it (operators' filters and our tests match
+//! on that text). Every member name is a literal of ours; every string value is escaped
 //! as RFC 8259 §7 asks (and byte for byte as serde_json writes it: `\"`, `\\`, the short
 //! escapes, `\u00XX` for the other control characters, everything else as is).
 //!
@@ -13,45 +15,63 @@ use core::fmt::Write as _;
 /// A JSON object being written. `Object::new().str("event", "breaker").finish()` is
 /// `{"event":"breaker"}`.
 #[must_use = "an object is written only by finish()"]
-pub(crate) struct Object(String);
+pub(crate) struct Object {
+    out: String,
+    /// The last member name written (checked in debug builds: names come in ascending order).
+    #[cfg(debug_assertions)]
+    last: &'static str,
+}
 
 impl Object {
     pub(crate) fn new() -> Object {
-        let mut s = String::with_capacity(96);
-        s.push('{');
-        Object(s)
+        let mut out = String::with_capacity(96);
+        out.push('{');
+        Object {
+            out,
+            #[cfg(debug_assertions)]
+            last: "",
+        }
     }
 
     fn name(&mut self, name: &'static str) {
-        debug_assert!(
-            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "member names are plain literals: {name:?}"
-        );
-        if self.0.len() > 1 {
-            self.0.push(',');
+        #[cfg(debug_assertions)]
+        {
+            assert!(
+                name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "member names are plain literals: {name:?}"
+            );
+            assert!(
+                self.last < name,
+                "members in ascending order: {name:?} after {:?}",
+                self.last
+            );
+            self.last = name;
         }
-        self.0.push('"');
-        self.0.push_str(name);
-        self.0.push_str("\":");
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        self.out.push('"');
+        self.out.push_str(name);
+        self.out.push_str("\":");
     }
 
     /// A string member.
     pub(crate) fn str(mut self, name: &'static str, value: &str) -> Object {
         self.name(name);
-        string(&mut self.0, value);
+        string(&mut self.out, value);
         self
     }
 
     /// An integer member.
     pub(crate) fn num(mut self, name: &'static str, value: u64) -> Object {
         self.name(name);
-        let _ = write!(self.0, "{value}");
+        let _ = write!(self.out, "{value}");
         self
     }
 
     pub(crate) fn finish(mut self) -> String {
-        self.0.push('}');
-        self.0
+        self.out.push('}');
+        self.out
     }
 }
 
@@ -101,18 +121,32 @@ mod tests {
     }
 
     #[test]
-    fn members_in_the_order_written() {
+    fn members_as_serde_json_wrote_them() {
         let line = Object::new()
             .str("event", "jwks_fetched")
-            .num("keys", 3)
             .str("issuer", "https://id.example")
+            .num("keys", 3)
             .num("max", u64::MAX)
             .finish();
+        let theirs = serde_json::json!({
+            "event": "jwks_fetched",
+            "issuer": "https://id.example",
+            "keys": 3,
+            "max": u64::MAX,
+        });
+        assert_eq!(line, theirs.to_string());
         assert_eq!(
             line,
-            r#"{"event":"jwks_fetched","keys":3,"issuer":"https://id.example","max":18446744073709551615}"#
+            r#"{"event":"jwks_fetched","issuer":"https://id.example","keys":3,"max":18446744073709551615}"#
         );
         assert_eq!(Object::new().finish(), "{}");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "members in ascending order")]
+    fn a_name_out_of_order_is_a_bug_caught_in_tests() {
+        let _ = Object::new().str("event", "x").str("detail", "y").finish();
     }
 
     #[test]
@@ -137,7 +171,7 @@ mod tests {
 
         #[test]
         fn an_object_reads_back_with_every_member(a in any::<String>(), b in any::<String>(), n in any::<u64>()) {
-            let line = Object::new().str("a", &a).num("n", n).str("b", &b).finish();
+            let line = Object::new().str("a", &a).str("b", &b).num("n", n).finish();
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(v["a"].as_str(), Some(a.as_str()));
             prop_assert_eq!(v["b"].as_str(), Some(b.as_str()));

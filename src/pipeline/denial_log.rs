@@ -44,10 +44,10 @@ impl DenialLog {
 #[allow(clippy::ptr_arg)]
 fn summary(rule: &String, count: u64, second_start_ms: u64) -> String {
     Object::new()
+        .num("count", count)
         .str("event", "denials_suppressed")
         .str("reason", "rate_limited")
         .str("rule", rule)
-        .num("count", count)
         .num("second_start_ms", second_start_ms)
         .finish()
 }

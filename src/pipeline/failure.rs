@@ -48,11 +48,11 @@ pub(crate) fn decide(
     if iso.failure_line_wanted(dep, rule, now) {
         iso.log_error(
             Object::new()
-                .str("event", reason(dep).id())
                 .str("dependency", dep.key())
+                .str("detail", detail)
+                .str("event", reason(dep).id())
                 .str("failure", policy.id())
                 .str("rule", rule)
-                .str("detail", detail)
                 .finish(),
         );
     }
@@ -103,11 +103,11 @@ impl FailureLog {
 
 fn summary((dep, rule): &(Dependency, String), count: u64, second_start_ms: u64) -> String {
     Object::new()
-        .str("event", "dependency_failures_suppressed")
+        .num("count", count)
         .str("dependency", dep.key())
+        .str("event", "dependency_failures_suppressed")
         .str("reason", reason(*dep).id())
         .str("rule", rule)
-        .num("count", count)
         .num("second_start_ms", second_start_ms)
         .finish()
 }

@@ -485,8 +485,8 @@ impl Isolate {
                 let stale_ms = self.revocations.stale_for(now);
                 self.log_error(
                     Object::new()
-                        .str("event", "revocation_poll_failed")
                         .str("detail", &detail)
+                        .str("event", "revocation_poll_failed")
                         .num("stale_ms", stale_ms)
                         .finish(),
                 );
@@ -605,19 +605,19 @@ impl Isolate {
                         .num("keys", n as u64)
                         .finish()),
                     Err(e) => Err(Object::new()
+                        .str("detail", &e.to_string())
                         .str("event", "jwks_invalid")
                         .str("issuer", issuer)
-                        .str("detail", &e.to_string())
                         .finish()),
                 }
             }
             Err(detail) => {
                 cache.on_fetch_err(now);
                 Err(Object::new()
+                    .str("detail", &detail)
                     .str("event", "jwks_fetch_failed")
                     .str("issuer", issuer)
                     .str("url", url)
-                    .str("detail", &detail)
                     .finish())
             }
         };

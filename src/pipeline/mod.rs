@@ -350,7 +350,6 @@ impl Pipeline {
                     Object::new()
                         .str("event", "pipeline_resumed_wrongly")
                         .str("request_id", &self.trace.request_id)
-                        .str("stage", stage.id())
                         .str(
                             "result",
                             format!("{result:?}")
@@ -358,6 +357,7 @@ impl Pipeline {
                                 .next()
                                 .unwrap_or(""),
                         )
+                        .str("stage", stage.id())
                         .finish(),
                 );
                 self.deny(iso, Reason::Internal.into())
@@ -659,9 +659,9 @@ impl Pipeline {
                 Err(detail) => {
                     iso.log_error(
                         Object::new()
+                            .str("detail", &detail)
                             .str("event", "forward_build_failed")
                             .str("request_id", &self.trace.request_id)
-                            .str("detail", &detail)
                             .finish(),
                     );
                     return self.deny(iso, Reason::OriginUnavailable.into());

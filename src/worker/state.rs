@@ -51,9 +51,9 @@ pub(crate) fn configure(env: &JsValue) {
             for w in &c.warnings {
                 super::console_warn(
                     &Object::new()
+                        .str("detail", &w.problem)
                         .str("event", "config_warning")
                         .str("variable", &w.variable)
-                        .str("detail", &w.problem)
                         .finish(),
                 );
             }
@@ -62,8 +62,8 @@ pub(crate) fn configure(env: &JsValue) {
         Err(e) => {
             super::console_error(
                 &Object::new()
-                    .str("event", "config_invalid")
                     .str("detail", &e.to_string())
+                    .str("event", "config_invalid")
                     .finish(),
             );
             None
