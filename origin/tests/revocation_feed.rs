@@ -163,3 +163,52 @@ async fn a_cursor_from_an_earlier_origin_is_still_accepted() {
     let page = t.feed_from("0").await;
     assert_eq!(page["revocations"].as_array().unwrap().len(), 1);
 }
+
+/// A role change voids the user's tokens with a user-wide mark, and the feed rounds the mark up
+/// to the next whole second so a token minted earlier in that second is void too. The token the
+/// user's very next refresh gets — almost always in that same second — must not be void: it is
+/// dated after the mark. Checked the way the edge checks it: the feed applied to the edge's own
+/// `RevocationList`, then `is_revoked` on the new token's `sub`, `sid` and `iat`.
+#[tokio::test]
+async fn a_token_minted_right_after_a_user_wide_revocation_is_not_void_at_the_edge() {
+    use axum::http::{Method, StatusCode};
+    use common::{decode_claims, As};
+
+    let t = TestApp::new().await;
+    let (login, _) = t.signup_login("ruth@example.com").await;
+    let old = decode_claims(login["access_token"].as_str().unwrap());
+    let uid = old["sub"].as_str().unwrap().to_owned();
+    let sid = old["sid"].as_str().unwrap().to_owned();
+
+    let r = t
+        .call(
+            Method::PUT,
+            &format!("/admin/users/{uid}/roles/admin"),
+            &As::admin("usr_root"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = t.refresh(login["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let new = decode_claims(r.body["access_token"].as_str().unwrap());
+
+    let mut edge = RevocationList::new();
+    sync(&t, &mut edge).await;
+    let iat = |c: &serde_json::Value| c["iat"].as_u64();
+    assert!(
+        edge.is_revoked(&uid, Some(&sid), iat(&old)),
+        "the token from before the role change is void"
+    );
+    assert!(
+        !edge.is_revoked(&uid, Some(&sid), iat(&new)),
+        "the refreshed token is valid at the edge: iat {:?}, nbf {}, exp {}",
+        iat(&new),
+        new["nbf"],
+        new["exp"]
+    );
+    assert_eq!(new["roles"], serde_json::json!(["admin", "user"]));
+    // Dated at most a second ahead of the clock that minted it.
+    let now_s = (t.state.clock.now_ms() / 1000) as u64;
+    assert!(iat(&new).unwrap() <= now_s + 1, "{new}");
+}

@@ -29,6 +29,29 @@ pub async fn session_revoked(
     Ok(())
 }
 
+/// When the next access token of `user_id`, minted at `now` (ms), must say it was issued.
+///
+/// A user-wide mark voids `iat < ceil(T / 1000)` (see [`read`]): the feed rounds up so a token
+/// minted earlier in the mark's own second is void too. A token minted *after* the mark in that
+/// same second would then be void as well — a refresh right after a role change or a password
+/// change would hand out a token the edge refuses. So such a token is dated the mark's next
+/// whole second (at most 1 s ahead; the edge takes `iat`/`nbf` with its leeway).
+pub async fn issuance_after_marks(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    let latest: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(issued_before) FROM revocations WHERE kind = 'user' AND user_id = $1 AND relevant_until > $2",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    // The mark's second rounded up, as the feed writes it, when that is later than now.
+    Ok(latest.map_or(now, |t| now.max((t + 999).div_euclid(1000) * 1000)))
+}
+
 /// Every access token of `user_id` issued before `now` is void.
 pub async fn user_tokens_void(
     conn: &mut AnyConnection,

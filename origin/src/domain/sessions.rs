@@ -13,7 +13,7 @@ use super::ids::{new_id, new_secret_token, sha256_hex};
 use super::keys::AccessClaims;
 use super::users::User;
 use super::work::Work;
-use super::{rbac, Core};
+use super::{rbac, revocations, Core};
 use crate::config::SessionPolicy;
 
 /// What a login or a refresh hands out.
@@ -152,9 +152,11 @@ async fn mint(
         amr: authn.amr.clone(),
         acr: acr.clone(),
     };
+    // Dated after any user-wide revocation of this same second (revocations::issuance_after_marks).
+    let issued_at = revocations::issuance_after_marks(&mut *conn, user_id, now).await?;
     let access_token = core
         .keys
-        .mint(conn, claims, now, core.config.access_ttl_secs)
+        .mint(conn, claims, issued_at, core.config.access_ttl_secs)
         .await?;
     Ok(Issued {
         access_token,
