@@ -130,14 +130,14 @@ pub fn account_of_body(body: &[u8]) -> String {
 /// The origin names an account by `email.trim().to_lowercase()` (full Unicode), and the edge
 /// must never count one account in two buckets (a case variant would be a way around the
 /// limit): so `account_class(a) == account_class(a.to_lowercase())` for every string, which
-/// [`tests::the_class_is_the_same_for_an_account_and_its_lower_case`] checks for every code point. Two
+/// the test `the_class_is_the_same_for_an_account_and_its_lower_case` checks for every code point. Two
 /// characters lower-case into ASCII and are mapped as their lower case is: `K` (KELVIN SIGN,
 /// U+212A) → `k`, `İ` (U+0130) → `i` + U+0307 → `i*`.
 ///
 /// The price of the class: addresses that differ only in non-ASCII letters at the same places
 /// (`müller@…`, `möller@…`) share a bucket, so one of them can use up the other's allowance —
 /// which naming the account itself already allows. Full Unicode lower-casing would put core's
-/// case tables (~6 KB of the gzipped upload) in the Worker for this one call (docs/PERFORMANCE.md,
+/// case tables (7.9 KB of the gzipped upload) in the Worker for this one call (docs/PERFORMANCE.md,
 /// session 12).
 pub fn account_class(account: &str) -> Vec<u8> {
     let account = account.trim();
