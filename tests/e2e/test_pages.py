@@ -76,6 +76,31 @@ def test_the_login_page_honours_next_but_never_leaves_the_site(system, page):
         assert page.url.startswith(EDGE + "/"), page.url
 
 
+def test_a_sign_in_alone_lets_the_login_page_resume_the_session(system, page):
+    """The login page's silent resume needs the hint that this browser has a live session. The
+    sign-in itself sets it: it must not depend on the next page's status request (GET
+    /auth/session) finishing before the person moves on. Here that request never answers."""
+    import requests
+
+    email = f"hint-{secrets.token_hex(4)}@example.com"
+    password = f"a long passphrase for the hint {secrets.token_hex(4)}"
+    assert requests.post(f"{EDGE}/auth/signup", json={"email": email, "password": password}, timeout=10).status_code == 201
+    page.context.clear_cookies()
+    page.goto(f"{EDGE}/login")
+    page.evaluate("localStorage.clear(); sessionStorage.clear()")
+    page.route("**/auth/session", lambda route: route.abort())
+    try:
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{EDGE}/account")
+        assert page.evaluate("localStorage.getItem('edge-auth:session-hint')") == "1"
+        page.goto(f"{EDGE}/login?next=/sessions")
+        page.wait_for_url(f"{EDGE}/sessions")
+    finally:
+        page.unroute("**/auth/session")
+
+
 def test_secret_forms_are_inert_until_their_script_runs_and_never_put_a_password_in_a_url(system, page):
     """A click before the page's module script has attached its handler would submit the form
     natively: as a GET, with the password in the URL. So the forms that carry a secret post, and

@@ -2,7 +2,7 @@
 // origin set; an expired access token is refreshed once (rotating the refresh cookie, one tab at a
 // time: static/session.js), then retried. On signed-in pages this also starts the session monitor
 // (expiry warning, "Stay signed in", return to the page after signing in again).
-import { refreshSession, saveFormState, signedOut, startSessionMonitor, track } from "/static/session.js";
+import { noteLiveSession, refreshSession, saveFormState, signedOut, startSessionMonitor, track } from "/static/session.js";
 
 // Pages anyone may see: no session to watch there.
 const PUBLIC_PAGES = new Set(["/login", "/signup"]);
@@ -29,6 +29,16 @@ export async function errorText(res) {
   } catch {
     return `HTTP ${res.status}`;
   }
+}
+
+/// A sign-in succeeded (password, second step, passkey, or a silent resume): note the live session
+/// for the login page's resume, then go to `next`, same-origin only. `replace` leaves no history
+/// entry (the silent resume: Back must not land on the login page again).
+export function signedIn(next, { replace = false } = {}) {
+  noteLiveSession();
+  const to = safeNext(next);
+  if (replace) location.replace(to);
+  else location.href = to;
 }
 
 /// Only same-origin paths may be a post-login destination (no open redirect): resolve it the way

@@ -2,7 +2,7 @@
 // enrolment, recovery codes, and step-up — when the edge (`step_up_required`) or the origin
 // (`insufficient_user_authentication`) asks for a more recent authentication, the person is asked
 // to confirm who they are (password + code, or a passkey) and the action is retried once.
-import { api, errorText, safeNext, text } from "/static/api.js";
+import { api, errorText, signedIn, text } from "/static/api.js";
 
 // ---- WebAuthn JSON <-> the browser's binary fields --------------------------------------------
 
@@ -151,15 +151,15 @@ export async function withStepUp(doFetch) {
 
 // ---- the log-in page -------------------------------------------------------------------------
 
-function next() {
-  return safeNext(new URLSearchParams(location.search).get("next"));
+function enter() {
+  signedIn(new URLSearchParams(location.search).get("next"));
 }
 
 /// Signs in with a discoverable passkey (no address typed).
 export async function passkeyLogin(errorEl) {
   try {
     const res = await passkeyAssertion("/auth/passkey/options", "/auth/passkey/login");
-    if (res.ok) location.href = next();
+    if (res.ok) enter();
     else errorEl.textContent = await errorText(res);
   } catch (e) {
     errorEl.textContent = `Passkey: ${e.message}`;
@@ -177,7 +177,7 @@ export function secondStep(challenge) {
   const passkey = document.getElementById("mfa-passkey");
   passkey.hidden = !challenge.methods.includes("passkey");
   const done = async (res) => {
-    if (res.ok) location.href = next();
+    if (res.ok) enter();
     else error.textContent = res.status === 429 ? "Too many attempts; wait a moment." : await errorText(res);
   };
   form.addEventListener("submit", async (e) => {

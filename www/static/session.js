@@ -32,11 +32,7 @@ let pending = 0;
 /// Converts the origin's answer (unix seconds) into this tab's clock, so a wrong or (in tests)
 /// fast-forwarded local clock does not move the deadlines.
 function apply(body) {
-  try {
-    localStorage.setItem(HINT, "1");
-  } catch {
-    /* storage off: the login page just asks for the password */
-  }
+  noteLiveSession();
   const offset = Date.now() - body.now * 1000;
   const local = (s) => (s == null ? null : s * 1000 + offset);
   state = {
@@ -332,6 +328,17 @@ const REASONS = {
   account_disabled: "Your account has been disabled.",
   logged_out: "You signed out in another tab.",
 };
+
+/// This browser has a live session: a status answered, or a sign-in just succeeded (api.js's
+/// `signedIn`, before it leaves the login page, so the hint never depends on the next page's
+/// status request finishing first).
+export function noteLiveSession() {
+  try {
+    localStorage.setItem(HINT, "1");
+  } catch {
+    /* storage off: the login page just asks for the password */
+  }
+}
 
 function dropHint() {
   try {

@@ -1,6 +1,6 @@
 // Social sign-in on the login page: one button per provider the origin has configured
 // (GET /auth/oauth/providers); the flow itself is server-side (start → provider → callback).
-import { safeNext, text } from "/static/api.js";
+import { safeNext, signedIn, text } from "/static/api.js";
 
 const box = document.getElementById("social");
 const list = document.getElementById("social-providers");
@@ -37,7 +37,7 @@ if (challenge) {
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ mfa_token: challenge, code: form.code.value.trim() }),
     });
-    if (res.ok) location.href = safeNext(new URLSearchParams(location.search).get("next"));
+    if (res.ok) signedIn(new URLSearchParams(location.search).get("next"));
     else document.getElementById("social-mfa-error").textContent = (await res.json().catch(() => ({}))).error ?? `HTTP ${res.status}`;
   });
 }

@@ -1,7 +1,7 @@
 // The login page's own script (www/login.html); a file, so the pages' CSP needs no inline script.
 // Coming from a page whose session ended (`?session=ended`), it says so; after signing in it goes
 // back to `next` (same-origin only), where static/session.js restores the form state it saved.
-import { api, errorText, safeNext } from "/static/api.js";
+import { api, errorText, signedIn } from "/static/api.js";
 import { secondStep } from "/static/security.js";
 const form = document.getElementById("form");
 const params = new URLSearchParams(location.search);
@@ -32,7 +32,7 @@ async function resumeSession() {
   const res = navigator.locks?.request
     ? await navigator.locks.request("edge-auth:refresh", { mode: "exclusive" }, refresh)
     : await refresh();
-  if (res.ok) location.replace(safeNext(next));
+  if (res.ok) signedIn(next, { replace: true });
   else localStorage.removeItem("edge-auth:session-hint");
 }
 resumeSession().catch(() => {});
@@ -42,7 +42,7 @@ form.addEventListener("submit", async (e) => {
   const res = await api("/auth/login", { method: "POST", body: JSON.stringify({ email: form.email.value, password: form.password.value }) });
   const body = res.ok ? await res.json() : null;
   if (body?.mfa_required) secondStep(body);
-  else if (res.ok) location.href = safeNext(params.get("next"));
+  else if (res.ok) signedIn(params.get("next"));
   else document.getElementById("error").textContent = res.status === 429 ? "Too many attempts; wait a moment." : await errorText(res);
 });
 // The form is usable once this script handles it: a click before would submit it natively.
