@@ -20,6 +20,7 @@ for v in A B; do
   # do not import it from wasm at all (entry.js does).
   snippet="$(find "$OUT/$v/pkg" -path '*snippets*' -name glue.js 2>/dev/null | head -1 || true)"
   cp "${snippet:-$ROOT/src/worker/glue.js}" "$OUT/$v/pkg/glue.js"
+  cp "$ROOT/src/worker/plan.mjs" "$OUT/$v/pkg/plan.mjs"  # the plan decoder (the versioned protocol)
   sed -i 's#"./snippets/[^"]*/glue.js"#"./glue.js"#' "$OUT/$v/pkg/index.js"
   # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`).
   # LOOP_B likewise for B (e.g. the same wasm with a JS-side variant).
