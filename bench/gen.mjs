@@ -156,5 +156,13 @@ if (floorBuild && existsSync(`${floorBuild}/index_bg.wasm`)) {
   writeFileSync(`${out}/startup-wasm-hello.capnp`, single("wasm-hello", wasmWorker(floorBuild, { FLOOR: "hello" })));
   writeFileSync(`${out}/startup-wasm-hs256.capnp`, single("wasm-hs256", wasmWorker(floorBuild, { FLOOR: "hs256", HS256_KEY: b64u(hsSecret), ORIGIN_URL: origin })));
 }
+// The bare wasm floor (bench/wasm-floor-bare/: no workers-rs, one synchronous export, JS does the
+// forward — the shape of our Worker since issue 23), when env BARE_FLOOR names its build directory
+// (bench/experiments/startup-ab.sh --floor).
+if (process.env.BARE_FLOOR) {
+  const bare = resolve(process.env.BARE_FLOOR);
+  if (!existsSync(`${bare}/index_bg.wasm`)) throw new Error(`BARE_FLOOR=${bare}: no index_bg.wasm there`);
+  writeFileSync(`${out}/startup-wasm-bare.capnp`, single("wasm-bare", wasmWorker(bare, { HS256_KEY: b64u(hsSecret), ORIGIN_URL: origin })));
+}
 writeFileSync(`${out}/ports.json`, JSON.stringify(ports));
 console.log(`generated ${out}/config.capnp (edge :${ports.edge}, edge without caches :${ports.edgev}, jose :${ports.jose}, webhook :${ports.webhook}, proxy :${ports.proxy}, ratelimit :${ports.ratelimit}, floor :${ports.floor}, floor + MACs :${ports.floormac}, origin :${ports.origin})`);

@@ -105,7 +105,10 @@ if (size) {
 const st = json(`${out}/startup-trivial.json`);
 // The two workers-rs rows are the wasm floor (bench/wasm-floor/): what any Rust/wasm Worker built
 // this way pays, and the least one doing our job pays — the floor under ours.
+// The bare wasm floor (bench/wasm-floor-bare/) is built the way ours is since issue 23 (one
+// synchronous wasm export, JS does the I/O): HS256 in wasm + forward, nothing else.
 const starts = [["edge", "ours (HS256 → forward)"], ["jose", "jose (HS256 → forward)"],
+  ["wasm-bare", "bare wasm floor: HS256 in wasm + forward, our shape (no workers-rs)"],
   ["wasm-hs256", "workers-rs floor: HS256 signature + forward, no JSON"], ["wasm-hello", "smallest workers-rs Worker (returns ok)"],
   ["trivial-log", "trivial JS, logs a line"], ["trivial", "trivial JS"]]
   .map(([k, label]) => [label, json(`${out}/startup-${k}.json`)]).filter(([, r]) => r);

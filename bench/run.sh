@@ -70,11 +70,18 @@ fi
 # The wasm floor (bench/wasm-floor/): the smallest workers-rs Worker, built by the same steps into
 # bench/out-build/ (git-ignored, kept across runs like build/); start-up rows only.
 FLOOR_BUILD="bench/out-build/wasm-floor"
+# The bare wasm floor (bench/wasm-floor-bare/): HS256 in wasm + forward, built the way ours is since
+# issue 23 (one synchronous export, JS does the I/O, no workers-rs).
+BARE_BUILD="bench/out-build/wasm-floor-bare"
 if [ "$BUILD" = 1 ] && [ "$STARTUP" = 1 ]; then
   step "Building the wasm floor (bench/wasm-floor, scripts/build-worker.sh → $FLOOR_BUILD)"
   mkdir -p "$FLOOR_BUILD"
   PACKAGE=edge-auth-wasm-floor ENTRY=bench/wasm-floor/entry.js OUT_DIR="$FLOOR_BUILD" \
     bash scripts/build-worker.sh >"$FLOOR_BUILD.build.log" 2>&1 || { tail -30 "$FLOOR_BUILD.build.log"; die "wasm floor build failed (log: $FLOOR_BUILD.build.log)"; }
+  step "Building the bare wasm floor (bench/wasm-floor-bare: our shape, no workers-rs → $BARE_BUILD)"
+  mkdir -p "$BARE_BUILD"
+  PACKAGE=edge-auth-wasm-floor-bare ENTRY=bench/wasm-floor-bare/entry.js OUT_DIR="$BARE_BUILD" \
+    bash scripts/build-worker.sh >"$BARE_BUILD.build.log" 2>&1 || { tail -30 "$BARE_BUILD.build.log"; die "bare wasm floor build failed (log: $BARE_BUILD.build.log)"; }
 fi
 
 step "Generating keys, tokens, workers and the workerd config in bench/out/"
@@ -83,7 +90,8 @@ for w in jose webhook proxy ratelimit floor origin trivial trivial-log; do
   "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
     --outfile="$OUT/$w-worker.js"
 done
-BASELINE="${BASELINE:-}" node bench/gen.mjs "$OUT" "$ROOT/build" "$ROOT/$FLOOR_BUILD"
+BARE=""; [ ! -f "$BARE_BUILD/index_bg.wasm" ] || BARE="$ROOT/$BARE_BUILD"
+BASELINE="${BASELINE:-}" BARE_FLOOR="$BARE" node bench/gen.mjs "$OUT" "$ROOT/build" "$ROOT/$FLOOR_BUILD"
 PORTS="$(cat "$OUT/ports.json")"
 port() { node -e "process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))" "$PORTS" "$1"; }
 
@@ -220,16 +228,16 @@ size_json >"$OUT/size.json"
 [ ! -f "$OUT/startup-wasm-hello.capnp" ] || size_json "$FLOOR_BUILD" >"$OUT/size-wasm-floor.json"
 
 if [ "$STARTUP" = 1 ]; then
-  step "Start-up: fresh workerd × $STARTUP_RUNS each; first request vs warm (edge, jose, wasm-hs256: HS256 token → /api/items)"
-  for w in edge jose wasm-hs256 wasm-hello trivial-log trivial; do
+  step "Start-up: fresh workerd × $STARTUP_RUNS each; first request vs warm (edge, jose, wasm-bare, wasm-hs256: HS256 token → /api/items)"
+  for w in edge jose wasm-bare wasm-hs256 wasm-hello trivial-log trivial; do
     # The wasm floor's configs exist only when it was built (not with --no-build and no earlier build).
     [ -f "$OUT/startup-$w.capnp" ] || { echo "  $w: skipped (not built)"; continue; }
-    case "$w" in edge|jose|wasm-hs256) path=/api/items req=hs256 ;; *) path=/ req=plain ;; esac
+    case "$w" in edge|jose|wasm-bare|wasm-hs256) path=/api/items req=hs256 ;; *) path=/ req=plain ;; esac
     echo "  $w"
     node bench/startup.mjs "$WORKERD" "$OUT/startup-$w.capnp" "$(port edge)" "$path" "$OUT/req/$req.headers" "$STARTUP_RUNS" >"$OUT/startup-$w.json"
   done
 fi
 
 step "Results"
-node bench/report.mjs "$OUT" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench/wasm-floor Cargo.toml Cargo.lock || echo '+dirty')" \
+node bench/report.mjs "$OUT" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench/wasm-floor bench/wasm-floor-bare Cargo.toml Cargo.lock || echo '+dirty')" \
   "wrk -t1 -c$CONNS -d${DURATION}s × $ROUNDS rounds" | tee "$OUT/table.md"

@@ -7,7 +7,10 @@
 # request) and the fresh-isolate cost over the trivial Worker computed from them as
 # bench/report.mjs does, then the same cost paired per round (quartiles), and each build's per-round
 # difference to the first build.
-#   bash bench/experiments/startup-ab.sh [--rounds N] LABEL=BUILD_DIR [LABEL=BUILD_DIR ...]
+#   bash bench/experiments/startup-ab.sh [--rounds N] [--floor DIR] LABEL=BUILD_DIR [LABEL=BUILD_DIR ...]
+# --floor DIR: also the bare wasm floor (bench/wasm-floor-bare/ built into DIR by
+# `PACKAGE=edge-auth-wasm-floor-bare ENTRY=bench/wasm-floor-bare/entry.js OUT_DIR=DIR scripts/build-worker.sh`):
+# HS256 signature in wasm + forward, nothing else — the least a Worker built like ours starts with.
 # BUILD_DIR holds index.js + index_bg.wasm (scripts/build-worker.sh with OUT_DIR). Generates bench/out/
 # (keys, tokens, configs: bench/gen.mjs) unless NO_GEN=1; per-build configs are
 # bench/out/startup-<LABEL>.capnp, so `WORKER=<LABEL> bash bench/experiments/first-request-code.sh`
@@ -15,10 +18,12 @@
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 ROUNDS=11
+FLOOR_DIR=""
 BUILDS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift ;;
+    --floor) FLOOR_DIR="$(realpath "$2")"; shift ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *=*) BUILDS+=("$1") ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -38,8 +43,10 @@ if [ "${NO_GEN:-0}" != 1 ]; then
     "$ESBUILD" "bench/workers/$w.js" --bundle --format=esm --platform=neutral --log-level=warning \
       --outfile="$OUT/$w-worker.js"
   done
-  node bench/gen.mjs "$OUT" "$(realpath "$first_dir")" >/dev/null
+  BARE_FLOOR="$FLOOR_DIR" node bench/gen.mjs "$OUT" "$(realpath "$first_dir")" >/dev/null
 fi
+[ -z "$FLOOR_DIR" ] || [ -f "$OUT/startup-wasm-bare.capnp" ] ||
+  die "--floor: $OUT/startup-wasm-bare.capnp missing (run without NO_GEN=1 once with --floor)"
 # One start-up config per build: the edge's, with the build's files in place of the first build's.
 LABELS=()
 for b in "${BUILDS[@]}"; do
@@ -59,6 +66,7 @@ PY
 done
 PORT="$(node -e 'process.stdout.write(String(require(process.argv[1]).edge))' "$OUT/ports.json")"
 WORKERS=("${LABELS[@]}" jose trivial)
+[ -z "$FLOOR_DIR" ] || WORKERS+=(wasm-bare)
 RESULTS="$OUT/startup-ab.jsonl"
 : >"$RESULTS"
 
@@ -90,7 +98,7 @@ const cost = (ready, first, tReady, tFirst) => Math.max(0, ready - tReady) + (fi
 const perRound = (w) => of(w).map((r) => cost(r.ready_ms, r.first_ms, tr[r.round].ready_ms, tr[r.round].first_ms));
 console.log(`| worker | start → listening ms | first request ms | warm ms | cost over trivial (from medians) ms | cost paired per round: median (quartiles) ms |`);
 console.log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
-for (const w of [...labels, "jose", "trivial"]) {
+for (const w of [...labels, "jose", ...(of("wasm-bare").length ? ["wasm-bare"] : []), "trivial"]) {
   const r = of(w);
   const statuses = [...new Set(r.map((x) => x.status))].join("/");
   const c = cost(med(r.map((x) => x.ready_ms)), med(r.map((x) => x.first_ms)), med(t.map((x) => x.ready_ms)), med(t.map((x) => x.first_ms)));
