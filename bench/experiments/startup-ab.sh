@@ -7,7 +7,8 @@
 # request) and the fresh-isolate cost over the trivial Worker computed from them as
 # bench/report.mjs does, then the same cost paired per round (quartiles), and each build's per-round
 # difference to the first build.
-#   bash bench/experiments/startup-ab.sh [--rounds N] [--floor DIR] LABEL=BUILD_DIR [LABEL=BUILD_DIR ...]
+#   bash bench/experiments/startup-ab.sh [--rounds N] [--floor DIR] [--configs-only] LABEL=BUILD_DIR [LABEL=BUILD_DIR ...]
+# --configs-only: write the configs and stop (bench/icount/startup.sh counts instructions on them).
 # --floor DIR: also the bare wasm floor (bench/wasm-floor-bare/ built into DIR by
 # `PACKAGE=edge-auth-wasm-floor-bare ENTRY=bench/wasm-floor-bare/entry.js OUT_DIR=DIR scripts/build-worker.sh`):
 # HS256 signature in wasm + forward, nothing else — the least a Worker built like ours starts with.
@@ -19,11 +20,13 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 
 ROUNDS=11
 FLOOR_DIR=""
+CONFIGS_ONLY=0
 BUILDS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift ;;
     --floor) FLOOR_DIR="$(realpath "$2")"; shift ;;
+    --configs-only) CONFIGS_ONLY=1 ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *=*) BUILDS+=("$1") ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -64,6 +67,7 @@ open(dst, "w").write(cfg)
 PY
   LABELS+=("$label")
 done
+[ "$CONFIGS_ONLY" = 0 ] || { note "configs written: $OUT/startup-{${LABELS[*]// /,}}.capnp"; exit 0; }
 PORT="$(node -e 'process.stdout.write(String(require(process.argv[1]).edge))' "$OUT/ports.json")"
 WORKERS=("${LABELS[@]}" jose trivial)
 [ -z "$FLOOR_DIR" ] || WORKERS+=(wasm-bare)
