@@ -24,6 +24,7 @@ pub mod request_fields;
 pub mod respond;
 pub mod revocation;
 pub mod secret;
+mod text;
 pub mod time;
 pub mod webhook;
 

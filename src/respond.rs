@@ -36,7 +36,8 @@ pub struct DenyContext<'a> {
 
 /// Is this a top-level browser navigation (so a redirect to the login page helps)?
 pub fn is_browser_navigation(method: &str, accept: Option<&str>) -> bool {
-    (method == "GET" || method == "HEAD") && accept.is_some_and(|a| a.contains("text/html"))
+    (method == "GET" || method == "HEAD")
+        && accept.is_some_and(|a| crate::text::contains(a, "text/html"))
 }
 
 pub fn status_of(reason: Reason) -> u16 {

@@ -32,7 +32,7 @@ fn is_safe(method: &str) -> bool {
 
 /// `scheme://host[:port]` of an absolute URL.
 fn origin_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let after_scheme = crate::text::find(url, "://").map_or(0, |i| i + 3);
     let end = url[after_scheme..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| after_scheme + i);

@@ -60,7 +60,7 @@ impl Incoming {
 /// Splits a request URL into `(path, path_and_query)` without a URL parser: the runtime hands
 /// us a serialized WHATWG URL (`scheme://host[:port]/path?query`).
 pub fn path_and_query(url: &str) -> (&str, &str) {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let after_scheme = crate::text::find(url, "://").map_or(0, |i| i + 3);
     let start = url[after_scheme..]
         .find('/')
         .map_or(url.len(), |i| after_scheme + i);
@@ -134,11 +134,20 @@ pub fn extract_token<'a>(
 /// dot segments, backslashes and percent-encoded `/`, `\` or `.`. Route rules match the path
 /// literally, so one spelling per resource is what keeps a rule from being sidestepped.
 pub fn check_path(path: &str) -> Result<(), Reason> {
-    let lower = path.to_ascii_lowercase();
+    let b = path.as_bytes();
+    // `%2f`, `%5c` or `%2e` in either case, in one pass and without a lower-cased copy.
+    let encoded = |i: usize| {
+        b.get(i + 1..i + 3).is_some_and(|h| {
+            matches!(
+                (h[0], h[1].to_ascii_lowercase()),
+                (b'2', b'f') | (b'5', b'c') | (b'2', b'e')
+            )
+        })
+    };
     let bad = !path.starts_with('/')
-        || path.contains("//")
+        || crate::text::contains(path, "//")
         || path.contains('\\')
-        || ["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e))
+        || b.iter().enumerate().any(|(i, &c)| c == b'%' && encoded(i))
         || path.split('/').any(|seg| seg == "." || seg == "..");
     if bad {
         Err(Reason::PathInvalid)
@@ -227,6 +236,37 @@ mod tests {
                 Err(Reason::TokenMalformed),
                 "{bad:?}"
             );
+        }
+    }
+
+    /// The check as first written (a lower-cased copy and `str` searches): the one-pass check must
+    /// refuse exactly what it refused.
+    fn check_path_as_written(path: &str) -> Result<(), Reason> {
+        let lower = path.to_ascii_lowercase();
+        let bad = !path.starts_with('/')
+            || path.contains("//")
+            || path.contains('\\')
+            || ["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e))
+            || path.split('/').any(|seg| seg == "." || seg == "..");
+        if bad {
+            Err(Reason::PathInvalid)
+        } else {
+            Ok(())
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_path_check_refuses_what_the_first_one_refused(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "/", "%", "%2f", "%2F", "%5c", "%5C", "%2e", "%2E", "%25", ".", "..", "a", "\\\\", "é", "2", "f", "E",
+                ]),
+                0..10,
+            ),
+        ) {
+            let path: String = parts.concat();
+            proptest::prop_assert_eq!(check_path(&path), check_path_as_written(&path), "{:?}", path);
         }
     }
 
