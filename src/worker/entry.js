@@ -13,7 +13,7 @@
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { askLimits, cachedKey, decorate, forward, importKey, planFields, readCapped, verifySignature } from "./glue.js";
+import { askLimits, cachedKey, decorate, forward, headersOf, importKey, planBytes, readCapped, verifySignature } from "./glue.js";
 import { decodePlan, PlanError } from "./plan.mjs";
 
 // Whether the instance trapped (reset before the next call) and how many instances there were.
@@ -45,15 +45,6 @@ function noteCrash(e) {
 
 addEventListener("error", (e) => noteCrash(e.error));
 
-// A plan's newline-joined header names and values as Headers.
-function headersOf(names, values) {
-  const n = names ? names.split("\n") : [];
-  const v = values.split("\n");
-  const headers = new Headers();
-  for (let i = 0; i < n.length; i++) headers.append(n[i], v[i]);
-  return headers;
-}
-
 function respond(p) {
   const headers = headersOf(p.headerNames, p.headerValues);
   const body = p.status === 204 || p.status === 304 || p.body === "" ? null : p.body;
@@ -61,15 +52,6 @@ function respond(p) {
 }
 
 const utf8 = new TextEncoder();
-// The request fields' bytes go into one buffer per isolate (grown when a request needs more)
-// instead of a fresh ArrayBuffer per request (encode): −3 % CPU on a 401, docs/PERFORMANCE.md.
-// wasm-bindgen copies the view into wasm memory before edge_plan runs, so reuse is safe.
-let fieldBuf = new Uint8Array(4096);
-function fieldBytes(s) {
-  if (s.length * 3 > fieldBuf.length) fieldBuf = new Uint8Array(s.length * 3);
-  const { written } = utf8.encodeInto(s, fieldBuf);
-  return fieldBuf.subarray(0, written);
-}
 
 function b64urlBytes(s) {
   const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
@@ -220,8 +202,8 @@ async function handle(request, env, ctx) {
     configured = true;
   }
   const h = request.headers;
-  const [fields, absent] = planFields(request);
-  let p = decodePlan(wasm.edge_plan(fieldBytes(fields), absent, Date.now()));
+  const [fields, absent] = planBytes(request);
+  let p = decodePlan(wasm.edge_plan(fields, absent, Date.now()));
   let body; // a body read for the decision, forwarded as these exact bytes
   for (;;) {
     if (p.background) ctx.waitUntil(background());

@@ -6,28 +6,13 @@
 // (time of n=N − time of n=0) / N. The first request drives the fresh isolate's revocation sync
 // (`fetch` plans) to its end first, so the calls timed are the steady state's.
 import * as wasm from "./pkg/index.js";
-import { planFields } from "./pkg/glue.js";
+import { headersOf, planBytes } from "./pkg/glue.js";
 import { decodePlan } from "./pkg/plan.mjs";
-
-const utf8 = new TextEncoder();
-let buf = new Uint8Array(4096);
-function fieldBytes(s) {
-  if (s.length * 3 > buf.length) buf = new Uint8Array(s.length * 3);
-  return buf.subarray(0, utf8.encodeInto(s, buf).written);
-}
-
-function headersOf(names, values) {
-  const n = names ? names.split("\n") : [];
-  const v = values.split("\n");
-  const h = new Headers();
-  for (let i = 0; i < n.length; i++) h.append(n[i], v[i]);
-  return h;
-}
 
 // One request's plan step; `fetch` plans (the first revocation sync) are performed.
 async function plan(request, now) {
-  const [fields, absent] = planFields(request);
-  let p = decodePlan(wasm.edge_plan(fieldBytes(fields), absent, now));
+  const [fields, absent] = planBytes(request);
+  let p = decodePlan(wasm.edge_plan(fields, absent, now));
   while (p.kind === "fetch") {
     const r = await fetch(p.url, { headers: headersOf(p.headerNames, p.headerValues) });
     const body = new Uint8Array(await r.arrayBuffer());
