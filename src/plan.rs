@@ -17,6 +17,7 @@
 //! | `verify` | ticket, key id, alg, signing input, signature (base64url) | WebCrypto, then `edge_verified(ticket, ok)` |
 //! | `read_body` | ticket, max bytes, header names | reads the body capped, then `edge_body(ticket, …)` |
 //! | `fetch` | ticket, url, timeout ms, header names, header values | GETs the url with these headers (redirects not followed), then `edge_fetched(ticket, status, body, error, cache-control)` (status 0: no response, `error` says why) |
+//! | `sync_wait` | ticket, timeout ms | waits until any `fetch` plan's GET (a page of the revocation feed, another request's or background work's) has been reported, or the timeout, whichever is first, then `edge_sync_joined(ticket)` |
 //! | `jwks` | ticket, issuer, url, timeout ms | GETs the issuer's key set and reports it with `edge_jwks(issuer, url, status, body, error, cache-control)` — or, when a GET for that issuer is already running (another request's, or a background refresh), waits for it (single flight) — then `edge_joined(ticket)` |
 //! | `limits` | ticket, backends (`durable`/`binding`), names (the object's name / the binding's), arguments (the check's URL / the key) — one line per check | asks each backend, then `edge_limited(ticket, answers)`: one line per check, `<status> <text>` (`200 a …` / `200 l …` from the object, `200 true` / `200 false` from `limit()`'s `success`; status 0: it threw, the text says what) |
 //! | `ed25519` | ticket, message (base64url), public keys, signatures (base64url, one line per candidate) | WebCrypto, then `edge_ed25519(ticket, index)` (the first candidate that verified; -1: none) |
@@ -58,6 +59,7 @@ pub const KINDS: &[(&str, usize)] = &[
     ("verify", 5),
     ("read_body", 3),
     ("fetch", 5),
+    ("sync_wait", 2),
     ("jwks", 4),
     ("limits", 4),
     ("ed25519", 4),
@@ -173,6 +175,11 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
                 .number(req.timeout_ms)
                 .field(crate::envelope::SIGNATURE_HEADER)
                 .field(&req.signature);
+            w.0
+        }
+        Io::SyncWait { timeout_ms } => {
+            let mut w = Writer::new("sync_wait", background);
+            w.number(ticket).number(timeout_ms);
             w.0
         }
         Io::Jwks { issuer, url } => {

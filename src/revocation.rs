@@ -103,6 +103,11 @@ pub struct RevocationList {
     users: HashMap<String, UserMark>,
     cursor: Option<String>,
     last_success: Option<UnixMillis>,
+    /// A sync has read the feed to its end (an empty page, or the page limit) at least once:
+    /// until then the list may lack revocations the origin has, and requests that need a user
+    /// sync first ([`claim_first_sync`](Self::claim_first_sync)) or wait for the sync that runs
+    /// ([`first_sync_running`](Self::first_sync_running)).
+    synced: bool,
     last_attempt: Option<UnixMillis>,
     in_flight_since: Option<UnixMillis>,
     in_flight_timeout_ms: u64,
@@ -124,6 +129,7 @@ impl RevocationList {
             users: HashMap::new(),
             cursor: None,
             last_success: None,
+            synced: false,
             last_attempt: None,
             in_flight_since: None,
             in_flight_timeout_ms: Self::DEFAULT_IN_FLIGHT_TIMEOUT_MS,
@@ -193,6 +199,32 @@ impl RevocationList {
         self.in_flight_since = None;
     }
 
+    /// The poll goes on with its next page, asked for at `now`: in flight again, so that no
+    /// other poll starts and requests waiting for the first sync keep waiting.
+    pub fn next_page(&mut self, now: UnixMillis) {
+        self.in_flight_since = Some(now);
+    }
+
+    /// A poll read the feed to its end (an empty page, or the page limit): the list holds
+    /// what the origin had when it started.
+    pub fn sync_ended(&mut self) {
+        self.synced = true;
+    }
+
+    /// Has a sync ever read the feed to its end?
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// A sync is under way (not presumed lost) and none has ever reached the feed's end: a
+    /// request that needs a user waits for it rather than be decided on an incomplete list.
+    pub fn first_sync_running(&self, now: UnixMillis) -> bool {
+        !self.synced
+            && self
+                .in_flight_since
+                .is_some_and(|since| now.millis_since(since) < self.in_flight_timeout_ms)
+    }
+
     /// Drops entries whose `until` has passed; returns how many.
     pub fn prune(&mut self, now: UnixMillis) -> usize {
         let now_s = now.secs();
@@ -207,9 +239,9 @@ impl RevocationList {
     /// attempts keep failing — at most one per `interval_ms`, like the background polls. Between
     /// them requests are decided on the never-synced list under their route's failure policy,
     /// instead of each waiting for, and sending, another feed call to an origin that is down.
-    /// False once any poll has succeeded.
+    /// False once a sync has read the feed to its end ([`sync_ended`](Self::sync_ended)).
     pub fn claim_first_sync(&mut self, now: UnixMillis, interval_ms: u64) -> bool {
-        self.last_success.is_none() && self.should_poll(now, interval_ms)
+        !self.synced && self.should_poll(now, interval_ms)
     }
 
     /// Would [`should_poll`](Self::should_poll) start a poll now? Read-only.

@@ -106,6 +106,13 @@ fn encode(step: &Value) -> String {
             };
             plan::encode(&Step::Need(io), ticket, background)
         }
+        "sync_wait" => plan::encode(
+            &Step::Need(Io::SyncWait {
+                timeout_ms: step["timeout_ms"].as_u64().unwrap() as u32,
+            }),
+            ticket,
+            background,
+        ),
         "jwks" => plan::encode(
             &Step::Need(Io::Jwks {
                 issuer: str_of(step, "issuer").to_owned(),

@@ -175,11 +175,65 @@ fn a_never_synced_list_syncs_before_deciding_at_most_once_per_interval() {
         "the interval passed: try again"
     );
     r.apply(page(&[], &[], "c1"), at_s(6));
+    r.sync_ended();
     assert!(
         !r.claim_first_sync(at_s(60), 5_000),
         "synced once: background polls only"
     );
     assert!(r.should_poll(at_s(60), 5_000));
+}
+
+#[test]
+fn requests_wait_for_a_first_sync_under_way_until_it_reaches_the_feeds_end() {
+    let mut r = RevocationList::new().with_in_flight_timeout(20_000);
+    assert!(!r.first_sync_running(at_s(0)), "nothing runs yet");
+    // A background poll (started by a public request) counts as the first sync under way.
+    assert!(r.should_poll(at_s(0), 5_000));
+    assert!(r.first_sync_running(at_s(1)));
+    assert!(!r.claim_first_sync(at_s(1), 5_000), "one sync at a time");
+    // Its first page had entries: the list is not complete, the poll goes on with page two.
+    r.apply(page(&[("s1", 1_900_000_000)], &[], "c1"), at_s(2));
+    r.next_page(at_s(2));
+    assert!(
+        r.first_sync_running(at_s(3)),
+        "a partly read feed is not a sync"
+    );
+    assert!(!r.synced());
+    // The second page is empty: the feed's end.
+    r.apply(page(&[], &[], "c2"), at_s(4));
+    r.sync_ended();
+    assert!(r.synced());
+    assert!(!r.first_sync_running(at_s(4)));
+    assert!(r.should_poll(at_s(9), 5_000));
+    assert!(
+        !r.first_sync_running(at_s(10)),
+        "later polls are background work: nobody waits for them"
+    );
+}
+
+#[test]
+fn a_lost_first_sync_stops_the_waiting() {
+    let mut r = RevocationList::new().with_in_flight_timeout(20_000);
+    assert!(r.claim_first_sync(at_s(0), 5_000));
+    assert!(r.first_sync_running(at_s(19)));
+    assert!(
+        !r.first_sync_running(at_s(20)),
+        "presumed lost after the in-flight timeout"
+    );
+    assert!(
+        r.claim_first_sync(at_s(20), 5_000),
+        "and the next request syncs itself"
+    );
+}
+
+#[test]
+fn a_failed_first_sync_stops_the_waiting_until_the_next_attempt() {
+    let mut r = RevocationList::new();
+    assert!(r.claim_first_sync(at_s(0), 5_000));
+    r.poll_failed(at_s(1));
+    assert!(!r.first_sync_running(at_s(1)));
+    assert!(!r.claim_first_sync(at_s(2), 5_000));
+    assert!(!r.synced());
 }
 
 #[test]

@@ -37,6 +37,17 @@ pub enum Task {
     Jwks { issuer: String, url: String },
 }
 
+/// [`Isolate::first_sync`]: what a request that needs a user does before its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstSync {
+    /// Sync now, inline: this request claimed the first sync.
+    Run,
+    /// A first sync is under way: wait for it ([`Io::SyncWait`]).
+    Wait,
+    /// Go on: the list is synced, or the last attempt failed (the route's failure policy).
+    Done,
+}
+
 /// A background task under way: what it waits for next is the driver's GET.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Job {
@@ -262,8 +273,7 @@ impl Isolate {
     ) -> Option<(u32, Io)> {
         let next = match (self.jobs.take(ticket), result) {
             (Some(Job::Revocations { pages }), IoResult::Fetched(f)) => {
-                let more = self.feed_polled(f.page(), now);
-                if more && pages + 1 < FEED_MAX_PAGES {
+                if self.feed_polled(f.page(), pages + 1, now) {
                     self.next_feed_page(pages + 1, now)
                 } else {
                     None
@@ -285,7 +295,7 @@ impl Isolate {
                 Io::FeedPage(req),
             )),
             Err(e) => {
-                self.feed_polled(Err(e), now);
+                self.feed_polled(Err(e), pages, now);
                 None
             }
         }
@@ -422,12 +432,25 @@ impl Isolate {
         Ok(())
     }
 
-    /// A fresh isolate knows no revocations: before its first authenticated decision one
-    /// request syncs inline. After a failed attempt, the next inline one waits for the poll
-    /// interval ([`RevocationList::claim_first_sync`]).
-    pub(crate) fn claim_first_sync(&mut self, now: UnixMillis) -> bool {
-        self.revocations
+    /// What a request that needs a user does about a revocation list that has never been
+    /// read to the feed's end: run the sync itself (the first such request, or the first after
+    /// a failed attempt once the poll interval has passed: [`RevocationList::claim_first_sync`]),
+    /// wait for the one that runs (another request's, or a background poll a public request
+    /// started), or go on — the list is synced, or the last attempt failed and the route's
+    /// failure policy decides.
+    pub(crate) fn first_sync(&mut self, now: UnixMillis) -> FirstSync {
+        if self.revocations.synced() {
+            FirstSync::Done
+        } else if self.revocations.first_sync_running(now) {
+            FirstSync::Wait
+        } else if self
+            .revocations
             .claim_first_sync(now, self.cfg.revocation_poll_secs * 1000)
+        {
+            FirstSync::Run
+        } else {
+            FirstSync::Done
+        }
     }
 
     /// Claims the next background poll if one is due (one in flight) and queues it.
@@ -462,9 +485,16 @@ impl Isolate {
         })
     }
 
-    /// A feed page arrived (the body) or the poll failed. `true`: the page had entries, ask
-    /// for the next one.
-    pub fn feed_polled(&mut self, result: Result<Vec<u8>, String>, now: UnixMillis) -> bool {
+    /// A feed page arrived (the body) or the poll failed; `pages`: the pages this sync has
+    /// read, this one included. `true`: the page had entries and the page limit is not reached,
+    /// ask for the next one (the poll stays in flight). Otherwise the sync is over: it reached
+    /// the feed's end (or the limit), or it failed.
+    pub fn feed_polled(
+        &mut self,
+        result: Result<Vec<u8>, String>,
+        pages: usize,
+        now: UnixMillis,
+    ) -> bool {
         match result.and_then(|body| RevocationPage::from_json(&body)) {
             Ok(page) => {
                 let entries = page.sessions.len() + page.users.len();
@@ -478,7 +508,13 @@ impl Isolate {
                             .finish(),
                     );
                 }
-                entries > 0
+                if entries > 0 && pages < FEED_MAX_PAGES {
+                    self.revocations.next_page(now);
+                    true
+                } else {
+                    self.revocations.sync_ended();
+                    false
+                }
             }
             Err(detail) => {
                 self.revocations.poll_failed(now);

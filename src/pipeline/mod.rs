@@ -60,6 +60,7 @@ use crate::time::UnixMillis;
 use crate::webhook::{PendingEd25519, VerifiedWebhook};
 
 use authenticate::{JwksWait, TokenLook, WebhookLook};
+use isolate::FirstSync;
 use limits::Keyed;
 
 /// Largest body read on routes whose rate limits count by the targeted account.
@@ -84,6 +85,11 @@ pub enum Io {
     /// wasm), resume with [`IoResult::Fetched`]. The pipeline asks for the next page until the
     /// feed is drained (an empty page), a page fails, or [`FEED_MAX_PAGES`].
     FeedPage(FeedRequest),
+    /// Wait for the revocation sync that is under way (another request's first sync, or a
+    /// background poll): the driver resumes with [`IoResult::Done`] once any page of the feed
+    /// has been reported, or after `timeout_ms`, whichever is first; the pipeline then waits
+    /// again, syncs itself, or goes on ([`Isolate::first_sync`]).
+    SyncWait { timeout_ms: u32 },
     /// Check an asymmetric JWS signature with WebCrypto; resume with [`IoResult::Signature`].
     Signature(SignatureJob),
     /// Read the request body, stopping past `max_bytes`, and copy these request headers;
@@ -106,7 +112,7 @@ pub enum Io {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IoResult {
     /// The JWKS GET this request waited for ran (its outcome already reported to the
-    /// [`Isolate`]).
+    /// [`Isolate`]), or the wait of an [`Io::SyncWait`] ended.
     Done,
     /// What the GET of a [`Io::FeedPage`] brought back.
     Fetched(Fetched),
@@ -152,6 +158,8 @@ enum Stage {
     FirstSync {
         pages: usize,
     },
+    /// Waiting for a first sync another request or a background poll runs.
+    SyncWait,
     AccountBody,
     RemoteLimits {
         phase: Phase,
@@ -172,6 +180,7 @@ impl Stage {
     fn id(&self) -> &'static str {
         match self {
             Stage::FirstSync { .. } => "first_sync",
+            Stage::SyncWait => "sync_wait",
             Stage::AccountBody => "account_body",
             Stage::RemoteLimits { .. } => "remote_limits",
             Stage::Jwks(_) => "jwks",
@@ -240,12 +249,19 @@ impl Pipeline {
                 return (p, step);
             }
         }
-        // A fresh isolate knows no revocations: its first authenticated request syncs first.
-        // One request does; while it waits (or after it failed) the others go on under their
-        // route's failure policy, and strict routes answer 503.
-        if needs_user(p.rule()) && iso.claim_first_sync(now) {
-            let step = p.first_sync_page(iso, 0, now);
-            return (p, step);
+        // A fresh isolate knows no revocations: no request that needs a user is decided before
+        // one sync has read the feed to its end. The first such request syncs; the others wait
+        // for that sync (or for a background poll a public request started). After a failed
+        // sync they go on under their route's failure policy (strict routes answer 503).
+        if needs_user(p.rule()) {
+            let step = match iso.first_sync(now) {
+                FirstSync::Run => Some(p.first_sync_page(iso, 0, now)),
+                FirstSync::Wait => Some(p.sync_wait()),
+                FirstSync::Done => None,
+            };
+            if let Some(step) = step {
+                return (p, step);
+            }
         }
         iso.maybe_poll(now);
         let step = p.checks(iso, now);
@@ -258,13 +274,18 @@ impl Pipeline {
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
         match (stage, result) {
             (Stage::FirstSync { pages }, IoResult::Fetched(fetched)) => {
-                let more = iso.feed_polled(fetched.page(), now);
-                if more && pages < FEED_MAX_PAGES {
+                if iso.feed_polled(fetched.page(), pages, now) {
                     self.first_sync_page(iso, pages, now)
                 } else {
                     self.checks(iso, now)
                 }
             }
+            (Stage::SyncWait, IoResult::Done) => match iso.first_sync(now) {
+                FirstSync::Wait => self.sync_wait(),
+                // The sync it waited for failed or was lost, and another attempt is due.
+                FirstSync::Run => self.first_sync_page(iso, 0, now),
+                FirstSync::Done => self.checks(iso, now),
+            },
             (Stage::AccountBody, IoResult::Body(body)) => {
                 let bytes = match (&body.bytes, body.declared()) {
                     (Some(_), Some(n)) if n > ACCOUNT_BODY_LIMIT => None,
@@ -412,10 +433,16 @@ impl Pipeline {
         match iso.feed_request(now) {
             Ok(req) => self.wait(Stage::FirstSync { pages: pages + 1 }, Io::FeedPage(req)),
             Err(detail) => {
-                iso.feed_polled(Err(detail), now);
+                iso.feed_polled(Err(detail), pages, now);
                 self.checks(iso, now)
             }
         }
+    }
+
+    /// Waits for the first sync that is under way; [`Stage::SyncWait`] decides again after.
+    fn sync_wait(&mut self) -> Step {
+        let timeout_ms = FEED_TIMEOUT_MS;
+        self.wait(Stage::SyncWait, Io::SyncWait { timeout_ms })
     }
 
     /// Path shape, then the body if a limit counts by account, then the limits before auth.

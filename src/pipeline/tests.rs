@@ -68,8 +68,9 @@ fn config(extra: &[(&str, &str)]) -> Rc<EdgeConfig> {
 /// An isolate whose revocation list has synced once (so requests do not wait for it).
 fn isolate(cfg: Rc<EdgeConfig>) -> Isolate {
     let mut iso = Isolate::new(cfg, [3; 32]);
-    assert!(iso.claim_first_sync(NOW));
-    assert!(!iso.feed_polled(Ok(br#"{"revocations":[],"next":"c0"}"#.to_vec()), NOW));
+    assert_eq!(iso.first_sync(NOW), super::isolate::FirstSync::Run);
+    assert!(!iso.feed_polled(Ok(br#"{"revocations":[],"next":"c0"}"#.to_vec()), 1, NOW));
+    assert_eq!(iso.first_sync(NOW), super::isolate::FirstSync::Done);
     assert!(iso.take_logs().is_empty(), "an empty page applies quietly");
     iso
 }
@@ -331,6 +332,109 @@ fn a_fresh_isolate_syncs_its_revocations_before_its_first_authenticated_decision
     // Only the first request waits.
     let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
     assert!(matches!(step, Step::Forward(_)));
+}
+
+/// The CI finding of session 13: a public request (the readiness probe) started a background
+/// poll on a fresh isolate; the first authenticated request, arriving while that poll ran, was
+/// decided on the empty list and a logged-out token passed. It now waits for that poll, past
+/// every page, and is refused.
+#[test]
+fn a_request_that_needs_a_user_waits_for_the_first_sync_a_public_request_started() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+    assert!(matches!(step, Step::Forward(_)));
+    let Some((job, Io::FeedPage(_))) = iso.next_job(NOW) else {
+        panic!("the public request queued the first poll")
+    };
+    let t = hs("");
+    let (mut p, step) = run(
+        &mut iso,
+        request("GET", "/api", &[("authorization", &bearer(&t))]),
+    );
+    assert!(
+        matches!(
+            step,
+            Step::Need(Io::SyncWait {
+                timeout_ms: FEED_TIMEOUT_MS
+            })
+        ),
+        "no second feed GET: it waits for the one under way: {step:?}"
+    );
+    // Woken by the timer before any page came: it waits again.
+    let step = p.resume(&mut iso, IoResult::Done, UnixMillis(NOW.0 + 3_000));
+    assert!(matches!(step, Step::Need(Io::SyncWait { .. })), "{step:?}");
+    // The poll's first page revokes the session but is not the feed's end: still waiting.
+    let next = iso.job_resumed(
+        job,
+        page(br#"{"revocations":[{"kind":"session","session":"s1","user":"u1","until":1900000000}],"next":"c1"}"#),
+        UnixMillis(NOW.0 + 3_100),
+    );
+    let Some((job, Io::FeedPage(_))) = next else {
+        panic!("{next:?}")
+    };
+    let step = p.resume(&mut iso, IoResult::Done, UnixMillis(NOW.0 + 3_100));
+    assert!(matches!(step, Step::Need(Io::SyncWait { .. })), "{step:?}");
+    assert_eq!(
+        iso.job_resumed(
+            job,
+            page(br#"{"revocations":[],"next":"c1"}"#),
+            UnixMillis(NOW.0 + 3_200)
+        ),
+        None
+    );
+    let step = p.resume(&mut iso, IoResult::Done, UnixMillis(NOW.0 + 3_200));
+    assert_eq!(
+        (status(&step), error_of(&step).as_str()),
+        (401, "token_revoked")
+    );
+}
+
+#[test]
+fn concurrent_first_requests_share_one_sync() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let t = hs("");
+    let req = || request("GET", "/api", &[("authorization", &bearer(&t))]);
+    let (mut a, step) = run(&mut iso, req());
+    assert!(matches!(step, Step::Need(Io::FeedPage(_))), "{step:?}");
+    let (mut b, step) = run(&mut iso, req());
+    assert!(matches!(step, Step::Need(Io::SyncWait { .. })), "{step:?}");
+    let step = a.resume(&mut iso, page(br#"{"revocations":[],"next":"c0"}"#), NOW);
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    let step = b.resume(&mut iso, IoResult::Done, NOW);
+    assert_eq!(forwarded_identity(&step).as_deref(), Some("u1"));
+    assert_eq!(iso.next_job(NOW), None, "and no poll is queued meanwhile");
+}
+
+#[test]
+fn a_request_waiting_for_a_failed_first_sync_is_decided_like_the_one_that_ran_it() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let t = hs("");
+    let req = || request("GET", "/api", &[("authorization", &bearer(&t))]);
+    let (mut a, _) = run(&mut iso, req());
+    let (mut b, step) = run(&mut iso, req());
+    assert!(matches!(step, Step::Need(Io::SyncWait { .. })), "{step:?}");
+    let failed = IoResult::Fetched(Fetched {
+        status: 503,
+        ..Default::default()
+    });
+    let ran = a.resume(&mut iso, failed, NOW);
+    let waited = b.resume(&mut iso, IoResult::Done, NOW);
+    assert_eq!(status(&waited), status(&ran));
+    // A third request during the poll interval does not wait and does not sync.
+    let (_, step) = run(&mut iso, req());
+    assert_eq!(status(&step), status(&ran));
+}
+
+#[test]
+fn a_request_waiting_for_a_lost_first_sync_runs_its_own() {
+    let mut iso = Isolate::new(config(&[]), [1; 32]);
+    let t = hs("");
+    let req = || request("GET", "/api", &[("authorization", &bearer(&t))]);
+    let (_lost, _) = run(&mut iso, req());
+    let (mut b, _) = run(&mut iso, req());
+    let later = UnixMillis(NOW.0 + crate::revocation::RevocationList::DEFAULT_IN_FLIGHT_TIMEOUT_MS);
+    let step = b.resume(&mut iso, IoResult::Done, later);
+    assert!(matches!(step, Step::Need(Io::FeedPage(_))), "{step:?}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use core::fmt::Write;
 use crate::reason::Reason;
 
 /// The access log's `path`: `sync` when the decision waited on nothing outside the request (or
-/// only on WebCrypto, the body, the first revocation sync), `async` when it waited on a remote
+/// only on WebCrypto, the body, the first revocation sync — its own or one under way), `async` when it waited on a remote
 /// dependency (a JWKS GET, a Durable Object, a rate-limiting binding) or an Ed25519 check. The
 /// names are from when a wasm async driver carried those waits (every wait is `entry.js`'s now);
 /// kept, as log consumers read them.

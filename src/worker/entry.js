@@ -4,8 +4,8 @@
 // which runs the core's request pipeline (src/pipeline/) and answers with a plan (the protocol
 // is src/plan.rs; plan.mjs decodes it): answer with this response, forward with these headers,
 // verify this signature with WebCrypto (`verify`, `ed25519`), read the body capped (`read_body`),
-// GET this URL (`fetch`, `jwks`), ask these rate-limit backends (`limits`) — and call back with
-// what happened, for the next plan. Background work (revocation polls, JWKS refreshes) runs the
+// GET this URL (`fetch`, `jwks`), wait for the revocation sync under way (`sync_wait`), ask
+// these rate-limit backends (`limits`) — and call back with what happened, for the next plan. Background work (revocation polls, JWKS refreshes) runs the
 // same way in `waitUntil`. Every call into wasm is synchronous and JS decides nothing: it
 // performs the I/O. A plan it cannot read is an error (500, logged), never a guess.
 //
@@ -103,10 +103,35 @@ function errorText(e) {
 }
 
 // A `fetch` plan: one GET with the plan's headers and timeout (a page of the revocation feed).
-// wasm hears what came back and decides (a page or a failed poll, another page or not).
+// wasm hears what came back and decides (a page or a failed poll, another page or not); then
+// every request waiting for the sync under way (`sync_wait`) wakes to ask wasm again.
 async function get(p, report) {
   const r = await httpGet(p.url, headersOf(p.headerNames, p.headerValues), p.timeoutMs);
-  return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
+  try {
+    return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
+  } finally {
+    feedReported();
+  }
+}
+
+// A `sync_wait` plan: a fresh isolate's revocation sync is under way (another request's, or a
+// background poll), and this request needs it. It waits until a page of the feed has been
+// reported (or the plan's timeout), then wasm decides: wait again, sync itself, or go on.
+const feedWaiters = new Set();
+function feedReported() {
+  for (const wake of feedWaiters) wake();
+}
+async function syncWait(p) {
+  await new Promise((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      feedWaiters.delete(wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, p.timeoutMs);
+    feedWaiters.add(wake);
+  });
+  return wasm.edge_sync_joined(p.ticket, Date.now());
 }
 
 // A `jwks` plan: GET the issuer's key set and report it (`edge_jwks`), once per issuer at a time
@@ -231,6 +256,9 @@ async function handle(request, env, ctx) {
       }
       case "fetch":
         p = decodePlan(await get(p, wasm.edge_fetched));
+        break;
+      case "sync_wait":
+        p = decodePlan(await syncWait(p));
         break;
       case "jwks":
         p = decodePlan(await jwks(p, wasm.edge_joined));

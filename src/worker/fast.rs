@@ -2,7 +2,8 @@
 //! its [`Step`] encoded by the plan protocol (`crate::plan`). Every wait is performed by
 //! `entry.js` and comes back through an `edge_*` call: a WebCrypto check (`edge_verified`,
 //! `edge_ed25519`), a capped body read (`edge_body`), a GET (`edge_fetched`; a JWKS GET is
-//! reported with `edge_jwks`, then `edge_joined`), remote rate limits (`edge_limited`); the
+//! reported with `edge_jwks`, then `edge_joined`), the end of a wait for the revocation sync
+//! under way (`edge_sync_joined`), remote rate limits (`edge_limited`); the
 //! forward's outcome through `edge_forwarded`. Background work (revocation polls, JWKS
 //! refreshes) runs the same way after the answer: `edge_background` → GET → `edge_job_*` →
 //! the next GET, until `idle`. It decides nothing: it parks waiting pipelines and jobs, hands
@@ -204,6 +205,13 @@ pub fn edge_jwks(
 /// reported with `edge_jwks`.
 #[wasm_bindgen]
 pub fn edge_joined(ticket: u32, now_ms: f64) -> String {
+    resume(ticket, IoResult::Done, at(now_ms))
+}
+
+/// A `sync_wait` plan's wait ended (a page of the revocation feed was reported, or its
+/// timeout passed): the core decides whether to wait again, sync itself, or go on.
+#[wasm_bindgen]
+pub fn edge_sync_joined(ticket: u32, now_ms: f64) -> String {
     resume(ticket, IoResult::Done, at(now_ms))
 }
 

@@ -20,6 +20,7 @@ const FIELDS = new Map([
   ["verify", 5],
   ["read_body", 3],
   ["fetch", 5],
+  ["sync_wait", 2],
   ["jwks", 4],
   ["limits", 4],
   ["ed25519", 4],
@@ -56,14 +57,14 @@ class Plan {
     this.target = undefined; // forward
     this.issuer = undefined; // jwks
     this.url = undefined; // forward, fetch, jwks
-    this.timeoutMs = undefined;
+    this.timeoutMs = undefined; // forward, fetch, sync_wait, jwks
     this.after = undefined;
     this.drop = undefined;
     this.setNames = undefined;
     this.setValues = undefined;
     this.responseNames = undefined;
     this.responseValues = undefined;
-    this.ticket = undefined; // verify, read_body, fetch, jwks, limits, ed25519
+    this.ticket = undefined; // verify, read_body, fetch, sync_wait, jwks, limits, ed25519
     this.keyId = undefined; // verify
     this.alg = undefined; // verify, key
     this.signingInput = undefined;
@@ -130,6 +131,10 @@ export function decodePlan(s) {
       p.timeoutMs = Number(f[5]);
       p.headerNames = f[6];
       p.headerValues = f[7];
+      break;
+    case "sync_wait":
+      p.ticket = ticket(f[3]);
+      p.timeoutMs = Number(f[4]);
       break;
     case "jwks":
       p.ticket = ticket(f[3]);

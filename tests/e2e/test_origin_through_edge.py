@@ -1,11 +1,13 @@
 """Issue 3 (and the revocation part of issue 5) end to end: accounts, sessions and rotating
 refresh tokens at the origin, used through the real Worker, which validates the origin's tokens
 with keys fetched from the origin's JWKS."""
-import re, secrets, time
+import re, secrets, threading, time
+import http.server
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import port, EDGE, port_free, start_edge, stop
+from conftest import port, EDGE, ORIGIN, port_free, start_edge, stop
 
 FRESH_PORT = port(8)
 
@@ -121,3 +123,78 @@ def test_a_fresh_isolate_syncs_revocations_before_its_first_decision(system, tmp
         assert f'"request_id":"{served}"' not in log, "ACCESS_LOG=denials still logged a served request"
     finally:
         stop(fresh)
+
+
+SLOW_FEED_PORT = port(37)
+FEED_DELAY_S = 1.0
+
+
+class SlowFeed(http.server.ThreadingHTTPServer):
+    """A pass-through to the origin on 127.0.0.1 that holds every revocation-feed answer for
+    FEED_DELAY_S: a slow link between one edge and the origin, nothing else changed."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.feed_gets = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith("/internal/revocations"):
+                    server.feed_gets += 1
+                    time.sleep(FEED_DELAY_S)
+                drop = {"host", "connection", "content-length"}
+                r = requests.get(ORIGIN + self.path, headers={k: v for k, v in self.headers.items() if k.lower() not in drop},
+                                 allow_redirects=False, timeout=10)
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in drop | {"transfer-encoding", "content-encoding"}:
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", SLOW_FEED_PORT), Handler)
+
+
+def test_requests_that_arrive_while_a_fresh_isolates_first_sync_runs_wait_for_it(system, tmp_path):
+    """CI found this race (session 13): the readiness probe, a public route, starts a background
+    revocation poll on the fresh isolate; an authenticated request arriving while that poll ran
+    was decided on the empty list, and a logged-out token passed. Every request that needs a user
+    now waits for the sync under way (plan kind `sync_wait`). Here the feed answers after 1 s (a
+    slow link), so the whole burst, sent the moment the edge is up, arrives during that poll."""
+    assert port_free(FRESH_PORT), f"port {FRESH_PORT} on 127.0.0.1 is busy"
+    _, _, t = signup_and_login()
+    r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
+    assert r.status_code == 204, r.text
+    revoked = system.hs.sign(system.claims(iss="https://hs.test", sub=t["user_id"], sid=t["session_id"]))
+    live = system.token("HS256", sub=t["user_id"])
+    slow = SlowFeed()
+    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    fresh = start_edge(tmp_path, {**system.edge_vars, "ORIGIN_URL": f"http://127.0.0.1:{SLOW_FEED_PORT}"},
+                       FRESH_PORT, "edge-burst")
+    try:
+        def call(token):
+            started = time.monotonic()
+            r = requests.get(f"http://127.0.0.1:{FRESH_PORT}/api/me",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            return r.status_code, r.json().get("error"), time.monotonic() - started
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(call, [revoked] * 6 + [live] * 2))
+        assert [a[:2] for a in answers[:6]] == [(401, "token_revoked")] * 6, answers
+        assert [a[0] for a in answers[6:]] == [200, 200], answers
+        pages = slow.feed_gets
+        waits = sorted(round(a[2] * 1000) for a in answers)
+        print(f"\nburst of 8 during a fresh isolate's first sync ({pages} feed pages, each delayed {FEED_DELAY_S} s): "
+              f"answered after {waits} ms")
+        # They waited for the one sync under way (a page or two), not each for a sync of its own.
+        assert pages < 8, f"{pages} feed GETs for 8 requests: the burst did not share one sync"
+        assert max(a[2] for a in answers) < (pages + 1) * FEED_DELAY_S, answers
+    finally:
+        stop(fresh)
+        slow.shutdown()
+        slow.server_close()

@@ -97,6 +97,13 @@ case("fetch a page of the revocation feed (a fresh isolate's first sync)",
      {"kind": "fetch", "background": False, "ticket": 6, "url": url, "timeoutMs": 3000, "headerNames": "x-auth-signature",
       "headerValues": sig})
 
+# A request that needs a user while a fresh isolate's first sync runs elsewhere (another request's,
+# or a background poll a public request started) waits for it: woken when a feed page is reported.
+case("wait for the revocation sync under way",
+     {"kind": "sync_wait", "background": True, "ticket": 9, "timeout_ms": 3000},
+     enc("sync_wait", True, 9, 3000),
+     {"kind": "sync_wait", "background": True, "ticket": 9, "timeoutMs": 3000})
+
 # Every other wait is performed by JS too (issue 23: no async wasm, no `worker` crate).
 case("GET an issuer's key set (single flight per issuer)",
      {"kind": "jwks", "background": False, "ticket": 4, "issuer": "https://issuer.test", "url": "https://issuer.test/jwks"},
@@ -163,6 +170,7 @@ invalid = [
     {"name": "a rate-limit backend without a name", "encoded": "1\0limits\x000\x005\0redis\0r\0u", "error": "unknown rate-limit backend \"redis\""},
     {"name": "ed25519 keys without their signatures", "encoded": "1\0ed25519\x000\x008\0bQ\0AA\nAA\0AA", "error": "plan kind ed25519 has 2 keys, 1 signatures"},
     {"name": "a background flag that is neither 0 nor 1", "encoded": "1\0no_key\0yes", "error": "plan background flag \"yes\" is not 0 or 1"},
+    {"name": "a sync wait without its timeout", "encoded": "1\0sync_wait\x000\x009", "error": "plan kind sync_wait has 1 fields, expected 2"},
     {"name": "a fetch without its headers", "encoded": "1\0fetch\x000\x006\0http://o/\x003000", "error": "plan kind fetch has 3 fields, expected 5"},
     {"name": "a ticket that is not a number", "encoded": "1\0jwks\x000\0seven\0https://i\0http://j/\x005000", "error": "plan ticket \"seven\" is not a number"},
     {"name": "a forward target without a name", "encoded": "1\0forward\x000\0cache\0\x000\0\0\0\0\0\0", "error": "unknown forward target \"cache\""},
