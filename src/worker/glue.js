@@ -3,29 +3,30 @@
 // header), and the WebCrypto calls. They decide nothing: Rust passes the names to drop and the
 // headers to set, and says which key and algorithm verify a signature.
 
-/** Lower-case names of all request headers, newline-separated (one crossing instead of one per header). */
-export function headerNames(headers) {
-  let out = "";
-  for (const k of headers.keys()) out += out ? "\n" + k : k;
-  return out;
-}
-
 // What `edge_plan` reads of a request, in one string (one copy into wasm instead of ten):
-// method, URL, header names, then seven headers, separated by NUL; and which of those seven are
-// absent, as a bit mask (bit 0: authorization). Read by src/request_fields.rs, whose
-// PLAN_HEADERS is this list in this order (tests/js checks they agree).
+// method, URL, header names (lower case, newline-joined), then seven headers, separated by NUL;
+// and which of those seven are absent, as a bit mask (bit 0: authorization). Read by
+// src/request_fields.rs, whose PLAN_HEADERS is this list in this order (tests/js checks they
+// agree). One pass over the headers gives the names and the seven values (a `get` per header
+// cost a runtime call each; docs/PERFORMANCE.md, session 14); iteration yields each name once
+// with its values combined, as `get` does.
 export const PLAN_HEADERS = ["authorization", "cookie", "cf-connecting-ip", "x-request-id", "accept", "origin", "sec-fetch-site"];
+const PLAN_INDEX = new Map(PLAN_HEADERS.map((n, i) => [n, i]));
+const ALL_ABSENT = (1 << PLAN_HEADERS.length) - 1;
 
 export function planFields(request) {
-  const h = request.headers;
-  const fields = [request.method, request.url, headerNames(h)];
-  let absent = 0;
-  for (let i = 0; i < PLAN_HEADERS.length; i++) {
-    const v = h.get(PLAN_HEADERS[i]);
-    if (v === null) absent |= 1 << i;
-    fields.push(v);
+  const values = [null, null, null, null, null, null, null];
+  let names = "";
+  let absent = ALL_ABSENT;
+  for (const [k, v] of request.headers) {
+    names += names ? "\n" + k : k;
+    const i = PLAN_INDEX.get(k);
+    if (i !== undefined) {
+      values[i] = v;
+      absent &= ~(1 << i);
+    }
   }
-  return [fields.join("\0"), absent];
+  return [request.method + "\0" + request.url + "\0" + names + "\0" + values.join("\0"), absent];
 }
 
 // `planFields` as the UTF-8 bytes `edge_plan` takes. They go into one buffer per isolate (grown
