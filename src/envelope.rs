@@ -111,12 +111,12 @@ pub fn is_identity_header(name: &str) -> bool {
 /// The keyed MAC over the canonical form, written through a stack buffer (no canonical string is
 /// allocated, and the MAC sees a few block-sized updates instead of ~40 tiny ones):
 /// `edge-auth-envelope-v1\n{t}\n{method}\n{path_and_query}\n` then `{name}:{value}\n` per header.
-fn mac_over(
+fn mac_over<'n, 'v>(
     key: &EnvelopeKey,
     t: u64,
     method: &str,
     path_and_query: &str,
-    headers: &[(Cow<'_, str>, &str)],
+    headers: impl Iterator<Item = (&'n str, &'v str)>,
 ) -> Hmac<Sha256> {
     let mut w = MacWriter {
         mac: key.mac(),
@@ -237,9 +237,82 @@ where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
     let headers = normalize(headers)?;
+    let pairs = headers.iter().map(|(n, v)| (n.as_ref(), *v));
+    Ok(signature(key, now, method, path_and_query, pairs))
+}
+
+/// The `X-Auth-Signature` value over headers already in canonical order.
+fn signature<'n, 'v>(
+    key: &EnvelopeKey,
+    now: UnixMillis,
+    method: &str,
+    path_and_query: &str,
+    headers: impl Iterator<Item = (&'n str, &'v str)>,
+) -> String {
     let t = now.secs();
-    let mac = mac_over(key, t, method, path_and_query, &headers);
-    Ok(format!("t={t},v1={}", hex(&mac.finalize().into_bytes())))
+    let mac = mac_over(key, t, method, path_and_query, headers);
+    format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// The headers the edge itself signs, in the envelope's canonical order by construction: each
+/// name is one of this module's lower-case constants and comes after the one pushed before it
+/// (sorted, none twice), and no value holds CR, LF or NUL. [`normalize`] has to establish that
+/// for headers that came over the wire; here it costs one comparison and one scan per header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeHeaders<'a> {
+    lines: Vec<(&'static str, Cow<'a, str>)>,
+}
+
+impl<'a> EdgeHeaders<'a> {
+    pub fn with_capacity(n: usize) -> Self {
+        EdgeHeaders {
+            lines: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends `name: value`. Refused: a name that does not sort after the last one pushed
+    /// (a repeat, or out of order: a bug in the caller, never signed), and a value with CR, LF
+    /// or NUL (it would forge lines of the canonical text, or split a Worker plan).
+    pub fn push(
+        &mut self,
+        name: &'static str,
+        value: impl Into<Cow<'a, str>>,
+    ) -> Result<(), EnvelopeError> {
+        debug_assert!(!name.bytes().any(|b| b.is_ascii_uppercase() || b == b'_'));
+        let value = value.into();
+        if self.lines.last().is_some_and(|(last, _)| *last >= name) {
+            return Err(EnvelopeError::DuplicateHeader);
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(EnvelopeError::Malformed);
+        }
+        self.lines.push((name, value));
+        Ok(())
+    }
+
+    /// The headers, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.lines.iter().map(|(n, v)| (*n, v.as_ref()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The `X-Auth-Signature` value for these headers on this request.
+    pub fn sign(
+        &self,
+        key: &EnvelopeKey,
+        now: UnixMillis,
+        method: &str,
+        path_and_query: &str,
+    ) -> String {
+        signature(key, now, method, path_and_query, self.iter())
+    }
 }
 
 /// A request whose `x-auth-*` headers were signed by the edge within the allowed age.
@@ -330,9 +403,15 @@ where
         return Err(EnvelopeError::Malformed);
     }
     let headers = normalize(headers)?;
-    mac_over(key, t, method, path_and_query, &headers)
-        .verify_slice(&provided)
-        .map_err(|_| EnvelopeError::Invalid)?;
+    mac_over(
+        key,
+        t,
+        method,
+        path_and_query,
+        headers.iter().map(|(n, v)| (n.as_ref(), *v)),
+    )
+    .verify_slice(&provided)
+    .map_err(|_| EnvelopeError::Invalid)?;
     Ok(VerifiedEnvelope {
         signed_at: t,
         headers: headers
@@ -433,6 +512,72 @@ mod tests {
         EnvelopeKey::new(SecretBytes::new(vec![42u8; 32], 32).unwrap()).unwrap()
     }
     const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
+
+    /// Every header the edge may sign, in canonical order.
+    const EDGE_ORDER: [&str; 13] = [
+        EXPIRES,
+        ISSUED_AT,
+        ISSUER,
+        PERMISSIONS,
+        ROLES,
+        SESSION,
+        USER,
+        WEBHOOK_ID,
+        WEBHOOK_PROVIDER,
+        WEBHOOK_TIMESTAMP,
+        FORWARDED_FOR,
+        FORWARDED_PROTO,
+        REQUEST_ID,
+    ];
+
+    #[test]
+    fn edge_order_is_the_canonical_order() {
+        assert!(EDGE_ORDER.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn edge_headers_refuse_what_normalize_would() {
+        let mut h = EdgeHeaders::default();
+        h.push(ISSUER, "https://i").unwrap();
+        assert_eq!(h.push(ISSUER, "x"), Err(EnvelopeError::DuplicateHeader));
+        assert_eq!(
+            h.push(EXPIRES, "1"),
+            Err(EnvelopeError::DuplicateHeader),
+            "out of order"
+        );
+        for bad in ["a\nx-auth-user:root", "a\rb", "a\0b"] {
+            assert_eq!(h.push(USER, bad), Err(EnvelopeError::Malformed), "{bad:?}");
+        }
+        h.push(USER, "u1").unwrap();
+        assert_eq!(h.len(), 2, "a refused push adds nothing");
+    }
+
+    proptest::proptest! {
+        /// The edge's own signing path (headers in order by construction) and the general one
+        /// (normalize: lower-case, sort) sign the same text, and the origin's check accepts it.
+        #[test]
+        fn edge_headers_sign_what_sign_and_verify_agree_on(
+            present in proptest::collection::vec(proptest::bool::ANY, EDGE_ORDER.len()),
+            values in proptest::collection::vec("[ -~]{0,24}", EDGE_ORDER.len()),
+            path in "/[ -~]{0,30}",
+        ) {
+            let mut edge = EdgeHeaders::default();
+            let mut wire = Vec::new();
+            for ((name, on), value) in EDGE_ORDER.iter().zip(&present).zip(&values) {
+                if *on {
+                    edge.push(name, value.as_str()).unwrap();
+                    wire.push((name.to_ascii_uppercase(), value.clone()));
+                }
+            }
+            wire.reverse();
+            let general = sign(&key(), NOW, "GET", &path, wire.iter().map(|(n, v)| (n.as_str(), v.as_str()))).unwrap();
+            proptest::prop_assert_eq!(&edge.sign(&key(), NOW, "GET", &path), &general);
+            let mut all: Vec<(&str, &str)> = edge.iter().collect();
+            all.push((SIGNATURE_HEADER, &general));
+            let verified = verify(&key(), NOW, 60, "GET", &path, all.iter().copied());
+            proptest::prop_assert!(verified.is_ok(), "{:?}", verified);
+        }
+    }
 
     fn signed() -> Vec<(&'static str, String)> {
         let hs = [(USER, "u1"), (ROLES, "admin,user"), (SESSION, "s1")];

@@ -1,9 +1,7 @@
 //! Who the edge vouches for. Built only from verified types, so an allow decision
 //! cannot be made from unverified input.
 
-use std::borrow::Cow;
-
-use crate::envelope;
+use crate::envelope::{self, EdgeHeaders, EnvelopeError};
 use crate::jwt::VerifiedClaims;
 use crate::webhook::VerifiedWebhook;
 
@@ -36,36 +34,37 @@ impl Identity {
         }
     }
 
-    /// The `x-auth-*` headers the edge forwards for this identity (the signature is added by the
-    /// caller), in the envelope's canonical order (sorted by name) so signing sorts nothing.
-    pub fn envelope_headers(&self) -> Vec<(&'static str, Cow<'_, str>)> {
-        let mut h = Vec::with_capacity(10);
+    /// The `x-auth-*` headers the edge forwards for this identity (the caller adds the
+    /// forwarding context and signs), pushed in the envelope's canonical order. Fails if a
+    /// claim holds a character no header can carry (CR, LF, NUL): nothing is then forwarded.
+    pub fn envelope_headers(&self) -> Result<EdgeHeaders<'_>, EnvelopeError> {
+        let mut h = EdgeHeaders::with_capacity(10);
         match self {
             Identity::Anonymous => {}
             Identity::User(c) => {
-                h.push((envelope::EXPIRES, c.expires_at().to_string().into()));
+                h.push(envelope::EXPIRES, c.expires_at().to_string())?;
                 if let Some(iat) = c.issued_at() {
-                    h.push((envelope::ISSUED_AT, iat.to_string().into()));
+                    h.push(envelope::ISSUED_AT, iat.to_string())?;
                 }
-                h.push((envelope::ISSUER, c.issuer().into()));
-                h.push((envelope::PERMISSIONS, c.permissions_header().into()));
-                h.push((envelope::ROLES, c.roles_header().into()));
+                h.push(envelope::ISSUER, c.issuer())?;
+                h.push(envelope::PERMISSIONS, c.permissions_header())?;
+                h.push(envelope::ROLES, c.roles_header())?;
                 if let Some(sid) = c.session_id() {
-                    h.push((envelope::SESSION, sid.into()));
+                    h.push(envelope::SESSION, sid)?;
                 }
-                h.push((envelope::USER, c.subject().into()));
+                h.push(envelope::USER, c.subject())?;
             }
             Identity::Webhook(w) => {
                 if let Some(id) = w.delivery_id() {
-                    h.push((envelope::WEBHOOK_ID, id.into()));
+                    h.push(envelope::WEBHOOK_ID, id)?;
                 }
-                h.push((envelope::WEBHOOK_PROVIDER, w.provider().into()));
+                h.push(envelope::WEBHOOK_PROVIDER, w.provider())?;
                 if let Some(t) = w.timestamp() {
-                    h.push((envelope::WEBHOOK_TIMESTAMP, t.to_string().into()));
+                    h.push(envelope::WEBHOOK_TIMESTAMP, t.to_string())?;
                 }
             }
         }
-        h
+        Ok(h)
     }
 }
 
@@ -74,7 +73,8 @@ mod tests {
     use super::*;
     use crate::jwt::Claims;
 
-    /// `envelope::sign` sorts anyway; emitting them sorted makes that sort a no-op pass.
+    /// The envelope's canonical order holds by construction (`EdgeHeaders::push` refuses
+    /// anything else), so these would fail to build if the order were wrong.
     #[test]
     fn identity_headers_come_sorted_by_name() {
         let claims = Claims {
@@ -91,14 +91,16 @@ mod tests {
             acr: None,
         };
         let user = Identity::User(claims.into());
-        let names: Vec<_> = user.envelope_headers().iter().map(|(n, _)| *n).collect();
+        let names: Vec<_> = user
+            .envelope_headers()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names.len(), 7);
         assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
-        let values: Vec<_> = user
-            .envelope_headers()
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
+        let headers = user.envelope_headers().unwrap();
+        let values: Vec<_> = headers.iter().map(|(_, v)| v).collect();
         assert_eq!(values[3], "items:read");
         assert_eq!(values[4], "admin,user");
         let hook = Identity::Webhook(crate::webhook::VerifiedWebhook {
@@ -107,7 +109,12 @@ mod tests {
             timestamp: Some(5),
             secret_index: 0,
         });
-        let names: Vec<_> = hook.envelope_headers().iter().map(|(n, _)| *n).collect();
+        let names: Vec<_> = hook
+            .envelope_headers()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(
             names,
             [

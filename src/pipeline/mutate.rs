@@ -64,23 +64,21 @@ pub fn outgoing(
         }
     }
     let (_, path_and_query) = req.path_and_query();
-    // Sorted by name, as the envelope signs them: x-auth-*, x-forwarded-*, x-request-id.
-    let mut signed = identity.envelope_headers();
+    // In the envelope's canonical order: x-auth-*, x-forwarded-*, x-request-id.
+    let sign_err = |e: envelope::EnvelopeError| e.to_string();
+    let mut signed = identity.envelope_headers().map_err(sign_err)?;
     if let Some(ip) = req.header(crate::request_fields::Header::ClientIp) {
-        signed.push((envelope::FORWARDED_FOR, ip.into()));
+        signed.push(envelope::FORWARDED_FOR, ip).map_err(sign_err)?;
     }
-    signed.push((envelope::FORWARDED_PROTO, req.proto().into()));
-    signed.push((envelope::REQUEST_ID, req.request_id().into()));
-    let sig = envelope::sign(
-        &cfg.envelope_key,
-        now,
-        req.method(),
-        path_and_query,
-        signed.iter().map(|(k, v)| (*k, v.as_ref())),
-    )
-    .map_err(|e| e.to_string())?;
+    signed
+        .push(envelope::FORWARDED_PROTO, req.proto())
+        .map_err(sign_err)?;
+    signed
+        .push(envelope::REQUEST_ID, req.request_id())
+        .map_err(sign_err)?;
+    let sig = signed.sign(&cfg.envelope_key, now, req.method(), path_and_query);
     let mut set = HeaderSet::default();
-    for (k, v) in &signed {
+    for (k, v) in signed.iter() {
         set.push(k, v);
     }
     set.push(envelope::SIGNATURE_HEADER, &sig);
