@@ -191,9 +191,11 @@ def test_requests_that_arrive_while_a_fresh_isolates_first_sync_runs_wait_for_it
         waits = sorted(round(a[2] * 1000) for a in answers)
         print(f"\nburst of 8 during a fresh isolate's first sync ({pages} feed pages, each delayed {FEED_DELAY_S} s): "
               f"answered after {waits} ms")
-        # They waited for the one sync under way (a page or two), not each for a sync of its own.
+        # They waited for the one sync under way (a page or two), not each for a sync of its own, and
+        # were woken by its pages (not by the 3 s wait timer, nor the 30 s lost-poll bound); one
+        # delay of slack for a busy machine.
         assert pages < 8, f"{pages} feed GETs for 8 requests: the burst did not share one sync"
-        assert max(a[2] for a in answers) < (pages + 1) * FEED_DELAY_S, answers
+        assert max(a[2] for a in answers) < (pages + 2) * FEED_DELAY_S, answers
     finally:
         stop(fresh)
         slow.shutdown()
