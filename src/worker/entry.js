@@ -6,8 +6,9 @@
 // verify this signature with WebCrypto (`verify`, `ed25519`), read the body capped (`read_body`),
 // GET this URL (`fetch`, `jwks`), wait for the revocation sync under way (`sync_wait`), ask
 // these rate-limit backends (`limits`) — and call back with what happened, for the next plan.
-// Background work (revocation polls, JWKS refreshes) runs the same way in `waitUntil`. Every call into wasm is synchronous and JS decides nothing: it
-// performs the I/O. A plan it cannot read is an error (500, logged), never a guess.
+// Background work (revocation polls, JWKS refreshes) runs the same way in `waitUntil`. Every
+// call into wasm is synchronous and JS decides nothing: it performs the I/O. A plan it cannot
+// read is an error (500, logged), never a guess.
 //
 // It also keeps what worker-build's shim gave us: after a wasm trap (a panic aborts) the
 // instance is reset before the next request, and Durable Objects made from a reset instance
