@@ -93,18 +93,23 @@ def test_wrong_passwords_and_unknown_users_get_the_same_answer(system):
     assert a.json()["error"] == b.json()["error"] == "invalid_credentials"
 
 
+def logged_out_and_live_tokens(system):
+    """A user who logged out at the origin before a fresh edge starts: the login, an HS256 token of the
+    logged-out session and one without a session (inline keys: no JWKS fetch on the way)."""
+    _, _, t = signup_and_login()
+    r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
+    assert r.status_code == 204, r.text
+    revoked = system.hs.sign(system.claims(iss="https://hs.test", sub=t["user_id"], sid=t["session_id"]))
+    return t, revoked, system.token("HS256", sub=t["user_id"])
+
+
 def test_a_fresh_isolate_syncs_revocations_before_its_first_decision(system, tmp_path):
     """A newly started Worker knows no revocations. Its first authenticated request must wait for the
     revocation sync, or a logged-out token would pass on every fresh isolate. That request still
     takes the synchronous path (fast.rs `Plan::Prepare`: sync, then decide) and its log line says so.
     This Worker runs with ACCESS_LOG=denials: the denial gets its line, the request the origin served doesn't."""
     assert port_free(FRESH_PORT), f"port {FRESH_PORT} on 127.0.0.1 is busy"
-    _, _, t = signup_and_login()
-    r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
-    assert r.status_code == 204, r.text
-    # HS256 with inline keys (no JWKS fetch on the way) for the logged-out session, and one for a live one.
-    revoked = system.hs.sign(system.claims(iss="https://hs.test", sub=t["user_id"], sid=t["session_id"]))
-    live = system.token("HS256", sub=t["user_id"])
+    t, revoked, live = logged_out_and_live_tokens(system)
     fresh = start_edge(tmp_path, {**system.edge_vars, "ACCESS_LOG": "denials"}, FRESH_PORT, "edge-fresh")  # its readiness probe is a public route
     try:
         rid = f"fresh-{secrets.token_hex(6)}"
@@ -168,11 +173,7 @@ def test_requests_that_arrive_while_a_fresh_isolates_first_sync_runs_wait_for_it
     now waits for the sync under way (plan kind `sync_wait`). Here the feed answers after 1 s (a
     slow link), so the whole burst, sent the moment the edge is up, arrives during that poll."""
     assert port_free(FRESH_PORT), f"port {FRESH_PORT} on 127.0.0.1 is busy"
-    _, _, t = signup_and_login()
-    r = requests.post(f"{EDGE}/auth/logout", headers={"Authorization": f"Bearer {t['access_token']}"}, timeout=10)
-    assert r.status_code == 204, r.text
-    revoked = system.hs.sign(system.claims(iss="https://hs.test", sub=t["user_id"], sid=t["session_id"]))
-    live = system.token("HS256", sub=t["user_id"])
+    t, revoked, live = logged_out_and_live_tokens(system)
     slow = SlowFeed()
     threading.Thread(target=slow.serve_forever, daemon=True).start()
     fresh = start_edge(tmp_path, {**system.edge_vars, "ORIGIN_URL": f"http://127.0.0.1:{SLOW_FEED_PORT}"},
