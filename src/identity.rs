@@ -73,8 +73,8 @@ mod tests {
     use super::*;
     use crate::jwt::Claims;
 
-    /// The envelope's canonical order holds by construction (`EdgeHeaders::push` refuses
-    /// anything else), so these would fail to build if the order were wrong.
+    /// The envelope's canonical order holds by construction: `EdgeHeaders::push` refuses a name
+    /// out of order, so a wrong order here makes `envelope_headers` an error (the `unwrap`s).
     #[test]
     fn identity_headers_come_sorted_by_name() {
         let claims = Claims {
