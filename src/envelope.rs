@@ -437,12 +437,13 @@ fn parse_signature(v: &str) -> Result<(u64, &str), EnvelopeError> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 15) as usize]);
+    // Written in place (a push per digit checked the capacity each time).
+    let mut out = vec![0u8; bytes.len() * 2];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[(b >> 4) as usize];
+        pair[1] = HEX[(b & 15) as usize];
     }
-    // Only ASCII digits and letters were pushed.
+    // Only ASCII digits and letters were written.
     String::from_utf8(out).unwrap_or_default()
 }
 

@@ -71,17 +71,26 @@ pub struct RequestFields {
 impl RequestFields {
     /// `None` unless `raw` holds exactly the fields (method, URL, header names, [`PLAN_HEADERS`]).
     pub fn parse(raw: String, absent: u32) -> Option<RequestFields> {
+        // One searcher over the whole string finds the separators a word at a time (memchr): a
+        // byte-by-byte loop was ~1 % of a cached forward's instructions.
+        let mut separators = raw.match_indices('\0').map(|(i, _)| i);
         let mut spans = [(0, 0); FIELDS];
         let mut start = 0;
-        let mut n = 0;
-        for (i, b) in raw.bytes().enumerate().chain([(raw.len(), 0)]) {
-            if b == 0 {
-                *spans.get_mut(n)? = (start, i);
-                n += 1;
-                start = i + 1;
-            }
+        for (n, span) in spans.iter_mut().enumerate() {
+            // The last field runs to the end; each earlier one to its separator.
+            let end = if n + 1 < FIELDS {
+                separators.next()?
+            } else {
+                raw.len()
+            };
+            *span = (start, end);
+            start = end + 1;
         }
-        (n == FIELDS).then_some(RequestFields { raw, spans, absent })
+        // A separator in the last field: too many fields.
+        separators
+            .next()
+            .is_none()
+            .then_some(RequestFields { raw, spans, absent })
     }
 
     fn field(&self, i: usize) -> &str {
@@ -208,5 +217,23 @@ mod tests {
         let fewer = raw.rsplit_once('\0').unwrap().0.to_owned();
         assert!(RequestFields::parse(fewer, absent).is_none());
         assert!(RequestFields::parse(String::new(), 0).is_none());
+    }
+
+    proptest::proptest! {
+        /// Any string splits into the same fields as `str::split` gives, and exactly when that
+        /// gives one per field (a trailing separator is one field too many).
+        #[test]
+        fn parse_agrees_with_split(raw in "[a\\x00\\n\u{e9}]{0,40}") {
+            let parts: Vec<&str> = raw.split('\0').collect();
+            match RequestFields::parse(raw.clone(), 0) {
+                Some(f) => {
+                    proptest::prop_assert_eq!(parts.len(), FIELDS);
+                    for (i, part) in parts.iter().enumerate() {
+                        proptest::prop_assert_eq!(f.field(i), *part);
+                    }
+                }
+                None => proptest::prop_assert_ne!(parts.len(), FIELDS),
+            }
+        }
     }
 }

@@ -58,6 +58,9 @@ for side in base ours; do
   cp "$src/index.js" "$src/index_bg.wasm" "$OUT/$side/"
 done
 FLAGS='"--no-liftoff", "--single-threaded"'; [ "$PROFILE" = 1 ] && FLAGS='"--no-liftoff", "--single-threaded", "--perf-basic-prof"'
+# ICOUNT_V8_FLAGS overrides the V8 flags ('' = V8's defaults: Liftoff, tier-up, background threads),
+# e.g. with CONCURRENCY=8 (bench/icount/drive.mjs) to count a request as it runs under load.
+[ -n "${ICOUNT_V8_FLAGS+set}" ] && FLAGS="$ICOUNT_V8_FLAGS"
 config() { # side worker(edge|edgev) → capnp path
   local f="$OUT/$1-$2.capnp"
   sed -e "s#embed \"[^\"]*index\.js\"#embed \"$1/index.js\"#" -e "s#embed \"[^\"]*index_bg\.wasm\"#embed \"$1/index_bg.wasm\"#" \

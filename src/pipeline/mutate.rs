@@ -31,6 +31,19 @@ impl HeaderSet {
         }
     }
 
+    /// Appends every signed header, as signed. [`envelope::EdgeHeaders`] refused CR and LF when
+    /// each was pushed, so the values are not scanned again.
+    pub fn extend_signed(&mut self, signed: &envelope::EdgeHeaders<'_>) {
+        for (name, value) in signed.iter() {
+            if !self.names.is_empty() {
+                self.names.push('\n');
+                self.values.push('\n');
+            }
+            self.names.push_str(name);
+            self.values.push_str(value);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -78,9 +91,7 @@ pub fn outgoing(
         .map_err(sign_err)?;
     let sig = signed.sign(&cfg.envelope_key, now, req.method(), path_and_query);
     let mut set = HeaderSet::default();
-    for (k, v) in signed.iter() {
-        set.push(k, v);
-    }
+    set.extend_signed(&signed);
     set.push(envelope::SIGNATURE_HEADER, &sig);
     Ok(Outgoing {
         url: format!("{}{}", cfg.origin_url, path_and_query),
