@@ -2,7 +2,7 @@
 # Instructions a fresh isolate costs: a deterministic companion to bench/experiments/startup-ab.sh,
 # whose wall-clock medians move by ±3 ms between runs on a shared machine (issue 23's A/Bs).
 #
-#   bash bench/icount/startup.sh [--floor DIR] [--runs N] LABEL=BUILD_DIR [LABEL=BUILD_DIR ...]
+#   bash bench/icount/startup.sh [--floor DIR] [--runs N] [--keep] LABEL=BUILD_DIR [LABEL=BUILD_DIR ...]
 #
 # For each build (and `jose`, the bare wasm floor with --floor, and the trivial JS Worker), N fresh
 # workerd processes run under valgrind's callgrind with V8 --single-threaded (compilation on the
@@ -12,17 +12,22 @@
 # trivial: /). Liftoff stays on: this is the fresh isolate as it runs, not a steady state.
 # Prints millions of instructions per phase and the fresh-isolate cost over the trivial Worker
 # (start-up difference + first-request difference, as bench/report.mjs computes it in ms).
+# --keep: keep each process's two callgrind dumps (bench/out-icount-startup/cg-<worker>-<run>.out.1 and
+# .2, start-up and first request) for `python3 bench/icount/phases.py <dump> <dump>`, which says by
+# layer and function where one build's phase differs from another's (e.g. ours against trivial).
 # Needs valgrind (installed from Debian's packages when missing). ~20 s per process.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 RUNS=3
+KEEP=0
 FLOOR=()
 BUILDS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift ;;
     --floor) FLOOR=(--floor "$2"); shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *=*) BUILDS+=("$1") ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -66,7 +71,7 @@ measure() { # worker run → one JSON line
   kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null || true
   local ready first
   ready="$(total "$cg.1")"; first="$(total "$cg.2")"
-  rm -f "$cg" "$cg".*
+  [ "$KEEP" = 1 ] || rm -f "$cg" "$cg".*
   printf '{"worker":"%s","run":%d,"ready":%d,"first":%d,"status":%s}\n' "$w" "$run" "$ready" "$first" "$status"
 }
 
