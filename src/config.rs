@@ -617,6 +617,25 @@ mod tests {
     const SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
     const ISSUERS: &str = r#"[{"issuer":"https://id.example","audiences":["api"],"jwks_url":"https://id.example/jwks"}]"#;
 
+    /// Inputs the `issuers_config` fuzz target found a panic on (kept in
+    /// fuzz/regressions/issuers_config/): each is refused, naming `ISSUERS`, and nothing panics.
+    #[test]
+    fn fuzz_regressions_of_issuers_are_refused_without_a_panic() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/issuers_config");
+        let inputs: Vec<String> = std::fs::read_dir(dir)
+            .expect("fuzz/regressions/issuers_config")
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .collect();
+        assert!(!inputs.is_empty());
+        for issuers in &inputs {
+            let e = with("ISSUERS", issuers).unwrap_err();
+            assert!(
+                e.0.iter().all(|p| p.variable.starts_with("ISSUERS")),
+                "{issuers}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn a_production_worker_refuses_a_loopback_origin_and_jwks_url_naming_each_variable() {
         let local_issuer = r#"[{"issuer":"https://id.example","audiences":["api"],"jwks_url":"http://127.0.0.1:8788/.well-known/jwks.json"}]"#;

@@ -377,6 +377,15 @@ fn the_added_algorithms_are_pinned_per_key_with_no_confusion() {
             "{alg}: a 1024-bit modulus is refused"
         );
     }
+    // An empty or all-zero modulus is a 0-bit key, refused as such (the issuers_config fuzz
+    // target found the bit count underflowing; fuzz/regressions/issuers_config/).
+    for n in ["", "AAAA"] {
+        let empty = with(rs384.jwk.clone(), json!({"n": n}));
+        assert!(
+            matches!(load(empty), Err(KeyError::RsaKeySize { bits: 0, .. })),
+            "n = {n:?} is refused as a 0-bit modulus"
+        );
+    }
     // A point that is not on its curve loads (the JWKS is only parsed) but can never verify.
     let mut off_curve = es384.jwk.clone();
     let mut y = unb64(off_curve["y"].as_str().unwrap());

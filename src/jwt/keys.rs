@@ -332,7 +332,10 @@ impl Jwk {
                 let e = bytes("e")?;
                 let lead = n.iter().take_while(|b| **b == 0).count();
                 n.drain(..lead);
-                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                // An empty (or all-zero) modulus has 0 bits; the first byte left is non-zero.
+                let bits = n
+                    .first()
+                    .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
                 if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
                     return Err(KeyError::RsaKeySize { kid, bits });
                 }
