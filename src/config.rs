@@ -621,7 +621,10 @@ mod tests {
     /// fuzz/regressions/issuers_config/): each is refused, naming `ISSUERS`, and nothing panics.
     #[test]
     fn fuzz_regressions_of_issuers_are_refused_without_a_panic() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/issuers_config");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/regressions/issuers_config"
+        );
         let inputs: Vec<String> = std::fs::read_dir(dir)
             .expect("fuzz/regressions/issuers_config")
             .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
