@@ -18,16 +18,11 @@ pub struct HeaderSet {
 
 impl HeaderSet {
     pub fn push(&mut self, name: &str, value: &str) {
-        if !self.names.is_empty() {
-            self.names.push('\n');
-            self.values.push('\n');
-        }
-        self.names.push_str(name);
         // A newline cannot be sent in a header; it would also break the joined form.
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            self.values.push_str(&value.replace(['\r', '\n'], " "));
+            self.append(name, &value.replace(['\r', '\n'], " "));
         } else {
-            self.values.push_str(value);
+            self.append(name, value);
         }
     }
 
@@ -35,13 +30,18 @@ impl HeaderSet {
     /// each was pushed, so the values are not scanned again.
     pub fn extend_signed(&mut self, signed: &envelope::EdgeHeaders<'_>) {
         for (name, value) in signed.iter() {
-            if !self.names.is_empty() {
-                self.names.push('\n');
-                self.values.push('\n');
-            }
-            self.names.push_str(name);
-            self.values.push_str(value);
+            self.append(name, value);
         }
+    }
+
+    /// One name and value, joined on; the value holds no CR or LF (the callers' guarantee).
+    fn append(&mut self, name: &str, value: &str) {
+        if !self.names.is_empty() {
+            self.names.push('\n');
+            self.values.push('\n');
+        }
+        self.names.push_str(name);
+        self.values.push_str(value);
     }
 
     pub fn is_empty(&self) -> bool {
