@@ -1,5 +1,7 @@
-//! The per-isolate cache of verified auth decisions, keyed by a SHA-256 of the token (never the
-//! token itself), bounded in entries and in approximate bytes, with TTLs capped by the token's `exp`.
+//! The per-isolate cache of verified auth decisions, bounded in entries and in approximate bytes,
+//! with TTLs capped by the token's `exp`. A token is known by [`TokenKey`]: the SHA-256 of its
+//! signature segment (the map key) and its signed part, compared in full on a hit. The token itself
+//! is never kept.
 //! Also home of [`Lru`], the O(1) bounded LRU engine the local rate limiter reuses.
 //!
 //! A hit only saves the signature check: the caller still applies revocations, rate limits and
@@ -229,17 +231,63 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
 // The decision cache
 // ---------------------------------------------------------------------------------------------
 
-/// SHA-256 of a presented token: the only form in which a token is kept as a cache key, so a
-/// memory dump or a log of cache keys never yields a usable credential.
+/// SHA-256 of a token's signature segment: the decision cache's map key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
-    pub fn of(token: &str) -> Self {
-        TokenHash(Sha256::digest(token.as_bytes()).into())
-    }
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+}
+
+/// A presented token as the decision cache knows it: the SHA-256 of its signature segment (the
+/// map key) and its signed part (`header.payload`), which a positive entry keeps and compares in
+/// full on a hit, so a hit means the very bytes that were verified.
+///
+/// Why not a SHA-256 of the whole token, as before: the signature segment is 43 bytes for HS256
+/// and 86 for ES256, one or two SHA-256 blocks where a 400-byte token took seven, on every
+/// request the cache answers (docs/PERFORMANCE.md, session 16). What is kept stays unusable as a
+/// credential: the signed part without its signature, and a hash of the signature.
+///
+/// Built only from the token ([`TokenKey::of`]), so a hash cannot be paired with another token's
+/// signed part.
+#[derive(Clone, Copy)]
+pub struct TokenKey<'t> {
+    hash: TokenHash,
+    signed: &'t str,
+}
+
+impl<'t> TokenKey<'t> {
+    /// Splits at the last `.` (a token without one is all signature, with an empty signed part).
+    pub fn of(token: &'t str) -> Self {
+        let (signed, signature) = token.rsplit_once('.').unwrap_or(("", token));
+        TokenKey {
+            hash: TokenHash(Sha256::digest(signature.as_bytes()).into()),
+            signed,
+        }
+    }
+
+    pub fn hash(&self) -> &TokenHash {
+        &self.hash
+    }
+
+    /// SHA-256 of the signed part: what a negative entry keeps (a flood of forged tokens must not
+    /// cost their full size each).
+    fn signed_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.signed.as_bytes()).into()
+    }
+}
+
+impl core::fmt::Debug for TokenKey<'_> {
+    /// The hash's prefix and the signed part's length: no claims in a log line.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "TokenKey({:?}, {} signed bytes)",
+            self.hash,
+            self.signed.len()
+        )
     }
 }
 
@@ -319,11 +367,15 @@ struct Positive<V> {
     value: V,
     expires_at: UnixMillis,
     bytes: usize,
+    /// The verified token's signed part, compared in full on every hit.
+    signed: Box<str>,
 }
 
 struct Negative {
     reason: Reason,
     expires_at: UnixMillis,
+    /// SHA-256 of the refused token's signed part.
+    signed: [u8; 32],
 }
 
 /// The answer of [`DecisionCache::get`].
@@ -392,42 +444,49 @@ impl<V: SizeHint> DecisionCache<V> {
         Lru::<TokenHash, Positive<V>>::entry_overhead()
     }
 
-    /// Looks the token up; an expired entry is dropped and reported as a miss.
-    pub fn get(&mut self, key: &TokenHash, now: UnixMillis) -> Lookup<'_, V> {
-        match self.positive.peek(key).map(|e| e.expires_at) {
+    /// Looks the token up; an expired entry is dropped and reported as a miss. An entry under the
+    /// same signature for other signed bytes is another token: a miss, left in place.
+    pub fn get(&mut self, key: &TokenKey<'_>, now: UnixMillis) -> Lookup<'_, V> {
+        let found = self
+            .positive
+            .peek(&key.hash)
+            .filter(|e| crate::text::same_bytes(e.signed.as_bytes(), key.signed.as_bytes()))
+            .map(|e| e.expires_at);
+        match found {
             Some(exp) if now < exp => {
                 self.stats.hits += 1;
-                return match self.positive.get(key) {
+                return match self.positive.get(&key.hash) {
                     Some(e) => Lookup::Hit(&e.value),
                     None => Lookup::Miss,
                 };
             }
             Some(_) => {
-                self.remove_positive(key);
+                self.remove_positive(&key.hash);
                 self.stats.expirations += 1;
             }
             None => {}
         }
-        match self.negative.peek(key).map(|e| (e.expires_at, e.reason)) {
-            Some((exp, reason)) if now < exp => {
-                self.stats.negative_hits += 1;
-                return Lookup::Negative(reason);
-            }
-            Some(_) => {
-                self.negative.remove(key);
+        if let Some(e) = self.negative.peek(&key.hash) {
+            let (exp, reason) = (e.expires_at, e.reason);
+            if e.signed == key.signed_hash() {
+                if now < exp {
+                    self.stats.negative_hits += 1;
+                    return Lookup::Negative(reason);
+                }
+                self.negative.remove(&key.hash);
                 self.stats.expirations += 1;
             }
-            None => {}
         }
         self.stats.misses += 1;
         Lookup::Miss
     }
 
     /// Caches a verified decision for `min(ttl, token_exp - now)`, evicting least recently used
-    /// entries until both bounds hold. Replaces a negative entry for the same token.
+    /// entries until both bounds hold. Replaces a negative entry for the same token, and any
+    /// positive entry under the same signature.
     pub fn insert(
         &mut self,
-        key: TokenHash,
+        key: &TokenKey<'_>,
         value: V,
         token_exp: UnixMillis,
         now: UnixMillis,
@@ -439,12 +498,12 @@ impl<V: SizeHint> DecisionCache<V> {
         if ttl_ms == 0 {
             return Inserted::NotStoredExpired;
         }
-        let bytes = Self::entry_overhead() + size_of::<V>() + value.heap_bytes();
+        let bytes = Self::entry_overhead() + size_of::<V>() + value.heap_bytes() + key.signed.len();
         if bytes > self.config.max_bytes {
             return Inserted::NotStoredTooLarge;
         }
-        self.negative.remove(&key);
-        self.remove_positive(&key);
+        self.remove_negative_of(key);
+        self.remove_positive(&key.hash);
         while self.positive.len() >= self.config.max_entries
             || self.bytes + bytes > self.config.max_bytes
         {
@@ -458,42 +517,46 @@ impl<V: SizeHint> DecisionCache<V> {
         }
         self.bytes += bytes;
         self.positive.insert(
-            key,
+            key.hash,
             Positive {
                 value,
                 expires_at: now.plus_millis(ttl_ms),
                 bytes,
+                signed: key.signed.into(),
             },
         );
         Inserted::Stored { ttl_ms }
     }
 
     /// Remembers for `negative_ttl_ms` that this token failed with `reason` (meant for
-    /// signature failures: they cannot become valid later, unlike an unknown key id).
-    pub fn insert_negative(&mut self, key: TokenHash, reason: Reason, now: UnixMillis) {
+    /// signature failures: they cannot become valid later, unlike an unknown key id). A positive
+    /// entry under the same signature for other signed bytes stays: a forged payload under a
+    /// copied signature must not evict the genuine token's decision.
+    pub fn insert_negative(&mut self, key: &TokenKey<'_>, reason: Reason, now: UnixMillis) {
         if self.config.max_negative_entries == 0 || self.config.negative_ttl_ms == 0 {
             return;
         }
-        self.remove_positive(&key);
-        if !self.negative.contains(&key)
+        self.remove_positive_of(key);
+        if !self.negative.contains(&key.hash)
             && self.negative.len() >= self.config.max_negative_entries
             && self.negative.pop_lru().is_some()
         {
             self.stats.evictions += 1;
         }
         self.negative.insert(
-            key,
+            key.hash,
             Negative {
                 reason,
                 expires_at: now.plus_millis(self.config.negative_ttl_ms),
+                signed: key.signed_hash(),
             },
         );
     }
 
     /// Forgets a token (both kinds of entry); true when something was removed.
-    pub fn remove(&mut self, key: &TokenHash) -> bool {
-        let p = self.remove_positive(key);
-        let n = self.negative.remove(key).is_some();
+    pub fn remove(&mut self, key: &TokenKey<'_>) -> bool {
+        let p = self.remove_positive_of(key);
+        let n = self.remove_negative_of(key);
         p || n
     }
 
@@ -534,6 +597,24 @@ impl<V: SizeHint> DecisionCache<V> {
             None => false,
         }
     }
+
+    /// Removes the positive entry for exactly this token.
+    fn remove_positive_of(&mut self, key: &TokenKey<'_>) -> bool {
+        let same = self
+            .positive
+            .peek(&key.hash)
+            .is_some_and(|e| crate::text::same_bytes(e.signed.as_bytes(), key.signed.as_bytes()));
+        same && self.remove_positive(&key.hash)
+    }
+
+    /// Removes the negative entry for exactly this token.
+    fn remove_negative_of(&mut self, key: &TokenKey<'_>) -> bool {
+        let same = self
+            .negative
+            .peek(&key.hash)
+            .is_some_and(|e| e.signed == key.signed_hash());
+        same && self.negative.remove(&key.hash).is_some()
+    }
 }
 
 #[cfg(test)]
@@ -559,7 +640,7 @@ mod tests {
 
     #[test]
     fn token_hash_debug_shows_only_a_prefix() {
-        let s = format!("{:?}", TokenHash::of("a.b.c"));
+        let s = format!("{:?}", TokenKey::of("a.b.c").hash());
         assert!(s.starts_with("TokenHash(") && s.len() < 30, "{s}");
     }
 }

@@ -126,7 +126,7 @@ fn mac_over<'n, 'v>(
     let mut digits = [0u8; 20];
     w.put(DOMAIN.as_bytes());
     w.put_byte(b'\n');
-    w.put(decimal(t, &mut digits));
+    w.put(crate::text::decimal(t, &mut digits).as_bytes());
     w.put_byte(b'\n');
     w.put(method.as_bytes());
     w.put_byte(b'\n');
@@ -179,19 +179,6 @@ impl MacWriter {
     fn finish(mut self) -> Hmac<Sha256> {
         self.mac.update(&self.buf[..self.len]);
         self.mac
-    }
-}
-
-/// `n` in decimal, written into the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::envelope::{self, EdgeHeaders, EnvelopeError};
 use crate::jwt::VerifiedClaims;
+use crate::text;
 use crate::webhook::VerifiedWebhook;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +43,9 @@ impl Identity {
         match self {
             Identity::Anonymous => {}
             Identity::User(c) => {
-                h.push(envelope::EXPIRES, c.expires_at().to_string())?;
+                h.push(envelope::EXPIRES, text::decimal_string(c.expires_at()))?;
                 if let Some(iat) = c.issued_at() {
-                    h.push(envelope::ISSUED_AT, iat.to_string())?;
+                    h.push(envelope::ISSUED_AT, text::decimal_string(iat))?;
                 }
                 h.push(envelope::ISSUER, c.issuer())?;
                 h.push(envelope::PERMISSIONS, c.permissions_header())?;
@@ -60,7 +61,7 @@ impl Identity {
                 }
                 h.push(envelope::WEBHOOK_PROVIDER, w.provider())?;
                 if let Some(t) = w.timestamp() {
-                    h.push(envelope::WEBHOOK_TIMESTAMP, t.to_string())?;
+                    h.push(envelope::WEBHOOK_TIMESTAMP, text::decimal_string(t))?;
                 }
             }
         }

@@ -91,10 +91,9 @@ impl Writer {
         self
     }
 
-    fn number(&mut self, v: impl core::fmt::Display) -> &mut Self {
-        use core::fmt::Write;
+    fn number(&mut self, v: impl Into<u64>) -> &mut Self {
         self.0.push(SEP);
-        let _ = write!(self.0, "{v}");
+        crate::text::push_decimal(&mut self.0, v.into());
         self
     }
 }
@@ -137,7 +136,7 @@ fn forward(plan: &ForwardPlan, background: bool) -> String {
         Target::Assets => {
             w.field("assets")
                 .field("")
-                .number(0)
+                .number(0u8)
                 .field(&plan.after)
                 .field("")
                 .field("")
@@ -164,7 +163,7 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
         Io::Body { max_bytes, headers } => {
             let mut w = Writer::new("read_body", background);
             w.number(ticket)
-                .number(max_bytes)
+                .number(*max_bytes)
                 .field(&headers.join("\n"));
             w.0
         }
@@ -179,7 +178,7 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
         }
         Io::SyncWait { timeout_ms } => {
             let mut w = Writer::new("sync_wait", background);
-            w.number(ticket).number(timeout_ms);
+            w.number(ticket).number(*timeout_ms);
             w.0
         }
         Io::Jwks { issuer, url } => {

@@ -1,5 +1,5 @@
-//! Substring search for the short, fixed needles of the request path (`://`, `//`,
-//! `text/html`).
+//! Small text helpers for the request path: substring search for short, fixed needles (`://`,
+//! `//`, `text/html`), decimal numbers without `core::fmt`, and a word-wise byte comparison.
 //!
 //! `str::find` with a `&str` pattern runs core's two-way searcher. On the request path that
 //! costs twice:
@@ -23,6 +23,46 @@ pub fn find(hay: &str, needle: &str) -> Option<usize> {
 /// Whether `needle` occurs in `hay`.
 pub fn contains(hay: &str, needle: &str) -> bool {
     find(hay, needle).is_some()
+}
+
+/// `n` in decimal, written into the end of `buf` (20 digits hold any `u64`). `to_string()` goes
+/// through `core::fmt`'s machinery, ~1.4 k instructions a call in wasm (docs/PERFORMANCE.md,
+/// session 16).
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    core::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, as a new string.
+pub fn decimal_string(n: u64) -> String {
+    decimal(n, &mut [0; 20]).to_owned()
+}
+
+/// `a == b`, eight bytes at a time: in wasm, slice equality calls compiler_builtins' `memcmp`,
+/// which compares a byte per iteration. Not constant-time: for public bytes only (the decision
+/// cache's signed parts), never for secrets.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (wa.remainder(), wb.remainder());
+    let word = |c: &[u8]| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    wa.zip(wb).all(|(x, y)| word(x) == word(y)) && ra == rb
 }
 
 #[cfg(test)]
@@ -53,6 +93,44 @@ mod tests {
         fn agrees_with_str_find(hay in "[a-c:/%.é]{0,40}", needle in "[a-c:/%.é]{0,9}") {
             prop_assert_eq!(find(&hay, &needle), hay.find(needle.as_str()));
             prop_assert_eq!(contains(&hay, &needle), hay.contains(needle.as_str()));
+        }
+    }
+
+    #[test]
+    fn decimals_are_what_display_writes() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            1_700_000_000,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            assert_eq!(decimal_string(n), n.to_string());
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_agrees_with_display(n in any::<u64>()) {
+            prop_assert_eq!(decimal_string(n), n.to_string());
+        }
+
+        /// Word-wise equality is slice equality, at every length and for a difference at any
+        /// position (byte strings drawn from two symbols, so equal pairs are common).
+        #[test]
+        fn same_bytes_is_slice_equality(
+            a in prop::collection::vec(0u8..2, 0..40),
+            b in prop::collection::vec(0u8..2, 0..40),
+        ) {
+            prop_assert_eq!(same_bytes(&a, &b), a == b);
+            prop_assert!(same_bytes(&a, &a.clone()));
         }
     }
 }

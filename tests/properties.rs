@@ -13,7 +13,7 @@ use proptest::test_runner::Config;
 use edge_auth::breaker::{
     Admission, Breaker, BreakerConfig, BreakerState, Call, Transition, TransitionCause,
 };
-use edge_auth::decision_cache::{CacheConfig, DecisionCache, Inserted, Lookup, TokenHash};
+use edge_auth::decision_cache::{CacheConfig, DecisionCache, Inserted, Lookup, TokenKey};
 use edge_auth::envelope::{self, EnvelopeKey};
 use edge_auth::ratelimit::{check, KeyInput, KeyParts, LocalLimiter, Outcome, Quota, RateKey};
 use edge_auth::reason::Reason;
@@ -326,18 +326,23 @@ proptest! {
 
     /// A hit is the value last stored for that token, served only before the token's `exp` and
     /// before insert time + TTL; a negative answer only within the negative TTL; the cache never
-    /// holds more than its entry and byte bounds.
+    /// holds more than its entry and byte bounds. Tokens share signatures in pairs (the cache's
+    /// map key): one token's entries never answer for its pair.
     #[test]
     fn decision_cache_serves_nothing_stale_and_stays_bounded(
         cfg in cache_config(),
         ops in prop::collection::vec(cache_op(), 1..150),
     ) {
-        let tokens: Vec<TokenHash> =
-            (0..CACHE_KEYS).map(|i| TokenHash::of(&format!("h.p{i}.s"))).collect();
+        let texts: Vec<String> = (0..CACHE_KEYS).map(|i| format!("h.p{i}.s{}", i / 2)).collect();
+        let tokens: Vec<TokenKey> = texts.iter().map(|t| TokenKey::of(t)).collect();
+        // The other token under the same signature.
+        let pair = |k: usize| k ^ 1;
+        let signed = 4; // "h.p{i}", what a positive entry keeps
         let mut cache: DecisionCache<String> = DecisionCache::new(cfg.clone());
         let mut positive: Vec<Option<Stored>> = vec![None; CACHE_KEYS];
         let mut negative: Vec<Option<u64>> = vec![None; CACHE_KEYS];
-        let per_entry = DecisionCache::<String>::entry_overhead() + core::mem::size_of::<String>();
+        let per_entry =
+            DecisionCache::<String>::entry_overhead() + core::mem::size_of::<String>() + signed;
         let (mut min_heap, mut max_heap) = (usize::MAX, 0usize);
         let mut now = T0 as i64;
         for (serial, (dt, op)) in ops.into_iter().enumerate() {
@@ -351,12 +356,13 @@ proptest! {
                     let stored = value.clone();
                     let heap = stored.capacity();
                     let exp = (now + exp_in) as u64;
-                    let result = cache.insert(tokens[key], stored, UnixMillis(exp), UnixMillis(t));
+                    let result = cache.insert(&tokens[key], stored, UnixMillis(exp), UnixMillis(t));
                     match result {
                         Inserted::Stored { ttl_ms } => {
                             prop_assert!(ttl_ms > 0 && ttl_ms <= cfg.ttl_ms);
                             prop_assert!(t + ttl_ms <= exp, "TTL {ttl_ms} runs past exp");
                             positive[key] = Some(Stored { value, at: t, exp });
+                            positive[pair(key)] = None; // one decision per signature
                             negative[key] = None;
                             min_heap = min_heap.min(heap);
                             max_heap = max_heap.max(heap);
@@ -373,10 +379,11 @@ proptest! {
                     }
                 }
                 CacheOp::Negative { key } => {
-                    cache.insert_negative(tokens[key], Reason::TokenSignatureInvalid, UnixMillis(t));
+                    cache.insert_negative(&tokens[key], Reason::TokenSignatureInvalid, UnixMillis(t));
                     if cfg.max_negative_entries > 0 && cfg.negative_ttl_ms > 0 {
                         positive[key] = None;
                         negative[key] = Some(t);
+                        negative[pair(key)] = None; // one refusal per signature
                     }
                 }
                 CacheOp::Remove { key } => {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::{EdgeConfig, KeySource};
-use crate::decision_cache::{Lookup, TokenHash};
+use crate::decision_cache::{Lookup, TokenKey};
 use crate::jwt::{
     self, AwaitingSignature, HmacVerifier, JwtError, KeyMaterial, SignatureVerdict, TimeOptions,
     UntrustedToken, Validation,
@@ -101,7 +101,7 @@ pub(crate) fn authenticate_token(
     req: &Incoming,
     now: UnixMillis,
     cache: &mut CacheUse,
-    cache_key: &mut Option<TokenHash>,
+    cache_missed: &mut bool,
     jwks_open: Option<&str>,
 ) -> TokenLook {
     let token = match token_of(cfg, req) {
@@ -123,9 +123,9 @@ pub(crate) fn authenticate_token(
         }
     }
     *cache = CacheUse::Miss;
-    *cache_key = key;
+    *cache_missed = key.is_some();
     let look = validate(iso, cfg, token, now, None, jwks_open);
-    record(iso, &look, *cache_key, now);
+    record(iso, &look, key.as_ref(), now);
     look
 }
 
@@ -136,7 +136,7 @@ pub(crate) fn after_jwks(
     req: &Incoming,
     now: UnixMillis,
     wait: JwksWait,
-    cache_key: Option<TokenHash>,
+    cache_missed: bool,
     jwks_open: Option<&str>,
 ) -> TokenLook {
     let token = match token_of(cfg, req) {
@@ -144,11 +144,14 @@ pub(crate) fn after_jwks(
         Err(d) => return TokenLook::Denied(d),
     };
     let look = validate(iso, cfg, token, now, Some(wait), jwks_open);
-    record(iso, &look, cache_key, now);
+    let key = iso.cache_key(token).filter(|_| cache_missed);
+    record(iso, &look, key.as_ref(), now);
     look
 }
 
-fn record(iso: &mut Isolate, look: &TokenLook, key: Option<TokenHash>, now: UnixMillis) {
+/// Remembers an outcome under the token's key (recomputed from the token where a wait came
+/// between: one SHA-256 block, and no key can be paired with another token).
+fn record(iso: &mut Isolate, look: &TokenLook, key: Option<&TokenKey<'_>>, now: UnixMillis) {
     let Some(key) = key else { return };
     match look {
         TokenLook::Claims(c) => iso.cache_put(key, c, now),
@@ -160,14 +163,15 @@ fn record(iso: &mut Isolate, look: &TokenLook, key: Option<TokenHash>, now: Unix
 }
 
 /// WebCrypto answered (`ok`: the signature verified; false also when the check could not
-/// run): the claims are checked now, and the outcome cached.
+/// run): the claims are checked now, and the outcome cached under `missed`, the token the
+/// decision cache missed (none when it was off).
 pub(crate) fn finish_signature(
     iso: &mut Isolate,
     cfg: &EdgeConfig,
     awaiting: AwaitingSignature,
     issuer_at: usize,
     ok: bool,
-    cache_key: Option<TokenHash>,
+    missed: Option<&str>,
     now: UnixMillis,
 ) -> Result<jwt::VerifiedClaims, Denial> {
     let Some(issuer) = cfg.issuers.get(issuer_at) else {
@@ -181,7 +185,8 @@ pub(crate) fn finish_signature(
         Ok(c) => TokenLook::Claims(c),
         Err(e) => TokenLook::Denied(e.reason().into()),
     };
-    record(iso, &look, cache_key, now);
+    let key = missed.and_then(|t| iso.cache_key(t));
+    record(iso, &look, key.as_ref(), now);
     match look {
         TokenLook::Claims(c) => Ok(c),
         TokenLook::Denied(d) => Err(d),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::breaker::{Admission, Breaker, Call};
 use crate::config::{EdgeConfig, KeySource};
-use crate::decision_cache::{DecisionCache, Lookup, TokenHash};
+use crate::decision_cache::{DecisionCache, Lookup, TokenKey};
 use crate::envelope;
 use crate::jwt::jwks::{JwksCache, JwksError, JwksPolicy};
 use crate::jwt::{KeySet, VerifiedClaims};
@@ -369,27 +369,32 @@ impl Isolate {
 
     /// The decision cache's key for `token`, or `None` when the cache is configured off (then
     /// the token is not even hashed). The one place the key is computed.
-    pub(crate) fn cache_key(&self, token: &str) -> Option<TokenHash> {
+    pub(crate) fn cache_key<'t>(&self, token: &'t str) -> Option<TokenKey<'t>> {
         let c = &self.cfg.decision_cache;
-        (c.ttl_ms > 0 || c.negative_ttl_ms > 0).then(|| TokenHash::of(token))
+        (c.ttl_ms > 0 || c.negative_ttl_ms > 0).then(|| TokenKey::of(token))
     }
 
     pub(crate) fn cache_get(
         &mut self,
-        key: &TokenHash,
+        key: &TokenKey<'_>,
         now: UnixMillis,
     ) -> Lookup<'_, VerifiedClaims> {
         self.cache.get(key, now)
     }
 
-    pub(crate) fn cache_put(&mut self, key: TokenHash, claims: &VerifiedClaims, now: UnixMillis) {
+    pub(crate) fn cache_put(
+        &mut self,
+        key: &TokenKey<'_>,
+        claims: &VerifiedClaims,
+        now: UnixMillis,
+    ) {
         let exp = UnixMillis::from_secs(claims.expires_at());
         let _ = self.cache.insert(key, claims.clone(), exp, now);
     }
 
     /// Only signature failures are cached negatively: a flood of one forged token costs one
     /// verification, while an expired or mis-addressed token is cheap to refuse again.
-    pub(crate) fn cache_negative(&mut self, key: TokenHash, reason: Reason, now: UnixMillis) {
+    pub(crate) fn cache_negative(&mut self, key: &TokenKey<'_>, reason: Reason, now: UnixMillis) {
         if reason == Reason::TokenSignatureInvalid {
             self.cache.insert_negative(key, reason, now);
         }

@@ -48,7 +48,6 @@ pub use waiting::Waiting;
 use std::rc::Rc;
 
 use crate::config::EdgeConfig;
-use crate::decision_cache::TokenHash;
 use crate::identity::Identity;
 use crate::json::write::Object;
 use crate::jwt::{AwaitingSignature, VerifiedClaims};
@@ -209,8 +208,9 @@ pub struct Pipeline {
     stage: Stage,
     /// When authentication began (for the trace's `auth_us`).
     auth_started: Option<UnixMillis>,
-    /// The token's decision-cache key while its validation waits.
-    cache_key: Option<TokenHash>,
+    /// The decision cache missed this request's token (its outcome is to be recorded when a
+    /// wait ends).
+    cache_missed: bool,
     /// The targeted account, when a limit counts by it.
     account: Option<String>,
     /// A body already read (a webhook route whose limits count by account).
@@ -234,7 +234,7 @@ impl Pipeline {
             trace,
             stage: Stage::Finished,
             auth_started: None,
-            cache_key: None,
+            cache_missed: false,
             account: None,
             body: None,
             now,
@@ -329,7 +329,7 @@ impl Pipeline {
                     &self.req,
                     now,
                     wait,
-                    self.cache_key,
+                    self.cache_missed,
                     jwks_open(self.rule()),
                 );
                 self.token_looked(iso, look, now)
@@ -342,13 +342,15 @@ impl Pipeline {
                 IoResult::Signature(ok),
             ) => {
                 let cfg = self.cfg.clone();
+                let missed = self.cache_missed;
+                let token = authenticate::token_of(&cfg, &self.req).ok();
                 match authenticate::finish_signature(
                     iso,
                     &cfg,
                     awaiting,
                     issuer_at,
                     ok,
-                    self.cache_key,
+                    token.filter(|_| missed),
                     now,
                 ) {
                     Ok(claims) => self.authenticated(iso, claims, now),
@@ -510,7 +512,7 @@ impl Pipeline {
                 &self.req,
                 now,
                 &mut self.trace.cache,
-                &mut self.cache_key,
+                &mut self.cache_missed,
                 jwks_open(rule),
             );
             return self.token_looked(iso, look, now);

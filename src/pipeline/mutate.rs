@@ -94,7 +94,7 @@ pub fn outgoing(
     set.extend_signed(&signed);
     set.push(envelope::SIGNATURE_HEADER, &sig);
     Ok(Outgoing {
-        url: format!("{}{}", cfg.origin_url, path_and_query),
+        url: [cfg.origin_url.as_str(), path_and_query].concat(),
         drop,
         set,
         timeout_ms: cfg.origin_timeout_ms.min(u32::MAX as u64) as u32,

@@ -232,6 +232,80 @@ fn an_hmac_token_is_decided_in_one_step_and_then_served_from_the_cache() {
     assert_eq!(p.trace().cache, CacheUse::Hit);
 }
 
+/// The decision cache knows a token by its signature's hash and compares the signed part in
+/// full: a cached token's signature copied onto other claims is verified (and refused), and the
+/// genuine token's decision survives it. HS256 (checked in wasm) and EdDSA (WebCrypto).
+#[test]
+fn a_cached_tokens_signature_on_other_claims_is_verified_not_served() {
+    for alg in ["HS256", "EdDSA"] {
+        let iss = if alg == "HS256" {
+            "https://hs.test"
+        } else {
+            "https://ed.test"
+        };
+        let kid = if alg == "HS256" { "h" } else { "e" };
+        let mut iso = isolate(config(&[]));
+        let genuine = token(iss, alg, kid, "");
+        let decide = |iso: &mut Isolate, t: &str| {
+            let (mut p, step) = run(
+                iso,
+                request("GET", "/api", &[("authorization", &bearer(t))]),
+            );
+            let step = match step {
+                Step::Need(Io::Signature(_)) => {
+                    // WebCrypto's verdict, computed here as the runtime would.
+                    let (input, sig) = t.rsplit_once('.').unwrap();
+                    let ok = *t == *genuine || {
+                        use ed25519_dalek::Verifier;
+                        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(sig)
+                            .unwrap();
+                        let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+                        ed_key()
+                            .verifying_key()
+                            .verify(input.as_bytes(), &sig)
+                            .is_ok()
+                    };
+                    p.resume(iso, IoResult::Signature(ok), NOW)
+                }
+                step => step,
+            };
+            (p.trace().cache, step)
+        };
+        let (cache, step) = decide(&mut iso, &genuine);
+        assert_eq!(
+            (cache, forwarded_identity(&step).as_deref()),
+            (CacheUse::Miss, Some("u1"))
+        );
+        let (header, rest) = genuine.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let other = token(iss, alg, kid, r#","roles":["admin"]"#);
+        let (_, other_payload) = other.split_once('.').unwrap();
+        let (other_payload, _) = other_payload.split_once('.').unwrap();
+        let forged = format!("{header}.{other_payload}.{signature}");
+        for round in 0..2 {
+            let (cache, step) = decide(&mut iso, &forged);
+            assert_eq!(
+                error_of(&step),
+                "token_signature_invalid",
+                "{alg}, round {round}"
+            );
+            let expected = if round == 0 {
+                CacheUse::Miss
+            } else {
+                CacheUse::Negative
+            };
+            assert_eq!(cache, expected, "{alg}, round {round}");
+            let (cache, step) = decide(&mut iso, &genuine);
+            assert_eq!(
+                (cache, forwarded_identity(&step).as_deref()),
+                (CacheUse::Hit, Some("u1")),
+                "{alg}, round {round}: the genuine decision stays cached"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_cache_key_is_not_computed_when_the_cache_is_off() {
     let mut iso = isolate(config(&[
