@@ -211,7 +211,7 @@ where
         }
         // No line breaks (they would forge lines of the canonical text) and no NUL (the
         // Worker's plans use it as a field separator).
-        if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if crate::text::has_cr_lf_or_nul(v.as_bytes()) {
             return Err(EnvelopeError::Malformed);
         }
         out.push((n, v));
@@ -281,7 +281,7 @@ impl<'a> EdgeHeaders<'a> {
         if self.lines.last().is_some_and(|(last, _)| *last >= name) {
             return Err(EnvelopeError::DuplicateHeader);
         }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if crate::text::has_cr_lf_or_nul(value.as_bytes()) {
             return Err(EnvelopeError::Malformed);
         }
         self.lines.push((name, value));

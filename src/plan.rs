@@ -75,8 +75,13 @@ struct Writer(String);
 
 impl Writer {
     fn new(kind: &str, background: bool) -> Writer {
-        // Most plans are a forward (a few hundred bytes of headers) or a short answer.
-        let mut s = String::with_capacity(if kind == "forward" { 768 } else { 128 });
+        Self::with_room(kind, background, 128)
+    }
+
+    /// A plan whose fields come to about `fields` bytes: the string is allocated once.
+    fn with_room(kind: &str, background: bool, fields: usize) -> Writer {
+        // The version, kind and flag, and a separator and up to 20 digits per number.
+        let mut s = String::with_capacity(fields + 64);
         s.push_str(VERSION);
         s.push(SEP);
         s.push_str(kind);
@@ -109,11 +114,16 @@ pub fn encode(step: &Step, ticket: u32, background: bool) -> String {
 
 /// A `respond` plan.
 pub fn respond(spec: &ResponseSpec, background: bool) -> String {
-    let mut h = HeaderSet::default();
+    let (names, values) = spec
+        .headers
+        .iter()
+        .fold((0, 0), |(n, l), (k, v)| (n + k.len(), l + v.len()));
+    let mut h = HeaderSet::with_capacity(names, values, spec.headers.len());
     for (k, v) in &spec.headers {
         h.push(k, v);
     }
-    let mut w = Writer::new("respond", background);
+    let room = h.names.len() + h.values.len() + spec.body.len() + 8;
+    let mut w = Writer::with_room("respond", background, room);
     w.number(spec.status)
         .field(&h.names)
         .field(&h.values)
@@ -122,7 +132,18 @@ pub fn respond(spec: &ResponseSpec, background: bool) -> String {
 }
 
 fn forward(plan: &ForwardPlan, background: bool) -> String {
-    let mut w = Writer::new("forward", background);
+    let target = match &plan.target {
+        Target::Origin(out) => {
+            out.url.len() + out.drop.len() + out.set.names.len() + out.set.values.len()
+        }
+        Target::Assets => 0,
+    };
+    let room = target
+        + plan.after.len()
+        + plan.response_headers.names.len()
+        + plan.response_headers.values.len()
+        + 16;
+    let mut w = Writer::with_room("forward", background, room);
     match &plan.target {
         Target::Origin(out) => {
             w.field("origin")

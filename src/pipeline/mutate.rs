@@ -17,9 +17,19 @@ pub struct HeaderSet {
 }
 
 impl HeaderSet {
+    /// Room for `n` headers whose names and values come to about these many bytes (the joined
+    /// strings otherwise grow by doubling, a reallocation and copy each time).
+    pub fn with_capacity(names: usize, values: usize, n: usize) -> Self {
+        HeaderSet {
+            names: String::with_capacity(names + n),
+            values: String::with_capacity(values + n),
+        }
+    }
+
     pub fn push(&mut self, name: &str, value: &str) {
-        // A newline cannot be sent in a header; it would also break the joined form.
-        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        // A newline cannot be sent in a header; it would also break the joined form. (The scan
+        // also stops at NUL, which the replacement leaves as it is.)
+        if crate::text::has_cr_lf_or_nul(value.as_bytes()) {
             self.append(name, &value.replace(['\r', '\n'], " "));
         } else {
             self.append(name, value);
@@ -90,7 +100,14 @@ pub fn outgoing(
         .push(envelope::REQUEST_ID, req.request_id())
         .map_err(sign_err)?;
     let sig = signed.sign(&cfg.envelope_key, now, req.method(), path_and_query);
-    let mut set = HeaderSet::default();
+    let (names, values) = signed.iter().fold((0, 0), |(n, v), (name, value)| {
+        (n + name.len(), v + value.len())
+    });
+    let mut set = HeaderSet::with_capacity(
+        names + envelope::SIGNATURE_HEADER.len(),
+        values + sig.len(),
+        signed.len() + 1,
+    );
     set.extend_signed(&signed);
     set.push(envelope::SIGNATURE_HEADER, &sig);
     Ok(Outgoing {
