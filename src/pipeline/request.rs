@@ -113,7 +113,7 @@ pub fn extract_token<'a>(
         }
         let token = rest.trim_ascii();
         // A compact JWS is printable ASCII: a byte test, not a Unicode scan (hot: every request).
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        if token.is_empty() || !crate::text::all_ascii_graphic(token.as_bytes()) {
             return Err(Reason::TokenMalformed);
         }
         return Ok((token, TokenSource::Bearer));
