@@ -144,7 +144,11 @@ pub(crate) fn after_jwks(
         Err(d) => return TokenLook::Denied(d),
     };
     let look = validate(iso, cfg, token, now, Some(wait), jwks_open);
-    let key = iso.cache_key(token).filter(|_| cache_missed);
+    let key = if cache_missed {
+        iso.cache_key(token)
+    } else {
+        None
+    };
     record(iso, &look, key.as_ref(), now);
     look
 }

@@ -342,16 +342,13 @@ impl Pipeline {
                 IoResult::Signature(ok),
             ) => {
                 let cfg = self.cfg.clone();
-                let missed = self.cache_missed;
-                let token = authenticate::token_of(&cfg, &self.req).ok();
+                // The token to record the outcome under: only when the cache missed it.
+                let missed = match self.cache_missed {
+                    true => authenticate::token_of(&cfg, &self.req).ok(),
+                    false => None,
+                };
                 match authenticate::finish_signature(
-                    iso,
-                    &cfg,
-                    awaiting,
-                    issuer_at,
-                    ok,
-                    token.filter(|_| missed),
-                    now,
+                    iso, &cfg, awaiting, issuer_at, ok, missed, now,
                 ) {
                     Ok(claims) => self.authenticated(iso, claims, now),
                     Err(d) => {
