@@ -120,7 +120,7 @@ impl Call {
     /// A compact text form, for drivers that carry it across an await as a string.
     pub fn encode(self) -> String {
         self.probe_of_round
-            .map_or_else(|| "-".into(), |r| r.to_string())
+            .map_or_else(|| "-".into(), |r| crate::text::decimal_string(r.into()))
     }
 
     /// The inverse of [`Call::encode`]; anything else reads as an ordinary call.

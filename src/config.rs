@@ -135,7 +135,14 @@ impl AccessLog {
 
 /// The secret holding a webhook id's configuration: `WEBHOOK_` + the id upper-cased, `-` → `_`.
 pub fn webhook_variable(id: &str) -> String {
-    format!("WEBHOOK_{}", id.to_ascii_uppercase().replace('-', "_"))
+    // Not `format!`: a fresh isolate's configuration would compile `core::fmt` for it (issue 23).
+    let mut name = String::with_capacity("WEBHOOK_".len() + id.len());
+    name.push_str("WEBHOOK_");
+    name.extend(id.chars().map(|c| match c {
+        '-' => '_',
+        c => c.to_ascii_uppercase(),
+    }));
+    name
 }
 
 /// One problem with one variable.
@@ -507,7 +514,8 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
     let mut listed = 0;
     for (i, entry) in entries.enumerate() {
         listed += 1;
-        let var = format!("ISSUERS[{i}]");
+        // Not `format!`: on the success path, it made a fresh isolate compile `core::fmt` (issue 23).
+        let var = ["ISSUERS[", &crate::text::decimal_string(i as u64), "]"].concat();
         let r = match RawIssuer::from_node(entry) {
             Ok(r) => r,
             Err(problem) => {
@@ -588,6 +596,14 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_webhook_secrets_variable_is_its_id_upper_cased_with_underscores() {
+        for id in ["stripe", "git-hub", "a_b-C9", "straße-ü", "-", ""] {
+            let expected = format!("WEBHOOK_{}", id.to_ascii_uppercase().replace('-', "_"));
+            assert_eq!(webhook_variable(id), expected, "{id:?}");
+        }
+    }
 
     /// The settings every configuration needs (a local one: its origin is on loopback).
     fn minimal() -> [(&'static str, &'static str); 4] {

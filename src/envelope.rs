@@ -249,7 +249,13 @@ fn signature<'n, 'v>(
 ) -> String {
     let t = now.secs();
     let mac = mac_over(key, t, method, path_and_query, headers);
-    format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
+    // Not `format!`: `core::fmt` on every forward, and code a fresh isolate compiles (issue 23).
+    let mut value = String::with_capacity(2 + 20 + 4 + 64);
+    value.push_str("t=");
+    crate::text::push_decimal(&mut value, t);
+    value.push_str(",v1=");
+    value.push_str(&hex(&mac.finalize().into_bytes()));
+    value
 }
 
 /// The headers the edge itself signs, in the envelope's canonical order by construction: each

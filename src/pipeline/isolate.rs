@@ -472,7 +472,7 @@ impl Isolate {
     /// signed like every forwarded request).
     pub fn feed_request(&self, now: UnixMillis) -> Result<FeedRequest, String> {
         let path = match self.revocations.cursor() {
-            Some(c) => format!("/internal/revocations?since={c}"),
+            Some(c) => ["/internal/revocations?since=", c].concat(),
             None => "/internal/revocations".to_owned(),
         };
         let signature = envelope::sign(
@@ -484,7 +484,7 @@ impl Isolate {
         )
         .map_err(|e| e.to_string())?;
         Ok(FeedRequest {
-            url: format!("{}{}", self.cfg.origin_url, path),
+            url: [self.cfg.origin_url.as_str(), &path].concat(),
             signature,
             timeout_ms: FEED_TIMEOUT_MS,
         })

@@ -807,22 +807,33 @@ struct After<'a> {
 }
 
 impl After<'_> {
+    /// Tab-separated, written field by field (no `core::fmt` on every forward; issue 23).
     fn encode(&self) -> String {
-        use core::fmt::Write;
         let mut s = String::with_capacity(96);
-        let _ = write!(
-            s,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        for field in [
             self.request_id,
+            "\t",
             self.rule,
+            "\t",
             self.cache.id(),
+            "\t",
             self.path.id(),
-            self.auth_us,
-            if self.assets { "assets" } else { "origin" },
-            self.call.encode(),
-        );
+            "\t",
+        ] {
+            s.push_str(field);
+        }
+        crate::text::push_decimal(&mut s, self.auth_us);
+        s.push_str(if self.assets {
+            "\tassets\t"
+        } else {
+            "\torigin\t"
+        });
+        s.push_str(&self.call.encode());
         if let Some((id, delivery)) = self.webhook {
-            let _ = write!(s, "\t{id}\t{}", crate::envelope::hex(delivery.as_bytes()));
+            s.push('\t');
+            s.push_str(id);
+            s.push('\t');
+            s.push_str(&crate::envelope::hex(delivery.as_bytes()));
         }
         s
     }

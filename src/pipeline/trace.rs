@@ -1,8 +1,6 @@
 //! What one request did, for its access-log line and its `Server-Timing` header: built once per
 //! request (by the pipeline), written in one place.
 
-use core::fmt::Write;
-
 use crate::reason::Reason;
 
 /// The access log's `path`: `sync` when the decision waited on nothing outside the request (or
@@ -100,38 +98,46 @@ impl Trace {
         status: u16,
         breaker: Option<&str>,
     ) -> String {
+        // Written piece by piece: no `core::fmt` for the line a forward may log (issue 23).
         let mut line = String::with_capacity(192);
-        let _ = write!(
-            line,
-            r#"{{"request_id":"{}","rule":"{}","path":"{}","decision":"{}","reason":"#,
-            self.request_id,
-            self.rule,
+        for piece in [
+            r#"{"request_id":""#,
+            &self.request_id,
+            r#"","rule":""#,
+            &self.rule,
+            r#"","path":""#,
             self.path.id(),
+            r#"","decision":""#,
             decision,
-        );
+            r#"","reason":"#,
+        ] {
+            line.push_str(piece);
+        }
         match reason {
             Some(r) => {
-                let _ = write!(line, r#""{}""#, r.id());
+                line.push('"');
+                line.push_str(r.id());
+                line.push('"');
             }
             None => line.push_str("null"),
         }
-        let _ = write!(
-            line,
-            r#","status":{},"auth_us":{},"cache":"{}","origin_ms":"#,
-            status,
-            self.auth_us,
-            self.cache.id(),
-        );
+        line.push_str(r#","status":"#);
+        crate::text::push_decimal(&mut line, status.into());
+        line.push_str(r#","auth_us":"#);
+        crate::text::push_decimal(&mut line, self.auth_us);
+        line.push_str(r#","cache":""#);
+        line.push_str(self.cache.id());
+        line.push_str(r#"","origin_ms":"#);
         match self.origin_ms {
-            Some(m) => {
-                let _ = write!(line, "{m}");
-            }
+            Some(m) => crate::text::push_decimal(&mut line, m),
             None => line.push_str("null"),
         }
         line.push_str(r#","breaker":"#);
         match breaker {
             Some(b) => {
-                let _ = write!(line, r#""{b}"}}"#);
+                line.push('"');
+                line.push_str(b);
+                line.push_str(r#""}"#);
             }
             None => line.push_str("null}"),
         }
@@ -143,14 +149,17 @@ impl Trace {
     /// machinery in the Worker (core's `flt2dec`, ~11 KB of wasm; docs/PERFORMANCE.md).
     pub fn server_timing(&self) -> String {
         let tenths = (self.auth_us + 50) / 100;
-        let mut s = format!(
-            "auth;dur={}.{};desc=\"cache {}\"",
-            tenths / 10,
-            tenths % 10,
-            self.cache.id()
-        );
+        let mut s = String::with_capacity(64);
+        s.push_str("auth;dur=");
+        crate::text::push_decimal(&mut s, tenths / 10);
+        s.push('.');
+        crate::text::push_decimal(&mut s, tenths % 10);
+        s.push_str(";desc=\"cache ");
+        s.push_str(self.cache.id());
+        s.push('"');
         if let Some(o) = self.origin_ms {
-            let _ = write!(s, ", origin;dur={o}");
+            s.push_str(", origin;dur=");
+            crate::text::push_decimal(&mut s, o);
         }
         s
     }
@@ -185,6 +194,23 @@ mod tests {
         assert_eq!(v["origin_ms"], 3);
         assert_eq!(v["path"], "async");
         assert_eq!(v["breaker"], serde_json::Value::Null);
+    }
+
+    /// Byte for byte: log consumers match these lines as text, and the writer is hand-written.
+    #[test]
+    fn the_log_line_keeps_its_field_order_and_spelling() {
+        let mut t = Trace::new("rid-1", "api");
+        t.auth_us = 1234;
+        assert_eq!(
+            t.line("deny", Some(Reason::TokenExpired), 401, Some("closed")),
+            r#"{"request_id":"rid-1","rule":"api","path":"sync","decision":"deny","reason":"token_expired","status":401,"auth_us":1234,"cache":"none","origin_ms":null,"breaker":"closed"}"#
+        );
+        t.origin_ms = Some(18_446_744_073_709_551_615);
+        t.cache = CacheUse::Negative;
+        assert_eq!(
+            t.line("forward", None, 200, None),
+            r#"{"request_id":"rid-1","rule":"api","path":"sync","decision":"forward","reason":null,"status":200,"auth_us":1234,"cache":"negative","origin_ms":18446744073709551615,"breaker":null}"#
+        );
     }
 
     #[test]

@@ -90,7 +90,8 @@ pub fn parse_rules(json: &str) -> Result<Vec<RateRule>, RuleConfigError> {
         .ok_or_else(|| err("rules", "must be a json array of rule objects"))?;
     let mut rules: Vec<RateRule> = Vec::new();
     for (i, item) in items.enumerate() {
-        let path = format!("rules[{i}]");
+        // Not `format!`: on the success path, it made a fresh isolate compile `core::fmt` (issue 23).
+        let path = ["rules[", &crate::text::decimal_string(i as u64), "]"].concat();
         let rule = RateRule::from_node(item, &path)?;
         if rules.iter().any(|r| r.id == rule.id) {
             return Err(err(
@@ -109,7 +110,7 @@ impl RateRule {
         if obj.kind() != Kind::Object {
             return Err(err(path, "must be a json object"));
         }
-        let f = |name: &str| format!("{path}.{name}");
+        let f = |name: &str| [path, ".", name].concat();
         if let Some(unknown) = obj.unknown_member(FIELDS) {
             return Err(err(
                 f(&unknown),
