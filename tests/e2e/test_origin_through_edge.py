@@ -186,8 +186,16 @@ def test_requests_that_arrive_while_a_fresh_isolates_first_sync_runs_wait_for_it
             return r.status_code, r.json().get("error"), time.monotonic() - started
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(call, [revoked] * 6 + [live] * 2))
-        assert [a[:2] for a in answers[:6]] == [(401, "token_revoked")] * 6, answers
-        assert [a[0] for a in answers[6:]] == [200, 200], answers
+
+        def explain():
+            # Every answer with its reason id (a 503 may be the edge's or the origin's), and the edge's
+            # decision lines: CI saw a live token answered 503 once (session 17) with nothing to say why.
+            log = (tmp_path / "edge-burst.log").read_text(errors="replace").splitlines()
+            lines = [l for l in log if '"decision"' in l or "warn" in l.lower() or "error" in l.lower()]
+            return (f"answers (status, error, seconds): {[(s, e, round(d, 2)) for s, e, d in answers]}; "
+                    f"{slow.feed_gets} feed GETs\nedge log:\n" + "\n".join(lines[-30:]))
+        assert [a[:2] for a in answers[:6]] == [(401, "token_revoked")] * 6, explain()
+        assert [a[0] for a in answers[6:]] == [200, 200], explain()
         pages = slow.feed_gets
         waits = sorted(round(a[2] * 1000) for a in answers)
         print(f"\nburst of 8 during a fresh isolate's first sync ({pages} feed pages, each delayed {FEED_DELAY_S} s): "
