@@ -4,7 +4,7 @@
 #      with 3, 2026-11-23; req/s within run-to-run noise — docs/PERFORMANCE.md);
 #   2. wasm-bindgen (the version pinned in Cargo.lock, installed by scripts/setup.sh) → JS glue;
 #   3. wasm-opt -O1 (binaryen from npm, pinned in package.json): a fresh isolate costs 1.6 % fewer
-#      instructions, the upload is 0.9 KB smaller gzipped, instructions per request unchanged
+#      instructions, the upload is 0.7 KB smaller gzipped, instructions per request unchanged
 #      (±0.3 %; docs/PERFORMANCE.md, session 17). -Os/-Oz/-O2/-O3 start faster still (−2.6 to −3.5 %)
 #      but gzip 4.6–6.1 KB larger, over the 150 KB upload goal. WASM_OPT=0 skips the step (A/Bs);
 #   4. esbuild bundles our entry module src/worker/entry.js with that glue into build/index.js.

@@ -514,8 +514,7 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
     let mut listed = 0;
     for (i, entry) in entries.enumerate() {
         listed += 1;
-        // Not `format!`: on the success path, it made a fresh isolate compile `core::fmt` (issue 23).
-        let var = ["ISSUERS[", &crate::text::decimal_string(i as u64), "]"].concat();
+        let var = crate::text::indexed("ISSUERS", i);
         let r = match RawIssuer::from_node(entry) {
             Ok(r) => r,
             Err(problem) => {

@@ -52,6 +52,18 @@ pub fn decimal_string(n: u64) -> String {
     decimal(n, &mut [0; 20]).to_owned()
 }
 
+/// `name[i]`: the name a configuration problem is reported under for one item of a list. Built
+/// for every item, problem or not, so not by `format!`: a fresh isolate's configuration would
+/// compile `core::fmt` for it (issue 23).
+pub fn indexed(name: &str, i: usize) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    out.push_str(name);
+    out.push('[');
+    push_decimal(&mut out, i as u64);
+    out.push(']');
+    out
+}
+
 /// `a == b`, eight bytes at a time: in wasm, slice equality calls compiler_builtins' `memcmp`,
 /// which compares a byte per iteration. Not constant-time: for public bytes only (the decision
 /// cache's signed parts), never for secrets.
@@ -134,6 +146,18 @@ fn has_zero_byte(x: u64) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_indexed_name_is_what_format_writes() {
+        for (name, i) in [
+            ("ISSUERS", 0),
+            ("rules", 7),
+            ("secrets", 10),
+            ("", usize::MAX),
+        ] {
+            assert_eq!(indexed(name, i), format!("{name}[{i}]"));
+        }
+    }
 
     #[test]
     fn finds_what_str_find_finds() {

@@ -343,9 +343,10 @@ impl Pipeline {
             ) => {
                 let cfg = self.cfg.clone();
                 // The token to record the outcome under: only when the cache missed it.
-                let missed = match self.cache_missed {
-                    true => authenticate::token_of(&cfg, &self.req).ok(),
-                    false => None,
+                let missed = if self.cache_missed {
+                    authenticate::token_of(&cfg, &self.req).ok()
+                } else {
+                    None
                 };
                 match authenticate::finish_signature(
                     iso, &cfg, awaiting, issuer_at, ok, missed, now,

@@ -90,8 +90,7 @@ pub fn parse_rules(json: &str) -> Result<Vec<RateRule>, RuleConfigError> {
         .ok_or_else(|| err("rules", "must be a json array of rule objects"))?;
     let mut rules: Vec<RateRule> = Vec::new();
     for (i, item) in items.enumerate() {
-        // Not `format!`: on the success path, it made a fresh isolate compile `core::fmt` (issue 23).
-        let path = ["rules[", &crate::text::decimal_string(i as u64), "]"].concat();
+        let path = crate::text::indexed("rules", i);
         let rule = RateRule::from_node(item, &path)?;
         if rules.iter().any(|r| r.id == rule.id) {
             return Err(err(

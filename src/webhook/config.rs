@@ -202,8 +202,7 @@ impl WebhookConfig {
         };
         let mut secrets = Vec::new();
         for (i, s) in list.enumerate() {
-            // Not `format!` (issue 23: `core::fmt` compiled by a fresh isolate's configuration).
-            let field = ["secrets[", &crate::text::decimal_string(i as u64), "]"].concat();
+            let field = crate::text::indexed("secrets", i);
             let s = s
                 .as_str()
                 .ok_or_else(|| WebhookConfigError::new(field.clone(), "must be a string"))?;
