@@ -27,7 +27,17 @@ def jump_table(unmapped, wasm_names, tiered):
     """{address: name} for the unmapped addresses that are jump-table slots."""
     if not unmapped or not tiered:
         return {}
-    low = min(unmapped)
+    # The table is one run of slots: search from the lowest address of the cluster (addresses less than
+    # a table's length apart) that holds the most instructions, not from the lowest unmapped address,
+    # which can be other code far away.
+    span = SLOT * (max(tiered) + 1)
+    clusters, prev = [], None
+    for addr in sorted(unmapped):
+        if prev is None or addr - prev > span:
+            clusters.append([addr, 0])
+        clusters[-1][1] += unmapped[addr]
+        prev = addr
+    low = max(clusters, key=lambda c: c[1])[0]
     best = (0, None)
     for first in range(0, max(tiered) + 1):
         for start in range(low - SLOT * 8, low + SLOT, SLOT):

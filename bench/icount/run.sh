@@ -116,6 +116,8 @@ measure() { # name worker path req expect side
   if [ "$PROFILE" = 1 ]; then
     callgrind_annotate --inclusive=no --threshold=100 "$(ls -t "$cg".* | head -1)" >"$OUT/ann-$side-$req-$worker.txt" 2>/dev/null
   fi
+  # ICOUNT_KEEP=1 keeps callgrind's own output (call graph included: callgrind_annotate --tree=caller).
+  [ -z "${ICOUNT_KEEP:-}" ] || cp "$(ls -t "$cg".* | head -1)" "$OUT/callgrind-$side-$req-$worker.out"
   rm -f "$cg" "$cg".*
   node -e 'const [s,side,ir,n,got,ev,cs]=process.argv.slice(1);const e=ev.split(" "),c=cs.split(" ").map(Number);const per={};e.forEach((k,i)=>per[k]=Math.round(c[i]/n));console.log(JSON.stringify({scenario:s,side,ir:+ir,n:+n,per_request:Math.round(ir/n),events_per_request:per,statuses:JSON.parse(got)}))' \
     "$name" "$side" "$ir" "$N" "$got" "$events" "$counts" | tee -a "$OUT/results.jsonl"

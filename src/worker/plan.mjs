@@ -40,50 +40,17 @@ function ticket(s) {
   return Number(s);
 }
 
-// Every decoded plan has this one shape, whatever its kind (absent fields are `undefined`): the
+// Every decoded plan has this one shape, whatever its kind (absent fields are `null`): the
 // driver's `p.kind`, `p.background`, `p.ticket` … then see one hidden class across the request
 // mix, so V8 keeps those loads monomorphic. One object literal per kind made them megamorphic
 // once a Worker had served two kinds (generic load ICs on every request; measured with callgrind,
-// docs/PERFORMANCE.md, session 10).
-class Plan {
-  constructor(kind, background) {
-    this.version = 1;
-    this.kind = kind;
-    this.background = background;
-    this.status = undefined; // respond
-    this.headerNames = undefined; // respond, fetch
-    this.headerValues = undefined;
-    this.body = undefined;
-    this.target = undefined; // forward
-    this.issuer = undefined; // jwks
-    this.url = undefined; // forward, fetch, jwks
-    this.timeoutMs = undefined; // forward, fetch, sync_wait, jwks
-    this.after = undefined;
-    this.drop = undefined;
-    this.setNames = undefined;
-    this.setValues = undefined;
-    this.responseNames = undefined;
-    this.responseValues = undefined;
-    this.ticket = undefined; // verify, read_body, fetch, sync_wait, jwks, limits, ed25519
-    this.keyId = undefined; // verify
-    this.alg = undefined; // verify, key
-    this.signingInput = undefined;
-    this.signature = undefined;
-    this.maxBytes = undefined; // read_body
-    this.headers = undefined;
-    this.serverTiming = undefined; // decorate
-    this.format = undefined; // key
-    this.data = undefined;
-    this.backends = undefined; // limits
-    this.names = undefined;
-    this.args = undefined;
-    this.message = undefined; // ed25519
-    this.keys = undefined;
-    this.signatures = undefined;
-  }
-}
+// docs/PERFORMANCE.md, session 10). The shape is one literal of constants, written in
+// `decodePlan` itself: V8 copies such a literal from its boilerplate in one step. A class whose
+// constructor set 33 fields ran in baseline code, one store IC per field, and so did a literal of
+// `undefined`s (not a constant to V8): ~8.7 k and ~6.3 k instructions per webhook request (three
+// plans); docs/PERFORMANCE.md, session 18.
 
-/** Decodes a plan string into a `Plan`: `version`, `kind`, `background` and the kind's fields. */
+/** Decodes a plan string into the one plan shape: `version`, `kind`, `background` and the kind's fields. */
 export function decodePlan(s) {
   if (typeof s !== "string") throw new PlanError("plan is not a string");
   const f = s.split("\0");
@@ -93,7 +60,43 @@ export function decodePlan(s) {
   if (n === undefined) throw new PlanError(`unknown plan kind ${JSON.stringify(kind)}`);
   if (f.length !== 3 + n) throw new PlanError(`plan kind ${kind} has ${f.length - 3} fields, expected ${n}`);
   if (f[2] !== "0" && f[2] !== "1") throw new PlanError(`plan background flag ${JSON.stringify(f[2])} is not 0 or 1`);
-  const p = new Plan(kind, f[2] === "1");
+  const p = {
+    version: 1,
+    kind: "",
+    background: false,
+    status: null, // respond
+    headerNames: null, // respond, fetch
+    headerValues: null,
+    body: null,
+    target: null, // forward
+    issuer: null, // jwks
+    url: null, // forward, fetch, jwks
+    timeoutMs: null, // forward, fetch, sync_wait, jwks
+    after: null,
+    drop: null,
+    setNames: null,
+    setValues: null,
+    responseNames: null,
+    responseValues: null,
+    ticket: null, // verify, read_body, fetch, sync_wait, jwks, limits, ed25519
+    keyId: null, // verify
+    alg: null, // verify, key
+    signingInput: null,
+    signature: null,
+    maxBytes: null, // read_body
+    headers: null,
+    serverTiming: null, // decorate
+    format: null, // key
+    data: null,
+    backends: null, // limits
+    names: null,
+    args: null,
+    message: null, // ed25519
+    keys: null,
+    signatures: null,
+  };
+  p.kind = kind;
+  p.background = f[2] === "1";
   switch (kind) {
     case "respond":
       p.status = Number(f[3]);
