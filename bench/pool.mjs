@@ -50,3 +50,29 @@ for (const s of order) {
     `${Number.isFinite(pairedChange) ? `**${signed(pairedChange)}** (${paired.filter((x) => x > 0).length} of ${paired.length})` : "—"} | ` +
     `**${f(median(rps))}** (${f(q1)}–${f(q3)}; ${better} of ${rps.length}) | ${cpu.length ? f(median(cpu)) : "—"} | ${verdict} |`);
 }
+
+// The same paired change, run by run (each run's median over its own rounds). One workerd process
+// serves a whole run, so a run can lean one way on a row in all its rounds (session 17: run K read
+// EdDSA 0.89 in all three); this table shows how far the runs disagree, which the pooled median
+// above does not.
+if (files.length > 1) {
+  const names = files.map((f) => f.replace(/^.*\//, "").replace(/\.jsonl$/, ""));
+  console.log(`\nPaired change per run (median of the run's rounds):\n`);
+  console.log(`| scenario | ${names.join(" | ")} | runs up |`);
+  console.log(`| --- | ${names.map(() => "---:").join(" | ")} | ---: |`);
+  for (const s of order) {
+    const rs = results.filter((r) => r.scenario === s);
+    const perRun = files.map((_, run) => {
+      const mine = rs.filter((r) => r.run === run);
+      const ch = mine.filter((r) => r.side === "ours").flatMap((o) => {
+        const b = mine.find((x) => x.side === "base" && x.round === o.round);
+        const c = mine.find((x) => !NOT_COMP.includes(x.side) && x.round === o.round);
+        return b && c ? [(o.rps - b.rps) / c.rps] : [];
+      });
+      return ch.length ? median(ch) : NaN;
+    });
+    if (perRun.every((x) => !Number.isFinite(x))) continue;
+    const cell = (x) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}` : "—");
+    console.log(`| ${s} | ${perRun.map(cell).join(" | ")} | ${perRun.filter((x) => x > 0).length} of ${perRun.filter(Number.isFinite).length} |`);
+  }
+}

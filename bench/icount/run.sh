@@ -17,6 +17,8 @@
 # V8 runs with --no-liftoff: wasm is compiled by TurboFan on first call, as hot code is in the
 # steady state a load test sees (with Liftoff, tier-up under valgrind takes thousands of requests).
 # --profile also keeps V8's perf map and callgrind's per-function counts for bench/icount/diff.py.
+# ICOUNT_KEEP=1 also keeps callgrind's output files (bench/out-icount/callgrind-*.out): who calls what
+# (`callgrind_annotate --tree=caller`), e.g. which JIT address calls a V8 builtin (name it from the perf map).
 # Needs valgrind (installed from Debian's packages when missing). ~1 min per scenario and build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$ROOT"
