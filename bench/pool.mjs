@@ -27,11 +27,15 @@ const rounds = new Set(results.map((r) => `${r.run}/${r.round}`)).size;
 console.log(`pooled: ${files.length} runs, ${rounds} rounds (${files.join(", ")})\n`);
 console.log("| scenario | rounds | before ÷ comparison | after ÷ comparison | difference of medians | paired change (rounds up) | after ÷ before req/s (quartiles; rounds better) | before ÷ after CPU µs | verdict (paired change ≥ −0.03) |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |");
-for (const s of order) {
+// A scenario's rounds as {o: ours, b: base, c: the comparison (may be missing)}, each with its run.
+function pairsOf(s) {
   const rs = results.filter((r) => r.scenario === s);
   const at = (side, r) => rs.find((x) => x.side === side && x.run === r.run && x.round === r.round);
   const comp = (r) => rs.find((x) => !NOT_COMP.includes(x.side) && x.run === r.run && x.round === r.round);
-  const pairs = rs.filter((r) => r.side === "ours").map((o) => ({ o, b: at("base", o), c: comp(o) })).filter((p) => p.b);
+  return rs.filter((r) => r.side === "ours").map((o) => ({ o, b: at("base", o), c: comp(o) })).filter((p) => p.b);
+}
+for (const s of order) {
+  const pairs = pairsOf(s);
   if (!pairs.length) continue;
   const withComp = pairs.filter((p) => p.c);
   const before = withComp.map((p) => p.b.rps / p.c.rps), after = withComp.map((p) => p.o.rps / p.c.rps);
@@ -61,14 +65,9 @@ if (files.length > 1) {
   console.log(`| scenario | ${names.join(" | ")} | runs up |`);
   console.log(`| --- | ${names.map(() => "---:").join(" | ")} | ---: |`);
   for (const s of order) {
-    const rs = results.filter((r) => r.scenario === s);
+    const pairs = pairsOf(s).filter((p) => p.c);
     const perRun = files.map((_, run) => {
-      const mine = rs.filter((r) => r.run === run);
-      const ch = mine.filter((r) => r.side === "ours").flatMap((o) => {
-        const b = mine.find((x) => x.side === "base" && x.round === o.round);
-        const c = mine.find((x) => !NOT_COMP.includes(x.side) && x.round === o.round);
-        return b && c ? [(o.rps - b.rps) / c.rps] : [];
-      });
+      const ch = pairs.filter((p) => p.o.run === run).map((p) => (p.o.rps - p.b.rps) / p.c.rps);
       return ch.length ? median(ch) : NaN;
     });
     if (perRun.every((x) => !Number.isFinite(x))) continue;
