@@ -5,6 +5,7 @@
 // BASELINE=<build dir>: also run that build (another revision) as `edge0` / `edgev0`, with the
 // same bindings, so a change is measured against its baseline in the same process and rounds.
 import { generateKeyPair, exportJWK, SignJWT } from "jose";
+import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
@@ -66,6 +67,19 @@ req("stripe", { "Stripe-Signature": `t=${now},v1=${sig}`, "Content-Type": "appli
 req("stripe-tampered", { "Stripe-Signature": `t=${now},v1=${sig}`, "Content-Type": "application/json" }, body.replace('"id":"evt_', '"id":"evX_'), "POST");
 
 // ---- workerd config ----
+// Our Worker's variables plus the packed configuration a deploy adds (scripts/deploy-check.sh:
+// `edge-config-check --pack`, README "Configuration"), so a fresh isolate here starts as a
+// deployed one does. PACK_CONFIG=0 leaves it out (the Worker then parses the JSON variables).
+function withPack(vars, name) {
+  if (process.env.PACK_CONFIG === "0") return vars;
+  const file = `${out}/vars-${name}.json`;
+  writeFileSync(file, JSON.stringify(vars));
+  const packed = execFileSync("cargo", ["run", "--release", "--quiet", "--bin", "edge-config-check", "--", file, "--pack"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
+  return { ...vars, EDGE_CONFIG_PACKED: packed };
+}
 const origin = `http://127.0.0.1:${ports.origin}`;
 const edgeVars = {
   DEPLOY_ENV: "development", // the bench origin is on loopback
@@ -86,7 +100,8 @@ const edgeVars = {
 };
 // The same edge with the decision caches off: every request verifies its token (the per-algorithm
 // scenarios, fair against jose which verifies every time). `edge` keeps the defaults (cache on).
-const edgeVerifyVars = { ...edgeVars, DECISION_CACHE_TTL_SECONDS: "0", NEGATIVE_CACHE_TTL_SECONDS: "0" };
+const edgeVerifyVars = withPack({ ...edgeVars, DECISION_CACHE_TTL_SECONDS: "0", NEGATIVE_CACHE_TTL_SECONDS: "0" }, "edgev");
+Object.assign(edgeVars, withPack(edgeVars, "edge"));
 const q = (s) => JSON.stringify(String(s)); // capnp text literals take JSON-style escapes
 // capnp resolves `embed` paths relative to the config file (an absolute path would be looked up
 // on the import path), so every embedded file is named relative to the out dir.

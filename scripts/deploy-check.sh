@@ -4,7 +4,9 @@
 #   1. `wrangler deploy --dry-run --env NAME --outdir target/deploy-check/NAME` (builds and bundles);
 #   2. scripts/deploy_check.py: the environment's vars and bindings match the top level, Durable
 #      Object migrations, rate-limit bindings, the bundle (wasm, exports, upload size), and the
-#      Worker's own configuration parser on the environment's vars (production rules included).
+#      Worker's own configuration parser on the environment's vars (production rules included),
+#      which also writes the packed configuration to target/deploy-check/NAME.packed (deployed
+#      as the variable EDGE_CONFIG_PACKED: a fresh isolate then skips the JSON parsers).
 # The top level of wrangler.toml is local development and is refused. --var values are the ones
 # you would give `wrangler deploy` (e.g. ORIGIN_URL while the file still has the placeholder).
 source "$(dirname "$0")/lib.sh"
@@ -37,4 +39,11 @@ if [ "$config_only" = 0 ]; then
   args+=(--outdir "$out")
 fi
 python3 scripts/deploy_check.py "${args[@]}" || die "env.$env_name would not deploy cleanly (see FAIL lines above)"
-note "env.$env_name: ready to deploy (npx wrangler deploy --env $env_name)"
+packed="$ROOT/target/deploy-check/$env_name.packed"
+if [ -s "$packed" ] && [ "$(wc -c < "$packed")" -le 5120 ]; then
+  # The packed configuration (README "Configuration"): a fresh isolate reads it instead of
+  # parsing the JSON variables, while they are the ones it was packed from.
+  note "env.$env_name: ready to deploy: npx wrangler deploy --env $env_name --var EDGE_CONFIG_PACKED:\$(cat target/deploy-check/$env_name.packed)"
+else
+  note "env.$env_name: ready to deploy (npx wrangler deploy --env $env_name)"
+fi

@@ -17,6 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What Cloudflare accepts for one Worker upload, gzip (paid plans; the free plan allows 3 MiB).
 UPLOAD_LIMIT = 10 * 1024 * 1024
 FREE_PLAN_LIMIT = 3 * 1024 * 1024
+# The most one Worker variable may hold (Cloudflare's limit: 5 KB).
+VAR_LIMIT = 5 * 1024
 # This project's own budget (README "Benchmarks").
 BUDGET = 250 * 1000
 # Vars an environment sets for itself; every other var must equal the top level's.
@@ -124,13 +126,22 @@ def check_vars(env_vars, r, tmp):
         return
     vars_file = tmp / "vars.json"
     vars_file.write_text(json.dumps(env_vars))
-    out = subprocess.run([str(exe), str(vars_file), "--assume-secrets"], capture_output=True, text=True)
+    out = subprocess.run([str(exe), str(vars_file), "--assume-secrets", "--pack"], capture_output=True, text=True)
     if out.returncode != 0:
         for line in out.stdout.splitlines() or [out.stderr.strip()]:
             r.fail(f"the Worker would answer config_invalid: {line}", f"fix it in [env.{r.env}.vars] or pass --var")
+        return
+    # --pack: the summary on stderr, the packed configuration alone on stdout.
+    for line in out.stderr.splitlines():
+        r.ok(line)
+    packed = out.stdout.strip()
+    path = tmp / f"{r.env}.packed"
+    path.write_text(packed)
+    if len(packed) > VAR_LIMIT:
+        print(f"    note: the packed configuration is {len(packed)} characters, over Cloudflare's {VAR_LIMIT} for one "
+              f"variable: deploy without it (the Worker then parses the JSON variables: a slower first request)")
     else:
-        for line in out.stdout.splitlines():
-            r.ok(line)
+        r.ok(f"packed configuration written to {path.relative_to(ROOT)} (deploy it as EDGE_CONFIG_PACKED)")
 
 
 def main():

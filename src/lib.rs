@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod identity;
 mod json;
 pub mod jwt;
+pub mod packed;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;

@@ -4,6 +4,7 @@
 use core::fmt;
 
 use crate::json::{self, Kind, Node};
+use crate::packed::{Packer, Unpacker};
 
 /// What a route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -632,6 +633,106 @@ impl RawAccess {
             }
             _ => Err(bad()),
         }
+    }
+}
+
+// ---- The packed form (`crate::packed`): what `EDGE_CONFIG_PACKED` carries of `ROUTES`. ----------
+
+impl FailurePolicy {
+    fn unpack(u: &mut Unpacker<'_>) -> Option<Self> {
+        u.bool().map(|strict| {
+            if strict {
+                FailurePolicy::Strict
+            } else {
+                FailurePolicy::Open
+            }
+        })
+    }
+}
+
+impl Rule {
+    fn pack(&self, p: &mut Packer) {
+        p.str(&self.id);
+        match &self.methods {
+            None => p.u8(0),
+            Some(ms) => p.u8(1).strs(ms),
+        };
+        p.str(&self.pattern.raw);
+        match &self.access {
+            Access::Public => p.u8(0),
+            Access::Authenticated => p.u8(1),
+            Access::Permissions(PermissionRule::AnyOf(ps)) => p.u8(2).strs(ps),
+            Access::Permissions(PermissionRule::AllOf(ps)) => p.u8(3).strs(ps),
+            Access::Webhook(id) => p.u8(4).str(id),
+        };
+        let f = &self.failure;
+        for policy in [f.revocations, f.jwks, f.rate_limiter, f.rate_limit_binding] {
+            p.bool(policy == FailurePolicy::Strict);
+        }
+        p.strs(&self.rate_limits)
+            .bool(self.upstream == Upstream::Assets)
+            .opt_u64(self.step_up.max_age_secs)
+            .strs(&self.step_up.amr);
+    }
+
+    /// The pattern is parsed again from its text, so its segments are the parser's.
+    fn unpack(u: &mut Unpacker<'_>) -> Option<Self> {
+        let id = u.str()?;
+        let methods = match u.u8()? {
+            0 => None,
+            1 => Some(u.strs()?),
+            _ => return None,
+        };
+        let pattern = PathPattern::parse(&u.str()?).ok()?;
+        let access = match u.u8()? {
+            0 => Access::Public,
+            1 => Access::Authenticated,
+            2 => Access::Permissions(PermissionRule::AnyOf(u.strs()?)),
+            3 => Access::Permissions(PermissionRule::AllOf(u.strs()?)),
+            4 => Access::Webhook(u.str()?),
+            _ => return None,
+        };
+        let failure = FailurePolicies {
+            revocations: FailurePolicy::unpack(u)?,
+            jwks: FailurePolicy::unpack(u)?,
+            rate_limiter: FailurePolicy::unpack(u)?,
+            rate_limit_binding: FailurePolicy::unpack(u)?,
+        };
+        Some(Rule {
+            id,
+            methods,
+            pattern,
+            access,
+            failure,
+            rate_limits: u.strs()?,
+            upstream: if u.bool()? {
+                Upstream::Assets
+            } else {
+                Upstream::Origin
+            },
+            step_up: StepUp {
+                max_age_secs: u.opt_u64()?,
+                amr: u.strs()?,
+            },
+        })
+    }
+}
+
+impl RoutePolicy {
+    /// The configured rules (the fallback is [`RoutePolicy::new`]'s, not packed).
+    pub fn pack(&self, p: &mut Packer) {
+        p.usize(self.rules.len());
+        for r in &self.rules {
+            r.pack(p);
+        }
+    }
+
+    pub fn unpack(u: &mut Unpacker<'_>) -> Option<Self> {
+        let n = u.count()?;
+        let rules = (0..n)
+            .map(|_| Rule::unpack(u))
+            .collect::<Option<Vec<_>>>()?;
+        Some(RoutePolicy::new(rules))
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::Sha256;
 
 use super::{b64, Algorithm, KeyError};
 use crate::json::{self, Node};
+use crate::packed::{Packer, Unpacker};
 use crate::secret::SecretBytes;
 
 /// Private members of asymmetric JWKs (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2).
@@ -297,39 +298,84 @@ impl Jwk {
             },
         };
 
-        let material = match kty {
-            "oct" => {
-                let k = bytes("k")?;
+        let raw = match kty {
+            "oct" => Raw::Oct(bytes("k")?),
+            "EC" => Raw::Ec {
+                x: bytes("x")?,
+                y: bytes("y")?,
+            },
+            "OKP" => Raw::Okp { x: bytes("x")? },
+            _ => Raw::Rsa {
+                n: bytes("n")?,
+                e: bytes("e")?,
+            },
+        };
+        Jwk::checked(kid, alg, raw).map(Parsed::Key)
+    }
+}
+
+/// Key material as read, before [`Jwk::checked`].
+enum Raw {
+    Oct(Vec<u8>),
+    Ec { x: Vec<u8>, y: Vec<u8> },
+    Okp { x: Vec<u8> },
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+}
+
+impl Jwk {
+    /// The checks every key passes, whether read from a JWK or from the packed configuration:
+    /// the pinned algorithm belongs to the key type, and the material is what that algorithm
+    /// needs (HMAC secret at least the hash's length, EC point on the curve's size, Ed25519's 32
+    /// bytes, RSA 2048–4096 bits with an odd exponent in 3 ..= 2^33 − 1).
+    fn checked(kid: Option<String>, alg: Algorithm, raw: Raw) -> Result<Jwk, KeyError> {
+        let field_err = |kid: Option<String>, field: &'static str| KeyError::Field { kid, field };
+        let fits = match &raw {
+            Raw::Oct(_) => alg.hmac_len().is_some(),
+            Raw::Ec { .. } => alg.ec_curve().is_some(),
+            Raw::Okp { .. } => alg == Algorithm::EdDsa,
+            Raw::Rsa { .. } => matches!(
+                alg,
+                Algorithm::Rs256
+                    | Algorithm::Rs384
+                    | Algorithm::Rs512
+                    | Algorithm::Ps256
+                    | Algorithm::Ps384
+                    | Algorithm::Ps512
+            ),
+        };
+        if !fits {
+            return Err(KeyError::AlgorithmInconsistent {
+                kid,
+                alg: alg.as_str().to_owned(),
+            });
+        }
+        let material = match raw {
+            Raw::Oct(k) => {
                 let min = alg.hmac_len().unwrap_or(32);
                 let actual = k.len();
-                Material::Oct(SecretBytes::new(k, min).map_err(|_| KeyError::OctTooShort {
-                    kid: kid.clone(),
-                    min,
-                    actual,
-                })?)
+                match SecretBytes::new(k, min) {
+                    Ok(k) => Material::Oct(k),
+                    Err(_) => return Err(KeyError::OctTooShort { kid, min, actual }),
+                }
             }
-            "EC" => {
-                let (x, y) = (bytes("x")?, bytes("y")?);
-                // The curve is the one `crv` named and `alg` agreed with (checked above).
+            Raw::Ec { x, y } => {
+                // The curve is the one the pinned algorithm names.
                 let size = alg.ec_curve().map_or(0, |(_, size)| size);
                 if x.len() != size {
-                    return Err(field_err("x"));
+                    return Err(field_err(kid, "x"));
                 }
                 if y.len() != size {
-                    return Err(field_err("y"));
+                    return Err(field_err(kid, "y"));
                 }
                 Material::Ec { x, y }
             }
-            "OKP" => {
-                let x = bytes("x")?;
+            Raw::Okp { x } => {
                 if x.len() != 32 {
-                    return Err(field_err("x"));
+                    return Err(field_err(kid, "x"));
                 }
                 Material::Okp { x }
             }
-            _ => {
-                let mut n = bytes("n")?;
-                let e = bytes("e")?;
+            Raw::Rsa { mut n, e } => {
                 let lead = n.iter().take_while(|b| **b == 0).count();
                 n.drain(..lead);
                 // An empty (or all-zero) modulus has 0 bits; the first byte left is non-zero.
@@ -349,13 +395,64 @@ impl Jwk {
                 Material::Rsa { n, e }
             }
         };
-        Ok(Parsed::Key(Jwk {
+        Ok(Jwk {
             kid,
             alg,
             material,
             fingerprint: Default::default(),
             hs256: Default::default(),
-        }))
+        })
+    }
+
+    fn pack(&self, p: &mut Packer) {
+        p.opt_str(self.kid.as_deref()).str(self.alg.as_str());
+        match &self.material {
+            Material::Oct(k) => p.u8(0).bytes(k.expose()),
+            Material::Ec { x, y } => p.u8(1).bytes(x).bytes(y),
+            Material::Okp { x } => p.u8(2).bytes(x),
+            Material::Rsa { n, e } => p.u8(3).bytes(n).bytes(e),
+        };
+    }
+
+    fn unpack(u: &mut Unpacker<'_>) -> Option<Jwk> {
+        let kid = u.opt_str()?;
+        let alg = Algorithm::from_jws_name(&u.str()?)?;
+        let raw = match u.u8()? {
+            0 => Raw::Oct(u.bytes()?.to_vec()),
+            1 => Raw::Ec {
+                x: u.bytes()?.to_vec(),
+                y: u.bytes()?.to_vec(),
+            },
+            2 => Raw::Okp {
+                x: u.bytes()?.to_vec(),
+            },
+            3 => Raw::Rsa {
+                n: u.bytes()?.to_vec(),
+                e: u.bytes()?.to_vec(),
+            },
+            _ => return None,
+        };
+        Jwk::checked(kid, alg, raw).ok()
+    }
+}
+
+impl KeySet {
+    /// The packed form (`crate::packed`) of an issuer's static keys.
+    pub fn pack(&self, p: &mut Packer) {
+        p.usize(self.skipped).usize(self.keys.len());
+        for k in &self.keys {
+            k.pack(p);
+        }
+    }
+
+    /// Every key through [`Jwk::checked`], the set through [`KeySet::new`] (unique `kid`s).
+    pub fn unpack(u: &mut Unpacker<'_>) -> Option<KeySet> {
+        let skipped = u.usize()?;
+        let n = u.count()?;
+        let keys = (0..n).map(|_| Jwk::unpack(u)).collect::<Option<Vec<_>>>()?;
+        let mut set = KeySet::new(keys).ok()?;
+        set.skipped = skipped;
+        Some(set)
     }
 }
 

@@ -5,7 +5,7 @@
 //! algorithm is refused, so `none`, HS/RS confusion and algorithm downgrades cannot happen.
 
 mod alg;
-mod b64;
+pub(crate) mod b64;
 mod claims;
 mod error;
 pub mod jwks;

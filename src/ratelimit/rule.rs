@@ -274,3 +274,52 @@ pub fn default_rules() -> Vec<RateRule> {
         rule("anonymous_ip", KeyParts::IP, 120, 60, Backend::Local),
     ]
 }
+
+// ---- The packed form (`crate::packed`): what `EDGE_CONFIG_PACKED` carries of `RATE_LIMITS`. -----
+
+impl RateRule {
+    pub fn pack(&self, p: &mut crate::packed::Packer) {
+        let k = self.key;
+        let parts = u8::from(k.ip)
+            | u8::from(k.user) << 1
+            | u8::from(k.route) << 2
+            | u8::from(k.account) << 3;
+        p.str(&self.id)
+            .u8(parts)
+            .u64(u64::from(self.quota.limit))
+            .u64(self.quota.period_ms);
+        match &self.backend {
+            Backend::Local => p.u8(0),
+            Backend::Durable => p.u8(1),
+            Backend::Binding { name } => p.u8(2).str(name),
+        };
+    }
+
+    /// The quota goes through [`Quota::new`]'s checks again.
+    pub fn unpack(u: &mut crate::packed::Unpacker<'_>) -> Option<Self> {
+        let id = u.str()?;
+        let parts = u.u8()?;
+        if parts == 0 || parts > 0b1111 {
+            return None;
+        }
+        let key = KeyParts {
+            ip: parts & 1 != 0,
+            user: parts & 2 != 0,
+            route: parts & 4 != 0,
+            account: parts & 8 != 0,
+        };
+        let quota = Quota::new(u.u32()?, u.u64()?).ok()?;
+        let backend = match u.u8()? {
+            0 => Backend::Local,
+            1 => Backend::Durable,
+            2 => Backend::Binding { name: u.str()? },
+            _ => return None,
+        };
+        Some(RateRule {
+            id,
+            key,
+            quota,
+            backend,
+        })
+    }
+}

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::json::write::Object;
 use wasm_bindgen::JsValue;
 
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, PACKED_VARIABLE};
 use crate::pipeline::Isolate;
 
 struct State {
@@ -46,7 +46,24 @@ pub(crate) fn configure(env: &JsValue) {
     if STATE.with(|s| s.borrow().isolate.is_some()) {
         return;
     }
-    let isolate = match EdgeConfig::from_lookup(&|name| lookup(env, name)) {
+    let get = |name: &str| lookup(env, name);
+    // The packed configuration when it was made from these variables: the JSON parsers (and
+    // their compile on a fresh isolate) are then not needed. Otherwise the JSON variables.
+    let loaded = match lookup(env, PACKED_VARIABLE).map(|p| EdgeConfig::from_packed(&p, &get)) {
+        Some(Ok(loaded)) => loaded,
+        Some(Err(refusal)) => {
+            super::console_warn(
+                &Object::new()
+                    .str("detail", refusal.detail())
+                    .str("event", "config_warning")
+                    .str("variable", PACKED_VARIABLE)
+                    .finish(),
+            );
+            EdgeConfig::from_lookup(&get)
+        }
+        None => EdgeConfig::from_lookup(&get),
+    };
+    let isolate = match loaded {
         Ok(c) => {
             for w in &c.warnings {
                 super::console_warn(

@@ -22,6 +22,10 @@ def test_the_shipped_production_env_passes_once_its_urls_are_given():
     assert code == 0, out
     assert "configuration ok: Production" in out
     assert "ENVELOPE_SECRET" in out and "WEBHOOK_STRIPE" in out, "lists the secrets to put"
+    # The packed configuration the deploy carries (EDGE_CONFIG_PACKED) fits one variable.
+    assert "packed configuration written to target/deploy-check/production.packed" in out, out
+    packed = (ROOT / "target/deploy-check/production.packed").read_text()
+    assert packed.startswith("v1.") and len(packed) <= 5 * 1024, len(packed)
 
 
 def test_the_shipped_placeholders_are_refused_naming_each_variable():

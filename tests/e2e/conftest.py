@@ -129,12 +129,36 @@ def stop(proc: subprocess.Popen):
             proc.wait(5)
 
 
+def packed_config(tmp: pathlib.Path, env_vars: dict, config: pathlib.Path | None = None) -> str | None:
+    """`EDGE_CONFIG_PACKED` for the variables a `wrangler dev` Worker started with `env_vars` sees
+    (the config's [vars], then the env file's values as `start_edge` writes them), made as a
+    deploy makes it (`edge-config-check --pack`); None when they do not load (the Worker then
+    answers config_invalid from the JSON variables, which a test may want)."""
+    import tomllib
+    toml_vars = tomllib.loads((config or ROOT / "wrangler.toml").read_text()).get("vars", {})
+    seen = {**toml_vars, **{k: v if isinstance(v, str) else json.dumps(v) for k, v in env_vars.items()}}
+    vars_file = tmp / f"packed-{secrets.token_hex(4)}.json"
+    vars_file.write_text(json.dumps(seen))
+    out = subprocess.run(["cargo", "run", "--quiet", "--bin", "edge-config-check", "--", str(vars_file), "--pack"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if out.returncode == 1:
+        return None
+    assert out.returncode == 0, f"edge-config-check --pack: {out.stderr}"
+    return out.stdout.strip()
+
+
 def start_edge(tmp: pathlib.Path, env_vars: dict, port: int, name: str,
-               config: pathlib.Path | None = None) -> subprocess.Popen:
+               config: pathlib.Path | None = None, pack: bool = True) -> subprocess.Popen:
     """`wrangler dev` with every config value from an env file (they override wrangler.toml).
     Local runs talk to loopback, so DEPLOY_ENV is development unless the test says otherwise.
-    `config`: another wrangler config instead of wrangler.toml (other bindings)."""
+    `config`: another wrangler config instead of wrangler.toml (other bindings).
+    `pack`: add the packed configuration a deploy adds (`packed_config`), so every Worker here
+    starts the way a deployed one does; False leaves `env_vars` as they are."""
     env_vars = {"DEPLOY_ENV": "development", **env_vars}
+    if pack and "EDGE_CONFIG_PACKED" not in env_vars:
+        packed = packed_config(tmp, env_vars, config)
+        if packed is not None:
+            env_vars["EDGE_CONFIG_PACKED"] = packed
     env_file = tmp / f"{name}.env"
     env_file.write_text("".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}\n" for k, v in env_vars.items()))
     log = tmp / f"{name}.log"

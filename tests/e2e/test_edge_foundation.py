@@ -4,7 +4,7 @@ import base64, json, secrets, time
 import pytest
 import requests
 
-from conftest import port, EDGE, ORIGIN, JWKS, AUD, Key, start_edge, stop
+from conftest import port, EDGE, ORIGIN, JWKS, AUD, Key, packed_config, start_edge, stop
 
 
 def me(token: str, **headers):
@@ -224,6 +224,59 @@ def test_a_webhook_route_without_its_secret_is_off_and_the_rest_of_the_worker_ru
         assert "WEBHOOK_GITHUB" in log and "webhook_not_configured" in log, log[-2000:]
     finally:
         stop(proc)
+
+
+# The Worker's log line when it does not use its packed configuration (src/worker/state.rs).
+PACK_REFUSED = '"event":"config_warning","variable":"EDGE_CONFIG_PACKED"'
+
+
+def test_the_edge_starts_from_its_packed_configuration(system):
+    # start_edge adds EDGE_CONFIG_PACKED as a deploy does; a pack the Worker did not use is
+    # logged (next test), so a clean log means every Worker of this suite read its pack.
+    r = me(system.token(sub="packed-user"))
+    assert (r.status_code, r.json()["user"]) == (200, "packed-user"), r.text
+    log = (system.tmp / "edge.log").read_text()
+    assert "env.EDGE_CONFIG_PACKED" in log, "wrangler lists the binding"
+    assert PACK_REFUSED not in log, log[-2000:]
+
+
+def test_a_stale_pack_is_logged_and_the_json_variables_are_used(system):
+    # A variable changed after the deploy (a dashboard edit): the pack no longer matches, so the
+    # Worker parses the JSON variables — the edited value wins — and says why.
+    here = {"DEPLOY_ENV": "development", **system.edge_vars}
+    stale = packed_config(system.tmp, {**here, "LEEWAY_SECONDS": "5"})
+    assert stale and stale.startswith("v1."), stale
+    proc = start_edge(system.tmp, {**here, "EDGE_CONFIG_PACKED": stale}, port(26), "edge-stale-pack")
+    try:
+        r = requests.get(f"http://127.0.0.1:{port(26)}/api/me", timeout=10,
+                         headers={"Authorization": f"Bearer {system.token(sub='stale-pack-user')}"})
+        assert (r.status_code, r.json()["user"]) == (200, "stale-pack-user"), r.text
+        log = edge_log(system, "edge-stale-pack", PACK_REFUSED)
+        assert PACK_REFUSED in log and "packed from other variables" in log, log[-2000:]
+    finally:
+        stop(proc)
+
+
+def test_a_packed_configuration_still_checks_its_secrets(system):
+    # Secrets are not packed: a bad ENVELOPE_SECRET behind a good pack is config_invalid, named.
+    here = {"DEPLOY_ENV": "development", **system.edge_vars}
+    good = packed_config(system.tmp, here)
+    assert good and good.startswith("v1."), good
+    bad = {**here, "ENVELOPE_SECRET": "00112233", "EDGE_CONFIG_PACKED": good}
+    proc = None
+    try:
+        proc = start_edge(system.tmp, bad, port(27), "edge-pack-bad-secret")
+    except RuntimeError:
+        pass  # /healthz answered nothing usable: checked below
+    try:
+        r = requests.get(f"http://127.0.0.1:{port(27)}/healthz", timeout=10)
+        assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
+        log = edge_log(system, "edge-pack-bad-secret", "config_invalid")
+        assert "ENVELOPE_SECRET: secret is 4 bytes, at least 32 are required" in log, log[-2000:]
+        assert PACK_REFUSED not in log, "the pack itself was good"
+    finally:
+        if proc:
+            stop(proc)
 
 
 def test_ambiguous_paths_are_refused_before_routing(system):

@@ -6,6 +6,9 @@
 
 use core::fmt;
 
+mod packed;
+pub use packed::{PackedRefusal, PACKED_INPUTS, PACKED_VARIABLE};
+
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
 use crate::deployment::DeployEnv;
@@ -30,6 +33,9 @@ pub enum KeySource {
 pub struct IssuerConfig {
     pub policy: IssuerPolicy,
     pub keys: KeySource,
+    /// The secret the static keys were read from (`jwks_secret`), if any: the packed
+    /// configuration names it instead of carrying the keys.
+    pub jwks_secret: Option<String>,
 }
 
 /// JWKS manager bounds (seconds).
@@ -82,7 +88,7 @@ pub struct EdgeConfig {
     /// One per webhook id named by a route, each from the secret `WEBHOOK_<ID>` (a JSON
     /// object: provider, secrets, tolerance_secs, max_body_bytes). A route whose secret is not
     /// set has no entry and answers 503 `webhook_not_configured`.
-    pub webhooks: std::collections::BTreeMap<String, WebhookConfig>,
+    pub webhooks: Webhooks,
     /// What loaded but deserves an operator's eye (a webhook route without its secret);
     /// logged once when the isolate starts.
     pub warnings: Vec<ConfigProblem>,
@@ -132,6 +138,9 @@ impl AccessLog {
         self == AccessLog::All || status >= 500
     }
 }
+
+/// The webhooks by id ([`EdgeConfig::webhooks`]).
+pub type Webhooks = std::collections::BTreeMap<String, WebhookConfig>;
 
 /// The secret holding a webhook id's configuration: `WEBHOOK_` + the id upper-cased, `-` → `_`.
 pub fn webhook_variable(id: &str) -> String {
@@ -226,6 +235,62 @@ impl Loader<'_> {
             },
         }
     }
+
+    /// `ENVELOPE_SECRET`, a secret: read at run time on both paths.
+    fn envelope_key(&mut self) -> Option<EnvelopeKey> {
+        self.required("ENVELOPE_SECRET").and_then(|s| {
+            crate::envelope::parse_secret(&s)
+                .map_err(|e| self.fail("ENVELOPE_SECRET", e))
+                .ok()
+        })
+    }
+
+    /// The secret `WEBHOOK_<ID>` of every webhook the routes name, read at run time on both
+    /// paths; one that is not set is a warning (its route answers 503), not an error.
+    fn webhooks(&mut self, routes: &RoutePolicy) -> (Webhooks, Vec<ConfigProblem>) {
+        let mut webhooks = Webhooks::new();
+        let mut warnings = Vec::new();
+        for rule in routes.rules() {
+            let Access::Webhook(id) = &rule.access else {
+                continue;
+            };
+            if webhooks.contains_key(id) {
+                continue;
+            }
+            let var = webhook_variable(id);
+            match self.raw(&var) {
+                // Not deployed yet (or on purpose): that route answers 503
+                // webhook_not_configured; the rest of the Worker runs.
+                None => warnings.push(ConfigProblem {
+                    variable: var.clone(),
+                    problem: format!(
+                        "is not set: route {:?} (webhook {id:?}) answers 503 webhook_not_configured until it is",
+                        rule.id
+                    ),
+                }),
+                Some(json) => match WebhookConfig::from_json(&json) {
+                    Ok(c) => {
+                        webhooks.insert(id.clone(), c);
+                    }
+                    Err(e) => self.fail(&var, e.to_string()),
+                },
+            }
+        }
+        (webhooks, warnings)
+    }
+
+    /// An issuer's keys from the secret its `jwks_secret` names (`var`: `ISSUERS[i]`).
+    fn secret_keys(&mut self, name: &str, var: &str) -> Option<KeySet> {
+        match self.raw(name) {
+            None => {
+                self.fail(name, format!("is named by {var}.jwks_secret but not set"));
+                None
+            }
+            Some(json) => KeySet::from_jwks_json(&json)
+                .map_err(|e| self.fail(name, format!("{e}")))
+                .ok(),
+        }
+    }
 }
 
 /// Decodes a secret given as hex or base64 (the shared [`crate::secret::decode`]).
@@ -300,11 +365,7 @@ impl EdgeConfig {
             None => None,
         };
 
-        let envelope_key = l.required("ENVELOPE_SECRET").and_then(|s| {
-            crate::envelope::parse_secret(&s)
-                .map_err(|e| l.fail("ENVELOPE_SECRET", e))
-                .ok()
-        });
+        let envelope_key = l.envelope_key();
 
         let issuers = l
             .required("ISSUERS")
@@ -319,34 +380,7 @@ impl EdgeConfig {
             }),
         };
 
-        let mut webhooks = std::collections::BTreeMap::new();
-        let mut warnings = Vec::new();
-        for rule in routes.rules() {
-            let Access::Webhook(id) = &rule.access else {
-                continue;
-            };
-            if webhooks.contains_key(id) {
-                continue;
-            }
-            let var = webhook_variable(id);
-            match l.raw(&var) {
-                // Not deployed yet (or on purpose): that route answers 503
-                // webhook_not_configured; the rest of the Worker runs.
-                None => warnings.push(ConfigProblem {
-                    variable: var.clone(),
-                    problem: format!(
-                        "is not set: route {:?} (webhook {id:?}) answers 503 webhook_not_configured until it is",
-                        rule.id
-                    ),
-                }),
-                Some(json) => match WebhookConfig::from_json(&json) {
-                    Ok(c) => {
-                        webhooks.insert(id.clone(), c);
-                    }
-                    Err(e) => l.fail(&var, e.to_string()),
-                },
-            }
-        }
+        let (webhooks, warnings) = l.webhooks(&routes);
 
         let leeway_secs = l.number("LEEWAY_SECONDS", 30, 0, 300);
         let max_token_bytes = l.number(
@@ -540,6 +574,7 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
             );
             continue;
         }
+        let mut jwks_secret = None;
         let keys = match (r.jwks_url, r.jwks, r.jwks_secret) {
             (Some(u), None, None) if valid_http_url(&u) => match deploy_env.refuses(&u) {
                 None => KeySource::Url(u),
@@ -559,18 +594,12 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
                     continue;
                 }
             },
-            (None, None, Some(name)) => match l.raw(&name) {
-                None => {
-                    l.fail(&name, format!("is named by {var}.jwks_secret but not set"));
-                    continue;
+            (None, None, Some(name)) => match l.secret_keys(&name, &var) {
+                Some(k) => {
+                    jwks_secret = Some(name);
+                    KeySource::Static(k)
                 }
-                Some(json) => match KeySet::from_jwks_json(&json) {
-                    Ok(k) => KeySource::Static(k),
-                    Err(e) => {
-                        l.fail(&name, format!("{e}"));
-                        continue;
-                    }
-                },
+                None => continue,
             },
             _ => {
                 l.fail(&var, "needs exactly one of jwks_url, jwks, jwks_secret");
@@ -583,6 +612,7 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
                 audiences: r.audiences,
             },
             keys,
+            jwks_secret,
         });
     }
     if listed == 0 {
