@@ -32,6 +32,14 @@ case "$OUT_DIR" in /*) OUT="$OUT_DIR" ;; *) OUT="$ROOT/$OUT_DIR" ;; esac
 STAGE="$OUT/.stage"
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z}"
 
+# Panic locations name their source files: without the machine's registry and toolchain prefixes
+# the module is the same wherever it is built, and 2.5 KB smaller (issue 23's upload budget).
+remaps=(--remap-path-prefix="$ROOT/=")
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do [ -d "$d" ] && remaps+=(--remap-path-prefix="$d="); done
+commit="$(rustc -vV | sed -n 's/^commit-hash: //p')"
+[ -n "$commit" ] && remaps+=(--remap-path-prefix="/rustc/$commit/library/=")
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-} ${remaps[*]}"
+
 echo "[1/4] cargo build --release --target wasm32-unknown-unknown (opt-level $CARGO_PROFILE_RELEASE_OPT_LEVEL)"
 cargo build --release --target wasm32-unknown-unknown --lib -p "$PACKAGE"
 

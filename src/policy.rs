@@ -639,14 +639,12 @@ impl RawAccess {
 // ---- The packed form (`crate::packed`): what `EDGE_CONFIG_PACKED` carries of `ROUTES`. ----------
 
 impl FailurePolicy {
-    fn unpack(u: &mut Unpacker<'_>) -> Option<Self> {
-        u.bool().map(|strict| {
-            if strict {
-                FailurePolicy::Strict
-            } else {
-                FailurePolicy::Open
-            }
-        })
+    fn unpack(u: &mut Unpacker<'_>) -> Self {
+        if u.bool() {
+            FailurePolicy::Strict
+        } else {
+            FailurePolicy::Open
+        }
     }
 }
 
@@ -677,26 +675,26 @@ impl Rule {
 
     /// The pattern is parsed again from its text, so its segments are the parser's.
     fn unpack(u: &mut Unpacker<'_>) -> Option<Self> {
-        let id = u.str()?;
-        let methods = match u.u8()? {
+        let id = u.str();
+        let methods = match u.u8() {
             0 => None,
-            1 => Some(u.strs()?),
+            1 => Some(u.strs()),
             _ => return None,
         };
-        let pattern = PathPattern::parse(&u.str()?).ok()?;
-        let access = match u.u8()? {
+        let pattern = PathPattern::parse(&u.str()).ok()?;
+        let access = match u.u8() {
             0 => Access::Public,
             1 => Access::Authenticated,
-            2 => Access::Permissions(PermissionRule::AnyOf(u.strs()?)),
-            3 => Access::Permissions(PermissionRule::AllOf(u.strs()?)),
-            4 => Access::Webhook(u.str()?),
+            2 => Access::Permissions(PermissionRule::AnyOf(u.strs())),
+            3 => Access::Permissions(PermissionRule::AllOf(u.strs())),
+            4 => Access::Webhook(u.str()),
             _ => return None,
         };
         let failure = FailurePolicies {
-            revocations: FailurePolicy::unpack(u)?,
-            jwks: FailurePolicy::unpack(u)?,
-            rate_limiter: FailurePolicy::unpack(u)?,
-            rate_limit_binding: FailurePolicy::unpack(u)?,
+            revocations: FailurePolicy::unpack(u),
+            jwks: FailurePolicy::unpack(u),
+            rate_limiter: FailurePolicy::unpack(u),
+            rate_limit_binding: FailurePolicy::unpack(u),
         };
         Some(Rule {
             id,
@@ -704,15 +702,15 @@ impl Rule {
             pattern,
             access,
             failure,
-            rate_limits: u.strs()?,
-            upstream: if u.bool()? {
+            rate_limits: u.strs(),
+            upstream: if u.bool() {
                 Upstream::Assets
             } else {
                 Upstream::Origin
             },
             step_up: StepUp {
-                max_age_secs: u.opt_u64()?,
-                amr: u.strs()?,
+                max_age_secs: u.opt_u64(),
+                amr: u.strs(),
             },
         })
     }
@@ -727,12 +725,8 @@ impl RoutePolicy {
         }
     }
 
-    pub fn unpack(u: &mut Unpacker<'_>) -> Option<Self> {
-        let n = u.count()?;
-        let rules = (0..n)
-            .map(|_| Rule::unpack(u))
-            .collect::<Option<Vec<_>>>()?;
-        Some(RoutePolicy::new(rules))
+    pub fn unpack(u: &mut Unpacker<'_>) -> Self {
+        RoutePolicy::new(u.list(Rule::unpack))
     }
 }
 

@@ -79,8 +79,8 @@ impl PackedRefusal {
     /// What the Worker logs, naming what to do.
     pub fn detail(self) -> &'static str {
         match self {
-            PackedRefusal::Stale => "EDGE_CONFIG_PACKED was packed from other variables than this Worker has (one changed after the deploy?): the JSON variables were parsed instead; run scripts/deploy-check.sh again to repack",
-            PackedRefusal::Malformed => "EDGE_CONFIG_PACKED is not a packed configuration of this release: the JSON variables were parsed instead; run scripts/deploy-check.sh again to repack",
+            PackedRefusal::Stale => "packed from other variables than these (one changed since the deploy?); JSON variables parsed instead; repack: scripts/deploy-check.sh",
+            PackedRefusal::Malformed => "not a packed configuration of this release; JSON variables parsed instead; repack: scripts/deploy-check.sh",
         }
     }
 }
@@ -138,7 +138,7 @@ impl EdgeConfig {
             problems: Vec::new(),
         };
         let mut u = Unpacker::new(body);
-        let config = EdgeConfig::unpack(&mut u, &mut l).ok_or(PackedRefusal::Malformed)?;
+        let config = EdgeConfig::unpack(&mut u, &mut l);
         u.finish().ok_or(PackedRefusal::Malformed)?;
         Ok(match config {
             Some(c) if l.problems.is_empty() => Ok(c),
@@ -204,118 +204,96 @@ impl EdgeConfig {
             .u64(u64::from(b.half_open_probes));
     }
 
-    /// `None`: the pack does not decode. `Some(None)`: it does, but a secret is missing or
-    /// invalid (the problem is in `l`).
-    fn unpack(u: &mut Unpacker<'_>, l: &mut Loader<'_>) -> Option<Option<EdgeConfig>> {
-        let deploy_env = if u.bool()? {
+    /// Reads what [`EdgeConfig::pack`] wrote (whether all of it was there, `u.finish()` says)
+    /// and the secrets (a missing or invalid one is a problem in `l`, and `None`).
+    fn unpack(u: &mut Unpacker<'_>, l: &mut Loader<'_>) -> Option<EdgeConfig> {
+        let deploy_env = if u.bool() {
             DeployEnv::Production
         } else {
             DeployEnv::Development
         };
-        let origin_url = u.str()?;
+        let origin_url = u.str();
         let envelope_key = l.envelope_key();
-        let n = u.count()?;
-        let mut issuers = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut i = 0;
+        let issuers = u.list(|u| {
             let policy = IssuerPolicy {
-                issuer: u.str()?,
-                audiences: u.strs()?,
+                issuer: u.str(),
+                audiences: u.strs(),
             };
-            let (keys, jwks_secret) = match u.u8()? {
-                0 => (KeySource::Url(u.str()?), None),
+            let (keys, jwks_secret) = match u.u8() {
+                0 => (KeySource::Url(u.str()), None),
                 1 => {
-                    let name = u.str()?;
+                    let name = u.str();
                     let var = crate::text::indexed("ISSUERS", i);
-                    match l.secret_keys(&name, &var) {
-                        Some(k) => (KeySource::Static(k), Some(name)),
-                        // Reported in `l`; the rest is still read, so every problem is.
-                        None => (KeySource::Static(KeySet::default()), Some(name)),
-                    }
+                    // A problem is reported in `l`; the rest is still read, so every one is.
+                    let keys = l.secret_keys(&name, &var).unwrap_or_default();
+                    (KeySource::Static(keys), Some(name))
                 }
                 2 => (KeySource::Static(KeySet::unpack(u)?), None),
                 _ => return None,
             };
-            issuers.push(IssuerConfig {
+            i += 1;
+            Some(IssuerConfig {
                 policy,
                 keys,
                 jwks_secret,
-            });
-        }
-        let routes = RoutePolicy::unpack(u)?;
+            })
+        });
+        let routes = RoutePolicy::unpack(u);
         let (webhooks, warnings) = l.webhooks(&routes);
-        let leeway_secs = u.u64()?;
-        let max_token_bytes = u.usize()?;
-        let session_cookie = u.str()?;
-        let login_path = u.str()?;
-        let origin_timeout_ms = u.u64()?;
-        let server_timing = u.bool()?;
-        let access_log = if u.bool()? {
-            AccessLog::Denials
-        } else {
-            AccessLog::All
-        };
-        let rate_limited_log_per_second = u.u32()?;
-        let browser = BrowserConfig {
-            csrf: u.bool()?,
-            cors_origins: u.strs()?,
-            cors_max_age_secs: u.u64()?,
-        };
-        let jwks = JwksSettings {
-            min_ttl_secs: u.u64()?,
-            max_ttl_secs: u.u64()?,
-            max_staleness_secs: u.u64()?,
-            refetch_interval_secs: u.u64()?,
-        };
-        let n = u.count()?;
-        let rate_rules = (0..n)
-            .map(|_| RateRule::unpack(u))
-            .collect::<Option<Vec<_>>>()?;
-        let rate_limit_max_keys = u.usize()?;
-        let decision_cache = CacheConfig {
-            max_entries: u.usize()?,
-            max_bytes: u.usize()?,
-            ttl_ms: u.u64()?,
-            negative_ttl_ms: u.u64()?,
-            max_negative_entries: u.usize()?,
-        };
-        let revocation_poll_secs = u.u64()?;
-        let revocation_max_staleness_secs = u.u64()?;
-        let breaker = BreakerConfig {
-            consecutive_failures: u.u32()?,
-            failure_ratio_percent: u.u8()?,
-            window_ms: u.u64()?,
-            min_requests: u.u32()?,
-            cool_down_ms: u.u64()?,
-            half_open_probes: u.u32()?,
-        };
-        let Some(envelope_key) = envelope_key else {
-            return Some(None);
-        };
-        Some(Some(EdgeConfig {
+        let config = EdgeConfig {
             deploy_env,
             origin_url,
-            envelope_key,
             issuers,
             routes,
-            leeway_secs,
-            max_token_bytes,
-            session_cookie,
-            login_path,
-            origin_timeout_ms,
-            server_timing,
-            access_log,
-            browser,
-            rate_limited_log_per_second,
-            jwks,
+            leeway_secs: u.u64(),
+            max_token_bytes: u.usize(),
+            session_cookie: u.str(),
+            login_path: u.str(),
+            origin_timeout_ms: u.u64(),
+            server_timing: u.bool(),
+            access_log: if u.bool() {
+                AccessLog::Denials
+            } else {
+                AccessLog::All
+            },
+            rate_limited_log_per_second: u.u32(),
+            browser: BrowserConfig {
+                csrf: u.bool(),
+                cors_origins: u.strs(),
+                cors_max_age_secs: u.u64(),
+            },
+            jwks: JwksSettings {
+                min_ttl_secs: u.u64(),
+                max_ttl_secs: u.u64(),
+                max_staleness_secs: u.u64(),
+                refetch_interval_secs: u.u64(),
+            },
             webhooks,
             warnings,
-            rate_rules,
-            rate_limit_max_keys,
-            decision_cache,
-            revocation_poll_secs,
-            revocation_max_staleness_secs,
-            breaker,
-        }))
+            rate_rules: u.list(RateRule::unpack),
+            rate_limit_max_keys: u.usize(),
+            decision_cache: CacheConfig {
+                max_entries: u.usize(),
+                max_bytes: u.usize(),
+                ttl_ms: u.u64(),
+                negative_ttl_ms: u.u64(),
+                max_negative_entries: u.usize(),
+            },
+            revocation_poll_secs: u.u64(),
+            revocation_max_staleness_secs: u.u64(),
+            breaker: BreakerConfig {
+                consecutive_failures: u.u32(),
+                failure_ratio_percent: u.u8(),
+                window_ms: u.u64(),
+                min_requests: u.u32(),
+                cool_down_ms: u.u64(),
+                half_open_probes: u.u32(),
+            },
+            // Last: the fields above are read in this order, whether or not the secret is good.
+            envelope_key: envelope_key?,
+        };
+        Some(config)
     }
 }
 

@@ -415,20 +415,20 @@ impl Jwk {
     }
 
     fn unpack(u: &mut Unpacker<'_>) -> Option<Jwk> {
-        let kid = u.opt_str()?;
-        let alg = Algorithm::from_jws_name(&u.str()?)?;
-        let raw = match u.u8()? {
-            0 => Raw::Oct(u.bytes()?.to_vec()),
+        let kid = u.opt_str();
+        let alg = Algorithm::from_jws_name(&u.str())?;
+        let raw = match u.u8() {
+            0 => Raw::Oct(u.bytes().to_vec()),
             1 => Raw::Ec {
-                x: u.bytes()?.to_vec(),
-                y: u.bytes()?.to_vec(),
+                x: u.bytes().to_vec(),
+                y: u.bytes().to_vec(),
             },
             2 => Raw::Okp {
-                x: u.bytes()?.to_vec(),
+                x: u.bytes().to_vec(),
             },
             3 => Raw::Rsa {
-                n: u.bytes()?.to_vec(),
-                e: u.bytes()?.to_vec(),
+                n: u.bytes().to_vec(),
+                e: u.bytes().to_vec(),
             },
             _ => return None,
         };
@@ -447,10 +447,8 @@ impl KeySet {
 
     /// Every key through [`Jwk::checked`], the set through [`KeySet::new`] (unique `kid`s).
     pub fn unpack(u: &mut Unpacker<'_>) -> Option<KeySet> {
-        let skipped = u.usize()?;
-        let n = u.count()?;
-        let keys = (0..n).map(|_| Jwk::unpack(u)).collect::<Option<Vec<_>>>()?;
-        let mut set = KeySet::new(keys).ok()?;
+        let skipped = u.usize();
+        let mut set = KeySet::new(u.list(Jwk::unpack)).ok()?;
         set.skipped = skipped;
         Some(set)
     }

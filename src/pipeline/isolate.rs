@@ -5,10 +5,10 @@
 //! (one `thread_local!`); natively, tests make as many as they like.
 
 use crate::json::write::Object;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::per_entry::PerEntry;
 use crate::breaker::{Admission, Breaker, Call};
 use crate::config::{EdgeConfig, KeySource};
 use crate::decision_cache::{DecisionCache, Lookup, TokenKey};
@@ -165,8 +165,8 @@ pub struct Isolate {
     pub(crate) cache: DecisionCache<VerifiedClaims>,
     pub(crate) revocations: RevocationList,
     pub(crate) breaker: Breaker,
-    jwks: HashMap<String, JwksCache>,
-    replay: HashMap<String, ReplayWindow>,
+    jwks: PerEntry<JwksCache>,
+    replay: PerEntry<ReplayWindow>,
     background: Vec<Task>,
     logs: Vec<LogLine>,
     denials: DenialLog,
@@ -184,8 +184,8 @@ impl Isolate {
             cache: DecisionCache::new(cfg.decision_cache.clone()),
             revocations: RevocationList::new(),
             breaker: Breaker::new(cfg.breaker),
-            jwks: HashMap::new(),
-            replay: HashMap::new(),
+            jwks: PerEntry::default(),
+            replay: PerEntry::default(),
             background: Vec::new(),
             logs: Vec::new(),
             denials: DenialLog::new(cfg.rate_limited_log_per_second),
@@ -540,7 +540,7 @@ impl Isolate {
 
     fn jwks_cache(&mut self, issuer: &str) -> &mut JwksCache {
         let cfg = &self.cfg;
-        self.jwks.entry(issuer.to_owned()).or_insert_with(|| {
+        self.jwks.get_or_insert_with(issuer, || {
             JwksCache::new(JwksPolicy {
                 min_ttl_secs: cfg.jwks.min_ttl_secs,
                 max_ttl_secs: cfg.jwks.max_ttl_secs,
@@ -684,8 +684,7 @@ impl Isolate {
         }
         let window = self
             .replay
-            .entry(id.to_owned())
-            .or_insert_with(|| ReplayWindow::for_config(cfg));
+            .get_or_insert_with(id, || ReplayWindow::for_config(cfg));
         !matches!(
             window.check_verified(verified, now),
             Some(ReplayStatus::Duplicate)

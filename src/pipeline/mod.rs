@@ -24,6 +24,7 @@ mod isolate;
 mod limits;
 mod log_gate;
 mod mutate;
+mod per_entry;
 mod request;
 mod trace;
 mod waiting;

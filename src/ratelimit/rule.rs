@@ -297,8 +297,8 @@ impl RateRule {
 
     /// The quota goes through [`Quota::new`]'s checks again.
     pub fn unpack(u: &mut crate::packed::Unpacker<'_>) -> Option<Self> {
-        let id = u.str()?;
-        let parts = u.u8()?;
+        let id = u.str();
+        let parts = u.u8();
         if parts == 0 || parts > 0b1111 {
             return None;
         }
@@ -308,11 +308,11 @@ impl RateRule {
             route: parts & 4 != 0,
             account: parts & 8 != 0,
         };
-        let quota = Quota::new(u.u32()?, u.u64()?).ok()?;
-        let backend = match u.u8()? {
+        let quota = Quota::new(u.u32(), u.u64()).ok()?;
+        let backend = match u.u8() {
             0 => Backend::Local,
             1 => Backend::Durable,
-            2 => Backend::Binding { name: u.str()? },
+            2 => Backend::Binding { name: u.str() },
             _ => return None,
         };
         Some(RateRule {
