@@ -63,3 +63,20 @@ fn to_value(node: Node<'_>) -> Result<serde_json::Value, String> {
         }
     })
 }
+
+/// The packed configuration's body (what follows the digest) for `get`'s variables: what the
+/// `packed_config` target edits.
+pub fn packed_body(get: &dyn Fn(&str) -> Option<String>) -> Vec<u8> {
+    let packed = crate::config::EdgeConfig::packed(get).expect("the harness's variables load");
+    crate::jwt::b64::decode(&packed[3..]).expect("a pack is base64url")[32..].to_vec()
+}
+
+/// A pack for `get`'s variables (their digest) around any `body`.
+pub fn pack_around(get: &dyn Fn(&str) -> Option<String>, body: &[u8]) -> String {
+    crate::config::pack_around(get, body)
+}
+
+/// A configuration's packed body, written anew.
+pub fn repacked(c: &crate::config::EdgeConfig) -> Vec<u8> {
+    crate::config::repacked(c)
+}

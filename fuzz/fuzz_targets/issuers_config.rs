@@ -1,4 +1,4 @@
-//! The `ISSUERS` reader (src/config.rs, through `EdgeConfig::from_lookup` with every other
+//! The `ISSUERS` reader (src/config/mod.rs, through `EdgeConfig::from_lookup` with every other
 //! variable valid), inline JWKS included (src/jwt/keys.rs). Properties: it accepts only JSON
 //! arrays serde_json reads too, one issuer per element with that element's `issuer` and
 //! `audiences`; a refusal names only `ISSUERS` (or the secret an entry names), in text

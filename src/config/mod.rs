@@ -7,6 +7,8 @@
 use core::fmt;
 
 mod packed;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use packed::{pack_around, repacked};
 pub use packed::{PackedRefusal, PACKED_INPUTS, PACKED_VARIABLE};
 
 use crate::breaker::BreakerConfig;
