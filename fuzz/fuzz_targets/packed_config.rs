@@ -8,6 +8,7 @@
 #![no_main]
 
 use edge_auth::config::EdgeConfig;
+use edge_auth::fuzzing::{pack_around, packed_body, repacked};
 use edge_auth_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use hmac::digest::KeyInit;
 use hmac::Hmac;
 use sha2::Sha256;
+use zeroize::Zeroize;
 
 use super::{b64, Algorithm, KeyError};
 use crate::json::{self, Node};
@@ -344,6 +345,10 @@ impl Jwk {
             ),
         };
         if !fits {
+            // A secret read for an algorithm that is not an HMAC's is wiped all the same.
+            if let Raw::Oct(mut k) = raw {
+                k.zeroize();
+            }
             return Err(KeyError::AlgorithmInconsistent {
                 kid,
                 alg: alg.as_str().to_owned(),
