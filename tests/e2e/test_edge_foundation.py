@@ -167,15 +167,20 @@ def edge_log(system, name: str, event: str) -> str:
     return log
 
 
+def start_invalid_edge(system, env_vars: dict, at: int, name: str):
+    """A Worker whose configuration is invalid: its /healthz answers 500, which `start_edge`'s
+    readiness wait may take for a failure; the caller checks the answer itself."""
+    try:
+        return start_edge(system.tmp, env_vars, at, name)
+    except RuntimeError:
+        return None  # /healthz answered nothing usable: the caller checks
+
+
 def test_an_invalid_configuration_answers_500_config_invalid(system):
     bad = dict(system.edge_vars)
     bad["ENVELOPE_SECRET"] = "00112233"
     bad["ORIGIN_URL"] = "origin.internal"
-    proc = None
-    try:
-        proc = start_edge(system.tmp, bad, port(10), "edge-badconfig")
-    except RuntimeError:
-        pass  # /healthz answered nothing usable: checked below
+    proc = start_invalid_edge(system, bad, port(10), "edge-badconfig")
     try:
         r = requests.get(f"http://127.0.0.1:{port(10)}/healthz", timeout=10)
         assert r.status_code == 500
@@ -193,11 +198,7 @@ def test_a_production_worker_refuses_a_loopback_origin_naming_the_variable(syste
     # What a deploy that kept a laptop's configuration gets: not a Worker whose every forward
     # fails, but config_invalid with the setting to fix in the log.
     prod = {**system.edge_vars, "DEPLOY_ENV": "production"}
-    proc = None
-    try:
-        proc = start_edge(system.tmp, prod, port(11), "edge-prod-loopback")
-    except RuntimeError:
-        pass
+    proc = start_invalid_edge(system, prod, port(11), "edge-prod-loopback")
     try:
         r = requests.get(f"http://127.0.0.1:{port(11)}/healthz", timeout=10)
         assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
@@ -263,11 +264,7 @@ def test_a_packed_configuration_still_checks_its_secrets(system):
     good = packed_config(system.tmp, here)
     assert good and good.startswith("v1."), good
     bad = {**here, "ENVELOPE_SECRET": "00112233", "EDGE_CONFIG_PACKED": good}
-    proc = None
-    try:
-        proc = start_edge(system.tmp, bad, port(27), "edge-pack-bad-secret")
-    except RuntimeError:
-        pass  # /healthz answered nothing usable: checked below
+    proc = start_invalid_edge(system, bad, port(27), "edge-pack-bad-secret")
     try:
         r = requests.get(f"http://127.0.0.1:{port(27)}/healthz", timeout=10)
         assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
