@@ -116,14 +116,6 @@ impl<'a> Unpacker<'a> {
         T::default()
     }
 
-    /// `v`, marking the input bad when it is `None` (a checking constructor refused a value).
-    pub fn check<T>(&mut self, v: Option<T>) -> Option<T> {
-        if v.is_none() {
-            self.fail::<()>();
-        }
-        v
-    }
-
     pub fn u8(&mut self) -> u8 {
         match self.rest.split_first() {
             Some((&b, rest)) => {

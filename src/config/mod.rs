@@ -25,8 +25,13 @@ use crate::webhook::WebhookConfig;
 /// Where an issuer's keys come from.
 #[derive(Debug)]
 pub enum KeySource {
-    /// A JWKS given inline (or through a secret): never refetched.
-    Static(KeySet),
+    /// A JWKS given inline or through a secret: never refetched. `secret` names the secret
+    /// (`jwks_secret`) the keys were read from: the packed configuration carries the name, not
+    /// the keys.
+    Static {
+        keys: KeySet,
+        secret: Option<String>,
+    },
     /// A JWKS URL, fetched and cached by the JWKS manager.
     Url(String),
 }
@@ -35,9 +40,6 @@ pub enum KeySource {
 pub struct IssuerConfig {
     pub policy: IssuerPolicy,
     pub keys: KeySource,
-    /// The secret the static keys were read from (`jwks_secret`), if any: the packed
-    /// configuration names it instead of carrying the keys.
-    pub jwks_secret: Option<String>,
 }
 
 /// JWKS manager bounds (seconds).
@@ -576,7 +578,6 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
             );
             continue;
         }
-        let mut jwks_secret = None;
         let keys = match (r.jwks_url, r.jwks, r.jwks_secret) {
             (Some(u), None, None) if valid_http_url(&u) => match deploy_env.refuses(&u) {
                 None => KeySource::Url(u),
@@ -590,17 +591,17 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
                 continue;
             }
             (None, Some(v), None) => match KeySet::from_jwks(v) {
-                Ok(k) => KeySource::Static(k),
+                Ok(keys) => KeySource::Static { keys, secret: None },
                 Err(e) => {
                     l.fail(&var, format!("jwks: {e}"));
                     continue;
                 }
             },
             (None, None, Some(name)) => match l.secret_keys(&name, &var) {
-                Some(k) => {
-                    jwks_secret = Some(name);
-                    KeySource::Static(k)
-                }
+                Some(keys) => KeySource::Static {
+                    keys,
+                    secret: Some(name),
+                },
                 None => continue,
             },
             _ => {
@@ -614,7 +615,6 @@ fn parse_issuers(l: &mut Loader<'_>, s: &str, deploy_env: DeployEnv) -> Vec<Issu
                 audiences: r.audiences,
             },
             keys,
-            jwks_secret,
         });
     }
     if listed == 0 {
@@ -852,7 +852,7 @@ mod tests {
         );
         let c = with("ISSUERS", &inline).unwrap();
         match &c.issuer("https://a").unwrap().keys {
-            KeySource::Static(k) => assert_eq!(k.len(), 1),
+            KeySource::Static { keys, .. } => assert_eq!(keys.len(), 1),
             other => panic!("{other:?}"),
         }
         let problem = |issuers: &str| {

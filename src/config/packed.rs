@@ -103,16 +103,15 @@ fn inputs_digest(get: &dyn Fn(&str) -> Option<String>) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// A pack for `get`'s variables around any body (fuzzing: `crate::fuzzing::pack_around`).
-#[cfg(not(target_arch = "wasm32"))]
+/// A pack for `get`'s variables (their digest) around a body: [`EdgeConfig::packed`]'s, or any
+/// other (fuzzing: `crate::fuzzing::pack_around`).
 pub(crate) fn pack_around(get: &dyn Fn(&str) -> Option<String>, body: &[u8]) -> String {
     let mut bytes = inputs_digest(get).to_vec();
     bytes.extend_from_slice(body);
     format!("{VERSION}{}", b64::encode(&bytes))
 }
 
-/// A configuration's packed body, written anew (fuzzing: `crate::fuzzing::repacked`).
-#[cfg(not(target_arch = "wasm32"))]
+/// A configuration's packed body (also `crate::fuzzing::repacked`).
 pub(crate) fn repacked(c: &EdgeConfig) -> Vec<u8> {
     let mut p = Packer::new();
     c.pack(&mut p);
@@ -125,11 +124,7 @@ impl EdgeConfig {
     /// well-formed placeholders: they are checked, not packed).
     pub fn packed(get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
         let c = EdgeConfig::from_lookup(get)?;
-        let mut p = Packer::new();
-        c.pack(&mut p);
-        let mut bytes = inputs_digest(get).to_vec();
-        bytes.extend_from_slice(&p.into_bytes());
-        Ok(format!("{VERSION}{}", b64::encode(&bytes)))
+        Ok(pack_around(get, &repacked(&c)))
     }
 
     /// The configuration from its packed form and the secrets, if the pack was made from the
@@ -168,14 +163,16 @@ impl EdgeConfig {
             .usize(self.issuers.len());
         for i in &self.issuers {
             p.str(&i.policy.issuer).strs(&i.policy.audiences);
-            match (&i.keys, &i.jwks_secret) {
-                (KeySource::Url(u), _) => {
+            match &i.keys {
+                KeySource::Url(u) => {
                     p.u8(0).str(u);
                 }
-                (KeySource::Static(_), Some(name)) => {
+                KeySource::Static {
+                    secret: Some(name), ..
+                } => {
                     p.u8(1).str(name);
                 }
-                (KeySource::Static(keys), None) => {
+                KeySource::Static { keys, secret: None } => {
                     p.u8(2);
                     keys.pack(p);
                 }
@@ -236,24 +233,26 @@ impl EdgeConfig {
                 issuer: u.str(),
                 audiences: u.strs(),
             };
-            let (keys, jwks_secret) = match u.u8() {
-                0 => (KeySource::Url(u.str()), None),
+            let keys = match u.u8() {
+                0 => KeySource::Url(u.str()),
                 1 => {
                     let name = u.str();
                     let var = crate::text::indexed("ISSUERS", i);
                     // A problem is reported in `l`; the rest is still read, so every one is.
                     let keys = l.secret_keys(&name, &var).unwrap_or_default();
-                    (KeySource::Static(keys), Some(name))
+                    KeySource::Static {
+                        keys,
+                        secret: Some(name),
+                    }
                 }
-                2 => (KeySource::Static(KeySet::unpack(u)?), None),
+                2 => KeySource::Static {
+                    keys: KeySet::unpack(u)?,
+                    secret: None,
+                },
                 _ => return None,
             };
             i += 1;
-            Some(IssuerConfig {
-                policy,
-                keys,
-                jwks_secret,
-            })
+            Some(IssuerConfig { policy, keys })
         });
         let routes = RoutePolicy::unpack(u);
         let (webhooks, warnings) = l.webhooks(&routes);
@@ -482,12 +481,16 @@ mod tests {
         let c = EdgeConfig::from_packed(&EdgeConfig::packed(&get).unwrap(), &get)
             .unwrap()
             .unwrap();
-        let KeySource::Static(inline) = &c.issuers[1].keys else {
+        let KeySource::Static {
+            keys: inline,
+            secret: None,
+        } = &c.issuers[1].keys
+        else {
             panic!("inline keys")
         };
         assert_eq!((inline.len(), inline.skipped()), (5, 1));
-        assert_eq!(c.issuers[2].jwks_secret.as_deref(), Some("PARTNER_JWKS"));
-        assert!(matches!(&c.issuers[2].keys, KeySource::Static(k) if k.len() == 1));
+        assert!(matches!(&c.issuers[2].keys,
+            KeySource::Static { keys, secret: Some(name) } if keys.len() == 1 && name == "PARTNER_JWKS"));
         assert!(matches!(&c.issuers[0].keys, KeySource::Url(u) if u == "https://id.example/jwks"));
         assert_eq!(c.routes.rules().len(), 7);
         assert_eq!(c.rate_rules.len(), 4);

@@ -256,7 +256,7 @@ fn validate(
         return TokenLook::Denied(Reason::TokenIssuerInvalid.into());
     };
     let keys = match &issuer.keys {
-        KeySource::Static(keys) => IssuerKeys::Static(keys),
+        KeySource::Static { keys, .. } => IssuerKeys::Static(keys),
         KeySource::Url(url) => {
             let iss = &issuer.policy.issuer;
             // The first look claims a due background refresh; a look after a fetch only reads.
@@ -375,7 +375,7 @@ pub(crate) fn key_to_import(
         .unverified_issuer()
         .and_then(|iss| cfg.issuer_at(iss))?;
     let keys = match &issuer.keys {
-        KeySource::Static(keys) => IssuerKeys::Static(keys),
+        KeySource::Static { keys, .. } => IssuerKeys::Static(keys),
         KeySource::Url(_) => IssuerKeys::Fetched(iso.jwks_ready(&issuer.policy.issuer, now)?),
     };
     let check = jwt::signature_check(&parsed, keys.set()).ok()?;
