@@ -64,11 +64,31 @@ fn to_value(node: Node<'_>) -> Result<serde_json::Value, String> {
     })
 }
 
+/// `input` decoded in each of the edge's base64 forms (`src/b64.rs`), in this order: JWS
+/// segments, Standard Webhooks signatures, Standard Webhooks keys, URL-safe secrets, standard
+/// secrets.
+pub fn base64_forms(input: &[u8]) -> [Option<Vec<u8>>; 5] {
+    use crate::b64::{decode, Form};
+    [
+        Form::JWS,
+        Form::SIGNATURE,
+        Form::WEBHOOK_KEY,
+        Form::SECRET_URL,
+        Form::SECRET_STANDARD,
+    ]
+    .map(|form| decode(input, form))
+}
+
+/// Unpadded base64url as the edge writes it (`src/b64.rs`).
+pub fn base64_url(bytes: &[u8]) -> String {
+    crate::b64::encode_url(bytes)
+}
+
 /// The packed configuration's body (what follows the digest) for `get`'s variables: what the
 /// `packed_config` target edits.
 pub fn packed_body(get: &dyn Fn(&str) -> Option<String>) -> Vec<u8> {
     let packed = crate::config::EdgeConfig::packed(get).expect("the harness's variables load");
-    crate::jwt::b64::decode(&packed[3..]).expect("a pack is base64url")[32..].to_vec()
+    crate::b64::decode_url(&packed[3..]).expect("a pack is base64url")[32..].to_vec()
 }
 
 /// A pack for `get`'s variables (their digest) around any `body`.

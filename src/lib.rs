@@ -4,6 +4,7 @@
 //! passed in. It builds and is tested natively. The Workers adapter (`worker`) compiles only
 //! for `wasm32` and is the only place that touches the runtime.
 
+mod b64;
 pub mod breaker;
 pub mod config;
 pub mod decision_cache;

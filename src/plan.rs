@@ -37,8 +37,7 @@
 //! decoder that does not know a kind refuses it by that rule. Changing an existing kind's
 //! fields is a new version.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
+use crate::b64;
 
 use crate::pipeline::{
     Finished, ForwardPlan, HeaderSet, Io, KeyImport, RemoteBackend, Step, Target,
@@ -236,12 +235,12 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
         Io::Ed25519(job) => {
             let (mut keys, mut sigs) = (Vec::new(), Vec::new());
             for (key, sig) in &job.candidates {
-                keys.push(B64.encode(key));
-                sigs.push(B64.encode(sig));
+                keys.push(b64::encode_url(key));
+                sigs.push(b64::encode_url(sig));
             }
             let mut w = Writer::new("ed25519", background);
             w.number(ticket)
-                .field(&B64.encode(&job.message))
+                .field(&b64::encode_url(&job.message))
                 .field(&keys.join("\n"))
                 .field(&sigs.join("\n"));
             w.0

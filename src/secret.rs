@@ -36,17 +36,15 @@ impl std::error::Error for SecretError {}
 /// URL-safe alphabet, padding optional. The one decoder for every secret the edge and the origin
 /// read from their environment, so a value one side accepts the other never refuses.
 pub fn decode(text: &str) -> Result<Vec<u8>, SecretError> {
-    use base64::Engine;
+    use crate::b64::{decode, Form};
     let s = text.trim();
     if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return crate::envelope::unhex(s).ok_or(SecretError::NotEncoded);
     }
     let unpadded = s.trim_end_matches('=');
-    let std = base64::engine::general_purpose::STANDARD_NO_PAD;
-    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    url.decode(unpadded)
-        .or_else(|_| std.decode(unpadded))
-        .map_err(|_| SecretError::NotEncoded)
+    decode(unpadded.as_bytes(), Form::SECRET_URL)
+        .or_else(|| decode(unpadded.as_bytes(), Form::SECRET_STANDARD))
+        .ok_or(SecretError::NotEncoded)
 }
 
 impl SecretBytes {

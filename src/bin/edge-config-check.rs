@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use edge_auth::config::{EdgeConfig, PACKED_INPUTS};
+use edge_auth::config::{ConfigError, EdgeConfig, PACKED_INPUTS};
 
 /// A well-formed stand-in for a secret the configuration reads: it is checked where it is set
 /// (`wrangler secret put`), and never packed.
@@ -83,6 +83,11 @@ fn main() -> ExitCode {
         p
     };
     let result = EdgeConfig::from_lookup(&lookup).and_then(|c| {
+        // The Worker parses a webhook's secret on its route's first delivery; checked here now.
+        let webhook_problems = c.webhooks.problems();
+        if !webhook_problems.is_empty() {
+            return Err(ConfigError(webhook_problems));
+        }
         let packed = if pack {
             Some(EdgeConfig::packed(&lookup)?)
         } else {

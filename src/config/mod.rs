@@ -3,13 +3,17 @@
 //! Every error names the variable and what is wrong with it; all problems are reported
 //! together so an operator fixes them in one pass. A Worker with an invalid config answers
 //! 500 `config_invalid` to every request (and logs the detail) instead of running half-configured.
+//! The exception is a webhook route's secret: it is parsed on the route's first delivery, and a
+//! malformed one fails that route only (`webhooks.rs`).
 
 use core::fmt;
 
 mod packed;
+mod webhooks;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use packed::{pack_around, repacked};
 pub use packed::{PackedRefusal, PACKED_INPUTS, PACKED_VARIABLE};
+pub use webhooks::{Reading, WebhookSlot, Webhooks};
 
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
@@ -20,7 +24,6 @@ use crate::jwt::{IssuerPolicy, KeySet};
 use crate::policy::Access;
 use crate::policy::RoutePolicy;
 use crate::ratelimit::{default_rules, parse_rules, RateRule};
-use crate::webhook::WebhookConfig;
 
 /// Where an issuer's keys come from.
 #[derive(Debug)]
@@ -90,8 +93,9 @@ pub struct EdgeConfig {
     /// `JWKS_MAX_STALENESS_SECONDS` (86400), `JWKS_REFETCH_INTERVAL_SECONDS` (30).
     pub jwks: JwksSettings,
     /// One per webhook id named by a route, each from the secret `WEBHOOK_<ID>` (a JSON
-    /// object: provider, secrets, tolerance_secs, max_body_bytes). A route whose secret is not
-    /// set has no entry and answers 503 `webhook_not_configured`.
+    /// object: provider, secrets, tolerance_secs, max_body_bytes), parsed on the route's first
+    /// delivery. A route whose secret is not set has no entry and answers 503
+    /// `webhook_not_configured`; one whose secret is malformed answers 500 `config_invalid`.
     pub webhooks: Webhooks,
     /// What loaded but deserves an operator's eye (a webhook route without its secret);
     /// logged once when the isolate starts.
@@ -142,9 +146,6 @@ impl AccessLog {
         self == AccessLog::All || status >= 500
     }
 }
-
-/// The webhooks by id ([`EdgeConfig::webhooks`]).
-pub type Webhooks = std::collections::BTreeMap<String, WebhookConfig>;
 
 /// The secret holding a webhook id's configuration: `WEBHOOK_` + the id upper-cased, `-` → `_`.
 pub fn webhook_variable(id: &str) -> String {
@@ -252,13 +253,13 @@ impl Loader<'_> {
     /// The secret `WEBHOOK_<ID>` of every webhook the routes name, read at run time on both
     /// paths; one that is not set is a warning (its route answers 503), not an error.
     fn webhooks(&mut self, routes: &RoutePolicy) -> (Webhooks, Vec<ConfigProblem>) {
-        let mut webhooks = Webhooks::new();
+        let mut webhooks = Webhooks::default();
         let mut warnings = Vec::new();
         for rule in routes.rules() {
             let Access::Webhook(id) = &rule.access else {
                 continue;
             };
-            if webhooks.contains_key(id) {
+            if webhooks.contains(id) {
                 continue;
             }
             let var = webhook_variable(id);
@@ -272,12 +273,8 @@ impl Loader<'_> {
                         rule.id
                     ),
                 }),
-                Some(json) => match WebhookConfig::from_json(&json) {
-                    Ok(c) => {
-                        webhooks.insert(id.clone(), c);
-                    }
-                    Err(e) => self.fail(&var, e.to_string()),
-                },
+                // Parsed on the route's first delivery (`webhooks.rs` says why).
+                Some(text) => webhooks.insert(id.clone(), WebhookSlot::new(var, text)),
             }
         }
         (webhooks, warnings)
@@ -922,7 +919,7 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_route_without_its_secret_is_switched_off_not_the_worker() {
+    fn a_webhook_route_without_its_secret_or_with_a_bad_one_is_switched_off_not_the_worker() {
         let routes =
             r#"[{"id":"stripe-in","path":"/webhooks/stripe","access":{"webhook":"stripe-live"}}]"#;
         let base = [
@@ -948,8 +945,8 @@ mod tests {
         ));
         let c = load(&with).unwrap();
         assert_eq!(
-            c.webhooks["stripe-live"].provider,
-            crate::webhook::Provider::Stripe
+            c.webhooks.config("stripe-live").map(|w| w.provider),
+            Some(crate::webhook::Provider::Stripe)
         );
         assert!(c.warnings.is_empty());
         let mut bad = base.to_vec();
@@ -957,8 +954,14 @@ mod tests {
             "WEBHOOK_STRIPE_LIVE",
             r#"{"provider":"stripe","secrets":["short"]}"#,
         ));
-        // Set but wrong is an operator error: the whole configuration is refused, loudly.
-        assert_eq!(load(&bad).unwrap_err().0[0].variable, "WEBHOOK_STRIPE_LIVE");
+        // Set but wrong: this route only is off (its first delivery answers config_invalid and
+        // logs the variable), and the deploy check reports it.
+        let c = load(&bad).expect("the rest of the Worker runs");
+        assert!(c.warnings.is_empty());
+        let problems = c.webhooks.problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].variable, "WEBHOOK_STRIPE_LIVE");
+        assert!(problems[0].problem.contains("at least 16"), "{problems:?}");
     }
 
     #[test]

@@ -16,10 +16,11 @@ use super::{
     AccessLog, BrowserConfig, ConfigError, EdgeConfig, IssuerConfig, JwksSettings, KeySource,
     Loader,
 };
+use crate::b64;
 use crate::breaker::BreakerConfig;
 use crate::decision_cache::CacheConfig;
 use crate::deployment::DeployEnv;
-use crate::jwt::{b64, IssuerPolicy, KeySet};
+use crate::jwt::{IssuerPolicy, KeySet};
 use crate::packed::{Packer, Unpacker};
 use crate::policy::RoutePolicy;
 use crate::ratelimit::RateRule;
@@ -108,7 +109,7 @@ fn inputs_digest(get: &dyn Fn(&str) -> Option<String>) -> [u8; 32] {
 pub(crate) fn pack_around(get: &dyn Fn(&str) -> Option<String>, body: &[u8]) -> String {
     let mut bytes = inputs_digest(get).to_vec();
     bytes.extend_from_slice(body);
-    format!("{VERSION}{}", b64::encode(&bytes))
+    format!("{VERSION}{}", b64::encode_url(&bytes))
 }
 
 /// A configuration's packed body (also `crate::fuzzing::repacked`).
@@ -136,7 +137,7 @@ impl EdgeConfig {
         let bytes = packed
             .trim()
             .strip_prefix(VERSION)
-            .and_then(b64::decode)
+            .and_then(b64::decode_url)
             .ok_or(PackedRefusal::Malformed)?;
         let (digest, body) = bytes
             .split_first_chunk::<32>()
@@ -553,7 +554,6 @@ mod tests {
         for (name, value) in [
             ("ENVELOPE_SECRET", None),
             ("ENVELOPE_SECRET", Some("short")),
-            ("WEBHOOK_STRIPE", Some("{}")),
             ("PARTNER_JWKS", None),
             ("PARTNER_JWKS", Some(r#"{"keys":[]}"#)),
         ] {
@@ -571,6 +571,17 @@ mod tests {
             );
             assert_eq!(from_packed, from_json, "{name}");
         }
+        // A webhook's secret is read at run time too, and parsed on its route's first delivery:
+        // a bad one loads on both paths and is the same problem there.
+        let mut bad = vars.clone();
+        bad.insert("WEBHOOK_STRIPE".into(), "{}".into());
+        let get = getter(&bad);
+        let from_packed = EdgeConfig::from_packed(&packed, &get).unwrap().unwrap();
+        let from_json = EdgeConfig::from_lookup(&get).unwrap();
+        let problems = from_packed.webhooks.problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].variable, "WEBHOOK_STRIPE");
+        assert_eq!(problems, from_json.webhooks.problems());
     }
 
     #[test]
@@ -578,8 +589,8 @@ mod tests {
         let vars = rich();
         let get = getter(&vars);
         let packed = EdgeConfig::packed(&get).unwrap();
-        let bytes = b64::decode(&packed[3..]).unwrap();
-        let malformed = |b: &[u8]| format!("v1.{}", b64::encode(b));
+        let bytes = b64::decode_url(&packed[3..]).unwrap();
+        let malformed = |b: &[u8]| format!("v1.{}", b64::encode_url(b));
         let mut trailing = bytes.clone();
         trailing.push(0);
         for bad in [
@@ -604,9 +615,9 @@ mod tests {
     fn every_cut_and_flipped_byte_of_a_pack_is_handled() {
         let vars = rich();
         let get = getter(&vars);
-        let bytes = b64::decode(&EdgeConfig::packed(&get).unwrap()[3..]).unwrap();
+        let bytes = b64::decode_url(&EdgeConfig::packed(&get).unwrap()[3..]).unwrap();
         for cut in 32..bytes.len() {
-            let text = format!("v1.{}", b64::encode(&bytes[..cut]));
+            let text = format!("v1.{}", b64::encode_url(&bytes[..cut]));
             assert_eq!(
                 EdgeConfig::from_packed(&text, &get).err(),
                 Some(PackedRefusal::Malformed),
@@ -617,7 +628,7 @@ mod tests {
             for flip in [0x01, 0x80, 0xff] {
                 let mut b = bytes.clone();
                 b[i] ^= flip;
-                let _ = EdgeConfig::from_packed(&format!("v1.{}", b64::encode(&b)), &get);
+                let _ = EdgeConfig::from_packed(&format!("v1.{}", b64::encode_url(&b)), &get);
             }
         }
     }
@@ -660,7 +671,7 @@ mod properties {
         ) {
             let vars = vars();
             let get = |k: &str| vars.get(k).cloned();
-            let real = b64::decode(&EdgeConfig::packed(&get).unwrap()[3..]).unwrap();
+            let real = b64::decode_url(&EdgeConfig::packed(&get).unwrap()[3..]).unwrap();
             let (digest, body) = real.split_at(32);
             let mut body = if use_noise { noise } else { body.to_vec() };
             for (at, byte) in edits {
@@ -669,7 +680,7 @@ mod properties {
                     body[i] = byte;
                 }
             }
-            let packed = format!("v1.{}", b64::encode(&[digest, &body[..]].concat()));
+            let packed = format!("v1.{}", b64::encode_url(&[digest, &body[..]].concat()));
             if let Ok(Ok(c)) = EdgeConfig::from_packed(&packed, &get) {
                 let mut p = Packer::new();
                 c.pack(&mut p);

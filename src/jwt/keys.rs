@@ -10,7 +10,8 @@ use hmac::Hmac;
 use sha2::Sha256;
 use zeroize::Zeroize;
 
-use super::{b64, Algorithm, KeyError};
+use super::{Algorithm, KeyError};
+use crate::b64;
 use crate::json::{self, Node};
 use crate::packed::{Packer, Unpacker};
 use crate::secret::SecretBytes;
@@ -218,7 +219,7 @@ impl Jwk {
         };
         let bytes = |field: &'static str| -> Result<Vec<u8>, KeyError> {
             match obj.get(field).and_then(Node::as_str) {
-                Some(s) => b64::decode(&s).ok_or_else(|| field_err(field)),
+                Some(s) => b64::decode_url(&s).ok_or_else(|| field_err(field)),
                 None => Err(field_err(field)),
             }
         };

@@ -5,7 +5,6 @@
 //! algorithm is refused, so `none`, HS/RS confusion and algorithm downgrades cannot happen.
 
 mod alg;
-pub(crate) mod b64;
 mod claims;
 mod error;
 pub mod jwks;

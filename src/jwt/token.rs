@@ -9,7 +9,8 @@ use std::borrow::Cow;
 
 use super::claims::{OwnedPayload, Payload, PayloadMembers};
 use super::error::Segment;
-use super::{b64, Algorithm, JwtError};
+use super::{Algorithm, JwtError};
+use crate::b64;
 use crate::json::{self, JsonError, Kind, Span};
 
 /// Default cap on the token length, in bytes.
@@ -100,7 +101,7 @@ impl<'a> UntrustedToken<'a> {
                 + b64::decode_capacity(s.len()),
         );
         let base64_err = |segment| JwtError::Base64 { segment };
-        b64::decode_append(h, &mut decoded).ok_or(base64_err(Segment::Header))?;
+        b64::decode_url_append(h, &mut decoded).ok_or(base64_err(Segment::Header))?;
         let mut header = HeaderMembers::default();
         json::scan_object(&decoded, |name, v| match name {
             b"alg" => header.alg = Some(v),
@@ -147,7 +148,7 @@ impl<'a> UntrustedToken<'a> {
         }
 
         let payload_start =
-            b64::decode_append(p, &mut decoded).ok_or(base64_err(Segment::Payload))?;
+            b64::decode_url_append(p, &mut decoded).ok_or(base64_err(Segment::Payload))?;
         let mut members = PayloadMembers::default();
         json::scan_object(&decoded[payload_start..], |name, v| members.note(name, v))
             .map_err(json_err(Segment::Payload))?;
@@ -156,7 +157,7 @@ impl<'a> UntrustedToken<'a> {
             .and_then(|v| Text::of(&decoded, payload_start, v));
 
         let signature_start =
-            b64::decode_append(s, &mut decoded).ok_or(base64_err(Segment::Signature))?;
+            b64::decode_url_append(s, &mut decoded).ok_or(base64_err(Segment::Signature))?;
         if signature_start == decoded.len() {
             return Err(JwtError::SignatureMissing);
         }
@@ -226,9 +227,9 @@ mod tests {
     fn token(header: &str, payload: &str) -> String {
         format!(
             "{}.{}.{}",
-            b64::encode(header.as_bytes()),
-            b64::encode(payload.as_bytes()),
-            b64::encode(b"sig")
+            b64::encode_url(header.as_bytes()),
+            b64::encode_url(payload.as_bytes()),
+            b64::encode_url(b"sig")
         )
     }
 
@@ -314,8 +315,8 @@ mod tests {
 
     #[test]
     fn an_empty_signature_is_missing_and_a_bad_one_is_malformed() {
-        let h = b64::encode(br#"{"alg":"HS256"}"#);
-        let p = b64::encode(b"{}");
+        let h = b64::encode_url(br#"{"alg":"HS256"}"#);
+        let p = b64::encode_url(b"{}");
         assert_eq!(
             UntrustedToken::parse(&format!("{h}.{p}."), MAX_TOKEN_BYTES).unwrap_err(),
             JwtError::SignatureMissing

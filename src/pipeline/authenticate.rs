@@ -367,8 +367,7 @@ pub(crate) fn key_to_import(
     fingerprint: [u8; 16],
     now: UnixMillis,
 ) -> Option<KeyImport> {
-    use base64::Engine;
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let b64 = crate::b64::encode_url;
     let token = token_of(cfg, req).ok()?;
     let parsed = UntrustedToken::parse(token, cfg.max_token_bytes).ok()?;
     let (_, issuer) = parsed

@@ -694,7 +694,7 @@ impl Isolate {
     /// The origin did not take the delivery: forget its id so the sender's retry is not a
     /// duplicate.
     pub(crate) fn forget_delivery(&mut self, id: &str, delivery: &str) {
-        let Some(wh) = self.cfg.webhooks.get(id) else {
+        let Some(wh) = self.cfg.webhooks.config(id) else {
             return;
         };
         if let Some(w) = self.replay.get_mut(id) {

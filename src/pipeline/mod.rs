@@ -462,6 +462,7 @@ impl Pipeline {
                 Access::Webhook(id) => cfg
                     .webhooks
                     .get(id)
+                    .and_then(|slot| slot.config().ok())
                     .map_or(&[][..], |wh| crate::webhook::headers_needed(wh.provider)),
                 _ => &[],
             };
@@ -519,9 +520,25 @@ impl Pipeline {
         match &rule.access {
             Access::Webhook(id) => {
                 self.auth_started = Some(now);
-                let Some(wh) = cfg.webhooks.get(id) else {
+                let Some(slot) = cfg.webhooks.get(id) else {
                     // Its secret is not set (logged at start): this route only is off.
                     return self.deny(iso, Reason::WebhookNotConfigured.into());
+                };
+                let wh = match slot.read() {
+                    (Ok(wh), _) => wh,
+                    // Malformed: this route only is off, the variable logged once per isolate.
+                    (Err(problem), first) => {
+                        if first {
+                            iso.log_error(
+                                Object::new()
+                                    .str("detail", problem)
+                                    .str("event", "config_invalid")
+                                    .str("variable", slot.variable())
+                                    .finish(),
+                            );
+                        }
+                        return self.deny(iso, Reason::ConfigInvalid.into());
+                    }
                 };
                 if let Some(body) = self.body.take() {
                     return self.webhook_body(iso, &body, now);
@@ -623,7 +640,8 @@ impl Pipeline {
         let Access::Webhook(id) = &cfg.routes.rule(self.rule_at).access else {
             return self.deny(iso, Reason::Internal.into());
         };
-        let Some(wh) = cfg.webhooks.get(id) else {
+        // Parsed when the route was reached (`authenticate`), before the body was read.
+        let Some(wh) = cfg.webhooks.config(id) else {
             return self.deny(iso, Reason::ConfigInvalid.into());
         };
         match authenticate::verify_webhook(wh, body, now) {
@@ -647,7 +665,7 @@ impl Pipeline {
         let Access::Webhook(id) = &cfg.routes.rule(self.rule_at).access else {
             return self.deny(iso, Reason::Internal.into());
         };
-        let Some(wh) = cfg.webhooks.get(id) else {
+        let Some(wh) = cfg.webhooks.config(id) else {
             return self.deny(iso, Reason::ConfigInvalid.into());
         };
         if !iso.delivery_is_fresh(id, wh, &v, now) {

@@ -1029,6 +1029,45 @@ fn a_webhook_route_without_its_secret_answers_503_before_reading_and_the_rest_st
 }
 
 #[test]
+fn a_webhook_route_with_a_malformed_secret_answers_500_logs_it_once_and_the_rest_still_works() {
+    // Parsed on the route's first delivery, not at start: the configuration loads.
+    let cfg = config(&[(
+        "WEBHOOK_STRIPE",
+        r#"{"provider":"stripe","secrets":["short"]}"#,
+    )]);
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    let mut iso = isolate(cfg);
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
+    for delivery in 0..3 {
+        let (_, step) = run(&mut iso, request("POST", "/hook", &[]));
+        assert!(step_need(&step).is_none(), "no body is read: {step:?}");
+        assert_eq!(
+            (status(&step), error_of(&step)),
+            (500, "config_invalid".to_owned())
+        );
+        let refusals: Vec<serde_json::Value> = iso
+            .take_logs()
+            .into_iter()
+            .filter(|l| l.error)
+            .filter_map(|l| serde_json::from_str(&l.line).ok())
+            .filter(|v: &serde_json::Value| v["event"] == "config_invalid")
+            .collect();
+        if delivery == 0 {
+            assert_eq!(refusals.len(), 1, "{refusals:?}");
+            assert_eq!(refusals[0]["variable"], "WEBHOOK_STRIPE");
+            let detail = refusals[0]["detail"].as_str().unwrap();
+            assert!(detail.contains("at least 16"), "{detail}");
+            assert!(!detail.contains("short"), "never the secret: {detail}");
+        } else {
+            assert!(refusals.is_empty(), "logged once per isolate: {refusals:?}");
+        }
+    }
+    let (_, step) = run(&mut iso, request("GET", "/pub", &[]));
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
+}
+
+#[test]
 fn a_webhook_is_verified_from_its_body_and_a_replay_is_answered_as_a_duplicate() {
     let mut iso = isolate(config(&[]));
     let body = br#"{"id":"evt_1","type":"x"}"#;

@@ -1,10 +1,7 @@
 //! Strict decoding shared by the formats: timestamps, ids, base64, tolerance.
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
-
 use super::WebhookError;
+use crate::b64::{self, Form};
 use crate::time::UnixMillis;
 
 /// Longest signature header we parse; real ones are well under 1 KiB even with rotation.
@@ -62,20 +59,12 @@ pub(crate) fn hex_mac(s: &str) -> Option<Option<[u8; 32]>> {
 
 /// Signatures: canonical padded standard base64, nothing else.
 pub(crate) fn b64_strict(s: &str) -> Option<Vec<u8>> {
-    STANDARD.decode(s).ok()
+    b64::decode(s.as_bytes(), Form::SIGNATURE)
 }
 
-/// Secrets: standard alphabet, padding optional and trailing bits ignored, because the
-/// Standard Webhooks libraries accept unpadded secrets (Python appends "==" and decodes).
-const SECRET_B64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
-
+/// Secrets: standard alphabet, padding optional and trailing bits ignored ([`Form::WEBHOOK_KEY`]).
 pub(crate) fn b64_secret(s: &str) -> Option<Vec<u8>> {
-    SECRET_B64.decode(s).ok()
+    b64::decode(s.as_bytes(), Form::WEBHOOK_KEY)
 }
 
 /// Unix seconds as sent: ASCII digits only, no sign, no leading zero, no spaces, fits in u64.

@@ -1,5 +1,6 @@
 """scripts/deploy_check.py refuses what would break a deploy, naming the environment and the
 setting (configuration only: the bundle half runs in scripts/test.sh's deploy-check stage)."""
+import json
 import pathlib
 import subprocess
 import sys
@@ -64,3 +65,20 @@ def test_an_unknown_environment_is_refused():
     out = subprocess.run([sys.executable, str(ROOT / "scripts/deploy_check.py"), "--env", "staging"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 1 and "env.staging: is not defined in wrangler.toml" in out.stdout
+
+
+def test_the_checker_refuses_a_malformed_webhook_secret_it_is_given(tmp_path):
+    # The Worker parses WEBHOOK_<ID> on its route's first delivery; edge-config-check parses
+    # every one it is given, so a deploy check with the real secrets still refuses a bad one.
+    exe = next(p for p in (ROOT / "target/release/edge-config-check", ROOT / "target/debug/edge-config-check") if p.is_file())
+    routes = '[{"id":"stripe","path":"/webhooks/stripe","methods":["POST"],"access":{"webhook":"stripe"}}]'
+    good = '{"provider":"stripe","secrets":["whsec_0123456789abcdef0123"]}'
+    base = {"DEPLOY_ENV": "production", "ORIGIN_URL": ORIGIN, "ISSUERS": ISSUERS, "ROUTES": routes,
+            "ENVELOPE_SECRET": "ab" * 32}
+    for secret, code, text in [(good, 0, "1 webhook(s)"),
+                               ('{"provider":"stripe","secrets":["short"]}', 1, "WEBHOOK_STRIPE: webhook config: secrets[0] is 5 bytes, at least 16")]:
+        path = tmp_path / "vars.json"
+        path.write_text(json.dumps({**base, "WEBHOOK_STRIPE": secret}))
+        out = subprocess.run([str(exe), str(path)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == code, out.stdout + out.stderr
+        assert text in out.stdout, out.stdout

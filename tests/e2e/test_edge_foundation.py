@@ -227,6 +227,30 @@ def test_a_webhook_route_without_its_secret_is_off_and_the_rest_of_the_worker_ru
         stop(proc)
 
 
+def test_a_webhook_route_with_a_malformed_secret_is_off_and_the_rest_of_the_worker_runs(system):
+    # WEBHOOK_<ID> is parsed on its route's first delivery (src/config/webhooks.rs): a malformed
+    # one fails that route with config_invalid and is logged once, naming the variable.
+    broken = {**system.edge_vars, "WEBHOOK_GITHUB": '{"provider":"github","secrets":["short"]}'}
+    proc = start_edge(system.tmp, broken, port(16), "edge-bad-github")
+    try:
+        base = f"http://127.0.0.1:{port(16)}"
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+        r = requests.get(f"{base}/api/me", timeout=10,
+                         headers={"Authorization": f"Bearer {system.token(sub='beside-a-bad-webhook')}"})
+        assert (r.status_code, r.json()["user"]) == (200, "beside-a-bad-webhook"), r.text
+        for _ in range(2):
+            r = requests.post(f"{base}/webhooks/github", data=b"{}", timeout=10,
+                              headers={"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "d-1"})
+            assert (r.status_code, error_of(r)) == (500, "config_invalid"), r.text
+            assert "short" not in r.text and "WEBHOOK_GITHUB" not in r.text, "details go to the log"
+        log = edge_log(system, "edge-bad-github", '"variable":"WEBHOOK_GITHUB"')
+        lines = [l for l in log.splitlines() if '"event":"config_invalid"' in l and "WEBHOOK_GITHUB" in l]
+        assert len(lines) == 1, log[-3000:]
+        assert "is 5 bytes, at least 16 are required" in lines[0], lines[0]
+    finally:
+        stop(proc)
+
+
 # The Worker's log line when it does not use its packed configuration (src/worker/state.rs).
 PACK_REFUSED = '"event":"config_warning","variable":"EDGE_CONFIG_PACKED"'
 
