@@ -3,10 +3,13 @@
 #   1. cargo → wasm32 (release, opt-level "z": 239 KB gzip uploaded vs 256 KB with "s" and ~290 KB
 #      with 3, 2026-11-23; req/s within run-to-run noise — docs/PERFORMANCE.md);
 #   2. wasm-bindgen (the version pinned in Cargo.lock, installed by scripts/setup.sh) → JS glue;
-#   3. wasm-opt -O1 (binaryen from npm, pinned in package.json): a fresh isolate costs 1.6 % fewer
-#      instructions, the upload is 0.7 KB smaller gzipped, instructions per request unchanged
-#      (±0.3 %; docs/PERFORMANCE.md, session 17). -Os/-Oz/-O2/-O3 start faster still (−2.6 to −3.5 %)
-#      but gzip 4.6–6.1 KB larger, over the 150 KB upload goal. WASM_OPT=0 skips the step (A/Bs);
+#   3. wasm-opt -O1, then inlining of functions with one caller up to 100 expressions and of any
+#      up to 4 (binaryen from npm, pinned in package.json). -O1 alone: a fresh isolate costs 1.6 % fewer
+#      instructions, the upload is 0.7 KB smaller gzipped (docs/PERFORMANCE.md, session 17). The
+#      inlining: 6 % fewer again (84.1 → 79.1 M over the trivial Worker): each function a fresh
+#      isolate compiles lazily costs a round trip of its own, and the module then has fewer of
+#      them (session 20). -Os/-Oz/-O2/-O3 and larger limits start no faster and gzip larger, over
+#      the 150 KB upload goal. WASM_OPT=0 skips the step (A/Bs);
 #   4. esbuild bundles our entry module src/worker/entry.js with that glue into build/index.js.
 # Our own entry instead of worker-build's shim: the shim wrapped every request in a class
 # instance and Proxies, and routed everything through Rust's async executor; entry.js asks wasm
@@ -54,11 +57,13 @@ if [ "${WASM_OPT:-1}" = 0 ]; then
   echo "[3/4] wasm-opt: skipped (WASM_OPT=0)"
 else
   [ -x "$WASM_OPT_BIN" ] || die "wasm-opt not found at $WASM_OPT_BIN: run npm ci (or scripts/setup.sh)"
-  echo "[3/4] wasm-opt -O1 (binaryen $(node -p "require('$ROOT/node_modules/binaryen/package.json').version"))"
+  echo "[3/4] wasm-opt -O1, one-caller inlining (binaryen $(node -p "require('$ROOT/node_modules/binaryen/package.json').version"))"
   # The features rustc and wasm-bindgen emit; binaryen's -all would also let it write encodings
   # (exact imports) that workerd's V8 refuses. -g keeps the name section of a names build.
   KEEP_NAMES=(); [ "${CARGO_PROFILE_RELEASE_STRIP:-}" = false ] && KEEP_NAMES=(-g)
-  "$WASM_OPT_BIN" -O1 "${KEEP_NAMES[@]}" --enable-bulk-memory --enable-reference-types --enable-multivalue \
+  "$WASM_OPT_BIN" -O1 --inlining-optimizing --always-inline-max-function-size 4 \
+    --flexible-inline-max-function-size 0 --one-caller-inline-max-function-size 100 \
+    "${KEEP_NAMES[@]}" --enable-bulk-memory --enable-reference-types --enable-multivalue \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-exception-handling \
     "$STAGE/index_bg.wasm" -o "$STAGE/index_bg.opt.wasm"
   mv "$STAGE/index_bg.opt.wasm" "$STAGE/index_bg.wasm"

@@ -11,7 +11,8 @@ use core::hash::Hash;
 use core::mem::size_of;
 use std::collections::HashMap;
 
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
+use digest::Digest;
 
 use crate::reason::Reason;
 use crate::time::UnixMillis;

@@ -79,7 +79,8 @@ struct RequestIds {
 
 impl RequestIds {
     fn next(&mut self) -> String {
-        use sha2::{Digest, Sha256};
+        use crate::sha256::Sha256;
+        use digest::Digest;
         let id = match self.spare.take() {
             Some(id) => id,
             None => {

@@ -4,7 +4,8 @@
 use core::fmt;
 use std::net::IpAddr;
 
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
+use digest::Digest;
 
 use crate::jwt::VerifiedClaims;
 
