@@ -50,10 +50,33 @@ const K: [u32; 64] = [
 
 /// One 64-byte block into `state` (FIPS 180-4 §6.2.2).
 fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
-    let mut w = [0u32; 16];
-    for (w, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
-        *w = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    }
+    // Literal indices throughout (no loop over `w`): the optimizer keeps the words in locals.
+    let word = |i: usize| {
+        u32::from_be_bytes([
+            block[4 * i],
+            block[4 * i + 1],
+            block[4 * i + 2],
+            block[4 * i + 3],
+        ])
+    };
+    let mut w = [
+        word(0),
+        word(1),
+        word(2),
+        word(3),
+        word(4),
+        word(5),
+        word(6),
+        word(7),
+        word(8),
+        word(9),
+        word(10),
+        word(11),
+        word(12),
+        word(13),
+        word(14),
+        word(15),
+    ];
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
 
     // Round t with the words renamed instead of moved: after it, the caller's `h` is the new
@@ -123,9 +146,15 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
         }
     }
 
-    for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-        *s = s.wrapping_add(v);
-    }
+    let [sa, sb, sc, sd, se, sf, sg, sh] = state;
+    *sa = sa.wrapping_add(a);
+    *sb = sb.wrapping_add(b);
+    *sc = sc.wrapping_add(c);
+    *sd = sd.wrapping_add(d);
+    *se = se.wrapping_add(e);
+    *sf = sf.wrapping_add(f);
+    *sg = sg.wrapping_add(g);
+    *sh = sh.wrapping_add(h);
 }
 
 impl HashMarker for Sha256Core {}
