@@ -11,8 +11,7 @@ use core::hash::Hash;
 use core::mem::size_of;
 use std::collections::HashMap;
 
-use crate::sha256::Sha256;
-use digest::Digest;
+use sha2::{Digest, Sha256};
 
 use crate::reason::Reason;
 use crate::time::UnixMillis;

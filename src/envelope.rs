@@ -16,8 +16,8 @@ use core::fmt;
 
 use std::borrow::Cow;
 
-use crate::sha256::Sha256;
 use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::secret::SecretBytes;
 use crate::time::UnixMillis;

@@ -84,20 +84,6 @@ pub fn base64_url(bytes: &[u8]) -> String {
     crate::b64::encode_url(bytes)
 }
 
-/// SHA-256 of `parts` in sequence, and HMAC-SHA256 of them under `key`, with the edge's
-/// SHA-256 (`src/sha256.rs`).
-pub fn sha256_and_hmac(key: &[u8], parts: &[&[u8]]) -> ([u8; 32], [u8; 32]) {
-    use digest::Digest;
-    use hmac::{Hmac, Mac};
-    let mut h = crate::sha256::Sha256::new();
-    let mut m = <Hmac<crate::sha256::Sha256> as Mac>::new_from_slice(key).expect("any key length");
-    for p in parts {
-        h.update(p);
-        m.update(p);
-    }
-    (h.finalize().into(), m.finalize().into_bytes().into())
-}
-
 /// The packed configuration's body (what follows the digest) for `get`'s variables: what the
 /// `packed_config` target edits.
 pub fn packed_body(get: &dyn Fn(&str) -> Option<String>) -> Vec<u8> {

@@ -26,7 +26,6 @@ pub mod request_fields;
 pub mod respond;
 pub mod revocation;
 pub mod secret;
-mod sha256;
 mod text;
 pub mod time;
 pub mod webhook;

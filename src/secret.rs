@@ -1,8 +1,8 @@
 //! Secret key material: wiped on drop, redacted in `Debug`, length-checked at load.
 
-use crate::sha256::Sha256;
 use core::fmt;
 use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Raw bytes of a symmetric secret (HMAC key, envelope secret, webhook secret).

@@ -10,8 +10,7 @@
 //! them): `ENVELOPE_SECRET`, every `WEBHOOK_<ID>` and every issuer's `jwks_secret` are read and
 //! checked at run time on both paths, by the same code.
 
-use crate::sha256::Sha256;
-use digest::Digest;
+use sha2::{Digest, Sha256};
 
 use super::{
     AccessLog, BrowserConfig, ConfigError, EdgeConfig, IssuerConfig, JwksSettings, KeySource,

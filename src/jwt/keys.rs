@@ -5,9 +5,9 @@
 use core::fmt;
 use std::borrow::Cow;
 
-use crate::sha256::Sha256;
 use hmac::digest::KeyInit;
 use hmac::Hmac;
+use sha2::Sha256;
 use zeroize::Zeroize;
 
 use super::{Algorithm, KeyError};
@@ -91,7 +91,7 @@ impl Jwk {
     /// `kid` gets a different fingerprint, so a stale imported key can never be used for it.
     pub fn fingerprint(&self) -> [u8; 16] {
         *self.fingerprint.get_or_init(|| {
-            use digest::Digest;
+            use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
             h.update(self.alg.as_str().as_bytes());
             h.update([0]);

@@ -4,9 +4,8 @@
 
 use core::future::Future;
 
-use crate::sha256::Sha256;
 use hmac::{Hmac, Mac};
-use sha2::{Sha384, Sha512};
+use sha2::{Sha256, Sha384, Sha512};
 
 use super::{Algorithm, Jwk, JwtError, KeyMaterial};
 

@@ -79,8 +79,7 @@ struct RequestIds {
 
 impl RequestIds {
     fn next(&mut self) -> String {
-        use crate::sha256::Sha256;
-        use digest::Digest;
+        use sha2::{Digest, Sha256};
         let id = match self.spare.take() {
             Some(id) => id,
             None => {

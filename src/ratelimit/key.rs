@@ -4,8 +4,7 @@
 use core::fmt;
 use std::net::IpAddr;
 
-use crate::sha256::Sha256;
-use digest::Digest;
+use sha2::{Digest, Sha256};
 
 use crate::jwt::VerifiedClaims;
 

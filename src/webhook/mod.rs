@@ -21,8 +21,8 @@ mod replay;
 mod standard;
 mod stripe;
 
-use crate::sha256::Sha256;
 use hmac::Mac;
+use sha2::Sha256;
 
 pub use config::{
     WebhookConfig, WebhookConfigError, WebhookSecret, DEFAULT_MAX_BODY_BYTES,
@@ -102,7 +102,7 @@ impl VerifiedWebhook {
 
 /// `sha256:<hex>` of a verified body: the delivery id where the format signs none.
 pub(crate) fn body_digest_id(body: &[u8]) -> String {
-    use digest::Digest;
+    use sha2::Digest;
     format!("sha256:{}", crate::envelope::hex(&Sha256::digest(body)))
 }
 
