@@ -62,12 +62,9 @@ impl Form {
         padding: Padding::Optional,
         canonical: false,
     };
-    /// A secret from the environment in the URL-safe alphabet, its `=` already trimmed.
-    pub(crate) const SECRET_URL: Form = Form {
-        alphabet: Alphabet::UrlSafe,
-        padding: Padding::Refused,
-        canonical: true,
-    };
+    /// A secret from the environment in the URL-safe alphabet, its `=` already trimmed: the
+    /// JWS form.
+    pub(crate) const SECRET_URL: Form = Form::JWS;
     /// The same in the standard alphabet.
     pub(crate) const SECRET_STANDARD: Form = Form {
         alphabet: Alphabet::Standard,
