@@ -71,9 +71,9 @@ fi
 
 echo "[4/4] esbuild $ENTRY → $OUT_DIR/index.js"
 cp "$ENTRY" "$STAGE/entry.js"
-# The plan protocol's decoder and the shared JS helpers sit next to the entry module (node's
+# The plan protocol's decoder, the call frame and the shared JS helpers sit next to the entry module (node's
 # tests import them from there too).
-for m in plan.mjs glue.js; do
+for m in plan.mjs glue.js frame.mjs; do
   if grep -q "\"./$m\"" "$ENTRY"; then
     cp "$(dirname "$ENTRY")/$m" "$STAGE/$m"
   fi

@@ -6,6 +6,7 @@
 
 mod b64;
 pub mod breaker;
+pub mod call_frame;
 pub mod config;
 pub mod decision_cache;
 pub mod deployment;

@@ -14,8 +14,9 @@
 // instance is reset before the next request, and Durable Objects made from a reset instance
 // are rebuilt.
 import * as wasm from "./index.js";
-import { askLimits, cachedKey, decorate, forward, headersOf, importKey, planBytes, readCapped, verifySignature } from "./glue.js";
+import { askLimits, cachedKey, decorate, forward, headersOf, importKey, planFields, readCapped, verifySignature } from "./glue.js";
 import { decodePlan, PlanError } from "./plan.mjs";
+import { FrameError, readFrame, readText, writeFrame } from "./frame.mjs";
 
 // Whether the instance trapped (reset before the next call) and how many instances there were.
 const init = { criticalError: false, instanceId: 0 };
@@ -26,6 +27,16 @@ globalThis.__edgeAuthCrashed = () => {
 };
 // Whether this instance has read `env` yet (`edge_configure`; reset with the instance).
 let configured = false;
+// This instance's memory (asked once; reset with the instance).
+let memory = null;
+
+// The call frame (frame.mjs, src/call_frame.rs): every export takes numbers; a call's strings and
+// bytes are written into wasm's frame buffer first, and what it answers is read at once — the
+// next call reuses the place, so an answer is never read after an `await`.
+const mem = () => (memory ??= wasm.edge_memory());
+const frame = (...fields) => writeFrame(mem(), wasm.edge_frame, fields);
+const text = (answer) => readText(mem(), answer);
+const plan = (answer) => decodePlan(readText(mem(), answer));
 
 function resetIfCrashed() {
   if (init.criticalError) {
@@ -34,6 +45,7 @@ function resetIfCrashed() {
     init.criticalError = false;
     init.instanceId++;
     configured = false;
+    memory = null;
   }
 }
 
@@ -66,7 +78,7 @@ function b64urlBytes(s) {
 async function verify(p) {
   let key = cachedKey(p.keyId);
   if (!key) {
-    const k = decodePlan(wasm.edge_key(p.ticket, Date.now()));
+    const k = plan(wasm.edge_key(p.ticket, Date.now()));
     if (k.kind === "key") {
       try {
         key = await importKey(k.alg, k.format, k.format === "raw" ? b64urlBytes(k.data) : JSON.parse(k.data), p.keyId);
@@ -83,7 +95,7 @@ async function verify(p) {
       ok = false; // a malformed signature: a failed verification
     }
   }
-  return wasm.edge_verified(p.ticket, ok, Date.now());
+  return plan(wasm.edge_verified(p.ticket, ok, Date.now()));
 }
 
 // One GET: the status (0: no response, `error` says what was thrown), the body and its
@@ -109,7 +121,7 @@ function errorText(e) {
 async function get(p, report) {
   const r = await httpGet(p.url, headersOf(p.headerNames, p.headerValues), p.timeoutMs);
   try {
-    return report(p.ticket, r.status, r.body, r.error, r.cacheControl, Date.now());
+    return plan(report(p.ticket, r.status, Date.now(), frame(r.body, r.error, r.cacheControl)));
   } finally {
     feedReported();
   }
@@ -132,7 +144,7 @@ async function syncWait(p) {
     const timer = setTimeout(wake, p.timeoutMs);
     feedWaiters.add(wake);
   });
-  return wasm.edge_sync_joined(p.ticket, Date.now());
+  return plan(wasm.edge_sync_joined(p.ticket, Date.now()));
 }
 
 // A `jwks` plan: GET the issuer's key set and report it (`edge_jwks`), once per issuer at a time
@@ -143,19 +155,19 @@ async function jwks(p, joined) {
   let running = jwksInFlight.get(p.issuer);
   if (!running) {
     running = httpGet(p.url, undefined, p.timeoutMs)
-      .then((r) => wasm.edge_jwks(p.issuer, p.url, r.status, r.body, r.error, r.cacheControl, Date.now()))
+      .then((r) => wasm.edge_jwks(r.status, Date.now(), frame(p.issuer, p.url, r.body, r.error, r.cacheControl)))
       .finally(() => jwksInFlight.delete(p.issuer));
     jwksInFlight.set(p.issuer, running);
   }
   await running;
-  return joined(p.ticket, Date.now());
+  return plan(joined(p.ticket, Date.now()));
 }
 
 // A `limits` plan: glue.js's `askLimits` asks each backend and says what each answered; wasm
 // judges the answers.
 async function limits(p, env) {
   const answers = await askLimits(p.backends, p.names, p.args, env);
-  return wasm.edge_limited(p.ticket, answers.join("\n"), Date.now());
+  return plan(wasm.edge_limited(p.ticket, Date.now(), frame(answers.join("\n"))));
 }
 
 // An `ed25519` plan: the first (key, signature) candidate that verifies the message, or -1.
@@ -170,22 +182,22 @@ async function ed25519(p) {
       // an unusable key or signature: this candidate does not verify
     }
   }
-  return wasm.edge_ed25519(p.ticket, hit, Date.now());
+  return plan(wasm.edge_ed25519(p.ticket, hit, Date.now()));
 }
 
 // Background work (`waitUntil`): one GET after the other until wasm says `idle`.
 async function background() {
   try {
-    let p = decodePlan(wasm.edge_background(Date.now()));
+    let p = plan(wasm.edge_background(Date.now()));
     for (;;) {
       switch (p.kind) {
         case "idle":
           return;
         case "fetch":
-          p = decodePlan(await get(p, wasm.edge_job_fetched));
+          p = await get(p, wasm.edge_job_fetched);
           break;
         case "jwks":
-          p = decodePlan(await jwks(p, wasm.edge_job_joined));
+          p = await jwks(p, wasm.edge_job_joined);
           break;
         default:
           throw new PlanError(`plan kind ${p.kind} is not background work`);
@@ -202,7 +214,7 @@ async function forwardTo(p, request, env, ctx, body) {
   const start = Date.now();
   if (p.target === "assets") {
     const resp = await env.ASSETS.fetch(request);
-    const after = decodePlan(wasm.edge_forwarded(p.after, resp.status, Date.now() - start, Date.now()));
+    const after = plan(wasm.edge_forwarded(resp.status, Date.now() - start, Date.now(), frame(p.after)));
     if (after.background) ctx.waitUntil(background());
     return resp;
   }
@@ -212,7 +224,7 @@ async function forwardTo(p, request, env, ctx, body) {
   } catch (e) {
     console.error(JSON.stringify({ event: "origin_error", after: p.after, detail: String(e) }));
   }
-  const after = decodePlan(wasm.edge_forwarded(p.after, resp ? resp.status : 0, Date.now() - start, Date.now()));
+  const after = plan(wasm.edge_forwarded(resp ? resp.status : 0, Date.now() - start, Date.now(), frame(p.after)));
   if (after.background) ctx.waitUntil(background());
   if (after.kind === "respond") return respond(after);
   if (after.kind !== "decorate") throw new PlanError(`plan kind ${after.kind} does not follow a forward`);
@@ -228,8 +240,8 @@ async function handle(request, env, ctx) {
     configured = true;
   }
   const h = request.headers;
-  const [fields, absent] = planBytes(request);
-  let p = decodePlan(wasm.edge_plan(fields, absent, Date.now()));
+  const [fields, absent] = planFields(request);
+  let p = plan(wasm.edge_plan(absent, Date.now(), frame(fields)));
   let body; // a body read for the decision, forwarded as these exact bytes
   for (;;) {
     if (p.background) ctx.waitUntil(background());
@@ -239,7 +251,7 @@ async function handle(request, env, ctx) {
       case "forward":
         return forwardTo(p, request, env, ctx, body);
       case "verify":
-        p = decodePlan(await verify(p));
+        p = await verify(p);
         break;
       case "read_body": {
         const present = p.headers.filter((n) => h.has(n));
@@ -251,24 +263,24 @@ async function handle(request, env, ctx) {
           console.error(JSON.stringify({ event: "body_read_failed", detail: errorText(e) }));
           body = null;
         }
-        p = decodePlan(wasm.edge_body(p.ticket, present.join("\n"), present.map((n) => h.get(n)).join("\n"), length,
-          body ?? undefined, Date.now()));
+        const fields = frame(present.join("\n"), present.map((n) => h.get(n)).join("\n"), length, body);
+        p = plan(wasm.edge_body(p.ticket, Date.now(), fields));
         break;
       }
       case "fetch":
-        p = decodePlan(await get(p, wasm.edge_fetched));
+        p = await get(p, wasm.edge_fetched);
         break;
       case "sync_wait":
-        p = decodePlan(await syncWait(p));
+        p = await syncWait(p);
         break;
       case "jwks":
-        p = decodePlan(await jwks(p, wasm.edge_joined));
+        p = await jwks(p, wasm.edge_joined);
         break;
       case "limits":
-        p = decodePlan(await limits(p, env));
+        p = await limits(p, env);
         break;
       case "ed25519":
-        p = decodePlan(await ed25519(p));
+        p = await ed25519(p);
         break;
       default:
         throw new PlanError(`plan kind ${p.kind} is not a step of a request`);
@@ -282,7 +294,7 @@ export default {
     try {
       return await handle(request, env, ctx);
     } catch (e) {
-      if (e instanceof PlanError) {
+      if (e instanceof PlanError || e instanceof FrameError) {
         // wasm and this module disagree about the protocol: a build mismatch, said loudly.
         console.error(JSON.stringify({ event: "plan_invalid", detail: e.message }));
         return new Response(JSON.stringify({ error: "internal_error", message: "internal error" }), {
@@ -301,9 +313,11 @@ export default {
 // is exact and durable); this class does the storage calls, reads the clock and builds the
 // Response. Its wasm state is rebuilt if the instance was reset (memory is a cache: storage has
 // every count), and a wasm object is fetched again after every await for the same reason.
-const CHECK_MALFORMED = 0;
-const CHECK_DECIDED = 1;
-const CHECK_LOAD = 2;
+// Objects whose JS side was collected: forget their wasm side (unless the instance was reset
+// since: that one is gone with it).
+const shardsGone = new FinalizationRegistry(({ id, instance }) => {
+  if (instance === init.instanceId) wasm.edge_rl_free(id);
+});
 
 export class RateLimiter {
   constructor(state, env) {
@@ -312,8 +326,9 @@ export class RateLimiter {
     this.build();
   }
   build() {
-    this.shard = new wasm.RateLimiterShard();
+    this.shard = wasm.edge_rl_new();
     this.instanceId = init.instanceId;
+    shardsGone.register(this, { id: this.shard, instance: this.instanceId });
   }
   current() {
     resetIfCrashed();
@@ -337,53 +352,72 @@ export class RateLimiter {
     }
   }
 
+  // A check's answer (src/worker/rate_limiter.rs: `decision`), read at once.
+  decision(answer) {
+    const [step, key, tat, alarmAt, text] = readFrame(mem(), answer, 5);
+    if (step === "error") throw new Error("rate limiter: no such object in wasm");
+    return { step, key, tat, alarmAt, text };
+  }
+
   async check(request) {
     const storage = this.state.storage;
     const path = new URL(request.url).pathname;
-    let shard = this.current();
-    let step = shard.check(path, Date.now());
-    if (step === CHECK_LOAD) {
-      const stored = await storage.get(shard.key);
-      shard = this.current();
-      step = shard.loaded(path, stored, Date.now());
+    let d = this.decision(wasm.edge_rl_check(this.current(), Date.now(), frame(path)));
+    if (d.step === "load") {
+      const stored = await storage.get(d.key);
+      const tat = typeof stored === "bigint" ? stored.toString() : undefined;
+      d = this.decision(wasm.edge_rl_loaded(this.current(), Date.now(), frame(path, tat)));
     }
-    if (step === CHECK_MALFORMED) return new Response("bad rate-limit check", { status: 400 });
-    if (step !== CHECK_DECIDED) throw new Error(`rate limiter: unknown check step ${step}`);
+    if (d.step === "malformed") return new Response("bad rate-limit check", { status: 400 });
+    if (d.step !== "decided") throw new Error(`rate limiter: unknown check step ${d.step}`);
     // From the decision to issuing the write, no await: the check is atomic. The write is not
     // awaited: the output gate holds this answer until it is durable.
-    const tat = shard.write_tat();
-    if (tat !== undefined) storage.put(shard.key, tat);
-    const answer = shard.answer();
-    const alarmAt = shard.alarm_at();
-    if (alarmAt !== undefined) {
-      if ((await storage.getAlarm()) === null) await storage.setAlarm(alarmAt);
-      this.current().alarm_armed();
+    if (d.tat !== undefined) storage.put(d.key, BigInt(d.tat));
+    if (d.alarmAt !== undefined) {
+      if ((await storage.getAlarm()) === null) await storage.setAlarm(Number(d.alarmAt));
+      wasm.edge_rl_alarm_armed(this.current());
     }
-    return new Response(answer, { headers: { "content-type": "text/plain; charset=utf-8" } });
+    return new Response(d.text, { headers: { "content-type": "text/plain; charset=utf-8" } });
+  }
+
+  // A sweep step's answer: [what, ...values]; `error` throws (the runtime retries a failed alarm).
+  step(answer) {
+    const [what, ...values] = readFrame(mem(), answer);
+    if (what === "error") throw new Error(`rate limiter: ${values[0]}`);
+    return [what, values];
   }
 
   // Deletes passed keys from storage, page by page, and re-arms while keys remain.
   async sweep() {
     const storage = this.state.storage;
     const shard = this.current();
-    const limit = shard.sweep_start(Date.now());
+    const instance = this.instanceId;
+    const limit = wasm.edge_rl_sweep_start(shard, Date.now());
     // The sweep's progress lives in the wasm instance: if that was reset meanwhile, fail (the
-    // runtime retries a failed alarm).
+    // runtime retries a failed alarm). Ids are per instance, so the instance is what is compared.
     const same = () => {
-      if (this.current() !== shard) throw new Error("rate limiter: wasm instance reset during the sweep");
+      this.current();
+      if (this.instanceId !== instance) throw new Error("rate limiter: wasm instance reset during the sweep");
     };
+    if (limit === 0) throw new Error("rate limiter: no such object in wasm");
     let start;
     do {
       const page = await storage.list(start === undefined ? { limit } : { start, limit });
       same();
-      for (const [key, value] of page) shard.sweep_entry(key, value);
-      for (let keys; (keys = shard.sweep_deletion()) !== undefined; ) {
+      for (const [key, value] of page) {
+        const tat = typeof value === "bigint" ? value.toString() : undefined;
+        if (!wasm.edge_rl_sweep_entry(shard, frame(key, tat))) throw new Error("rate limiter: no sweep under way");
+      }
+      for (;;) {
+        const [what, keys] = this.step(wasm.edge_rl_sweep_deletion(shard));
+        if (what === "done") break;
         await storage.delete(keys);
         same();
       }
-      start = shard.sweep_next_page();
+      const [what, next] = this.step(wasm.edge_rl_sweep_next_page(shard));
+      start = what === "page" ? next[0] : undefined;
     } while (start !== undefined);
-    const next = shard.sweep_finish(Date.now());
-    if (next !== undefined) await storage.setAlarm(next);
+    const [what, at] = this.step(wasm.edge_rl_sweep_finish(shard, Date.now()));
+    if (what === "alarm") await storage.setAlarm(Number(at[0]));
   }
 }

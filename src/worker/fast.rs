@@ -1,5 +1,7 @@
 //! The driver, called by `entry.js`: one call into wasm starts a request's pipeline and returns
-//! its [`Step`] encoded by the plan protocol (`crate::plan`). Every wait is performed by
+//! its [`Step`] encoded by the plan protocol (`crate::plan`). Every export takes and returns
+//! numbers; a call's strings and bytes come in a call frame (`super::frame`, `crate::call_frame`:
+//! the fields each call reads are listed in its docs) and the plan goes back the same way. Every wait is performed by
 //! `entry.js` and comes back through an `edge_*` call: a WebCrypto check (`edge_verified`,
 //! `edge_ed25519`), a capped body read (`edge_body`), a GET (`edge_fetched`; a JWKS GET is
 //! reported with `edge_jwks`, then `edge_joined`), the end of a wait for the revocation sync
@@ -11,7 +13,9 @@
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+use super::frame::{input, output};
 use super::state;
+use crate::call_frame::{Malformed, Reader};
 use crate::pipeline::{
     self, BodyRead, Fetched, Incoming, Io, IoResult, Isolate, Pipeline, RemoteOutcome, Step,
 };
@@ -54,6 +58,16 @@ pub(crate) fn lost() -> String {
     plan::respond(&spec, false)
 }
 
+/// A call frame that does not hold what the call reads: `entry.js` and this driver disagree (a
+/// build mismatch), answered loudly as a 500.
+fn malformed() -> String {
+    super::console_error(r#"{"event":"call_frame_malformed"}"#);
+    plan::respond(
+        &respond::deny(Reason::Internal, &DenyContext::default()),
+        false,
+    )
+}
+
 /// Resumes the pipeline parked under `ticket` with `result`.
 pub(crate) fn resume(ticket: u32, result: IoResult, now: UnixMillis) -> String {
     state::with(|iso| match iso.unpark(ticket) {
@@ -73,14 +87,16 @@ pub fn edge_configure(env: wasm_bindgen::JsValue) {
     state::configure(&env);
 }
 
-/// The first call for every request: its first step. `fields` and `absent`: the request as
-/// [`RequestFields`] describes it, the fields as UTF-8 bytes (entry.js encodes them with the
-/// runtime's `TextEncoder`: one native copy, where wasm-bindgen's string passing copies a
-/// character at a time in JS — about 20 k instructions per request for a JWT-sized request,
-/// measured with callgrind; docs/PERFORMANCE.md, session 10).
+/// The first call for every request: its first step. Frame: the request as [`RequestFields`]
+/// describes it (entry.js writes it with `TextEncoder.encodeInto` straight into the frame); `absent`
+/// says which of its headers were absent.
 #[wasm_bindgen]
-pub fn edge_plan(fields: Vec<u8>, absent: u32, now_ms: f64) -> String {
-    let fields = String::from_utf8(fields).ok();
+pub fn edge_plan(absent: u32, now_ms: f64, len: u32) -> f64 {
+    output(plan_for(absent, now_ms, len))
+}
+
+fn plan_for(absent: u32, now_ms: f64, len: u32) -> String {
+    let fields = input(len, |r| Ok(r.required()?.to_owned())).ok();
     let Some(fields) = fields.and_then(|f| RequestFields::parse(f, absent)) else {
         // Only if entry.js and request_fields.rs disagree: a bug, answered loudly.
         super::console_error(r#"{"event":"request_fields_malformed"}"#);
@@ -112,181 +128,178 @@ pub fn edge_plan(fields: Vec<u8>, absent: u32, now_ms: f64) -> String {
 
 /// The key to import for a request waiting on WebCrypto (asked only when JS has not cached it).
 #[wasm_bindgen]
-pub fn edge_key(ticket: u32, now_ms: f64) -> String {
-    state::with(|iso| {
+pub fn edge_key(ticket: u32, now_ms: f64) -> f64 {
+    let key = state::with(|iso| {
         let key = iso
             .parked(ticket)
             .and_then(|(p, _)| p.key_to_import(iso, at(now_ms)));
         plan::key(key.as_ref())
-    })
-    .unwrap_or_else(|| plan::key(None))
+    });
+    output(key.unwrap_or_else(|| plan::key(None)))
 }
 
 /// WebCrypto's answer for a `verify` plan (false also when the import or the check threw).
 #[wasm_bindgen]
-pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> String {
-    resume(ticket, IoResult::Signature(ok), at(now_ms))
+pub fn edge_verified(ticket: u32, ok: bool, now_ms: f64) -> f64 {
+    output(resume(ticket, IoResult::Signature(ok), at(now_ms)))
 }
 
-/// The body a `read_body` plan asked for: the headers it named that were present (names and
-/// values newline-joined), the declared `Content-Length`, and the bytes — `None` when they
-/// exceeded the plan's cap (reading stopped there).
+/// The body a `read_body` plan asked for. Frame: the headers it named that were present (names,
+/// then values, newline-joined), the declared `Content-Length` (absent: none), the bytes
+/// (absent: they exceeded the plan's cap, and reading stopped there).
 #[wasm_bindgen]
-pub fn edge_body(
-    ticket: u32,
-    names: String,
-    values: String,
-    content_length: Option<String>,
-    body: Option<Vec<u8>>,
-    now_ms: f64,
-) -> String {
-    let headers = names
-        .split('\n')
-        .zip(values.split('\n'))
-        .filter(|(n, _)| !n.is_empty())
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
-    let read = BodyRead {
-        headers,
-        content_length,
-        bytes: body,
-    };
-    resume(ticket, IoResult::Body(read), at(now_ms))
+pub fn edge_body(ticket: u32, now_ms: f64, len: u32) -> f64 {
+    let read = input(len, |r| {
+        let (names, values) = (r.required()?, r.required()?);
+        let headers = names
+            .split('\n')
+            .zip(values.split('\n'))
+            .filter(|(n, _)| !n.is_empty())
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        Ok(BodyRead {
+            headers,
+            content_length: r.text()?.map(str::to_owned),
+            bytes: r.bytes()?.map(<[u8]>::to_vec),
+        })
+    });
+    output(match read {
+        Ok(read) => resume(ticket, IoResult::Body(read), at(now_ms)),
+        Err(Malformed) => malformed(),
+    })
 }
 
-/// A GET as JS reported it (status 0: no response; `body` absent when there was none).
-fn fetched(
-    status: u16,
-    body: Option<Vec<u8>>,
-    error: String,
-    cache_control: Option<String>,
-) -> Fetched {
-    Fetched {
+/// A GET as JS reported it: `status` (0: no response), then, from the frame, the body (absent
+/// when there was none), the error (why there was no response; else empty) and `Cache-Control`.
+fn fetched(status: u16, r: &mut Reader<'_>) -> Result<Fetched, Malformed> {
+    Ok(Fetched {
         status,
-        body: body.unwrap_or_default(),
-        error,
-        cache_control,
+        body: r.bytes()?.map(<[u8]>::to_vec).unwrap_or_default(),
+        error: r.required()?.to_owned(),
+        cache_control: r.text()?.map(str::to_owned),
+    })
+}
+
+/// What the GET of a `fetch` plan brought back (frame: as [`fetched`] reads it). The core judges it.
+#[wasm_bindgen]
+pub fn edge_fetched(ticket: u32, status: u16, now_ms: f64, len: u32) -> f64 {
+    output(match input(len, |r| fetched(status, r)) {
+        Ok(f) => resume(ticket, IoResult::Fetched(f), at(now_ms)),
+        Err(Malformed) => malformed(),
+    })
+}
+
+/// What a `jwks` plan's GET brought back. Frame: the issuer and the url (the plan's), then the
+/// GET as [`fetched`] reads it. The core applies it (if `url` is the issuer's configured one).
+/// Every request and job that waited on that GET then resumes with `edge_joined` /
+/// `edge_job_joined`.
+#[wasm_bindgen]
+pub fn edge_jwks(status: u16, now_ms: f64, len: u32) {
+    let reported = input(len, |r| {
+        let (issuer, url) = (r.required()?.to_owned(), r.required()?.to_owned());
+        Ok((issuer, url, fetched(status, r)?))
+    });
+    match reported {
+        Ok((issuer, url, f)) => {
+            state::with(|iso| iso.jwks_reported(&issuer, &url, f, at(now_ms)));
+        }
+        // The waiters resume and find no key set: their failure policy answers.
+        Err(Malformed) => super::console_error(r#"{"event":"call_frame_malformed"}"#),
     }
-}
-
-/// What the GET of a `fetch` plan brought back: the status (0: no response, `error` says why),
-/// the body (absent when there was none) and `Cache-Control`. The core judges it.
-#[wasm_bindgen]
-pub fn edge_fetched(
-    ticket: u32,
-    status: u16,
-    body: Option<Vec<u8>>,
-    error: String,
-    cache_control: Option<String>,
-    now_ms: f64,
-) -> String {
-    let fetched = fetched(status, body, error, cache_control);
-    resume(ticket, IoResult::Fetched(fetched), at(now_ms))
-}
-
-/// What a `jwks` plan's GET brought back, for `issuer`'s key set at `url` (the plan's): the
-/// core applies it (if `url` is the issuer's configured one). Every request and job that
-/// waited on that GET then resumes with `edge_joined` / `edge_job_joined`.
-#[wasm_bindgen]
-pub fn edge_jwks(
-    issuer: &str,
-    url: &str,
-    status: u16,
-    body: Option<Vec<u8>>,
-    error: String,
-    cache_control: Option<String>,
-    now_ms: f64,
-) {
-    let fetched = fetched(status, body, error, cache_control);
-    state::with(|iso| iso.jwks_reported(issuer, url, fetched, at(now_ms)));
 }
 
 /// A `jwks` plan's GET ran (this request's, or one it waited for: single flight) and was
 /// reported with `edge_jwks`.
 #[wasm_bindgen]
-pub fn edge_joined(ticket: u32, now_ms: f64) -> String {
-    resume(ticket, IoResult::Done, at(now_ms))
+pub fn edge_joined(ticket: u32, now_ms: f64) -> f64 {
+    output(resume(ticket, IoResult::Done, at(now_ms)))
 }
 
 /// A `sync_wait` plan's wait ended (a page of the revocation feed was reported, or its
 /// timeout passed): the core decides whether to wait again, sync itself, or go on.
 #[wasm_bindgen]
-pub fn edge_sync_joined(ticket: u32, now_ms: f64) -> String {
-    resume(ticket, IoResult::Done, at(now_ms))
+pub fn edge_sync_joined(ticket: u32, now_ms: f64) -> f64 {
+    output(resume(ticket, IoResult::Done, at(now_ms)))
 }
 
-/// The backends' answers to a `limits` plan, one line per check (`<status> <text>`); the core
-/// reads them against the checks the request waits on.
+/// The backends' answers to a `limits` plan. Frame: one line per check (`<status> <text>`); the
+/// core reads them against the checks the request waits on.
 #[wasm_bindgen]
-pub fn edge_limited(ticket: u32, answers: String, now_ms: f64) -> String {
+pub fn edge_limited(ticket: u32, now_ms: f64, len: u32) -> f64 {
+    let Ok(answers) = input(len, |r| Ok(r.required()?.to_owned())) else {
+        return output(malformed());
+    };
     let read = state::with(|iso| match iso.parked(ticket) {
         Some((_, Io::RateLimits(checks))) => Some(RemoteOutcome::read_all(checks, &answers)),
         _ => None,
     })
     .flatten();
-    match read {
+    output(match read {
         Some(outcomes) => resume(ticket, IoResult::RateLimits(outcomes), at(now_ms)),
         None => lost(),
-    }
+    })
 }
 
 /// WebCrypto's answer to an `ed25519` plan: the first candidate that verified (-1: none).
 #[wasm_bindgen]
-pub fn edge_ed25519(ticket: u32, index: i32, now_ms: f64) -> String {
-    resume(
+pub fn edge_ed25519(ticket: u32, index: i32, now_ms: f64) -> f64 {
+    output(resume(
         ticket,
         IoResult::Ed25519(usize::try_from(index).ok()),
         at(now_ms),
-    )
+    ))
 }
 
 // ------------------------------------------------------------ background work
 
 /// The plan for a background job's next GET, or `idle`.
-fn job_plan(next: Option<(u32, Io)>) -> String {
-    match next {
+fn job_plan(next: Option<(u32, Io)>) -> f64 {
+    output(match next {
         Some((ticket, io)) => plan::need(&io, ticket, false),
         None => plan::idle(),
-    }
+    })
 }
 
 /// The first GET of the background work queued by earlier plans (`entry.js` runs it in
 /// `ctx.waitUntil`, one GET after the other, until `idle`).
 #[wasm_bindgen]
-pub fn edge_background(now_ms: f64) -> String {
+pub fn edge_background(now_ms: f64) -> f64 {
     job_plan(state::with(|iso| iso.next_job(at(now_ms))).flatten())
 }
 
-/// A background GET came back: the next one (of this job or the next), or `idle`.
+/// A background GET came back (frame: as [`fetched`] reads it): the next one (of this job or
+/// the next), or `idle`.
 #[wasm_bindgen]
-pub fn edge_job_fetched(
-    ticket: u32,
-    status: u16,
-    body: Option<Vec<u8>>,
-    error: String,
-    cache_control: Option<String>,
-    now_ms: f64,
-) -> String {
-    let fetched = fetched(status, body, error, cache_control);
-    job_plan(
-        state::with(|iso| iso.job_resumed(ticket, IoResult::Fetched(fetched), at(now_ms)))
-            .flatten(),
-    )
+pub fn edge_job_fetched(ticket: u32, status: u16, now_ms: f64, len: u32) -> f64 {
+    // A malformed frame reads as a GET with no response: the job fails and retries later.
+    let f = input(len, |r| fetched(status, r)).unwrap_or_else(|Malformed| Fetched {
+        status: 0,
+        body: Vec::new(),
+        error: "call frame malformed".to_owned(),
+        cache_control: None,
+    });
+    job_plan(state::with(|iso| iso.job_resumed(ticket, IoResult::Fetched(f), at(now_ms))).flatten())
 }
 
 /// A background `jwks` plan's GET ran and was reported (`edge_jwks`): the next GET, or `idle`.
 #[wasm_bindgen]
-pub fn edge_job_joined(ticket: u32, now_ms: f64) -> String {
+pub fn edge_job_joined(ticket: u32, now_ms: f64) -> f64 {
     job_plan(state::with(|iso| iso.job_resumed(ticket, IoResult::Done, at(now_ms))).flatten())
 }
 
-/// After a `forward` plan: the status (0: the origin could not be reached) and the time it took.
+/// After a `forward` plan: the status (0: the origin could not be reached) and the time it
+/// took. Frame: the plan's `after`.
 #[wasm_bindgen]
-pub fn edge_forwarded(after: &str, status: u16, origin_ms: f64, now_ms: f64) -> String {
-    state::with(|iso| {
-        // JS's `Date.now()` difference: whole milliseconds (a negative or NaN one saturates to 0).
-        let finished = pipeline::forwarded(iso, after, status, origin_ms as u64, at(now_ms));
-        plan::finished(&finished, iso.has_background())
-    })
-    .unwrap_or_else(lost)
+pub fn edge_forwarded(status: u16, origin_ms: f64, now_ms: f64, len: u32) -> f64 {
+    let Ok(after) = input(len, |r| Ok(r.required()?.to_owned())) else {
+        return output(malformed());
+    };
+    output(
+        state::with(|iso| {
+            // JS's `Date.now()` difference: whole milliseconds (a negative or NaN one saturates to 0).
+            let finished = pipeline::forwarded(iso, &after, status, origin_ms as u64, at(now_ms));
+            plan::finished(&finished, iso.has_background())
+        })
+        .unwrap_or_else(lost),
+    )
 }

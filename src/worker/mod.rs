@@ -5,6 +5,8 @@
 //!
 //! - `fast.rs`: the driver — starts a request's pipeline, parks it while JS performs a wait,
 //!   resumes it with what JS reports, and runs background jobs the same way;
+//! - `frame.rs`: the call frame's buffers — every export takes and returns numbers, and a call's
+//!   strings and bytes cross in one buffer (`crate::call_frame`; JS side `frame.mjs`);
 //! - `state.rs`: the isolate's one piece of state;
 //! - `rate_limiter.rs`: the `RateLimiter` Durable Object's binding (its logic: `ratelimit::shard`).
 //!
@@ -12,6 +14,7 @@
 //! module shrank by a third when they went; docs/PERFORMANCE.md, issue 23).
 
 mod fast;
+mod frame;
 mod rate_limiter;
 mod state;
 

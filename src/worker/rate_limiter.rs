@@ -5,151 +5,217 @@
 //! calls in here, and carries out the answer (a storage write issued before any await, an
 //! alarm, the `Response`).
 //!
-//! Plain values only: paths and keys as strings, times as milliseconds (numbers), TATs as `u64`
-//! (BigInt: nanoseconds exceed a double's exact range; stored as BigInts, as they always were).
-//! The result of the last `check`/`loaded` is kept here and read back by getters in the same
-//! turn, so nothing is allocated for JS beyond the strings it needs.
+//! Numbers in, call frames out (`crate::call_frame`), like the request path's calls: each object
+//! is an index into this instance's table (`edge_rl_new`, freed by `edge_rl_free` when JS
+//! collects the object). Paths and keys are text, times milliseconds, TATs decimal text (a
+//! BigInt on the JS side: nanoseconds exceed a double's exact range).
+//!
+//! | call | frame in | answers (a frame) |
+//! | --- | --- | --- |
+//! | `edge_rl_check(id, now_ms)` | path | a [`decision`] |
+//! | `edge_rl_loaded(id, now_ms)` | path, the stored TAT (absent: none, or not a BigInt) | a [`decision`] |
+//! | `edge_rl_sweep_entry(id)` | key, its stored TAT (absent: not a BigInt) | (a bool: false, no sweep under way) |
+//! | `edge_rl_sweep_deletion(id)` | — | `delete`, the keys (delete them in this turn) · `done`: the page is done · `error`, why |
+//! | `edge_rl_sweep_next_page(id)` | — | `page`, where the next `list` starts · `done`: the sweep is done · `error`, why |
+//! | `edge_rl_sweep_finish(id, now_ms)` | — | `alarm`, when to set the next (ms) · `done` · `error`, why |
+
+use std::cell::RefCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsError, JsValue};
 
+use super::frame::{input, output};
+use crate::call_frame::Writer;
 use crate::ratelimit::durable as wire;
 use crate::ratelimit::shard::{Decision, Shard, Step, Sweep, SWEEP_PAGE};
 use crate::time::UnixMillis;
 
-/// `check`/`loaded` results (mirrored in `entry.js`).
-const MALFORMED: u32 = 0;
-const DECIDED: u32 = 1;
-const LOAD: u32 = 2;
-
-/// One object's state: the shard, the last decision, the sweep under way.
-#[wasm_bindgen]
+/// One object's state: the shard and the sweep under way.
 #[derive(Default)]
-pub struct RateLimiterShard {
+struct Object {
     shard: Shard,
-    /// The storage key of the last check (to load, then to write).
-    key: String,
-    decision: Option<Decision>,
     sweep: Option<Sweep>,
+}
+
+thread_local! {
+    /// Every object of this instance; a freed slot is reused.
+    static OBJECTS: RefCell<Vec<Option<Object>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn millis(now_ms: f64) -> UnixMillis {
     UnixMillis(now_ms as u64)
 }
 
+/// Runs `f` on object `id` (`None`: no such object).
+fn with<T>(id: u32, f: impl FnOnce(&mut Object) -> T) -> Option<T> {
+    OBJECTS.with(|o| o.borrow_mut().get_mut(id as usize)?.as_mut().map(f))
+}
+
+/// A new object's id.
 #[wasm_bindgen]
-impl RateLimiterShard {
-    #[wasm_bindgen(constructor)]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A check of `path` at `now_ms`: 0 malformed (answer 400), 1 decided (read `answer`,
-    /// `write_tat`, `alarm_at`), 2 load the value under `key` and call `loaded`.
-    pub fn check(&mut self, path: &str, now_ms: f64) -> u32 {
-        self.decision = None;
-        match self.shard.check(path, millis(now_ms)) {
-            Step::Malformed => MALFORMED,
-            Step::Load(c) => {
-                self.key = c.key_hex;
-                LOAD
-            }
-            Step::Decided(d) => self.decided(d),
+pub fn edge_rl_new() -> u32 {
+    OBJECTS.with(|o| {
+        let mut o = o.borrow_mut();
+        let id = o.iter().position(Option::is_none).unwrap_or(o.len());
+        if id == o.len() {
+            o.push(None);
         }
-    }
+        o[id] = Some(Object::default());
+        id as u32
+    })
+}
 
-    /// The same check once its stored value was read (`undefined`, or anything but a BigInt,
-    /// counts as absent). The path is parsed again: other checks may have run meanwhile.
-    pub fn loaded(&mut self, path: &str, stored: JsValue, now_ms: f64) -> u32 {
-        self.decision = None;
-        let Some(c) = wire::parse_request(path) else {
-            return MALFORMED;
-        };
-        let d = self
-            .shard
-            .loaded(c, u64::try_from(stored).ok(), millis(now_ms));
-        self.decided(d)
-    }
-
-    fn decided(&mut self, d: Decision) -> u32 {
-        if let Some(w) = &d.write {
-            self.key.clone_from(&w.key_hex);
+/// Forgets object `id` (its JS object was collected).
+#[wasm_bindgen]
+pub fn edge_rl_free(id: u32) {
+    OBJECTS.with(|o| {
+        if let Some(slot) = o.borrow_mut().get_mut(id as usize) {
+            *slot = None;
         }
-        self.decision = Some(d);
-        DECIDED
-    }
+    });
+}
 
-    /// The storage key of the last check.
-    #[wasm_bindgen(getter)]
-    pub fn key(&self) -> String {
-        self.key.clone()
-    }
+/// A check's answer, five fields: the step (`malformed`: answer 400; `load`: read the stored
+/// value under the key, then `edge_rl_loaded`; `decided`; `error`: no such object), the storage
+/// key (to load, or to write), the TAT to write under it now without awaiting the write (absent:
+/// no write), the time (ms) an alarm must exist by (absent: none; set one if storage has none,
+/// then `edge_rl_alarm_armed`), the answer's text.
+fn decision(step: Option<Step>) -> f64 {
+    let w = Writer::new();
+    output(
+        match step {
+            None => w.str("error").text(None).text(None).text(None).text(None),
+            Some(Step::Malformed) => w
+                .str("malformed")
+                .text(None)
+                .text(None)
+                .text(None)
+                .text(None),
+            Some(Step::Load(c)) => w
+                .str("load")
+                .str(&c.key_hex)
+                .text(None)
+                .text(None)
+                .text(None),
+            Some(Step::Decided(d)) => decided(w, &d),
+        }
+        .finish(),
+    )
+}
 
-    /// The last decision's answer text.
-    pub fn answer(&self) -> String {
-        self.decision
-            .as_ref()
-            .map(Decision::body)
-            .unwrap_or_default()
-    }
+fn decided(w: Writer, d: &Decision) -> Writer {
+    let alarm = d.ensure_alarm_at.map(|t| t.0.to_string());
+    w.str("decided")
+        .text(d.write.as_ref().map(|w| w.key_hex.as_str()))
+        .text(d.write.as_ref().map(|w| w.tat.to_string()).as_deref())
+        .text(alarm.as_deref())
+        .str(&d.body())
+}
 
-    /// The TAT to write under `key` now, without awaiting the write; `undefined`: no write.
-    pub fn write_tat(&self) -> Option<u64> {
-        self.decision.as_ref()?.write.as_ref().map(|w| w.tat)
-    }
+/// A check of the path in the frame at `now_ms`.
+#[wasm_bindgen]
+pub fn edge_rl_check(id: u32, now_ms: f64, len: u32) -> f64 {
+    let Ok(path) = input(len, |r| Ok(r.required()?.to_owned())) else {
+        return decision(Some(Step::Malformed));
+    };
+    decision(with(id, |o| o.shard.check(&path, millis(now_ms))))
+}
 
-    /// If set: make sure an alarm exists (set one at this time, ms, if storage has none), then
-    /// call `alarm_armed`.
-    pub fn alarm_at(&self) -> Option<f64> {
-        Some(self.decision.as_ref()?.ensure_alarm_at?.0 as f64)
-    }
+/// The same check once its stored value was read. The path is parsed again: other checks may
+/// have run meanwhile.
+#[wasm_bindgen]
+pub fn edge_rl_loaded(id: u32, now_ms: f64, len: u32) -> f64 {
+    let read = input(len, |r| {
+        let path = r.required()?.to_owned();
+        Ok((path, r.text()?.and_then(|t| t.parse::<u64>().ok())))
+    });
+    let Ok((path, stored)) = read else {
+        return decision(Some(Step::Malformed));
+    };
+    decision(with(id, |o| match wire::parse_request(&path) {
+        Some(c) => Step::Decided(o.shard.loaded(c, stored, millis(now_ms))),
+        None => Step::Malformed,
+    }))
+}
 
-    pub fn alarm_armed(&mut self) {
-        self.shard.alarm_armed();
-    }
+#[wasm_bindgen]
+pub fn edge_rl_alarm_armed(id: u32) {
+    with(id, |o| o.shard.alarm_armed());
+}
 
-    /// Starts the alarm's sweep at `now_ms`; answers the `limit` of each storage `list` page.
-    pub fn sweep_start(&mut self, now_ms: f64) -> u32 {
-        self.sweep = Some(self.shard.start_sweep(millis(now_ms)));
+/// Starts the alarm's sweep at `now_ms`; answers the `limit` of each storage `list` page (0: no
+/// such object).
+#[wasm_bindgen]
+pub fn edge_rl_sweep_start(id: u32, now_ms: f64) -> u32 {
+    with(id, |o| {
+        o.sweep = Some(o.shard.start_sweep(millis(now_ms)));
         SWEEP_PAGE as u32
-    }
+    })
+    .unwrap_or(0)
+}
 
-    /// One entry of the listed page (`stored`: anything but a BigInt is not a TAT).
-    pub fn sweep_entry(&mut self, key: String, stored: JsValue) -> Result<(), JsError> {
-        self.sweep_mut()?.entry(key, u64::try_from(stored).ok());
-        Ok(())
-    }
+/// One entry of the listed page (frame: the key, its TAT); false: no sweep under way.
+#[wasm_bindgen]
+pub fn edge_rl_sweep_entry(id: u32, len: u32) -> bool {
+    let Ok((key, stored)) = input(len, |r| {
+        let key = r.required()?.to_owned();
+        Ok((key, r.text()?.and_then(|t| t.parse::<u64>().ok())))
+    }) else {
+        return false;
+    };
+    with(id, |o| o.sweep.as_mut().map(|s| s.entry(key, stored)))
+        .flatten()
+        .is_some()
+}
 
-    /// The next keys to delete (issue the delete in this turn), or `undefined` when the page
-    /// is done.
-    pub fn sweep_deletion(&mut self) -> Result<Option<Vec<String>>, JsError> {
-        let sweep = self
-            .sweep
-            .as_mut()
-            .ok_or_else(|| JsError::new("no sweep under way"))?;
-        Ok(self.shard.next_deletion(sweep))
-    }
+fn no_sweep() -> f64 {
+    output(
+        Writer::new()
+            .str("error")
+            .str("no sweep under way")
+            .finish(),
+    )
+}
 
-    /// Where the next page starts (`start` of the next `list`), or `undefined`: the sweep is done.
-    pub fn sweep_next_page(&mut self) -> Result<Option<String>, JsError> {
-        Ok(self.sweep_mut()?.next_page())
+/// The next keys to delete, or `done` when the page is done.
+#[wasm_bindgen]
+pub fn edge_rl_sweep_deletion(id: u32) -> f64 {
+    let next = with(id, |o| {
+        let sweep = o.sweep.as_mut()?;
+        Some(o.shard.next_deletion(sweep))
+    })
+    .flatten();
+    match next {
+        None => no_sweep(),
+        Some(None) => output(Writer::new().str("done").finish()),
+        Some(Some(keys)) => output(
+            keys.iter()
+                .fold(Writer::new().str("delete"), |w, k| w.str(k))
+                .finish(),
+        ),
     }
+}
 
-    /// Ends the sweep at `now_ms`: the time (ms) to set the next alarm at, or `undefined`.
-    pub fn sweep_finish(&mut self, now_ms: f64) -> Result<Option<f64>, JsError> {
-        let sweep = self
-            .sweep
-            .take()
-            .ok_or_else(|| JsError::new("no sweep under way"))?;
-        Ok(self
-            .shard
-            .finish_sweep(sweep, millis(now_ms))
-            .map(|t| t.0 as f64))
+/// Where the next page starts, or `done`: the sweep is done.
+#[wasm_bindgen]
+pub fn edge_rl_sweep_next_page(id: u32) -> f64 {
+    match with(id, |o| o.sweep.as_mut().map(Sweep::next_page)).flatten() {
+        None => no_sweep(),
+        Some(None) => output(Writer::new().str("done").finish()),
+        Some(Some(start)) => output(Writer::new().str("page").str(&start).finish()),
     }
+}
 
-    fn sweep_mut(&mut self) -> Result<&mut Sweep, JsError> {
-        self.sweep
-            .as_mut()
-            .ok_or_else(|| JsError::new("no sweep under way"))
+/// Ends the sweep at `now_ms`: when to set the next alarm, or `done`.
+#[wasm_bindgen]
+pub fn edge_rl_sweep_finish(id: u32, now_ms: f64) -> f64 {
+    let next = with(id, |o| {
+        let sweep = o.sweep.take()?;
+        Some(o.shard.finish_sweep(sweep, millis(now_ms)))
+    })
+    .flatten();
+    match next {
+        None => no_sweep(),
+        Some(None) => output(Writer::new().str("done").finish()),
+        Some(Some(t)) => output(Writer::new().str("alarm").str(&t.0.to_string()).finish()),
     }
 }

@@ -31,6 +31,24 @@ fn lookup(env: &JsValue, name: &str) -> Option<String> {
         .as_string()
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The Workers runtime's CSPRNG, writing straight into wasm memory.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(dest: &mut [u8]);
+}
+
+/// getrandom's backend on the Worker: `crypto.getRandomValues`, at most 65 536 bytes a call
+/// (its limit).
+fn fill_random(dest: &mut [u8]) -> Result<(), getrandom::Error> {
+    for chunk in dest.chunks_mut(65_536) {
+        get_random_values(chunk);
+    }
+    Ok(())
+}
+
+getrandom::register_custom_getrandom!(fill_random);
+
 /// Random bytes from the runtime (the request-id seed); the clock if the RNG fails.
 pub(crate) fn seed() -> [u8; 32] {
     let mut seed = [0u8; 32];

@@ -23,12 +23,32 @@ test("wasm's abort handler calls the hook entry.js installs", () => {
 
 test("every wasm export entry.js calls is one the Rust driver exports", () => {
   const js = read("src/worker/entry.js");
-  const rust = read("src/worker/fast.rs") + read("src/worker/rate_limiter.rs");
-  const called = new Set([...js.matchAll(/wasm\.(edge_\w+)\(/g)].map((m) => m[1]));
+  const rust = read("src/worker/fast.rs") + read("src/worker/rate_limiter.rs") + read("src/worker/frame.rs");
+  const called = new Set([...js.matchAll(/wasm\.(edge_\w+)\b/g)].map((m) => m[1]));
   assert.ok(called.has("edge_plan") && called.has("edge_sync_joined"), "the calls are where this test looks");
   for (const name of called) {
     assert.match(rust, new RegExp(`#\\[wasm_bindgen\\]\\s*pub fn ${name}\\(`), `${name} is not exported by src/worker/`);
   }
+});
+
+// An answer lies where the call frame's output buffer is until the next call into wasm: entry.js
+// must read it in the same expression, never after an await (another request's call could come
+// first). Every export answering a place (`-> f64`) is read by `plan(`, `this.decision(` or
+// `this.step(` around the call, or passed as `report`/`joined` to get()/jwks(), which do the same.
+test("every answer of the call frame is read where its call is made", () => {
+  const rust = read("src/worker/fast.rs") + read("src/worker/rate_limiter.rs");
+  const answering = [...rust.matchAll(/#\[wasm_bindgen\]\s*pub fn (edge_\w+)\([^)]*\) -> f64/g)].map((m) => m[1]);
+  assert.ok(answering.includes("edge_plan") && answering.includes("edge_rl_check"), "the exports are where this test looks");
+  const js = read("src/worker/entry.js");
+  for (const name of answering) {
+    for (const m of js.matchAll(new RegExp(`(.{0,16})wasm\\.${name}\\b(\\(?)`, "g"))) {
+      const [, before, call] = m;
+      if (call) assert.match(before, /(plan|this\.decision|this\.step)\($/, `${name} is called without reading its answer at once`);
+      else assert.match(before, /(get|jwks)\(p, $/, `${name} is passed somewhere that does not read its answer at once`);
+    }
+  }
+  assert.match(js, /return plan\(report\(p\.ticket/);
+  assert.match(js, /return plan\(joined\(p\.ticket/);
 });
 
 test("entry.js's request loop has a case for every wait the core plans", () => {
