@@ -21,8 +21,10 @@ for v in A B; do
   snippet="$(find "$OUT/$v/pkg" -path '*snippets*' -name glue.js 2>/dev/null | head -1 || true)"
   cp "${snippet:-$ROOT/src/worker/glue.js}" "$OUT/$v/pkg/glue.js"
   cp "$ROOT/src/worker/plan.mjs" "$OUT/$v/pkg/plan.mjs"  # the plan decoder (the versioned protocol)
+  cp "$ROOT/src/worker/frame.mjs" "$OUT/$v/pkg/frame.mjs"  # the call frame (builds from 1c7b447 on)
   sed -i 's#"./snippets/[^"]*/glue.js"#"./glue.js"#' "$OUT/$v/pkg/index.js"
-  # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`).
+  # LOOP_A: A's loop.js when A's edge_plan takes other arguments (e.g. `git show <rev>:<this dir>/loop.js`;
+  # builds before 1c7b447 took strings and bytes, not a call frame: `git show 272f0ff:<this dir>/loop.js`).
   # LOOP_B likewise for B (e.g. the same wasm with a JS-side variant).
   if [ $v = A ] && [ -n "${LOOP_A:-}" ]; then cp "$LOOP_A" "$OUT/$v/loop.js";
   elif [ $v = B ] && [ -n "${LOOP_B:-}" ]; then cp "$LOOP_B" "$OUT/$v/loop.js"; else cp "$HERE/${LOOP:-loop.js}" "$OUT/$v/loop.js"; fi

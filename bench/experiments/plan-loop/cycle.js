@@ -1,3 +1,4 @@
+// For builds before 1c7b447 (strings and bytes through wasm-bindgen; loop.js speaks the call frame).
 // Like loop.js, but one call is a request's whole wasm side on the verify path: the plan, the
 // signature's answer (WebCrypto itself is not run: `true`), and the forward's outcome. The
 // plan protocol of src/plan.rs (version 1). GET /?n=N with the scenario's Authorization header.

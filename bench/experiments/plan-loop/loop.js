@@ -6,19 +6,27 @@
 // (time of n=N − time of n=0) / N. The first request drives the fresh isolate's revocation sync
 // (`fetch` plans) to its end first, so the calls timed are the steady state's.
 import * as wasm from "./pkg/index.js";
-import { headersOf, planBytes } from "./pkg/glue.js";
+import { headersOf, planFields } from "./pkg/glue.js";
 import { decodePlan } from "./pkg/plan.mjs";
+import { readText, writeFrame } from "./pkg/frame.mjs";
+
+// The call frame, as entry.js uses it (builds from 1c7b447 on).
+let memory = null;
+const mem = () => (memory ??= wasm.edge_memory());
+const frame = (...fields) => writeFrame(mem(), wasm.edge_frame, fields);
+const answer = (r) => decodePlan(readText(mem(), r));
 
 // One request's plan step; `fetch` plans (the first revocation sync) are performed.
 async function plan(request, now) {
-  const [fields, absent] = planBytes(request);
-  let p = decodePlan(wasm.edge_plan(fields, absent, now));
+  const [fields, absent] = planFields(request);
+  let p = answer(wasm.edge_plan(absent, now, frame(fields)));
   while (p.kind === "fetch") {
     const r = await fetch(p.url, { headers: headersOf(p.headerNames, p.headerValues) });
     const body = new Uint8Array(await r.arrayBuffer());
-    p = decodePlan(wasm.edge_fetched(p.ticket, r.status, body, "", r.headers.get("cache-control") ?? undefined, now));
+    const cc = r.headers.get("cache-control") ?? undefined;
+    p = answer(wasm.edge_fetched(p.ticket, r.status, now, frame(body, "", cc)));
   }
-  if (p.kind === "forward") decodePlan(wasm.edge_forwarded(p.after, 200, 1, now));
+  if (p.kind === "forward") answer(wasm.edge_forwarded(200, 1, now, frame(p.after)));
   return p;
 }
 
