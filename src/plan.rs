@@ -22,14 +22,18 @@
 //! | `limits` | ticket, backends (`durable`/`binding`), names (the object's name / the binding's), arguments (the check's URL / the key) — one line per check | asks each backend, then `edge_limited(ticket, answers)`: one line per check, `<status> <text>` (`200 a …` / `200 l …` from the object, `200 true` / `200 false` from `limit()`'s `success`; status 0: it threw, the text says what) |
 //! | `ed25519` | ticket, message (base64url), public keys, signatures (base64url, one line per candidate) | WebCrypto, then `edge_ed25519(ticket, index)` (the first candidate that verified; -1: none) |
 //! | `idle` | — | no background work left |
+//! | `decorate` | server-timing value (may be empty) | answers the forwarded response with the plan's response headers |
+//! | `key` | format (`raw`/`jwk`), alg, data | imports the key for a `verify` |
+//! | `no_key` | — | the `verify` fails |
 //!
 //! Background work (revocation polls, JWKS refreshes) is planned the same way, in `waitUntil`:
 //! `edge_background` answers the first `fetch` or `jwks` plan of the queued work; a `fetch`
 //! answers through `edge_job_fetched(ticket, …)` and a `jwks` (after `edge_jwks`) through
 //! `edge_job_joined(ticket)`, each giving the next plan, until `idle`.
-//! | `decorate` | server-timing value (may be empty) | answers the forwarded response with the plan's response headers |
-//! | `key` | format (`raw`/`jwk`), alg, data | imports the key for a `verify` |
-//! | `no_key` | — | the `verify` fails |
+//!
+//! The calls' arguments are named here by what they say. Numbers cross as numbers, strings and
+//! bytes in the call's frame (`crate::call_frame`); each export in `src/worker/fast.rs` lists its
+//! parameters and its frame's fields, and answers where the next plan lies.
 //!
 //! A decoder meeting another version, an unknown kind or a wrong field count reports an error
 //! (the request gets a 500 and the log says why); it never guesses. A kind may be added within
