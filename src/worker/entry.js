@@ -406,7 +406,8 @@ export class RateLimiter {
       same();
       for (const [key, value] of page) {
         const tat = typeof value === "bigint" ? value.toString() : undefined;
-        if (!wasm.edge_rl_sweep_entry(shard, frame(key, tat))) throw new Error("rate limiter: no sweep under way");
+        const taken = wasm.edge_rl_sweep_entry(shard, frame(key, tat));
+        if (!taken) throw new Error("rate limiter: sweep entry refused (no sweep under way)");
       }
       for (;;) {
         const [what, keys] = this.step(wasm.edge_rl_sweep_deletion(shard));

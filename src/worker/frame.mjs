@@ -77,6 +77,8 @@ export function readFrame(memory, answer, count) {
     }
     at += n;
   }
-  if (count !== undefined && fields.length !== count) throw new FrameError(`expected ${count} fields, found ${fields.length}`);
+  if (count !== undefined && fields.length !== count) {
+    throw new FrameError(`expected ${count} fields, found ${fields.length}`);
+  }
   return fields;
 }

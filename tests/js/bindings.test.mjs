@@ -38,13 +38,16 @@ test("every wasm export entry.js calls is one the Rust driver exports", () => {
 test("every answer of the call frame is read where its call is made", () => {
   const rust = read("src/worker/fast.rs") + read("src/worker/rate_limiter.rs");
   const answering = [...rust.matchAll(/#\[wasm_bindgen\]\s*pub fn (edge_\w+)\([^)]*\) -> f64/g)].map((m) => m[1]);
-  assert.ok(answering.includes("edge_plan") && answering.includes("edge_rl_check"), "the exports are where this test looks");
+  assert.ok(answering.includes("edge_plan") && answering.includes("edge_rl_check"), "the exports are where this looks");
   const js = read("src/worker/entry.js");
   for (const name of answering) {
     for (const m of js.matchAll(new RegExp(`(.{0,16})wasm\\.${name}\\b(\\(?)`, "g"))) {
       const [, before, call] = m;
-      if (call) assert.match(before, /(plan|this\.decision|this\.step)\($/, `${name} is called without reading its answer at once`);
-      else assert.match(before, /(get|jwks)\(p, $/, `${name} is passed somewhere that does not read its answer at once`);
+      if (call) {
+        assert.match(before, /(plan|this\.decision|this\.step)\($/, `${name}'s answer is not read at once`);
+      } else {
+        assert.match(before, /(get|jwks)\(p, $/, `${name} is passed where its answer is not read at once`);
+      }
     }
   }
   assert.match(js, /return plan\(report\(p\.ticket/);
