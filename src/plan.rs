@@ -42,6 +42,7 @@
 //! fields is a new version.
 
 use crate::b64;
+use crate::text;
 
 use crate::pipeline::{
     Finished, ForwardPlan, HeaderSet, Io, KeyImport, RemoteBackend, Step, Target,
@@ -188,7 +189,7 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
             let mut w = Writer::new("read_body", background);
             w.number(ticket)
                 .number(*max_bytes)
-                .field(&headers.join("\n"));
+                .field(&text::join(headers, "\n"));
             w.0
         }
         Io::FeedPage(req) => {
@@ -231,9 +232,9 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
             }
             let mut w = Writer::new("limits", background);
             w.number(ticket)
-                .field(&backends.join("\n"))
-                .field(&names.join("\n"))
-                .field(&args.join("\n"));
+                .field(&text::join(&backends, "\n"))
+                .field(&text::join(&names, "\n"))
+                .field(&text::join(&args, "\n"));
             w.0
         }
         Io::Ed25519(job) => {
@@ -245,8 +246,8 @@ pub fn need(io: &Io, ticket: u32, background: bool) -> String {
             let mut w = Writer::new("ed25519", background);
             w.number(ticket)
                 .field(&b64::encode_url(&job.message))
-                .field(&keys.join("\n"))
-                .field(&sigs.join("\n"));
+                .field(&text::join(&keys, "\n"))
+                .field(&text::join(&sigs, "\n"));
             w.0
         }
     }

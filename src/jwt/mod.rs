@@ -229,8 +229,8 @@ pub(crate) struct Claims {
 impl From<Claims> for VerifiedClaims {
     fn from(claims: Claims) -> Self {
         VerifiedClaims(std::sync::Arc::new(Shared {
-            roles_header: claims.roles.join(","),
-            permissions_header: claims.permissions.join(","),
+            roles_header: crate::text::join(&claims.roles, ","),
+            permissions_header: crate::text::join(&claims.permissions, ","),
             claims,
         }))
     }

@@ -66,7 +66,7 @@ pub fn rate_limit_headers(outcomes: &[RuleOutcome<'_>]) -> Vec<(&'static str, St
     if outcomes.is_empty() {
         return Vec::new();
     }
-    let policy = outcomes
+    let policy: Vec<String> = outcomes
         .iter()
         .map(|o| {
             format!(
@@ -76,9 +76,8 @@ pub fn rate_limit_headers(outcomes: &[RuleOutcome<'_>]) -> Vec<(&'static str, St
                 o.quota.period_ms.div_ceil(1000).max(1)
             )
         })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let state = outcomes
+        .collect();
+    let state: Vec<String> = outcomes
         .iter()
         .map(|o| {
             format!(
@@ -88,8 +87,11 @@ pub fn rate_limit_headers(outcomes: &[RuleOutcome<'_>]) -> Vec<(&'static str, St
                 o.outcome.reset_after_ms().div_ceil(1000)
             )
         })
-        .collect::<Vec<_>>()
-        .join(", ");
+        .collect();
+    let (policy, state) = (
+        crate::text::join(&policy, ", "),
+        crate::text::join(&state, ", "),
+    );
     let mut h = vec![("RateLimit-Policy", policy), ("RateLimit", state)];
     if let Some(ms) = combine(outcomes).retry_after_ms {
         h.push(("Retry-After", retry_after_secs(ms).to_string()));
