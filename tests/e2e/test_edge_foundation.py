@@ -251,6 +251,23 @@ def test_a_webhook_route_with_a_malformed_secret_is_off_and_the_rest_of_the_work
         stop(proc)
 
 
+def test_each_fresh_isolate_draws_its_own_random_seed(system):
+    # Request ids are SHA-256 of the isolate's seed and a counter; the seed comes from
+    # crypto.getRandomValues through getrandom's custom backend (src/worker/state.rs). Two fresh
+    # isolates' first ids match only if that backend left the seed unfilled.
+    first_ids = []
+    for n in range(2):
+        proc = start_edge(system.tmp, system.edge_vars, port(19), f"edge-seed-{n}")
+        try:
+            r = requests.get(f"http://127.0.0.1:{port(19)}/api/me", timeout=10)
+            assert (r.status_code, error_of(r)) == (401, "token_missing"), r.text
+            first_ids.append(r.json()["request_id"])
+        finally:
+            stop(proc)
+    assert all(len(i) == 32 for i in first_ids), first_ids
+    assert first_ids[0] != first_ids[1], first_ids
+
+
 # The Worker's log line when it does not use its packed configuration (src/worker/state.rs).
 PACK_REFUSED = '"event":"config_warning","variable":"EDGE_CONFIG_PACKED"'
 
