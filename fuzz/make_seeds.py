@@ -108,6 +108,10 @@ add("envelope", b"\x00" + req.encode() + b"x-auth-signature:t=1700000000,v1=" + 
 for c in json.load(open(os.path.join(ROOT, "tests/vectors/plan/request_fields.json")))["cases"]:
     add("request_fields", c["absent"].to_bytes(4, "little") + c["encoded"].encode())
 
+# Call frames: the golden encodings, read as text, bytes, required, then to the end.
+for c in json.load(open(os.path.join(ROOT, "tests/vectors/frame/frames.json")))["cases"]:
+    add("call_frame", bytes([0b11_10_01_00]) + bytes.fromhex(c["encoded"]))
+
 for target, items in seeds.items():
     d = os.path.join(OUT, target)
     shutil.rmtree(d, ignore_errors=True)
