@@ -13,7 +13,7 @@ run() { # name, command...
 
 run "native unit + integration tests (edge core, origin on SQLite)" cargo test --workspace --quiet
 run "fuzz: every target for 5 s from its seeds (scripts/fuzz.sh all 5)" bash scripts/fuzz.sh all 5
-run "plan protocol: golden encodings against the Worker's JS decoder" node --test tests/js/
+run "plan protocol and call frame: golden encodings against the Worker's JS side" node --test tests/js/
 
 step "postgres: starting a throwaway server on 127.0.0.1"
 bash scripts/pg-test-server.sh start >/dev/null
