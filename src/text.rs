@@ -204,7 +204,10 @@ mod tests {
     proptest! {
         /// Same text as `[S]::join`, with any parts and any separator (empty ones included).
         #[test]
-        fn join_agrees_with_std(parts in proptest::collection::vec("[a-cé,\n]{0,6}", 0..6), sep in "[,\n é]{0,3}") {
+        fn join_agrees_with_std(
+            parts in proptest::collection::vec("[a-cé,\n]{0,6}", 0..6),
+            sep in "[,\n é]{0,3}",
+        ) {
             prop_assert_eq!(join(&parts, &sep), parts.join(sep.as_str()));
             let borrowed: Vec<&str> = parts.iter().map(String::as_str).collect();
             prop_assert_eq!(join(&borrowed, &sep), borrowed.join(sep.as_str()));

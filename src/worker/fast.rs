@@ -1,8 +1,9 @@
 //! The driver, called by `entry.js`: one call into wasm starts a request's pipeline and returns
 //! its [`Step`] encoded by the plan protocol (`crate::plan`). Every export takes and returns
 //! numbers; a call's strings and bytes come in a call frame (`super::frame`, `crate::call_frame`:
-//! the fields each call reads are listed in its docs) and the plan goes back the same way. Every wait is performed by
-//! `entry.js` and comes back through an `edge_*` call: a WebCrypto check (`edge_verified`,
+//! the fields each call reads are listed in its docs) and the plan goes back the same way.
+//! Every wait is performed by `entry.js` and comes back through an `edge_*` call: a WebCrypto
+//! check (`edge_verified`,
 //! `edge_ed25519`), a capped body read (`edge_body`), a GET (`edge_fetched`; a JWKS GET is
 //! reported with `edge_jwks`, then `edge_joined`), the end of a wait for the revocation sync
 //! under way (`edge_sync_joined`), remote rate limits (`edge_limited`); the
@@ -88,8 +89,8 @@ pub fn edge_configure(env: wasm_bindgen::JsValue) {
 }
 
 /// The first call for every request: its first step. Frame: the request as [`RequestFields`]
-/// describes it (entry.js writes it with `TextEncoder.encodeInto` straight into the frame); `absent`
-/// says which of its headers were absent.
+/// describes it (entry.js writes it with `TextEncoder.encodeInto` straight into the frame);
+/// `absent` says which of its headers were absent.
 #[wasm_bindgen]
 pub fn edge_plan(absent: u32, now_ms: f64, len: u32) -> f64 {
     output(plan_for(absent, now_ms, len))
@@ -180,7 +181,8 @@ fn fetched(status: u16, r: &mut Reader<'_>) -> Result<Fetched, Malformed> {
     })
 }
 
-/// What the GET of a `fetch` plan brought back (frame: as [`fetched`] reads it). The core judges it.
+/// What the GET of a `fetch` plan brought back (frame: as [`fetched`] reads it). The core
+/// judges it.
 #[wasm_bindgen]
 pub fn edge_fetched(ticket: u32, status: u16, now_ms: f64, len: u32) -> f64 {
     output(match input(len, |r| fetched(status, r)) {
@@ -296,7 +298,8 @@ pub fn edge_forwarded(status: u16, origin_ms: f64, now_ms: f64, len: u32) -> f64
     };
     output(
         state::with(|iso| {
-            // JS's `Date.now()` difference: whole milliseconds (a negative or NaN one saturates to 0).
+            // JS's `Date.now()` difference: whole milliseconds (a negative or NaN one saturates
+            // to 0).
             let finished = pipeline::forwarded(iso, &after, status, origin_ms as u64, at(now_ms));
             plan::finished(&finished, iso.has_background())
         })
