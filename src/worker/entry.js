@@ -35,7 +35,6 @@ let memory = null;
 // next call reuses the place, so an answer is never read after an `await`.
 const mem = () => (memory ??= wasm.edge_memory());
 const frame = (...fields) => writeFrame(mem(), wasm.edge_frame, fields);
-const text = (answer) => readText(mem(), answer);
 const plan = (answer) => decodePlan(readText(mem(), answer));
 
 function resetIfCrashed() {
