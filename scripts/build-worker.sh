@@ -46,12 +46,13 @@ commit="$(rustc -vV | sed -n 's/^commit-hash: //p')"
 # fat LTO optimises the whole module) is built with a threshold of 35: a fresh isolate costs 75.0 →
 # 73.2 M instructions over the trivial Worker for +3.6 KB gzip. Only the final crate (`cargo rustc`'s
 # arguments): the flag on every crate also lowers sha2's opt-level 3 threshold (225), and its
-# rounds, no longer inlined, cost the Stripe row +2.8 % a request (docs/PERFORMANCE.md, session 21).
+# rounds, no longer inlined, cost the Stripe row 1.040 a request against session 20's Worker
+# (1.014 without the flag; docs/PERFORMANCE.md, session 21).
 # INLINE=default leaves LLVM's own (A/Bs).
 inline=(-C llvm-args=-inline-threshold="${INLINE:-35}"); [ "${INLINE:-}" = default ] && inline=()
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-} ${remaps[*]}"
 
-echo "[1/4] cargo build --release --target wasm32-unknown-unknown (opt-level $CARGO_PROFILE_RELEASE_OPT_LEVEL, ${inline[*]:-the default inline threshold})"
+echo "[1/4] cargo rustc --release --target wasm32-unknown-unknown (opt-level $CARGO_PROFILE_RELEASE_OPT_LEVEL, ${inline[*]:-the default inline threshold})"
 cargo rustc --release --target wasm32-unknown-unknown --lib -p "$PACKAGE" -- "${inline[@]}"
 
 echo "[2/4] wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2)"
