@@ -59,14 +59,20 @@ pub(crate) fn lost() -> String {
     plan::respond(&spec, false)
 }
 
-/// A call frame that does not hold what the call reads: `entry.js` and this driver disagree (a
-/// build mismatch), answered loudly as a 500.
-fn malformed() -> String {
-    super::console_error(r#"{"event":"call_frame_malformed"}"#);
+/// `entry.js` and this driver disagree (a build mismatch): `line` is logged, a 500 answered.
+fn mismatch(line: &str) -> String {
+    super::console_error(line);
     plan::respond(
         &respond::deny(Reason::Internal, &DenyContext::default()),
         false,
     )
+}
+
+/// The log line of a call frame that does not hold what its call reads.
+const MALFORMED_FRAME: &str = r#"{"event":"call_frame_malformed"}"#;
+
+fn malformed() -> String {
+    mismatch(MALFORMED_FRAME)
 }
 
 /// Resumes the pipeline parked under `ticket` with `result`.
@@ -100,11 +106,7 @@ fn plan_for(absent: u32, now_ms: f64, len: u32) -> String {
     let fields = input(len, |r| Ok(r.required()?.to_owned())).ok();
     let Some(fields) = fields.and_then(|f| RequestFields::parse(f, absent)) else {
         // Only if entry.js and request_fields.rs disagree: a bug, answered loudly.
-        super::console_error(r#"{"event":"request_fields_malformed"}"#);
-        return plan::respond(
-            &respond::deny(Reason::Internal, &DenyContext::default()),
-            false,
-        );
+        return mismatch(r#"{"event":"request_fields_malformed"}"#);
     };
     let now = at(now_ms);
     let mut fields = Some(fields);
@@ -206,7 +208,7 @@ pub fn edge_jwks(status: u16, now_ms: f64, len: u32) {
             state::with(|iso| iso.jwks_reported(&issuer, &url, f, at(now_ms)));
         }
         // The waiters resume and find no key set: their failure policy answers.
-        Err(Malformed) => super::console_error(r#"{"event":"call_frame_malformed"}"#),
+        Err(Malformed) => super::console_error(MALFORMED_FRAME),
     }
 }
 
